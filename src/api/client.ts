@@ -1,0 +1,174 @@
+/**
+ * The Scan Event API client: one page per call, with a per-request timeout, and retries with
+ * backoff that never give up while the worker runs (SPEC §2).
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../worker/backoff.ts";
+import { parsePageBody } from "./wire.ts";
+
+/** Settings of a {@link ScanApiClient}. */
+export interface ClientOptions {
+  /** The feed endpoint, without query. */
+  readonly url: string;
+  /** Events asked for per page (`Limit`). */
+  readonly limit: number;
+  /** Bearer token, or null. */
+  readonly token: string | null;
+  /** Per-request timeout, body included. */
+  readonly timeoutMs: number;
+  /** Retry spacing. */
+  readonly backoff: BackoffPolicy;
+  /** Where failures are logged. */
+  readonly logger: Logger;
+  /** Called after each failed attempt (for metrics and tests). */
+  readonly onRetry?: (failure: AttemptFailure) => void;
+}
+
+/** A page as fetched: its raw events, not yet validated. */
+export interface FetchedPage {
+  /** The `FromEventId` asked for. */
+  readonly from: number;
+  /** The raw events of the body, in the order received. */
+  readonly events: readonly unknown[];
+  /** Attempts it took (1 = first try). */
+  readonly attempts: number;
+  /** Milliseconds from the first attempt to the parsed body. */
+  readonly ms: number;
+}
+
+/** Why one attempt failed, and how to wait before the next. */
+export interface AttemptFailure {
+  /** The `FromEventId` asked for. */
+  readonly from: number;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** HTTP status, or null when no response came. */
+  readonly status: number | null;
+  /** What went wrong, for the log. */
+  readonly problem: string;
+  /** A wait the server asked for (Retry-After), in ms. */
+  readonly retryAfterMs: number | null;
+  /** True for errors that retrying soon will not fix (e.g. 404): wait the full cap. */
+  readonly permanent: boolean;
+}
+
+/** Raised by {@link ScanApiClient.fetchPage} when its signal aborts (shutdown). */
+export class FetchAbortedError extends Error {
+  /** @param from the page that was being fetched. */
+  constructor(from: number) {
+    super(`fetch of FromEventId=${from} interrupted by shutdown`);
+    this.name = "FetchAbortedError";
+  }
+}
+
+/** Statuses worth retrying soon: timeouts, throttling, server errors. */
+function isTransientStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** The HTTP client of the Scan Event API. */
+export class ScanApiClient {
+  readonly #options: ClientOptions;
+
+  /** @param options URL, limit, token, timeout, backoff, logger. */
+  constructor(options: ClientOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * The request URL for a page.
+   * @example new ScanApiClient({ url: "http://h/v1/scans/scanevents", limit: 100, … }).pageUrl(5)
+   * // "http://h/v1/scans/scanevents?FromEventId=5&Limit=100"
+   */
+  pageUrl(from: number): string {
+    const url = new URL(this.#options.url);
+    url.searchParams.set("FromEventId", String(from));
+    url.searchParams.set("Limit", String(this.#options.limit));
+    return url.href;
+  }
+
+  /**
+   * Fetch the page starting at `from` (inclusive), retrying until it succeeds.
+   * @throws FetchAbortedError when `signal` aborts; nothing else.
+   */
+  async fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage> {
+    const started = performance.now();
+    for (let attempt = 1;; attempt++) {
+      if (signal.aborted) throw new FetchAbortedError(from);
+      const outcome = await this.#attempt(from, attempt, signal);
+      if ("events" in outcome) {
+        return { from, events: outcome.events, attempts: attempt, ms: performance.now() - started };
+      }
+      if (signal.aborted) throw new FetchAbortedError(from);
+      const { backoff, logger } = this.#options;
+      const delayMs = outcome.retryAfterMs ??
+        (outcome.permanent ? backoff.capMs : backoffDelay(attempt, backoff));
+      const fields = {
+        from,
+        attempt,
+        status: outcome.status,
+        problem: outcome.problem,
+        delayMs,
+      };
+      if (outcome.permanent) {
+        logger.error(
+          "Scan API request failed (FromEventId={from}, attempt {attempt}): {problem}; retrying in {delayMs} ms",
+          fields,
+        );
+      } else {
+        logger.warn(
+          "Scan API request failed (FromEventId={from}, attempt {attempt}): {problem}; retrying in {delayMs} ms",
+          fields,
+        );
+      }
+      this.#options.onRetry?.(outcome);
+      if (!await sleep(delayMs, signal)) throw new FetchAbortedError(from);
+    }
+  }
+
+  /** One request: the page's events, or why it failed. */
+  async #attempt(
+    from: number,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
+    const { token, timeoutMs } = this.#options;
+    const fail = (
+      problem: string,
+      status: number | null = null,
+      retryAfterMs: number | null = null,
+      permanent = false,
+    ): AttemptFailure => ({ from, attempt, status, problem, retryAfterMs, permanent });
+
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const onAbort = () => timeout.abort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const headers: Record<string, string> = { accept: "application/json" };
+      if (token !== null) headers.authorization = `Bearer ${token}`;
+      const response = await fetch(this.pageUrl(from), { headers, signal: timeout.signal });
+      const text = await response.text();
+      if (!response.ok) {
+        const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
+        const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
+        const problem = `HTTP ${response.status}${detail ? ` (${detail})` : ""}`;
+        return fail(problem, response.status, retryAfter, !isTransientStatus(response.status));
+      }
+      const body = parsePageBody(text);
+      if (!body.ok) return fail(body.problem, response.status);
+      return { events: body.events };
+    } catch (error) {
+      if (timeout.signal.aborted && !signal.aborted) {
+        return fail(`no complete response within ${timeoutMs} ms`);
+      }
+      return fail(`request failed: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+}

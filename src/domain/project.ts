@@ -1,0 +1,169 @@
+/**
+ * The projection of one page of the feed (SPEC §3): given the checkpoint and the raw events of
+ * a page, the per-parcel changes, the rejections and the new checkpoint. Pure, no I/O.
+ *
+ * @module
+ */
+
+import { type Rejection, type ScanEvent, validateEvent } from "./validate.ts";
+
+/** The event type that sets `PickupTimeUtc` (SPEC §3.7). */
+export const PICKUP = "PICKUP";
+/** The event type that sets `DeliveryTimeUtc` (SPEC §3.7). */
+export const DELIVERY = "DELIVERY";
+
+/**
+ * What one page does to one parcel: its last event in the page and its first PICKUP and first
+ * DELIVERY in the page. The store merges it with the stored row under the §3.6–3.7 guards:
+ * the last-event fields move only to a higher EventId, and a pickup or delivery time only to
+ * a lower EventId than the one stored.
+ */
+export interface ParcelChange {
+  /** The parcel. */
+  readonly parcelId: number;
+  /** EventId of the parcel's highest event in the page. */
+  readonly lastEventId: number;
+  /** Type of that event (trimmed, upper-case). */
+  readonly type: string;
+  /** StatusCode of that event (`""` when absent). */
+  readonly statusCode: string;
+  /** RunId of that event (null when absent). */
+  readonly runId: string | null;
+  /** CreatedDateTimeUtc of that event, normalised. */
+  readonly createdDateTimeUtc: string;
+  /** EventId of the parcel's lowest PICKUP in the page, or null. */
+  readonly pickupEventId: number | null;
+  /** CreatedDateTimeUtc of that PICKUP, or null. */
+  readonly pickupTimeUtc: string | null;
+  /** EventId of the parcel's lowest DELIVERY in the page, or null. */
+  readonly deliveryEventId: number | null;
+  /** CreatedDateTimeUtc of that DELIVERY, or null. */
+  readonly deliveryTimeUtc: string | null;
+}
+
+/** Everything a store must write for one page, in one transaction (SPEC §3.8). */
+export interface PageResult {
+  /** The checkpoint the page was projected from; the store refuses it if it moved. */
+  readonly from: number;
+  /** The new checkpoint: the highest EventId above `from`, rejected ones included. */
+  readonly to: number;
+  /** One change per parcel touched by the page, ordered by ParcelId. */
+  readonly changes: readonly ParcelChange[];
+  /** Rejected events, in EventId order (those without a usable EventId last). */
+  readonly rejections: readonly Rejection[];
+  /** Valid events above the checkpoint that were applied. */
+  readonly applied: number;
+  /** Events ignored: at or below the checkpoint, or exact repeats within the page. */
+  readonly skipped: number;
+  /** True when no event is above the checkpoint: the feed is caught up (SPEC §3.1). */
+  readonly empty: boolean;
+}
+
+interface Candidate {
+  readonly eventId: number;
+  readonly raw: unknown;
+  readonly event: ScanEvent | null;
+  readonly rejection: Rejection | null;
+}
+
+/**
+ * Reduce a parcel's events of one page, in ascending EventId order, to one change
+ * (SPEC §3.6–3.7).
+ */
+function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): ParcelChange {
+  const isPickup = event.type === PICKUP;
+  const isDelivery = event.type === DELIVERY;
+  return {
+    parcelId: event.parcelId,
+    lastEventId: event.eventId,
+    type: event.type,
+    statusCode: event.statusCode,
+    runId: event.runId,
+    createdDateTimeUtc: event.createdDateTimeUtc,
+    pickupEventId: previous?.pickupEventId ?? (isPickup ? event.eventId : null),
+    pickupTimeUtc: previous?.pickupTimeUtc ?? (isPickup ? event.createdDateTimeUtc : null),
+    deliveryEventId: previous?.deliveryEventId ?? (isDelivery ? event.eventId : null),
+    deliveryTimeUtc: previous?.deliveryTimeUtc ?? (isDelivery ? event.createdDateTimeUtc : null),
+  };
+}
+
+/**
+ * Project one page of raw events onto the checkpoint (SPEC §3.1–3.9).
+ *
+ * - Events with `EventId <= checkpoint` are ignored; the rest are taken in ascending EventId
+ *   order, whatever order they arrived in.
+ * - Each event is validated; invalid ones become rejections. Invalid events with no usable
+ *   EventId are always returned as rejections (the store keeps one row per distinct payload).
+ * - An EventId seen twice in the page: an exact repeat is skipped; a different event under
+ *   the same EventId is rejected, so nothing is dropped silently.
+ * - The new checkpoint is the highest EventId above the checkpoint, rejected ones included.
+ *
+ * @example projectPage(0, [{ EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }]).to // 1
+ */
+export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): PageResult {
+  const candidates: Candidate[] = [];
+  const idless: Rejection[] = [];
+  let skipped = 0;
+
+  for (const raw of rawEvents) {
+    const validation = validateEvent(raw);
+    const eventId = validation.ok ? validation.event.eventId : validation.rejection.eventId;
+    if (eventId === null) {
+      if (!validation.ok) idless.push(validation.rejection);
+      continue;
+    }
+    if (eventId <= checkpoint) {
+      skipped++;
+      continue;
+    }
+    candidates.push(
+      validation.ok
+        ? { eventId, raw, event: validation.event, rejection: null }
+        : { eventId, raw, event: null, rejection: validation.rejection },
+    );
+  }
+  // Array.prototype.sort is stable: repeats of an EventId keep their arrival order.
+  candidates.sort((a, b) => a.eventId - b.eventId);
+
+  const parcels = new Map<number, ParcelChange>();
+  const rejections: Rejection[] = [];
+  let applied = 0;
+  let to = checkpoint;
+  let first: Candidate | undefined;
+  for (const candidate of candidates) {
+    if (first !== undefined && first.eventId === candidate.eventId) {
+      const payload = JSON.stringify(candidate.raw);
+      if (payload === JSON.stringify(first.raw)) {
+        skipped++;
+      } else {
+        rejections.push({
+          eventId: candidate.eventId,
+          reason:
+            `duplicate EventId ${candidate.eventId} in the page, different from its first occurrence`,
+          payload,
+        });
+      }
+      continue;
+    }
+    first = candidate;
+    to = candidate.eventId;
+    if (candidate.event !== null) {
+      const event = candidate.event;
+      parcels.set(event.parcelId, foldParcel(parcels.get(event.parcelId), event));
+      applied++;
+    } else if (candidate.rejection !== null) {
+      rejections.push(candidate.rejection);
+    }
+  }
+
+  const changes = [...parcels.values()].sort((a, b) => a.parcelId - b.parcelId);
+  return {
+    from: checkpoint,
+    to,
+    changes,
+    rejections: [...rejections, ...idless],
+    applied,
+    skipped,
+    empty: candidates.length === 0,
+  };
+}

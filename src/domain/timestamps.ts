@@ -1,0 +1,113 @@
+/**
+ * Timestamp normalisation (SPEC §3.2 and §3.5), done on text and integers only.
+ *
+ * JavaScript `Date` keeps milliseconds, the feed sends up to seven fraction digits, so the
+ * fraction is carried as text and only the whole seconds go through calendar arithmetic.
+ *
+ * @module
+ */
+
+/**
+ * `YYYY-MM-DD`, then `T` or one space, `HH:MM:SS`, an optional fraction of 1–7 digits, and a
+ * zone `Z` or `±HH:MM`.
+ */
+const ISO_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?(Z|[+-]\d{2}:\d{2})$/;
+
+const SECONDS_PER_DAY = 86_400;
+
+/** Whether `year` is a leap year of the proleptic Gregorian calendar. */
+export function isLeapYear(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
+/**
+ * The number of days in a month of the proleptic Gregorian calendar.
+ * @example daysInMonth(2024, 2) // 29
+ */
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return isLeapYear(year) ? 29 : 28;
+  return [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+ * @example daysFromCivil(1970, 1, 1) // 0
+ */
+export function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const mp = (month + 9) % 12;
+  const doy = Math.floor((153 * mp + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
+}
+
+/**
+ * The civil date of a day count since 1970-01-01 (inverse of {@link daysFromCivil}).
+ * @example civilFromDays(0) // [1970, 1, 1]
+ */
+export function civilFromDays(days: number): [year: number, month: number, day: number] {
+  const z = days + 719_468;
+  const era = Math.floor(z / 146_097);
+  const doe = z - era * 146_097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36_524) -
+      Math.floor(doe / 146_096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  return [year, month, day];
+}
+
+function pad(value: number, width: number): string {
+  return String(value).padStart(width, "0");
+}
+
+/**
+ * Normalise an API timestamp to UTC with seven fraction digits (SPEC §3.5).
+ *
+ * Accepts `T` or one space between date and time, 1–7 fraction digits and a zone `Z` or
+ * `±HH:MM` (SPEC §3.2). Rejects impossible calendar dates (Feb 30, month 13, hour 24, second
+ * 60) and results outside years 0001–9999, the range every store can hold.
+ *
+ * @example normaliseTimestamp("2024-02-01T10:00:00+13:00") // "2024-01-31T21:00:00.0000000Z"
+ * @example normaliseTimestamp("2021-05-11 21:11:34.15Z") // "2021-05-11T21:11:34.1500000Z"
+ * @returns the normalised text, or null when the input is not a valid ISO-8601 date-time.
+ */
+export function normaliseTimestamp(text: string): string | null {
+  const match = ISO_DATE_TIME.exec(text);
+  if (match === null) return null;
+  const [, y, mo, d, h, mi, s, fraction = "", zone = "Z"] = match;
+  const year = Number(y), month = Number(mo), day = Number(d);
+  const hour = Number(h), minute = Number(mi), second = Number(s);
+  if (year < 1 || month < 1 || month > 12) return null;
+  if (day < 1 || day > daysInMonth(year, month)) return null;
+  if (hour > 23 || minute > 59 || second > 59) return null;
+
+  let offsetSeconds = 0;
+  if (zone !== "Z") {
+    const offsetHours = Number(zone.slice(1, 3));
+    const offsetMinutes = Number(zone.slice(4, 6));
+    if (offsetHours > 23 || offsetMinutes > 59) return null;
+    offsetSeconds = (zone[0] === "-" ? -1 : 1) * (offsetHours * 3600 + offsetMinutes * 60);
+  }
+
+  // Local wall-clock time minus the offset is UTC; whole seconds only, the fraction is text.
+  const utcSeconds = daysFromCivil(year, month, day) * SECONDS_PER_DAY + hour * 3600 +
+    minute * 60 + second - offsetSeconds;
+  const days = Math.floor(utcSeconds / SECONDS_PER_DAY);
+  const secondOfDay = utcSeconds - days * SECONDS_PER_DAY;
+  const [uy, um, ud] = civilFromDays(days);
+  if (uy < 1 || uy > 9999) return null;
+  const uh = Math.floor(secondOfDay / 3600);
+  const umi = Math.floor((secondOfDay % 3600) / 60);
+  const us = secondOfDay % 60;
+  return `${pad(uy, 4)}-${pad(um, 2)}-${pad(ud, 2)}T${pad(uh, 2)}:${pad(umi, 2)}:${pad(us, 2)}.${
+    fraction.padEnd(7, "0")
+  }Z`;
+}

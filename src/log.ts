@@ -1,0 +1,63 @@
+/**
+ * Logging setup with LogTape: JSON lines or coloured text, one event per line, written
+ * synchronously so lines are never lost on exit and never interleave.
+ *
+ * @module
+ */
+
+import {
+  configure,
+  getAnsiColorFormatter,
+  getLogger,
+  jsonLinesFormatter,
+  type Logger,
+  type LogRecord,
+  reset,
+} from "@logtape/logtape";
+import type { LogFormat, LogLevel } from "./config.ts";
+
+/** The root category of every logger of the program. */
+export const ROOT_CATEGORY = "scan-worker";
+
+/** A logger under the program's root category, e.g. `logger("loop")`. */
+export function logger(...category: string[]): Logger {
+  return getLogger([ROOT_CATEGORY, ...category]);
+}
+
+/** Where log lines go. */
+export type LogStream = "stdout" | "stderr";
+
+/**
+ * Configure logging for the process. Call once per command; {@link stopLogging} undoes it.
+ * @param stream stdout for the worker (its output is its log), stderr for commands whose
+ *   stdout is their result.
+ */
+export async function setupLogging(
+  level: LogLevel,
+  format: LogFormat,
+  stream: LogStream = "stdout",
+): Promise<void> {
+  const encoder = new TextEncoder();
+  const target = stream === "stdout" ? Deno.stdout : Deno.stderr;
+  const formatter = format === "json" ? jsonLinesFormatter : getAnsiColorFormatter({
+    value: (value: unknown) => typeof value === "string" ? value : Deno.inspect(value),
+  });
+  const write = (record: LogRecord): void => {
+    const bytes = encoder.encode(formatter(record));
+    let written = 0;
+    while (written < bytes.length) written += target.writeSync(bytes.subarray(written));
+  };
+  await configure({
+    reset: true,
+    sinks: { out: write },
+    loggers: [
+      { category: [ROOT_CATEGORY], sinks: ["out"], lowestLevel: level },
+      { category: ["logtape", "meta"], sinks: ["out"], lowestLevel: "warning" },
+    ],
+  });
+}
+
+/** Reset logging (used by tests and at exit). */
+export async function stopLogging(): Promise<void> {
+  await reset();
+}

@@ -1,0 +1,279 @@
+/**
+ * The `scan-worker` command line (SPEC §6): parse argv, load the configuration, dispatch a
+ * command, and map errors to exit codes (0 ok, 1 runtime failure, 2 usage or configuration).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import denoConfig from "../deno.json" with { type: "json" };
+import { ScanApiClient } from "./api/client.ts";
+import { type Config, ConfigError, readDotEnv, resolveConfig } from "./config.ts";
+import { logger, setupLogging, stopLogging } from "./log.ts";
+import { formatStatus, type StatusReport } from "./ops/status.ts";
+import { openStore } from "./store/open.ts";
+import { DEFAULT_BACKOFF } from "./worker/backoff.ts";
+import { runLoop } from "./worker/loop.ts";
+
+/** The program's version, from deno.json. */
+export const VERSION: string = denoConfig.version;
+
+/** Exit codes (SPEC §6). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+const HELP = `scan-worker ${VERSION} — pulls parcel scan events into parcel states
+
+Usage:
+  scan-worker run [--drain] [--no-migrate] [options]   run the worker
+  scan-worker migrate [options]                        apply pending database migrations
+  scan-worker status [--json] [options]                checkpoint, parcels, rejections, schema
+  scan-worker --help | --version
+
+Commands:
+  run          Poll the Scan Event API and keep ParcelStates up to date. Stops cleanly on
+               SIGINT/SIGTERM: the page in flight commits or rolls back.
+               --drain       exit 0 once the API returns an empty page (caught up)
+               --no-migrate  do not apply migrations at start (fail if any are missing)
+  migrate      Apply pending migrations and print what was applied.
+  status       Print the checkpoint, parcel and rejection counts and the schema version.
+               --json        as one JSON object
+
+Options (each overrides its environment variable, which overrides .env):
+  --api-url URL            SCAN_API_URL         feed URL (http://localhost/v1/scans/scanevents)
+  --limit N                SCAN_API_LIMIT       events per page (100)
+  --api-timeout-ms MS      SCAN_API_TIMEOUT_MS  per-request timeout (10000)
+  --poll-interval-ms MS    POLL_INTERVAL_MS     wait after a short or empty page (5000)
+  --db URL                 DATABASE_URL         sqlite:PATH (sqlite:./scan-worker.db)
+  --log-level LEVEL        LOG_LEVEL            debug, info, warning, error (info)
+  --log-format FORMAT      LOG_FORMAT           json or pretty (pretty on a terminal)
+                           SCAN_API_TOKEN       bearer token sent to the API (unset)
+
+Examples:
+  scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db
+  SCAN_API_LIMIT=1000 scan-worker run --drain
+  scan-worker status --json --db sqlite:./scan-worker.db
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
+`;
+
+const OPTIONS = {
+  help: { type: "boolean", short: "h" },
+  version: { type: "boolean", short: "V" },
+  drain: { type: "boolean" },
+  "no-migrate": { type: "boolean" },
+  json: { type: "boolean" },
+  "api-url": { type: "string" },
+  limit: { type: "string" },
+  "api-timeout-ms": { type: "string" },
+  "poll-interval-ms": { type: "string" },
+  db: { type: "string" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
+/** Flags that only one command takes. */
+const COMMAND_FLAGS: Record<string, readonly string[]> = {
+  drain: ["run"],
+  "no-migrate": ["run"],
+  json: ["status"],
+};
+
+const COMMANDS = ["run", "migrate", "status"] as const;
+type Command = typeof COMMANDS[number];
+
+/** A wrong command line; printed with a hint, exit 2. */
+class UsageError extends Error {}
+
+const encoder = new TextEncoder();
+function print(text: string, stream: "stdout" | "stderr" = "stdout"): void {
+  const target = stream === "stdout" ? Deno.stdout : Deno.stderr;
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) written += target.writeSync(bytes.subarray(written));
+}
+
+/** `run`: migrate (unless --no-migrate), then the loop until drained or signalled. */
+async function runCommand(config: Config, drain: boolean, migrate: boolean): Promise<number> {
+  const log = logger("worker");
+  const store = openStore(config.database);
+  const controller = new AbortController();
+  const onSignal = (name: Deno.Signal) => () => {
+    if (controller.signal.aborted) {
+      log.warn("Received {signal} again: exiting now", { signal: name });
+      Deno.exit(EXIT.failure);
+    }
+    log.info("Received {signal}: stopping after the page in flight", { signal: name });
+    controller.abort();
+  };
+  const handlers = (["SIGINT", "SIGTERM"] as const).map((name) => {
+    const handler = onSignal(name);
+    Deno.addSignalListener(name, handler);
+    return [name, handler] as const;
+  });
+  try {
+    if (migrate) {
+      for (const m of await store.migrate()) {
+        log.info("Applied migration {version} {name}", { version: m.version, name: m.name });
+      }
+    } else {
+      await store.verifySchema();
+    }
+    log.info(
+      "scan-worker {version} starting: API {apiUrl}, limit {limit}, database {database}",
+      {
+        version: VERSION,
+        apiUrl: config.apiUrl,
+        limit: config.limit,
+        database: config.databaseForLog,
+        drain,
+      },
+    );
+    const client = new ScanApiClient({
+      url: config.apiUrl,
+      limit: config.limit,
+      token: config.apiToken,
+      timeoutMs: config.apiTimeoutMs,
+      backoff: DEFAULT_BACKOFF,
+      logger: logger("api"),
+    });
+    const summary = await runLoop({
+      store,
+      source: client,
+      limit: config.limit,
+      pollIntervalMs: config.pollIntervalMs,
+      drain,
+      signal: controller.signal,
+      backoff: DEFAULT_BACKOFF,
+      logger: logger("loop"),
+    });
+    log.info(
+      "Stopped ({reason}) at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
+      { ...summary },
+    );
+    return EXIT.ok;
+  } finally {
+    for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    await store.close();
+  }
+}
+
+/** `migrate`: apply pending migrations and print them. */
+async function migrateCommand(config: Config): Promise<number> {
+  const store = openStore(config.database);
+  try {
+    const applied = await store.migrate();
+    if (applied.length === 0) {
+      const { schemaVersion } = await store.status();
+      print(`schema is up to date (version ${schemaVersion})\n`);
+    }
+    for (const m of applied) {
+      print(
+        `applied ${String(m.version).padStart(3, "0")}_${m.name} (${m.checksum.slice(0, 12)})\n`,
+      );
+    }
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `status`: the store's key figures. */
+async function statusCommand(config: Config, json: boolean): Promise<number> {
+  const store = openStore(config.database, { readOnly: true });
+  try {
+    const report: StatusReport = { database: config.databaseForLog, ...await store.status() };
+    print(json ? JSON.stringify(report) + "\n" : formatStatus(report));
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+function parseCommandLine(args: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (values.help || values.version) return { command: null, values };
+  const [command, ...extra] = positionals;
+  if (command === undefined) throw new UsageError("no command given");
+  if (!COMMANDS.includes(command as Command)) throw new UsageError(`unknown command "${command}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  for (const [flag, commands] of Object.entries(COMMAND_FLAGS)) {
+    if (values[flag as keyof typeof values] !== undefined && !commands.includes(command)) {
+      throw new UsageError(`--${flag} is only for: ${commands.join(", ")}`);
+    }
+  }
+  return { command: command as Command, values };
+}
+
+/**
+ * Run the program with `args` (without the program name); returns the exit code.
+ * Everything the process prints goes through here, so tests can call it in-process.
+ */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandLine(args);
+  } catch (error) {
+    print(
+      `scan-worker: ${(error as Error).message}\nRun "scan-worker --help" for usage.\n`,
+      "stderr",
+    );
+    return EXIT.usage;
+  }
+  const { command, values } = parsed;
+  if (values.help) {
+    print(HELP);
+    return EXIT.ok;
+  }
+  if (command === null) {
+    print(`scan-worker ${VERSION}\n`);
+    return EXIT.ok;
+  }
+
+  let config: Config;
+  try {
+    config = resolveConfig({
+      flags: values,
+      env: Deno.env.toObject(),
+      dotenv: readDotEnv(),
+      stdoutIsTerminal: Deno.stdout.isTerminal(),
+    });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    print(`scan-worker: ${error.message}\n`, "stderr");
+    return EXIT.usage;
+  }
+
+  await setupLogging(config.logLevel, config.logFormat, command === "run" ? "stdout" : "stderr");
+  try {
+    switch (command) {
+      case "run":
+        return await runCommand(config, values.drain ?? false, !(values["no-migrate"] ?? false));
+      case "migrate":
+        return await migrateCommand(config);
+      case "status":
+        return await statusCommand(config, values.json ?? false);
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      print(`scan-worker: ${error.message}\n`, "stderr");
+      return EXIT.usage;
+    }
+    logger("cli").error("{command} failed: {error}", {
+      command,
+      error: (error as Error).message ?? String(error),
+    });
+    return EXIT.failure;
+  } finally {
+    await stopLogging();
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

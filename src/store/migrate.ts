@@ -1,0 +1,82 @@
+/**
+ * Migrations as data: the SQL files embedded in the program, their checksums, and the pure
+ * check of what a database has applied against what the program knows.
+ *
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { type AppliedMigration, MigrationError } from "./store.ts";
+
+/** One migration file, embedded in the program. */
+export interface Migration {
+  /** From the file name: `003_add_index.sql` → 3. */
+  readonly version: number;
+  /** From the file name: `003_add_index.sql` → `add_index`. */
+  readonly name: string;
+  /** The SQL text. */
+  readonly sql: string;
+  /** SHA-256 of the SQL text, hex. */
+  readonly checksum: string;
+}
+
+const FILE_NAME = /^(\d{3})_([a-z0-9_]+)\.sql$/;
+
+/** SHA-256 of a text, hex. */
+export function sha256Hex(text: string): string {
+  return createHash("sha256").update(text, "utf8").digest("hex");
+}
+
+/**
+ * Turn `{ "001_init.sql": "CREATE …" }` into an ordered list of migrations.
+ * @throws MigrationError on a bad file name or a repeated version.
+ */
+export function defineMigrations(files: Readonly<Record<string, string>>): Migration[] {
+  const migrations = Object.entries(files).map(([file, sql]) => {
+    const match = FILE_NAME.exec(file);
+    if (match === null) {
+      throw new MigrationError(`migration file name ${file} is not NNN_name.sql`);
+    }
+    return { version: Number(match[1]), name: match[2] ?? "", sql, checksum: sha256Hex(sql) };
+  }).sort((a, b) => a.version - b.version);
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new MigrationError(
+        `migration versions must run 1, 2, 3…; found ${m.version} at ${i + 1}`,
+      );
+    }
+  });
+  return migrations;
+}
+
+/**
+ * The migrations still to apply, after checking that every applied one is known and unchanged.
+ * @throws MigrationError when an applied migration was edited or is unknown to this program.
+ */
+export function pendingMigrations(
+  known: readonly Migration[],
+  applied: readonly Pick<AppliedMigration, "version" | "name" | "checksum">[],
+): Migration[] {
+  const byVersion = new Map(known.map((m) => [m.version, m]));
+  for (const row of applied) {
+    const migration = byVersion.get(row.version);
+    if (migration === undefined) {
+      throw new MigrationError(
+        `the database has migration ${row.version} (${row.name}) that this program does not know; it was migrated by a newer scan-worker`,
+      );
+    }
+    if (migration.checksum !== row.checksum) {
+      throw new MigrationError(
+        `migration ${
+          String(row.version).padStart(3, "0")
+        }_${migration.name}.sql was edited after it was applied (checksum ${
+          row.checksum.slice(0, 12)
+        }… in the database, ${
+          migration.checksum.slice(0, 12)
+        }… in this program); restore it and add a new migration instead`,
+      );
+    }
+  }
+  const done = new Set(applied.map((row) => row.version));
+  return known.filter((m) => !done.has(m.version));
+}

@@ -1,0 +1,268 @@
+/**
+ * The embedded store: SQLite through `node:sqlite`, one file, WAL journal.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { PageResult } from "../domain/project.ts";
+import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
+import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
+import {
+  type AppliedMigration,
+  CheckpointMovedError,
+  FEED_ID,
+  nowUtc,
+  SchemaMissingError,
+  type Store,
+  type StoreStatus,
+} from "./store.ts";
+
+/** The SQLite migrations, embedded in the program (SPEC §4). */
+export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+});
+
+/** Milliseconds a writer waits for another connection's lock before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Insert or merge one parcel's change under the guards of SPEC §3.6–3.7: the last-event
+ * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
+ * the stored one. A replayed page therefore matches no row's WHERE and changes nothing.
+ * (In an SQLite UPDATE every expression reads the row as it was before the update.)
+ */
+const UPSERT_PARCEL = `
+INSERT INTO ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
+    PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
+VALUES (:parcelId, :lastEventId, :type, :statusCode, :runId, :createdDateTimeUtc,
+    :pickupEventId, :pickupTimeUtc, :deliveryEventId, :deliveryTimeUtc, :now)
+ON CONFLICT (ParcelId) DO UPDATE SET
+    LastEventId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
+        THEN excluded.LastEventId ELSE ParcelStates.LastEventId END,
+    Type = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
+        THEN excluded.Type ELSE ParcelStates.Type END,
+    StatusCode = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
+        THEN excluded.StatusCode ELSE ParcelStates.StatusCode END,
+    RunId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
+        THEN excluded.RunId ELSE ParcelStates.RunId END,
+    CreatedDateTimeUtc = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
+        THEN excluded.CreatedDateTimeUtc ELSE ParcelStates.CreatedDateTimeUtc END,
+    PickupEventId = CASE WHEN excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
+        THEN excluded.PickupEventId ELSE ParcelStates.PickupEventId END,
+    PickupTimeUtc = CASE WHEN excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
+        THEN excluded.PickupTimeUtc ELSE ParcelStates.PickupTimeUtc END,
+    DeliveryEventId = CASE WHEN excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)
+        THEN excluded.DeliveryEventId ELSE ParcelStates.DeliveryEventId END,
+    DeliveryTimeUtc = CASE WHEN excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)
+        THEN excluded.DeliveryTimeUtc ELSE ParcelStates.DeliveryTimeUtc END,
+    UpdatedAtUtc = excluded.UpdatedAtUtc
+WHERE excluded.LastEventId > ParcelStates.LastEventId
+   OR excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
+   OR excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)`;
+
+/** A rejection is one row per (EventId, Payload): replaying a page adds none (SPEC §3.9). */
+const INSERT_REJECTION = `
+INSERT INTO RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
+SELECT :eventId, :reason, :payload, :now
+WHERE NOT EXISTS (SELECT 1 FROM RejectedEvents WHERE EventId IS :eventId AND Payload = :payload)`;
+
+/** Move the checkpoint only from the value the page was projected from (SPEC §3.8). */
+const MOVE_CHECKPOINT = `
+UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
+WHERE Id = :id AND LastProcessedEventId = :from`;
+
+const MIGRATIONS_TABLE = `
+CREATE TABLE IF NOT EXISTS SchemaMigrations (
+    Version      INTEGER NOT NULL PRIMARY KEY,
+    Name         TEXT    NOT NULL,
+    Checksum     TEXT    NOT NULL,
+    AppliedAtUtc TEXT    NOT NULL
+) STRICT`;
+
+interface Prepared {
+  upsertParcel: StatementSync;
+  insertRejection: StatementSync;
+  moveCheckpoint: StatementSync;
+  readCheckpoint: StatementSync;
+}
+
+/** Whether an error from node:sqlite says a table is missing. */
+function isMissingTable(error: unknown): boolean {
+  return error instanceof Error && /no such table/i.test(error.message);
+}
+
+/** The embedded SQLite store (SPEC §4). */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  #prepared: Prepared | null = null;
+
+  /**
+   * Open (and create) the database file at `path`.
+   *
+   * Pragmas: WAL lets `status` read while the worker writes; `synchronous=NORMAL` is safe in
+   * WAL mode against process crashes (a power loss may lose the last pages, but never half a
+   * page, and the checkpoint goes back with them); the busy timeout makes a second connection
+   * wait for a lock instead of failing at once.
+   * @param options.readOnly open an existing file for reading only (fails when it is missing).
+   */
+  constructor(path: string, options: { readOnly?: boolean } = {}) {
+    const readOnly = options.readOnly ?? false;
+    try {
+      this.#db = new DatabaseSync(path, { readOnly });
+    } catch (error) {
+      throw new Error(`cannot open SQLite database ${path}: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (readOnly) return;
+    this.#db.exec("PRAGMA journal_mode = WAL");
+    this.#db.exec("PRAGMA synchronous = NORMAL");
+  }
+
+  #statements(): Prepared {
+    if (this.#prepared === null) {
+      try {
+        this.#prepared = {
+          upsertParcel: this.#db.prepare(UPSERT_PARCEL),
+          insertRejection: this.#db.prepare(INSERT_REJECTION),
+          moveCheckpoint: this.#db.prepare(MOVE_CHECKPOINT),
+          readCheckpoint: this.#db.prepare(
+            "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
+          ),
+        };
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
+        throw error;
+      }
+    }
+    return this.#prepared;
+  }
+
+  /** Run `work` in one write transaction; roll back on any error. */
+  #transaction<T>(work: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  #applied(): AppliedMigration[] {
+    return this.#db.prepare(
+      "SELECT Version AS version, Name AS name, Checksum AS checksum, AppliedAtUtc AS appliedAtUtc FROM SchemaMigrations ORDER BY Version",
+    ).all() as unknown as AppliedMigration[];
+  }
+
+  /** Apply pending migrations in one transaction; an edited applied one fails the call. */
+  migrate(): Promise<AppliedMigration[]> {
+    return Promise.resolve(this.#transaction(() => {
+      this.#db.exec(MIGRATIONS_TABLE);
+      const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+      const record = this.#db.prepare(
+        "INSERT INTO SchemaMigrations (Version, Name, Checksum, AppliedAtUtc) VALUES (?, ?, ?, ?)",
+      );
+      return pending.map((m) => {
+        this.#db.exec(m.sql);
+        const appliedAtUtc = nowUtc();
+        record.run(m.version, m.name, m.checksum, appliedAtUtc);
+        return { version: m.version, name: m.name, checksum: m.checksum, appliedAtUtc };
+      });
+    }));
+  }
+
+  /** Check, without changing anything, that every applied migration is known and unchanged. */
+  verifySchema(): Promise<void> {
+    try {
+      const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+      if (pending.length > 0) {
+        return Promise.reject(
+          new SchemaMissingError(`migration ${pending[0]?.version} is not applied`),
+        );
+      }
+    } catch (error) {
+      if (isMissingTable(error)) {
+        return Promise.reject(new SchemaMissingError("no SchemaMigrations table"));
+      }
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  #checkpoint(): number | null {
+    const row = this.#statements().readCheckpoint.get(FEED_ID) as
+      | { checkpoint: number }
+      | undefined;
+    return row === undefined ? null : row.checkpoint;
+  }
+
+  /** The stored checkpoint (0 before the first page). */
+  readCheckpoint(): Promise<number> {
+    const checkpoint = this.#checkpoint();
+    if (checkpoint === null) {
+      return Promise.reject(new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`));
+    }
+    return Promise.resolve(checkpoint);
+  }
+
+  /** Write one page in one transaction (SPEC §3.8); see {@link Store.applyPage}. */
+  applyPage(result: PageResult): Promise<void> {
+    if (result.empty && result.rejections.length === 0) return Promise.resolve();
+    const s = this.#statements();
+    const now = nowUtc();
+    try {
+      this.#transaction(() => {
+        for (const c of result.changes) {
+          s.upsertParcel.run({ ...c, now });
+        }
+        for (const r of result.rejections) {
+          s.insertRejection.run({ eventId: r.eventId, reason: r.reason, payload: r.payload, now });
+        }
+        const moved = s.moveCheckpoint.run({ id: FEED_ID, from: result.from, to: result.to, now });
+        if (moved.changes !== 1) {
+          throw new CheckpointMovedError(result.from, this.#checkpoint());
+        }
+      });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return Promise.resolve();
+  }
+
+  /** Checkpoint, counts and schema version. */
+  status(): Promise<StoreStatus> {
+    try {
+      const state = this.#db.prepare(
+        "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
+      ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
+      const count = (table: string) =>
+        (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+      const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
+        v: number | null;
+      };
+      return Promise.resolve({
+        checkpoint: state?.checkpoint ?? 0,
+        checkpointUpdatedAtUtc: state?.updatedAt ?? null,
+        parcels: count("ParcelStates"),
+        rejected: count("RejectedEvents"),
+        schemaVersion: version.v ?? 0,
+      });
+    } catch (error) {
+      if (isMissingTable(error)) {
+        return Promise.reject(new SchemaMissingError((error as Error).message));
+      }
+      return Promise.reject(error);
+    }
+  }
+
+  /** Close the database file. */
+  close(): Promise<void> {
+    if (this.#db.isOpen) this.#db.close();
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * The store seam: one small interface every database adapter implements, and the errors
+ * adapters share. Nothing here knows SQL.
+ *
+ * @module
+ */
+
+import type { PageResult } from "../domain/project.ts";
+
+/** A migration recorded as applied in the database. */
+export interface AppliedMigration {
+  /** The migration's number, from its file name (`001_init.sql` → 1). */
+  readonly version: number;
+  /** The rest of the file name (`init`). */
+  readonly name: string;
+  /** SHA-256 of the migration's text, hex. */
+  readonly checksum: string;
+  /** When it was applied, UTC. */
+  readonly appliedAtUtc: string;
+}
+
+/** Key figures of a store, for the `status` command. */
+export interface StoreStatus {
+  /** The feed checkpoint: the last EventId whose page is fully stored. */
+  readonly checkpoint: number;
+  /** When the checkpoint last moved, UTC (null before the first page). */
+  readonly checkpointUpdatedAtUtc: string | null;
+  /** Number of rows in ParcelStates. */
+  readonly parcels: number;
+  /** Number of rows in RejectedEvents. */
+  readonly rejected: number;
+  /** The highest applied migration version (0 when none). */
+  readonly schemaVersion: number;
+}
+
+/** A place that keeps parcel states and the feed checkpoint. */
+export interface Store {
+  /** Apply migrations that are not yet applied; returns what was applied. */
+  migrate(): Promise<AppliedMigration[]>;
+  /** Fail with {@link SchemaMissingError} or {@link MigrationError} unless fully migrated. */
+  verifySchema(): Promise<void>;
+  /** The last EventId whose page is fully stored (0 before the first page). */
+  readCheckpoint(): Promise<number>;
+  /**
+   * Write a page's parcel changes, rejections and new checkpoint atomically.
+   * Fails with {@link CheckpointMovedError} when the stored checkpoint is not `result.from`.
+   */
+  applyPage(result: PageResult): Promise<void>;
+  /** Checkpoint, counts and schema version. */
+  status(): Promise<StoreStatus>;
+  /** Release connections and files. */
+  close(): Promise<void>;
+}
+
+/** The feed's row in WorkerStates. */
+export const FEED_ID = "scan-events";
+
+/**
+ * Raised when a page was projected from a checkpoint that is no longer the stored one:
+ * another writer moved it. The page's transaction is rolled back, nothing is applied twice.
+ */
+export class CheckpointMovedError extends Error {
+  /** The checkpoint the page was projected from. */
+  readonly expected: number;
+  /** The checkpoint found in the store (null when the row is missing). */
+  readonly actual: number | null;
+
+  /** @param expected the page's `from`; @param actual what the store holds. */
+  constructor(expected: number, actual: number | null) {
+    super(
+      `checkpoint moved: the page was projected from ${expected} but the store holds ${
+        actual ?? "no checkpoint row"
+      } (another worker is writing this feed?)`,
+    );
+    this.name = "CheckpointMovedError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/** Raised when the database's schema does not match this program's migrations. */
+export class MigrationError extends Error {
+  /** @param message what is wrong, naming the migration. */
+  constructor(message: string) {
+    super(message);
+    this.name = "MigrationError";
+  }
+}
+
+/** Raised when the tables are missing (the database was never migrated). */
+export class SchemaMissingError extends Error {
+  /** @param detail where it was noticed. */
+  constructor(detail: string) {
+    super(
+      `the database has no scan-worker tables (${detail}); run "scan-worker migrate" or start "run" without --no-migrate`,
+    );
+    this.name = "SchemaMissingError";
+  }
+}
+
+/** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */
+export function nowUtc(): string {
+  return new Date().toISOString().replace("Z", "0000Z");
+}

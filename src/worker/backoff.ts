@@ -1,0 +1,72 @@
+/**
+ * Retry timing: exponential backoff with full jitter, `Retry-After`, and an interruptible
+ * sleep.
+ *
+ * @module
+ */
+
+/** How retries are spaced. */
+export interface BackoffPolicy {
+  /** The first retry waits up to this long. */
+  readonly baseMs: number;
+  /** No wait is longer than this (except an explicit Retry-After, see {@link retryDelay}). */
+  readonly capMs: number;
+}
+
+/** The worker's default: 0.5 s doubling up to 30 s. */
+export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
+
+/** The longest `Retry-After` honoured; a larger one is clamped to it. */
+export const MAX_RETRY_AFTER_MS = 10 * 60_000;
+
+/**
+ * The wait before retry number `attempt` (1 = first retry): a uniformly random time between 0
+ * and `min(cap, base · 2^(attempt-1))` ("full jitter").
+ * @example backoffDelay(3, { baseMs: 100, capMs: 1000 }, () => 0.5) // 200
+ */
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy,
+  random: () => number = Math.random,
+): number {
+  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * Parse a `Retry-After` header: delay-seconds or an HTTP date.
+ * @example parseRetryAfter("7", 0) // 7000
+ * @returns milliseconds to wait (≥ 0, at most {@link MAX_RETRY_AFTER_MS}), or null when absent
+ *   or unreadable.
+ */
+export function parseRetryAfter(header: string | null, nowMs: number): number | null {
+  if (header === null) return null;
+  const text = header.trim();
+  let ms: number;
+  if (/^\d+$/.test(text)) ms = Number(text) * 1000;
+  else {
+    const at = Date.parse(text);
+    if (Number.isNaN(at)) return null;
+    ms = at - nowMs;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+/**
+ * Wait `ms`, or less if `signal` aborts first.
+ * @returns true when the full time passed, false when interrupted.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
