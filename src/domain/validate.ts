@@ -132,6 +132,7 @@ export function validateEvent(raw: unknown): Validation {
   if (!isValidId(parcelId)) return reject(eventId, idReason(parcelId, "ParcelId"));
 
   const rawType = raw.Type;
+  if (rawType === undefined) return reject(eventId, "Type is missing");
   if (typeof rawType !== "string") {
     return reject(eventId, `Type must be a string, got ${describe(rawType)}`);
   }
@@ -142,6 +143,7 @@ export function validateEvent(raw: unknown): Validation {
   }
 
   const created = raw.CreatedDateTimeUtc;
+  if (created === undefined) return reject(eventId, "CreatedDateTimeUtc is missing");
   if (typeof created !== "string") {
     return reject(eventId, `CreatedDateTimeUtc must be a string, got ${describe(created)}`);
   }

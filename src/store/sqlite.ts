@@ -87,6 +87,15 @@ interface Prepared {
   readCheckpoint: StatementSync;
 }
 
+/** Run synchronous database work as a promise: its result, or its error as a rejection. */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /** Whether an error from node:sqlite says a table is missing. */
 function isMissingTable(error: unknown): boolean {
   return error instanceof Error && /no such table/i.test(error.message);
@@ -161,37 +170,37 @@ export class SqliteStore implements Store {
 
   /** Apply pending migrations in one transaction; an edited applied one fails the call. */
   migrate(): Promise<AppliedMigration[]> {
-    return Promise.resolve(this.#transaction(() => {
-      this.#db.exec(MIGRATIONS_TABLE);
-      const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
-      const record = this.#db.prepare(
-        "INSERT INTO SchemaMigrations (Version, Name, Checksum, AppliedAtUtc) VALUES (?, ?, ?, ?)",
-      );
-      return pending.map((m) => {
-        this.#db.exec(m.sql);
-        const appliedAtUtc = nowUtc();
-        record.run(m.version, m.name, m.checksum, appliedAtUtc);
-        return { version: m.version, name: m.name, checksum: m.checksum, appliedAtUtc };
-      });
-    }));
+    return settle(() =>
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS_TABLE);
+        const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+        const record = this.#db.prepare(
+          "INSERT INTO SchemaMigrations (Version, Name, Checksum, AppliedAtUtc) VALUES (?, ?, ?, ?)",
+        );
+        return pending.map((m) => {
+          this.#db.exec(m.sql);
+          const appliedAtUtc = nowUtc();
+          record.run(m.version, m.name, m.checksum, appliedAtUtc);
+          return { version: m.version, name: m.name, checksum: m.checksum, appliedAtUtc };
+        });
+      })
+    );
   }
 
   /** Check, without changing anything, that every applied migration is known and unchanged. */
   verifySchema(): Promise<void> {
-    try {
-      const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+    return settle(() => {
+      let pending: Migration[];
+      try {
+        pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError("no SchemaMigrations table");
+        throw error;
+      }
       if (pending.length > 0) {
-        return Promise.reject(
-          new SchemaMissingError(`migration ${pending[0]?.version} is not applied`),
-        );
+        throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
       }
-    } catch (error) {
-      if (isMissingTable(error)) {
-        return Promise.reject(new SchemaMissingError("no SchemaMigrations table"));
-      }
-      return Promise.reject(error);
-    }
-    return Promise.resolve();
+    });
   }
 
   #checkpoint(): number | null {
@@ -203,19 +212,19 @@ export class SqliteStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    const checkpoint = this.#checkpoint();
-    if (checkpoint === null) {
-      return Promise.reject(new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`));
-    }
-    return Promise.resolve(checkpoint);
+    return settle(() => {
+      const checkpoint = this.#checkpoint();
+      if (checkpoint === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
+      return checkpoint;
+    });
   }
 
   /** Write one page in one transaction (SPEC §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<void> {
     if (result.empty && result.rejections.length === 0) return Promise.resolve();
-    const s = this.#statements();
-    const now = nowUtc();
-    try {
+    return settle(() => {
+      const s = this.#statements();
+      const now = nowUtc();
       this.#transaction(() => {
         for (const c of result.changes) {
           s.upsertParcel.run({ ...c, now });
@@ -228,36 +237,32 @@ export class SqliteStore implements Store {
           throw new CheckpointMovedError(result.from, this.#checkpoint());
         }
       });
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return Promise.resolve();
+    });
   }
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    try {
-      const state = this.#db.prepare(
-        "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
-      ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
-      const count = (table: string) =>
-        (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-      const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
-        v: number | null;
-      };
-      return Promise.resolve({
-        checkpoint: state?.checkpoint ?? 0,
-        checkpointUpdatedAtUtc: state?.updatedAt ?? null,
-        parcels: count("ParcelStates"),
-        rejected: count("RejectedEvents"),
-        schemaVersion: version.v ?? 0,
-      });
-    } catch (error) {
-      if (isMissingTable(error)) {
-        return Promise.reject(new SchemaMissingError((error as Error).message));
+    return settle(() => {
+      try {
+        const state = this.#db.prepare(
+          "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
+        ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
+        const count = (table: string) =>
+          (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+        const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
+          .get() as { v: number | null };
+        return {
+          checkpoint: state?.checkpoint ?? 0,
+          checkpointUpdatedAtUtc: state?.updatedAt ?? null,
+          parcels: count("ParcelStates"),
+          rejected: count("RejectedEvents"),
+          schemaVersion: version.v ?? 0,
+        };
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
+        throw error;
       }
-      return Promise.reject(error);
-    }
+    });
   }
 
   /** Close the database file. */

@@ -1,0 +1,295 @@
+/**
+ * The store contract: one suite every store adapter must pass, against a real database.
+ * An adapter's test file supplies a {@link StoreHarness} that opens stores on a fresh database
+ * and reads its tables back in one common shape.
+ *
+ * @module
+ */
+
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import {
+  CheckpointMovedError,
+  MigrationError,
+  SchemaMissingError,
+  type Store,
+} from "../../src/store/store.ts";
+
+/** A ParcelStates row in the common shape (timestamps as SPEC §3.5 text). */
+export interface ParcelRow {
+  parcelId: number;
+  lastEventId: number;
+  type: string;
+  statusCode: string;
+  runId: string | null;
+  createdDateTimeUtc: string;
+  pickupTimeUtc: string | null;
+  deliveryTimeUtc: string | null;
+}
+
+/** A RejectedEvents row in the common shape. */
+export interface RejectionRow {
+  eventId: number | null;
+  reason: string;
+  payload: string;
+}
+
+/** What a store's test file provides: a fresh database and ways to look inside it. */
+export interface StoreHarness {
+  /** Open a new store (a new connection) on this harness's database. */
+  open(): Promise<Store>;
+  /** ParcelStates, ordered by ParcelId. */
+  parcels(): Promise<ParcelRow[]>;
+  /** RejectedEvents, ordered by Id. */
+  rejections(): Promise<RejectionRow[]>;
+  /** Move the checkpoint by hand (what a reset does). */
+  setCheckpoint(eventId: number): Promise<void>;
+  /** Change the recorded checksum of migration 1, as if its file had been edited. */
+  tamperMigrationChecksum(): Promise<void>;
+  /** Drop the database and release everything. */
+  cleanup(): Promise<void>;
+}
+
+function ev(
+  eventId: number,
+  parcelId: number,
+  type: string,
+  created = "2021-05-11T21:11:34.1506147Z",
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    EventId: eventId,
+    ParcelId: parcelId,
+    Type: type,
+    CreatedDateTimeUtc: created,
+    ...extra,
+  };
+}
+
+const T1 = "2021-05-11T10:00:00.0000001Z";
+const T2 = "2021-05-11T11:00:00.1234567Z";
+const T3 = "2021-05-11T12:00:00.9999999Z";
+
+/**
+ * Register the contract's tests for one store.
+ * @param name the store, prefixed to each test name.
+ * @param makeHarness a fresh database per test; return null to skip (with a printed reason).
+ */
+export function storeContract(
+  name: string,
+  makeHarness: () => Promise<StoreHarness>,
+): void {
+  const test = (title: string, body: (h: StoreHarness, store: Store) => Promise<void>) => {
+    Deno.test(`${name} store: ${title}`, async () => {
+      const harness = await makeHarness();
+      const store = await harness.open();
+      try {
+        await body(harness, store);
+      } finally {
+        await store.close();
+        await harness.cleanup();
+      }
+    });
+  };
+
+  test("migrate applies the schema once and starts at checkpoint 0", async (_h, store) => {
+    const first = await store.migrate();
+    assertEquals(first.map((m) => [m.version, m.name]), [[1, "init"]]);
+    assertEquals(await store.migrate(), []);
+    assertEquals(await store.readCheckpoint(), 0);
+    await store.verifySchema();
+    assertEquals((await store.status()).schemaVersion, 1);
+  });
+
+  test("an unmigrated database is reported as such", async (_h, store) => {
+    await assertRejects(store.verifySchema(), SchemaMissingError, /scan-worker migrate/);
+  });
+
+  test("an edited applied migration stops the store", async (h, store) => {
+    await store.migrate();
+    await h.tamperMigrationChecksum();
+    await assertRejects(store.migrate(), MigrationError, /001_init\.sql was edited/);
+    await assertRejects(store.verifySchema(), MigrationError, /001_init\.sql was edited/);
+  });
+
+  test("a page writes parcel rows, rejections and the checkpoint", async (h, store) => {
+    await store.migrate();
+    const page = [
+      ev(1, 10, "PICKUP", T1, { User: { RunId: "R9" } }),
+      ev(2, 11, "pickup", T1),
+      ev(3, 10, "STATUS", T2, { StatusCode: "ARRIVED", User: { RunId: 100 } }),
+      ev(4, 11, ""),
+      ev(5, 10, "DELIVERY", T3, { StatusCode: 7 }),
+    ];
+    await store.applyPage(projectPage(0, page));
+    assertEquals(await store.readCheckpoint(), 5);
+    assertEquals(await h.parcels(), [
+      {
+        parcelId: 10,
+        lastEventId: 5,
+        type: "DELIVERY",
+        statusCode: "7",
+        runId: null,
+        createdDateTimeUtc: T3,
+        pickupTimeUtc: T1,
+        deliveryTimeUtc: T3,
+      },
+      {
+        parcelId: 11,
+        lastEventId: 2,
+        type: "PICKUP",
+        statusCode: "",
+        runId: null,
+        createdDateTimeUtc: T1,
+        pickupTimeUtc: T1,
+        deliveryTimeUtc: null,
+      },
+    ]);
+    assertEquals(await h.rejections(), [
+      { eventId: 4, reason: "Type is empty", payload: JSON.stringify(ev(4, 11, "")) },
+    ]);
+    const status = await store.status();
+    assertEquals([status.checkpoint, status.parcels, status.rejected], [5, 2, 1]);
+  });
+
+  test("pages merge across the guards of §3.6–3.7", async (h, store) => {
+    await store.migrate();
+    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    await store.applyPage(
+      projectPage(2, [
+        ev(3, 10, "PICKUP", T3),
+        ev(4, 10, "DELIVERY", T3, { User: { RunId: "X" } }),
+      ]),
+    );
+    assertEquals(await h.parcels(), [{
+      parcelId: 10,
+      lastEventId: 4,
+      type: "DELIVERY",
+      statusCode: "",
+      runId: "X",
+      createdDateTimeUtc: T3,
+      pickupTimeUtc: T1,
+      deliveryTimeUtc: T2,
+    }]);
+  });
+
+  test("the same page applied twice is refused by the guarded checkpoint", async (h, store) => {
+    await store.migrate();
+    const result = projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "")]);
+    await store.applyPage(result);
+    const parcels = await h.parcels();
+    await assertRejects(store.applyPage(result), CheckpointMovedError, /projected from 0/);
+    assertEquals(await h.parcels(), parcels);
+    assertEquals((await h.rejections()).length, 1);
+    assertEquals(await store.readCheckpoint(), 2);
+  });
+
+  test("replaying pages after a reset changes nothing", async (h, store) => {
+    await store.migrate();
+    const pages = [
+      [ev(1, 10, "PICKUP", T1), ev(2, 11, "PICKUP", T1), ev(3, 10, "bad", "never")],
+      [ev(4, 10, "STATUS", T2), ev(5, 11, "DELIVERY", T3), { EventId: "x" }],
+    ];
+    let checkpoint = 0;
+    for (const page of pages) {
+      const result = projectPage(checkpoint, page);
+      await store.applyPage(result);
+      checkpoint = result.to;
+    }
+    const parcels = await h.parcels();
+    const rejections = await h.rejections();
+    assertEquals(rejections.length, 2);
+
+    await h.setCheckpoint(0);
+    checkpoint = 0;
+    for (const page of pages) {
+      const result = projectPage(checkpoint, page);
+      await store.applyPage(result);
+      checkpoint = result.to;
+    }
+    assertEquals(await h.parcels(), parcels);
+    assertEquals(await h.rejections(), rejections);
+    assertEquals(await store.readCheckpoint(), 5);
+  });
+
+  test("a replay of an older page cannot regress a parcel", async (h, store) => {
+    await store.migrate();
+    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    const after = await h.parcels();
+    await h.setCheckpoint(0);
+    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1)]));
+    assertEquals(await h.parcels(), after);
+  });
+
+  test("the first PICKUP wins even when it is applied after a later one", async (h, store) => {
+    await store.migrate();
+    await h.setCheckpoint(5);
+    await store.applyPage(projectPage(5, [ev(6, 10, "PICKUP", T3), ev(7, 10, "DELIVERY", T3)]));
+    await h.setCheckpoint(0);
+    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    const [row] = await h.parcels();
+    assertEquals(
+      [row?.lastEventId, row?.pickupTimeUtc, row?.deliveryTimeUtc, row?.createdDateTimeUtc],
+      [7, T1, T2, T3],
+    );
+  });
+
+  test("a page projected from a stale checkpoint rolls back completely", async (h, store) => {
+    await store.migrate();
+    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1)]));
+    const stale = projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 20, "PICKUP", T2), ev(3, 30, "")]);
+    await assertRejects(store.applyPage(stale), CheckpointMovedError);
+    assertEquals((await h.parcels()).map((p) => p.parcelId), [10]);
+    assertEquals(await h.rejections(), []);
+    assertEquals(await store.readCheckpoint(), 1);
+  });
+
+  test("a second connection with a stale checkpoint cannot double-apply", async (h, store) => {
+    await store.migrate();
+    const other = await h.open();
+    try {
+      const checkpointA = await store.readCheckpoint();
+      const checkpointB = await other.readCheckpoint();
+      await store.applyPage(projectPage(checkpointA, [ev(1, 10, "PICKUP", T1)]));
+      await assertRejects(
+        other.applyPage(projectPage(checkpointB, [ev(1, 10, "PICKUP", T1)])),
+        CheckpointMovedError,
+      );
+      assertEquals(await other.readCheckpoint(), 1);
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("an empty page writes nothing; id-less rejections are kept once", async (h, store) => {
+    await store.migrate();
+    await store.applyPage(projectPage(0, []));
+    assertEquals(await store.readCheckpoint(), 0);
+    await store.applyPage(projectPage(0, ["junk"]));
+    await store.applyPage(projectPage(0, ["junk"]));
+    assertEquals(await h.rejections(), [
+      { eventId: null, reason: "event must be a JSON object, got a string", payload: '"junk"' },
+    ]);
+    assertEquals(await store.readCheckpoint(), 0);
+  });
+
+  test("text is stored verbatim: quotes, SQL, unicode", async (h, store) => {
+    await store.migrate();
+    const status = "'; DROP TABLE ParcelStates; --";
+    const runId = 'Robert"); DELETE FROM x; 漢字 🚚';
+    await store.applyPage(
+      projectPage(0, [ev(1, 10, "O'Neil", T1, { StatusCode: status, User: { RunId: runId } })]),
+    );
+    const [row] = await h.parcels();
+    assertEquals([row?.type, row?.statusCode, row?.runId], ["O'NEIL", status, runId]);
+  });
+
+  test("the largest ids are stored exactly", async (h, store) => {
+    await store.migrate();
+    const max = Number.MAX_SAFE_INTEGER;
+    await store.applyPage(projectPage(0, [ev(max - 1, max, "PICKUP", T1), ev(max, 1, "")]));
+    assertEquals(await store.readCheckpoint(), max);
+    assertEquals((await h.parcels()).map((p) => [p.parcelId, p.lastEventId]), [[max, max - 1]]);
+    assertEquals((await h.rejections()).map((r) => r.eventId), [max]);
+  });
+}

@@ -1,0 +1,208 @@
+import { assertEquals } from "../helpers/assert.ts";
+import { projectPage } from "../../src/domain/project.ts";
+
+/** A valid raw event; time is minutes after 2021-05-11T10:00Z to keep cases short. */
+function ev(
+  eventId: number,
+  parcelId: number,
+  type: string,
+  minute = 0,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    EventId: eventId,
+    ParcelId: parcelId,
+    Type: type,
+    CreatedDateTimeUtc: `2021-05-11T10:${String(minute).padStart(2, "0")}:00.1234567Z`,
+    StatusCode: "",
+    User: { RunId: "R1" },
+    ...extra,
+  };
+}
+
+Deno.test("an empty page is empty and keeps the checkpoint", () => {
+  assertEquals(projectPage(10, []), {
+    from: 10,
+    to: 10,
+    changes: [],
+    rejections: [],
+    applied: 0,
+    skipped: 0,
+    empty: true,
+  });
+});
+
+Deno.test("one PICKUP creates the parcel's change with its pickup time", () => {
+  assertEquals(projectPage(0, [ev(1, 7, "PICKUP", 5)]), {
+    from: 0,
+    to: 1,
+    changes: [{
+      parcelId: 7,
+      lastEventId: 1,
+      type: "PICKUP",
+      statusCode: "",
+      runId: "R1",
+      createdDateTimeUtc: "2021-05-11T10:05:00.1234567Z",
+      pickupEventId: 1,
+      pickupTimeUtc: "2021-05-11T10:05:00.1234567Z",
+      deliveryEventId: null,
+      deliveryTimeUtc: null,
+    }],
+    rejections: [],
+    applied: 1,
+    skipped: 0,
+    empty: false,
+  });
+});
+
+Deno.test("a page is reduced to one change per parcel, with its last event", () => {
+  const result = projectPage(0, [
+    ev(1, 7, "PICKUP", 1),
+    ev(2, 8, "PICKUP", 2),
+    ev(3, 7, "STATUS", 3, { StatusCode: "ARRIVED" }),
+    ev(4, 7, "DELIVERY", 4, { User: { RunId: 9 } }),
+  ]);
+  assertEquals(result.changes.length, 2);
+  assertEquals(result.changes[0], {
+    parcelId: 7,
+    lastEventId: 4,
+    type: "DELIVERY",
+    statusCode: "",
+    runId: "9",
+    createdDateTimeUtc: "2021-05-11T10:04:00.1234567Z",
+    pickupEventId: 1,
+    pickupTimeUtc: "2021-05-11T10:01:00.1234567Z",
+    deliveryEventId: 4,
+    deliveryTimeUtc: "2021-05-11T10:04:00.1234567Z",
+  });
+  assertEquals(result.changes[1]?.parcelId, 8);
+  assertEquals(result.to, 4);
+  assertEquals(result.applied, 4);
+});
+
+Deno.test("the last event is the highest EventId, not the latest timestamp", () => {
+  const result = projectPage(0, [ev(1, 7, "STATUS", 50), ev(2, 7, "LATE", 10)]);
+  assertEquals(result.changes[0]?.type, "LATE");
+  assertEquals(result.changes[0]?.createdDateTimeUtc, "2021-05-11T10:10:00.1234567Z");
+});
+
+Deno.test("a second PICKUP does not move PickupTimeUtc", () => {
+  const result = projectPage(0, [ev(1, 7, "PICKUP", 1), ev(2, 7, "PICKUP", 2)]);
+  assertEquals(result.changes[0]?.pickupEventId, 1);
+  assertEquals(result.changes[0]?.pickupTimeUtc, "2021-05-11T10:01:00.1234567Z");
+  assertEquals(result.changes[0]?.lastEventId, 2);
+});
+
+Deno.test("a second DELIVERY does not move DeliveryTimeUtc", () => {
+  const result = projectPage(0, [ev(5, 7, "DELIVERY", 1), ev(6, 7, "DELIVERY", 2)]);
+  assertEquals(result.changes[0]?.deliveryEventId, 5);
+  assertEquals(result.changes[0]?.deliveryTimeUtc, "2021-05-11T10:01:00.1234567Z");
+});
+
+Deno.test("a page out of order is applied in ascending EventId order", () => {
+  const result = projectPage(0, [
+    ev(3, 7, "DELIVERY", 3),
+    ev(1, 7, "PICKUP", 1),
+    ev(2, 7, "PICKUP", 2),
+  ]);
+  assertEquals(result.changes[0]?.lastEventId, 3);
+  assertEquals(result.changes[0]?.type, "DELIVERY");
+  assertEquals(result.changes[0]?.pickupEventId, 1);
+  assertEquals(result.to, 3);
+});
+
+Deno.test("mixed-case types count as PICKUP and DELIVERY", () => {
+  const result = projectPage(0, [ev(1, 7, " pickup", 1), ev(2, 7, "Delivery ", 2)]);
+  assertEquals(result.changes[0]?.pickupTimeUtc, "2021-05-11T10:01:00.1234567Z");
+  assertEquals(result.changes[0]?.deliveryTimeUtc, "2021-05-11T10:02:00.1234567Z");
+  assertEquals(result.changes[0]?.type, "DELIVERY");
+});
+
+Deno.test("an unknown type becomes the last event but sets no time", () => {
+  const result = projectPage(0, [ev(1, 7, "PICKUP", 1), ev(2, 7, "Customs_Hold", 2)]);
+  assertEquals(result.changes[0]?.type, "CUSTOMS_HOLD");
+  assertEquals(result.changes[0]?.deliveryTimeUtc, null);
+});
+
+Deno.test("events at or below the checkpoint are ignored", () => {
+  const result = projectPage(10, [ev(9, 7, "PICKUP"), ev(10, 7, "STATUS"), ev(11, 8, "PICKUP")]);
+  assertEquals(result.changes.map((c) => c.parcelId), [8]);
+  assertEquals(result.skipped, 2);
+  assertEquals(result.to, 11);
+});
+
+Deno.test("a page with nothing above the checkpoint counts as empty", () => {
+  const result = projectPage(10, [ev(1, 7, "PICKUP"), ev(10, 7, "STATUS")]);
+  assertEquals(result.empty, true);
+  assertEquals(result.to, 10);
+  assertEquals(result.changes, []);
+  assertEquals(result.skipped, 2);
+});
+
+Deno.test("an exact repeat of an event within the page is skipped", () => {
+  const result = projectPage(0, [ev(1, 7, "PICKUP"), ev(1, 7, "PICKUP")]);
+  assertEquals(result.applied, 1);
+  assertEquals(result.skipped, 1);
+  assertEquals(result.rejections, []);
+});
+
+Deno.test("a different event under a repeated EventId is rejected, the first one kept", () => {
+  const second = ev(1, 8, "DELIVERY");
+  const result = projectPage(0, [ev(1, 7, "PICKUP"), second]);
+  assertEquals(result.changes.map((c) => c.parcelId), [7]);
+  assertEquals(result.rejections, [{
+    eventId: 1,
+    reason: "duplicate EventId 1 in the page, different from its first occurrence",
+    payload: JSON.stringify(second),
+  }]);
+});
+
+Deno.test("a rejected event moves the checkpoint past it", () => {
+  const result = projectPage(0, [ev(1, 7, "PICKUP"), ev(2, 7, "")]);
+  assertEquals(result.to, 2);
+  assertEquals(result.rejections.map((r) => [r.eventId, r.reason]), [[2, "Type is empty"]]);
+  assertEquals(result.changes[0]?.lastEventId, 1);
+});
+
+Deno.test("a page of only rejected events still moves the checkpoint", () => {
+  const result = projectPage(5, [ev(6, 7, "PICKUP", 0, { ParcelId: "x" })]);
+  assertEquals(result.empty, false);
+  assertEquals(result.to, 6);
+  assertEquals(result.changes, []);
+  assertEquals(result.rejections.length, 1);
+});
+
+Deno.test("a rejected event at or below the checkpoint is ignored, not rejected again", () => {
+  const result = projectPage(5, [ev(4, 7, "")]);
+  assertEquals(result.rejections, []);
+  assertEquals(result.skipped, 1);
+});
+
+Deno.test("an event without a usable EventId is rejected but does not move the checkpoint", () => {
+  const result = projectPage(5, [{ EventId: "6", ParcelId: 7 }, ev(7, 7, "PICKUP")]);
+  assertEquals(result.to, 7);
+  assertEquals(result.rejections.map((r) => r.eventId), [null]);
+  const alone = projectPage(5, [null]);
+  assertEquals(alone.empty, true);
+  assertEquals(alone.to, 5);
+  assertEquals(alone.rejections.map((r) => r.reason), ["event must be a JSON object, got null"]);
+});
+
+Deno.test("projecting the same page from the new checkpoint changes nothing", () => {
+  const page = [ev(1, 7, "PICKUP"), ev(2, 8, "PICKUP"), ev(3, 7, "")];
+  const first = projectPage(0, page);
+  const second = projectPage(first.to, page);
+  assertEquals(second.empty, true);
+  assertEquals(second.changes, []);
+  assertEquals(second.rejections, []);
+});
+
+Deno.test("rejections come in EventId order, those without an EventId last", () => {
+  const result = projectPage(0, [ev(3, 7, ""), "junk", ev(2, 7, "")]);
+  assertEquals(result.rejections.map((r) => r.eventId), [2, 3, null]);
+});
+
+Deno.test("changes are ordered by ParcelId", () => {
+  const result = projectPage(0, [ev(1, 30, "PICKUP"), ev(2, 10, "PICKUP"), ev(3, 20, "PICKUP")]);
+  assertEquals(result.changes.map((c) => c.parcelId), [10, 20, 30]);
+});
