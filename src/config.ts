@@ -33,6 +33,10 @@ export interface Config {
   readonly apiTimeoutMs: number;
   /** `POLL_INTERVAL_MS`: wait after a short or empty page. */
   readonly pollIntervalMs: number;
+  /** `RETRY_BASE_MS`: the first retry waits up to this long (doubling per attempt). */
+  readonly retryBaseMs: number;
+  /** `RETRY_MAX_MS`: the longest wait between retries (and the wait after a 4xx). */
+  readonly retryMaxMs: number;
   /** `DATABASE_URL`, parsed. */
   readonly database: DatabaseTarget;
   /** `DATABASE_URL` with any password replaced by `***`, for logs. */
@@ -191,7 +195,7 @@ export function resolveConfig(sources: ConfigSources): Config {
   const databaseUrl = pick(sources, "DATABASE_URL", "db");
   const databaseText = databaseUrl.value?.trim() || DEFAULT_DATABASE_URL;
   const token = pick(sources, "SCAN_API_TOKEN").value?.trim();
-  return Object.freeze({
+  const config: Config = Object.freeze({
     apiUrl: apiUrl(pick(sources, "SCAN_API_URL", "api-url")),
     limit: integer(pick(sources, "SCAN_API_LIMIT", "limit"), 100, 1, MAX_LIMIT),
     apiToken: token ? token : null,
@@ -207,6 +211,8 @@ export function resolveConfig(sources: ConfigSources): Config {
       0,
       86_400_000,
     ),
+    retryBaseMs: integer(pick(sources, "RETRY_BASE_MS"), 500, 1, 3_600_000),
+    retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
     database: parseDatabaseUrl(databaseText, databaseUrl.name),
     databaseForLog: redactDatabaseUrl(databaseText),
     logLevel: oneOf(pick(sources, "LOG_LEVEL", "log-level"), LOG_LEVELS, "info"),
@@ -216,6 +222,13 @@ export function resolveConfig(sources: ConfigSources): Config {
       sources.stdoutIsTerminal ? "pretty" : "json",
     ),
   });
+  if (config.retryBaseMs > config.retryMaxMs) {
+    throw new ConfigError(
+      "RETRY_BASE_MS",
+      `${config.retryBaseMs} is above RETRY_MAX_MS (${config.retryMaxMs})`,
+    );
+  }
+  return config;
 }
 
 /**

@@ -12,7 +12,6 @@ import { type Config, ConfigError, readDotEnv, resolveConfig } from "./config.ts
 import { logger, setupLogging, stopLogging } from "./log.ts";
 import { formatStatus, type StatusReport } from "./ops/status.ts";
 import { openStore } from "./store/open.ts";
-import { DEFAULT_BACKOFF } from "./worker/backoff.ts";
 import { runLoop } from "./worker/loop.ts";
 
 /** The program's version, from deno.json. */
@@ -47,6 +46,8 @@ Options (each overrides its environment variable, which overrides .env):
   --log-level LEVEL        LOG_LEVEL            debug, info, warning, error (info)
   --log-format FORMAT      LOG_FORMAT           json or pretty (pretty on a terminal)
                            SCAN_API_TOKEN       bearer token sent to the API (unset)
+                           RETRY_BASE_MS        first retry wait, doubling per attempt (500)
+                           RETRY_MAX_MS         longest retry wait, and the wait after a 4xx (30000)
 
 Examples:
   scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db
@@ -128,12 +129,13 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
         drain,
       },
     );
+    const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
     const client = new ScanApiClient({
       url: config.apiUrl,
       limit: config.limit,
       token: config.apiToken,
       timeoutMs: config.apiTimeoutMs,
-      backoff: DEFAULT_BACKOFF,
+      backoff,
       logger: logger("api"),
     });
     const summary = await runLoop({
@@ -143,7 +145,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       pollIntervalMs: config.pollIntervalMs,
       drain,
       signal: controller.signal,
-      backoff: DEFAULT_BACKOFF,
+      backoff,
       logger: logger("loop"),
     });
     log.info(

@@ -13,9 +13,6 @@ export interface BackoffPolicy {
   readonly capMs: number;
 }
 
-/** The worker's default: 0.5 s doubling up to 30 s. */
-export const DEFAULT_BACKOFF: BackoffPolicy = { baseMs: 500, capMs: 30_000 };
-
 /** The longest `Retry-After` honoured; a larger one is clamped to it. */
 export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 

@@ -122,3 +122,15 @@ Deno.test("passwords are redacted from database URLs", () => {
   assertEquals(redactDatabaseUrl("Server=h;Pwd={a;b};Database=d"), "Server=h;Pwd=***;Database=d");
   assertEquals(redactDatabaseUrl("sqlite:./x.db"), "sqlite:./x.db");
 });
+
+Deno.test("retry timing defaults to 500 ms doubling up to 30 s and can be tuned", () => {
+  const config = resolveConfig(sources());
+  assertEquals([config.retryBaseMs, config.retryMaxMs], [500, 30000]);
+  const tuned = resolveConfig(sources({ env: { RETRY_BASE_MS: "10", RETRY_MAX_MS: "50" } }));
+  assertEquals([tuned.retryBaseMs, tuned.retryMaxMs], [10, 50]);
+  assertThrows(
+    () => resolveConfig(sources({ env: { RETRY_BASE_MS: "100", RETRY_MAX_MS: "50" } })),
+    ConfigError,
+    /^invalid RETRY_BASE_MS: 100 is above RETRY_MAX_MS \(50\)$/,
+  );
+});

@@ -1,0 +1,122 @@
+import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
+import { runCli } from "../helpers/cli.ts";
+import { serveFeed } from "../helpers/feed_server.ts";
+import { readTables } from "../helpers/tables.ts";
+import { FIXTURE_FEED, FIXTURE_REQUESTS_AT_LIMIT_3, FIXTURE_TABLES } from "./fixture.ts";
+
+function tempDb(): { dir: string; path: string; url: string } {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-e2e-" });
+  return { dir, path: `${dir}/scan.db`, url: `sqlite:${dir}/scan.db` };
+}
+
+Deno.test("run --drain turns the fixture feed into exactly the expected tables", async () => {
+  const db = tempDb();
+  const feed = serveFeed(FIXTURE_FEED, { reversePages: true });
+  try {
+    const result = await runCli(["run", "--drain"], {
+      env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url },
+    });
+    assertEquals(result.code, 0, result.stdout + result.stderr);
+    assertEquals(readTables(db.path), FIXTURE_TABLES);
+    assertEquals(feed.requests.map((r) => r.from), FIXTURE_REQUESTS_AT_LIMIT_3);
+    assertEquals(feed.requests.every((r) => r.limit === 3 && r.authorization === null), true);
+
+    const pageLines = result.logs.filter((l) => String(l.message).startsWith("Page "));
+    assertEquals(pageLines.length, 6);
+    const warnings = result.logs.filter((l) => l.level === "WARN");
+    assertEquals(warnings.length, 4);
+    assertIncludes(String(warnings[0]?.message), "Rejected event 4: ");
+    const last = result.logs.at(-1);
+    assertIncludes(String(last?.message), "Stopped");
+    assertEquals((last?.properties as Record<string, unknown>).checkpoint, 15);
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("draining again changes nothing and asks for checkpoint + 1", async () => {
+  const db = tempDb();
+  const feed = serveFeed(FIXTURE_FEED);
+  try {
+    const env = { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url };
+    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
+    const before = readTables(db.path);
+    feed.requests.length = 0;
+    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
+    assertEquals(feed.requests.map((r) => r.from), [16]);
+    assertEquals(readTables(db.path), before);
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("an API that ignores FromEventId cannot make the worker spin or double-apply", async () => {
+  const db = tempDb();
+  // Always serves the whole feed from the start, whatever was asked.
+  const feed = serveFeed(FIXTURE_FEED, {
+    fault: (_req, _i) => Response.json({ ScanEvents: FIXTURE_FEED.map((e) => e.raw) }),
+  });
+  try {
+    const result = await runCli(["run", "--drain"], {
+      env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "100", DATABASE_URL: db.url },
+    });
+    assertEquals(result.code, 0, result.stdout + result.stderr);
+    const tables = readTables(db.path);
+    const byEventId = (a: { EventId: number | null }, b: { EventId: number | null }) =>
+      (a.EventId ?? 0) - (b.EventId ?? 0);
+    assertEquals(
+      { ...tables, rejected: tables.rejected.sort(byEventId) },
+      { ...FIXTURE_TABLES, rejected: [...FIXTURE_TABLES.rejected].sort(byEventId) },
+    );
+    assertEquals(feed.requests.map((r) => r.from), [1, 16]);
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("the bearer token is sent and never logged", async () => {
+  const db = tempDb();
+  const feed = serveFeed(FIXTURE_FEED);
+  try {
+    const result = await runCli(["run", "--drain", "--log-level", "debug"], {
+      env: {
+        SCAN_API_URL: feed.url,
+        DATABASE_URL: db.url,
+        SCAN_API_TOKEN: "tok-3f9a-secret",
+      },
+    });
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(feed.requests[0]?.authorization, "Bearer tok-3f9a-secret");
+    assertOk(!result.stdout.includes("tok-3f9a-secret") && !result.stderr.includes("tok-3f9a"));
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("status reports the checkpoint, counts and schema version", async () => {
+  const db = tempDb();
+  const feed = serveFeed(FIXTURE_FEED);
+  try {
+    const env = { SCAN_API_URL: feed.url, DATABASE_URL: db.url };
+    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
+    const json = await runCli(["status", "--json"], { env });
+    assertEquals(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout);
+    assertEquals(
+      [report.checkpoint, report.parcels, report.rejected, report.schemaVersion, report.database],
+      [15, 5, 4, 1, db.url],
+    );
+    const text = await runCli(["status"], { env });
+    assertIncludes(text.stdout, "checkpoint      15 (moved ");
+    assertIncludes(text.stdout, "parcels         5\n");
+    assertIncludes(text.stdout, "rejected        4\n");
+    assertIncludes(text.stdout, "schema version  1\n");
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
