@@ -149,7 +149,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       logger: logger("loop"),
     });
     log.info(
-      "Stopped ({reason}) at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
+      "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
       { ...summary },
     );
     return EXIT.ok;

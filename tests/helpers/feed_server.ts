@@ -22,8 +22,15 @@ export interface SeenRequest {
   readonly authorization: string | null;
 }
 
-/** A fault hook: return a Response to send instead of the page, or null to serve it. */
-export type Fault = (request: Request, index: number) => Response | null | Promise<Response | null>;
+/**
+ * A fault hook: return a Response to send instead of the page, or null to serve it.
+ * `closing` aborts when the server closes: stalls should end on it.
+ */
+export type Fault = (
+  request: Request,
+  index: number,
+  closing: AbortSignal,
+) => Response | null | Promise<Response | null>;
 
 /** Options of {@link serveFeed}. */
 export interface FeedOptions {
@@ -54,15 +61,16 @@ export function entries(events: readonly { EventId: number }[]): FeedEntry[] {
 export function serveFeed(feed: readonly FeedEntry[], options: FeedOptions = {}): FeedServer {
   const requests: SeenRequest[] = [];
   const sorted = [...feed].sort((a, b) => a.key - b.key);
+  const closing = new AbortController();
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
     const url = new URL(req.url);
     const from = Number(url.searchParams.get("FromEventId") ?? "1");
     const limit = Number(url.searchParams.get("Limit") ?? "100");
     const index = requests.length;
     requests.push({ from, limit, authorization: req.headers.get("authorization") });
-    const injected = await options.fault?.(req, index);
+    const injected = await options.fault?.(req, index, closing.signal);
     if (injected) return injected;
-    if (options.delayMs) await sleep(options.delayMs, req.signal);
+    if (options.delayMs) await sleep(options.delayMs, closing.signal);
     const page = sorted.filter((e) => e.key >= from).slice(0, limit).map((e) => e.raw);
     if (options.reversePages) page.reverse();
     return Response.json({ ScanEvents: page });
@@ -70,6 +78,9 @@ export function serveFeed(feed: readonly FeedEntry[], options: FeedOptions = {})
   return {
     url: `http://127.0.0.1:${server.addr.port}/v1/scans/scanevents`,
     requests,
-    close: () => server.shutdown(),
+    close: () => {
+      closing.abort();
+      return server.shutdown();
+    },
   };
 }
