@@ -1,0 +1,155 @@
+import { DatabaseSync } from "node:sqlite";
+import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
+import { runCli } from "../helpers/cli.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
+
+Deno.test("--help prints usage with examples and exits 0", async () => {
+  const result = await runCli(["--help"]);
+  assertEquals(result.code, 0);
+  assertIncludes(result.stdout, "Usage:");
+  assertIncludes(result.stdout, "scan-worker run [--drain] [--no-migrate]");
+  assertIncludes(result.stdout, "Examples:");
+});
+
+Deno.test("--version prints the version from deno.json", async () => {
+  const result = await runCli(["--version"]);
+  assertEquals(result.code, 0);
+  assertEquals(result.stdout, `scan-worker ${denoConfig.version}\n`);
+});
+
+Deno.test("usage errors exit 2 with one clear line and a hint", async () => {
+  for (
+    const [args, message] of [
+      [[], "scan-worker: no command given"],
+      [["launch"], 'scan-worker: unknown command "launch"'],
+      [["run", "--fast"], "scan-worker: Unknown option '--fast'"],
+      [["status", "--drain"], "scan-worker: --drain is only for: run"],
+      [["run", "--json"], "scan-worker: --json is only for: status"],
+      [["migrate", "extra"], 'scan-worker: unexpected argument "extra"'],
+    ] as const
+  ) {
+    const result = await runCli([...args]);
+    assertEquals(result.code, 2, args.join(" "));
+    assertOk(result.stderr.startsWith(message), `${args.join(" ")}: ${result.stderr}`);
+    assertIncludes(result.stderr, 'Run "scan-worker --help" for usage.');
+  }
+});
+
+Deno.test("an invalid setting stops at start with one line naming it, exit 2", async () => {
+  const cases: [Record<string, string>, string[], string][] = [
+    [
+      { SCAN_API_LIMIT: "lots" },
+      [],
+      'scan-worker: invalid SCAN_API_LIMIT (--limit): "lots" is not a whole number from 1 to 100000\n',
+    ],
+    [
+      {},
+      ["--poll-interval-ms=-5"],
+      'scan-worker: invalid POLL_INTERVAL_MS (--poll-interval-ms): "-5" is not a whole number from 0 to 86400000\n',
+    ],
+    [
+      { DATABASE_URL: "oracle://x" },
+      [],
+      "scan-worker: invalid DATABASE_URL (--db): expected sqlite:PATH, postgres://…, mssql://… or an ADO.NET string Server=…;Database=…\n",
+    ],
+    [
+      { LOG_LEVEL: "loud" },
+      [],
+      'scan-worker: invalid LOG_LEVEL (--log-level): "loud" is not one of debug, info, warning, error\n',
+    ],
+    [
+      { SCAN_API_URL: "localhost:8080" },
+      [],
+      'scan-worker: invalid SCAN_API_URL (--api-url): "localhost:8080" is not an http(s) URL\n',
+    ],
+  ];
+  for (const [env, args, expected] of cases) {
+    const result = await runCli(["run", ...args], { env });
+    assertEquals([result.code, result.stderr, result.stdout], [2, expected, ""]);
+  }
+});
+
+Deno.test("a .env file in the working directory is read, and the environment overrides it", async () => {
+  const cwd = Deno.makeTempDirSync({ prefix: "scan-worker-dotenv-" });
+  try {
+    Deno.writeTextFileSync(`${cwd}/.env`, "# settings\nSCAN_API_LIMIT=0\nLOG_LEVEL=debug\n");
+    const fromFile = await runCli(["run"], { cwd });
+    assertEquals(fromFile.code, 2);
+    assertIncludes(fromFile.stderr, 'invalid SCAN_API_LIMIT (--limit): "0"');
+    const overridden = await runCli(["status"], {
+      cwd,
+      env: { SCAN_API_LIMIT: "10", LOG_LEVEL: "shout" },
+    });
+    assertEquals(overridden.code, 2);
+    assertIncludes(overridden.stderr, 'invalid LOG_LEVEL (--log-level): "shout"');
+  } finally {
+    Deno.removeSync(cwd, { recursive: true });
+  }
+});
+
+Deno.test("a server database this version lacks is a configuration error, exit 2", async () => {
+  const result = await runCli(["status"], {
+    env: { DATABASE_URL: "postgres://u:pw-hidden@127.0.0.1/x" },
+  });
+  assertEquals(result.code, 2);
+  assertIncludes(result.stderr, "PostgreSQL store is not available in this version yet");
+  assertOk(!result.stderr.includes("pw-hidden"));
+});
+
+Deno.test("migrate applies once, then says the schema is up to date", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-migrate-" });
+  try {
+    const env = { DATABASE_URL: `sqlite:${dir}/scan.db` };
+    const first = await runCli(["migrate"], { env });
+    assertEquals(first.code, 0, first.stderr);
+    assertOk(/^applied 001_init \([0-9a-f]{12}\)\n$/.test(first.stdout), first.stdout);
+    const second = await runCli(["migrate"], { env });
+    assertEquals([second.code, second.stdout], [0, "schema is up to date (version 1)\n"]);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("run --no-migrate on an empty database fails with a clear error, exit 1", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-nomigrate-" });
+  try {
+    const result = await runCli(["run", "--no-migrate", "--drain"], {
+      env: { DATABASE_URL: `sqlite:${dir}/scan.db` },
+    });
+    assertEquals(result.code, 1);
+    assertIncludes(result.stdout, 'run \\"scan-worker migrate\\"');
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("an edited, already-applied migration stops run with a clear error, exit 1", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-edited-" });
+  try {
+    const env = { DATABASE_URL: `sqlite:${dir}/scan.db` };
+    assertEquals((await runCli(["migrate"], { env })).code, 0);
+    const db = new DatabaseSync(`${dir}/scan.db`);
+    db.exec("UPDATE SchemaMigrations SET Checksum = 'abc' WHERE Version = 1");
+    db.close();
+    const result = await runCli(["run", "--drain"], { env });
+    assertEquals(result.code, 1);
+    assertIncludes(result.stdout, "migration 001_init.sql was edited after it was applied");
+    const migrate = await runCli(["migrate"], { env });
+    assertEquals(migrate.code, 1);
+    assertIncludes(migrate.stderr, "001_init.sql was edited");
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("status on a missing database file fails without creating it, exit 1", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-status-" });
+  try {
+    const result = await runCli(["status"], { env: { DATABASE_URL: `sqlite:${dir}/none.db` } });
+    assertEquals(result.code, 1);
+    assertIncludes(result.stderr, "cannot open SQLite database");
+    assertEquals([...Deno.readDirSync(dir)].length, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
