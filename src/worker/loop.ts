@@ -91,7 +91,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
     const result = projectPage(checkpoint, page.events);
     try {
       // Not interrupted by the signal: the page in flight commits or rolls back as a whole.
-      await store.applyPage(result);
+      if (!result.empty || result.rejections.length > 0) await store.applyPage(result);
       failures = 0;
     } catch (error) {
       if (isFatal(error)) throw error;

@@ -1,0 +1,93 @@
+import { getLogger } from "@logtape/logtape";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { type AttemptFailure, FetchAbortedError, ScanApiClient } from "../../src/api/client.ts";
+
+const encoder = new TextEncoder();
+
+/** A raw TCP HTTP server whose first connection is dropped halfway through the body. */
+function droppingServer(): { url: string; connections: () => number; close: () => Promise<void> } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let count = 0;
+  const handle = async (conn: Deno.Conn, index: number) => {
+    const buffer = new Uint8Array(4096);
+    await conn.read(buffer);
+    const body = '{"ScanEvents": [{"EventId": 1, "ParcelId": 2}]}';
+    const head = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n` +
+      `content-length: ${body.length}\r\n\r\n`;
+    const text = index === 0 ? head + body.slice(0, 20) : head + body;
+    await conn.write(encoder.encode(text));
+    conn.close();
+  };
+  const serving = (async () => {
+    const handlers: Promise<void>[] = [];
+    try {
+      for await (const conn of listener) handlers.push(handle(conn, count++));
+    } catch {
+      // The listener was closed.
+    }
+    await Promise.allSettled(handlers);
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: `http://127.0.0.1:${port}/v1/scans/scanevents`,
+    connections: () => count,
+    close: async () => {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+function client(url: string, failures: AttemptFailure[], timeoutMs = 2000): ScanApiClient {
+  return new ScanApiClient({
+    url,
+    limit: 50,
+    token: null,
+    timeoutMs,
+    backoff: { baseMs: 1, capMs: 5 },
+    logger: getLogger(["test"]),
+    onRetry: (failure) => failures.push(failure),
+  });
+}
+
+Deno.test("the page URL carries FromEventId and Limit", () => {
+  const c = client("http://api.example/v1/scans/scanevents", []);
+  assertEquals(
+    c.pageUrl(83270),
+    "http://api.example/v1/scans/scanevents?FromEventId=83270&Limit=50",
+  );
+});
+
+Deno.test("a connection dropped mid-body is retried and the page then arrives", async () => {
+  const server = droppingServer();
+  const failures: AttemptFailure[] = [];
+  try {
+    const page = await client(server.url, failures).fetchPage(1, new AbortController().signal);
+    assertEquals(page.events, [{ EventId: 1, ParcelId: 2 }]);
+    assertEquals(page.attempts, 2);
+    assertEquals(failures.length, 1);
+    assertEquals(failures[0]?.status, null);
+    assertEquals(failures[0]?.problem.startsWith("request failed: "), true);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("fetchPage gives up only when its signal aborts", async () => {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => new Response("no", { status: 503 }),
+  );
+  const failures: AttemptFailure[] = [];
+  const controller = new AbortController();
+  try {
+    const c = client(`http://127.0.0.1:${server.addr.port}/x`, failures);
+    const fetching = c.fetchPage(7, controller.signal);
+    while (failures.length < 5) await new Promise((r) => setTimeout(r, 5));
+    controller.abort();
+    await assertRejects(fetching, FetchAbortedError, /FromEventId=7/);
+    assertEquals(failures.every((f) => f.status === 503 && f.from === 7 && !f.permanent), true);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -1,0 +1,126 @@
+import { getLogger } from "@logtape/logtape";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import type { FetchedPage } from "../../src/api/client.ts";
+import type { PageResult } from "../../src/domain/project.ts";
+import { SqliteStore } from "../../src/store/sqlite.ts";
+import { SchemaMissingError, type Store } from "../../src/store/store.ts";
+import { type PageSource, runLoop } from "../../src/worker/loop.ts";
+
+function event(eventId: number, parcelId: number, type = "STATUS") {
+  return {
+    EventId: eventId,
+    ParcelId: parcelId,
+    Type: type,
+    CreatedDateTimeUtc: "2021-05-11T10:00:00Z",
+  };
+}
+
+/** A source that serves `events` by FromEventId and records what was asked. */
+function scriptedSource(events: ReturnType<typeof event>[], limit: number) {
+  const asked: number[] = [];
+  const source: PageSource = {
+    fetchPage(from: number): Promise<FetchedPage> {
+      asked.push(from);
+      const page = events.filter((e) => e.EventId >= from).slice(0, limit);
+      return Promise.resolve({ from, events: page, attempts: 1, ms: 0 });
+    },
+  };
+  return { source, asked };
+}
+
+/** A store that fails its first `failures` writes, as a locked or unreachable database does. */
+function flakyStore(inner: Store, failures: number): Store & { attempts: number } {
+  const store = {
+    attempts: 0,
+    migrate: () => inner.migrate(),
+    verifySchema: () => inner.verifySchema(),
+    readCheckpoint: () => inner.readCheckpoint(),
+    status: () => inner.status(),
+    close: () => inner.close(),
+    applyPage(result: PageResult) {
+      store.attempts++;
+      if (store.attempts <= failures) return Promise.reject(new Error("database is locked"));
+      return inner.applyPage(result);
+    },
+  };
+  return store;
+}
+
+const options = {
+  pollIntervalMs: 0,
+  backoff: { baseMs: 1, capMs: 2 },
+  logger: getLogger(["test"]),
+};
+
+Deno.test("the loop drains page by page, asking for checkpoint + 1", async () => {
+  const store = new SqliteStore(":memory:");
+  await store.migrate();
+  const events = [1, 2, 3, 4, 5, 6, 7].map((id) => event(id, id % 3 + 1));
+  const { source, asked } = scriptedSource(events, 3);
+  const summary = await runLoop({
+    ...options,
+    store,
+    source,
+    limit: 3,
+    drain: true,
+    signal: new AbortController().signal,
+  });
+  assertEquals(asked, [1, 4, 7, 8]);
+  assertEquals(summary, { reason: "drained", checkpoint: 7, pages: 3, applied: 7, rejected: 0 });
+  await store.close();
+});
+
+Deno.test("a failed write is retried whole from the re-read checkpoint", async () => {
+  const inner = new SqliteStore(":memory:");
+  await inner.migrate();
+  const store = flakyStore(inner, 2);
+  const { source, asked } = scriptedSource([event(1, 1), event(2, 2)], 10);
+  const summary = await runLoop({
+    ...options,
+    store,
+    source,
+    limit: 10,
+    drain: true,
+    signal: new AbortController().signal,
+  });
+  assertEquals(asked, [1, 1, 1, 3]);
+  assertEquals(store.attempts, 3);
+  assertEquals(summary.checkpoint, 2);
+  assertEquals((await inner.status()).parcels, 2);
+  await inner.close();
+});
+
+Deno.test("a missing schema ends the loop with its error", async () => {
+  const store = new SqliteStore(":memory:");
+  const { source } = scriptedSource([event(1, 1)], 10);
+  await assertRejects(
+    runLoop({
+      ...options,
+      store,
+      source,
+      limit: 10,
+      drain: true,
+      signal: new AbortController().signal,
+    }),
+    SchemaMissingError,
+  );
+  await store.close();
+});
+
+Deno.test("an aborted signal stops the loop before the next request", async () => {
+  const store = new SqliteStore(":memory:");
+  await store.migrate();
+  const controller = new AbortController();
+  controller.abort();
+  const { source, asked } = scriptedSource([event(1, 1)], 10);
+  const summary = await runLoop({
+    ...options,
+    store,
+    source,
+    limit: 10,
+    drain: false,
+    signal: controller.signal,
+  });
+  assertEquals([summary.reason, asked], ["stopped", []]);
+  await store.close();
+});
