@@ -28,6 +28,7 @@ const skipReason = compile.success ? null : (
     : null
 );
 if (skipReason !== null) {
+  // deno-lint-ignore no-console -- the skip must say why, on the test output
   console.log(`compile smoke test skipped: ${skipReason}`);
 }
 
