@@ -1,16 +1,11 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { runCli } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
-import { readTables } from "../helpers/tables.ts";
+import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { FIXTURE_FEED, FIXTURE_REQUESTS_AT_LIMIT_3, FIXTURE_TABLES } from "./fixture.ts";
 
-function tempDb(): { dir: string; path: string; url: string } {
-  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-e2e-" });
-  return { dir, path: `${dir}/scan.db`, url: `sqlite:${dir}/scan.db` };
-}
-
 Deno.test("run --drain turns the fixture feed into exactly the expected tables", async () => {
-  const db = tempDb();
+  const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED, { reversePages: true });
   try {
     const result = await runCli(["run", "--drain"], {
@@ -36,7 +31,7 @@ Deno.test("run --drain turns the fixture feed into exactly the expected tables",
 });
 
 Deno.test("draining again changes nothing and asks for checkpoint + 1", async () => {
-  const db = tempDb();
+  const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED);
   try {
     const env = { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url };
@@ -53,7 +48,7 @@ Deno.test("draining again changes nothing and asks for checkpoint + 1", async ()
 });
 
 Deno.test("an API that ignores FromEventId cannot make the worker spin or double-apply", async () => {
-  const db = tempDb();
+  const db = tempDatabase();
   // Always serves the whole feed from the start, whatever was asked.
   const feed = serveFeed(FIXTURE_FEED, {
     fault: (_req, _i) => Response.json({ ScanEvents: FIXTURE_FEED.map((e) => e.raw) }),
@@ -78,7 +73,7 @@ Deno.test("an API that ignores FromEventId cannot make the worker spin or double
 });
 
 Deno.test("the bearer token is sent and never logged", async () => {
-  const db = tempDb();
+  const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED);
   try {
     const result = await runCli(["run", "--drain", "--log-level", "debug"], {
@@ -98,7 +93,7 @@ Deno.test("the bearer token is sent and never logged", async () => {
 });
 
 Deno.test("status reports the checkpoint, counts and schema version", async () => {
-  const db = tempDb();
+  const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED);
   try {
     const env = { SCAN_API_URL: feed.url, DATABASE_URL: db.url };

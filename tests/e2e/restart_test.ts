@@ -1,7 +1,7 @@
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { props, runCli, spawnCli } from "../helpers/cli.ts";
 import { entries, serveFeed } from "../helpers/feed_server.ts";
-import { readTables } from "../helpers/tables.ts";
+import { readTables, tempDatabase } from "../helpers/tables.ts";
 
 const TYPES = ["PICKUP", "STATUS", "STATUS", "DELIVERY", "STATUS"];
 
@@ -26,13 +26,8 @@ function generatedFeed() {
   });
 }
 
-function tempDb(): { dir: string; path: string; url: string } {
-  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-restart-" });
-  return { dir, path: `${dir}/scan.db`, url: `sqlite:${dir}/scan.db` };
-}
-
 async function referenceTables(feedEvents: ReturnType<typeof generatedFeed>) {
-  const db = tempDb();
+  const db = tempDatabase();
   const feed = serveFeed(entries(feedEvents));
   try {
     const result = await runCli(["run", "--drain"], {
@@ -50,7 +45,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
   Deno.test(`a worker stopped by ${signal} mid-feed resumes at checkpoint + 1 and ends exact`, async () => {
     const events = generatedFeed();
     const expected = await referenceTables(events);
-    const db = tempDb();
+    const db = tempDatabase();
     const feed = serveFeed(entries(events), { delayMs: 15 });
     try {
       const env = {

@@ -45,3 +45,19 @@ export function readTables(path: string): Tables {
     db.close();
   }
 }
+
+/** A fresh SQLite database location in its own temporary folder. */
+export interface TempDatabase {
+  /** The folder (remove it when done). */
+  readonly dir: string;
+  /** The database file. */
+  readonly path: string;
+  /** `sqlite:` + path, for DATABASE_URL. */
+  readonly url: string;
+}
+
+/** Make a temporary folder for a SQLite database. */
+export function tempDatabase(prefix = "scan-worker-test-"): TempDatabase {
+  const dir = Deno.makeTempDirSync({ prefix });
+  return { dir, path: `${dir}/scan.db`, url: `sqlite:${dir}/scan.db` };
+}
