@@ -12,6 +12,8 @@ import { type Config, ConfigError, readDotEnv, resolveConfig } from "./config.ts
 import { logger, setupLogging, stopLogging } from "./log.ts";
 import { formatStatus, type StatusReport } from "./ops/status.ts";
 import { openStore } from "./store/open.ts";
+import { parseSimulateFlags, SIMULATE_FLAGS, type SimulateFlags } from "./simulator/options.ts";
+import { startSimulator } from "./simulator/server.ts";
 import { runLoop } from "./worker/loop.ts";
 
 /** The program's version, from deno.json. */
@@ -26,6 +28,7 @@ Usage:
   scan-worker run [--drain] [--no-migrate] [options]   run the worker
   scan-worker migrate [options]                        apply pending database migrations
   scan-worker status [--json] [options]                checkpoint, parcels, rejections, schema
+  scan-worker simulate [simulator options]             a built-in Scan Event API for dev and tests
   scan-worker --help | --version
 
 Commands:
@@ -36,6 +39,18 @@ Commands:
   migrate      Apply pending migrations and print what was applied.
   status       Print the checkpoint, parcel and rejection counts and the schema version.
                --json        as one JSON object
+  simulate     Serve GET /v1/scans/scanevents (SPEC §2) from a seeded, deterministic feed of
+               parcel lifecycles; prints its URL, stops on SIGINT/SIGTERM.
+               --host H             interface (127.0.0.1)      --port N      0 = any free (0)
+               --seed N             feed seed (1)              --events N    backlog (100000)
+               --parcels P          parcels in the backlog (events/8)
+               --rate R             new events/s after the backlog, 0 = fixed feed (0)
+               --max-limit N        largest Limit served (1000)
+               --fail-rate F        share of requests answered 503 (0)
+               --slow-rate F, --slow-ms MS   share delayed by MS (0, 2000)
+               --garbage-rate F     share answered 200 with an HTML body (0)
+               --reset-rate F       share whose connection drops mid-body (0)
+               --malformed-rate F   share of events that break SPEC §3.2 (0)
 
 Options (each overrides its environment variable, which overrides .env):
   --api-url URL            SCAN_API_URL         feed URL (http://localhost/v1/scans/scanevents)
@@ -53,6 +68,7 @@ Examples:
   scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db
   SCAN_API_LIMIT=1000 scan-worker run --drain
   scan-worker status --json --db sqlite:./scan-worker.db
+  scan-worker simulate --port 8080 --events 1000000 --rate 50 --fail-rate 0.05
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 `;
@@ -70,6 +86,10 @@ const OPTIONS = {
   db: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  ...Object.fromEntries(SIMULATE_FLAGS.map((flag) => [flag, { type: "string" }])) as Record<
+    typeof SIMULATE_FLAGS[number],
+    { type: "string" }
+  >,
 } as const;
 
 /** Flags that only one command takes. */
@@ -77,9 +97,10 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   drain: ["run"],
   "no-migrate": ["run"],
   json: ["status"],
+  ...Object.fromEntries(SIMULATE_FLAGS.map((flag) => [flag, ["simulate"]])),
 };
 
-const COMMANDS = ["run", "migrate", "status"] as const;
+const COMMANDS = ["run", "migrate", "status", "simulate"] as const;
 type Command = typeof COMMANDS[number];
 
 /** A wrong command line; printed with a hint, exit 2. */
@@ -157,6 +178,49 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
     for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
     await store.close();
   }
+}
+
+/** Resolve when SIGINT or SIGTERM arrives. */
+function waitForSignal(): Promise<Deno.Signal> {
+  return new Promise((resolve) => {
+    const signals = ["SIGINT", "SIGTERM"] as const;
+    const handlers = signals.map((name) => {
+      const handler = () => {
+        signals.forEach((s, i) => Deno.removeSignalListener(s, handlers[i] ?? handler));
+        resolve(name);
+      };
+      Deno.addSignalListener(name, handler);
+      return handler;
+    });
+  });
+}
+
+/** `simulate`: serve the built-in Scan Event API until SIGINT/SIGTERM. */
+async function simulateCommand(values: SimulateFlags): Promise<number> {
+  const settings = parseSimulateFlags(values);
+  const log = logger("simulator");
+  const simulator = startSimulator({ ...settings, logger: log });
+  const { shape } = settings;
+  print(`Scan Event API simulator listening on ${simulator.url}\n`);
+  log.info(
+    "Serving {events} events (seed {seed}, {steps} per parcel), growing {rate}/s, Limit capped at {maxLimit}",
+    {
+      events: shape.events,
+      seed: shape.seed,
+      steps: shape.stepsPerParcel,
+      rate: settings.rate,
+      maxLimit: settings.maxLimit,
+      malformedRate: shape.malformedRate,
+      ...settings.faults,
+    },
+  );
+  const signal = await waitForSignal();
+  await simulator.shutdown();
+  log.info("Received {signal}: stopped after {requests} requests, {eventsServed} events served", {
+    signal,
+    ...simulator.stats,
+  });
+  return EXIT.ok;
 }
 
 /** `migrate`: apply pending migrations and print them. */
@@ -251,7 +315,8 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.usage;
   }
 
-  await setupLogging(config.logLevel, config.logFormat, command === "run" ? "stdout" : "stderr");
+  const logStream = command === "run" ? "stdout" : "stderr";
+  await setupLogging(config.logLevel, config.logFormat, logStream);
   try {
     switch (command) {
       case "run":
@@ -260,6 +325,8 @@ export async function main(args: string[]): Promise<number> {
         return await migrateCommand(config);
       case "status":
         return await statusCommand(config, values.json ?? false);
+      case "simulate":
+        return await simulateCommand(values);
     }
   } catch (error) {
     if (error instanceof ConfigError) {

@@ -1,0 +1,130 @@
+/**
+ * `deno task demo`: start the built-in simulator and the worker (both as the real CLI, in
+ * subprocesses) on a fresh SQLite database in a temporary folder, drain a backlog of 100,000
+ * events, and print a summary and three sample parcels.
+ *
+ * Options: `--events N` (100000), `--limit N` (1000), `--keep` (keep the database and print
+ * its path).
+ *
+ * @module
+ */
+
+import { DatabaseSync } from "node:sqlite";
+import { parseArgs } from "node:util";
+
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+const CONFIG = new URL("../deno.json", import.meta.url).pathname;
+const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    events: { type: "string", default: "100000" },
+    limit: { type: "string", default: "1000" },
+    keep: { type: "boolean", default: false },
+  },
+});
+const events = Number(values.events);
+const limit = Number(values.limit);
+if (!Number.isSafeInteger(events) || events < 1 || !Number.isSafeInteger(limit) || limit < 1) {
+  console.error("demo: --events and --limit must be positive whole numbers");
+  Deno.exit(2);
+}
+
+function cli(args: string[], env: Record<string, string>, stdout: "piped" | "null" = "piped") {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--quiet", `--config=${CONFIG}`, ...PERMISSIONS, MAIN, ...args],
+    env,
+    stdin: "null",
+    stdout,
+    stderr: "inherit",
+  });
+}
+
+/** Read the simulator's first stdout line: its URL. */
+async function readUrl(process: Deno.ChildProcess): Promise<string> {
+  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the simulator ended before printing its URL");
+    text += value;
+  }
+  reader.releaseLock();
+  const match = /listening on (\S+)/.exec(text);
+  if (match?.[1] === undefined) throw new Error(`unexpected simulator output: ${text}`);
+  return match[1];
+}
+
+const dir = await Deno.makeTempDir({ prefix: "scan-worker-demo-" });
+const dbPath = `${dir}/demo.db`;
+const simulator = cli(
+  ["simulate", "--port", "0", "--events", String(events), "--malformed-rate", "0.0005"],
+  { LOG_LEVEL: "warning", LOG_FORMAT: "json" },
+).spawn();
+
+let code = 1;
+try {
+  const url = await readUrl(simulator);
+  console.log(`simulator: ${url} (${events} events)`);
+  console.log(`database:  sqlite:${dbPath}`);
+  const started = performance.now();
+  const worker = await cli(["run", "--drain"], {
+    SCAN_API_URL: url,
+    SCAN_API_LIMIT: String(limit),
+    DATABASE_URL: `sqlite:${dbPath}`,
+    LOG_LEVEL: "warning",
+    LOG_FORMAT: "json",
+  }, "null").output();
+  const seconds = (performance.now() - started) / 1000;
+  if (!worker.success) throw new Error(`the worker exited with ${worker.code}`);
+
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
+  const checkpoint = one("SELECT LastProcessedEventId AS n FROM WorkerStates");
+  const parcels = one("SELECT count(*) AS n FROM ParcelStates");
+  const pickedUp = one("SELECT count(*) AS n FROM ParcelStates WHERE PickupTimeUtc IS NOT NULL");
+  const delivered = one("SELECT count(*) AS n FROM ParcelStates WHERE DeliveryTimeUtc IS NOT NULL");
+  const rejected = one("SELECT count(*) AS n FROM RejectedEvents");
+  const samples = db.prepare(
+    `SELECT * FROM (SELECT * FROM ParcelStates WHERE DeliveryTimeUtc IS NOT NULL ORDER BY ParcelId LIMIT 1)
+     UNION ALL SELECT * FROM (SELECT * FROM ParcelStates WHERE DeliveryTimeUtc IS NULL AND Type = 'STATUS'
+       ORDER BY ParcelId LIMIT 1)
+     UNION ALL SELECT * FROM (SELECT * FROM ParcelStates WHERE Type NOT IN ('PICKUP', 'STATUS', 'DELIVERY')
+       ORDER BY ParcelId LIMIT 1)`,
+  ).all() as Record<string, unknown>[];
+  db.close();
+
+  const rows: [string, string][] = [
+    ["events", String(events)],
+    ["checkpoint", String(checkpoint)],
+    ["parcels", String(parcels)],
+    ["picked up", String(pickedUp)],
+    ["delivered", String(delivered)],
+    ["rejected", String(rejected)],
+    ["events/s", String(Math.round(events / seconds))],
+    ["elapsed", `${seconds.toFixed(2)} s`],
+  ];
+  console.log("\nsummary");
+  for (const [name, value] of rows) console.log(`  ${name.padEnd(12)}${value}`);
+  console.log("\nsample parcels");
+  for (const p of samples) {
+    console.log(
+      `  parcel ${p.ParcelId}: last event ${p.LastEventId} ${p.Type}` +
+        `${p.StatusCode ? ` (${p.StatusCode})` : ""} at ${p.CreatedDateTimeUtc}, run ${
+          p.RunId ?? "-"
+        }` +
+        `\n    picked up ${p.PickupTimeUtc ?? "-"}, delivered ${p.DeliveryTimeUtc ?? "-"}`,
+    );
+  }
+  code = 0;
+} catch (error) {
+  console.error(`demo failed: ${(error as Error).message}`);
+} finally {
+  simulator.kill("SIGTERM");
+  await simulator.status;
+  await simulator.stdout.cancel().catch(() => {});
+  if (values.keep) console.log(`\nkept ${dbPath}`);
+  else await Deno.remove(dir, { recursive: true });
+}
+Deno.exit(code);
