@@ -7,7 +7,9 @@ import { feedShape, pageEvents } from "../src/simulator/model.ts";
 const shape = feedShape({ seed: 1, events: 10_000_000, malformedRate: 0.001 });
 
 function body(from: number): string {
-  return JSON.stringify({ ScanEvents: pageEvents(shape, from, 1000, shape.events).map((e) => e.raw) });
+  return JSON.stringify({
+    ScanEvents: pageEvents(shape, from, 1000, shape.events).map((e) => e.raw),
+  });
 }
 
 Deno.bench("simulator: page of 1000 events at the start of the feed", () => {

@@ -1,3 +1,4 @@
+// deno-lint-ignore-file no-console -- this script prints its report for people
 /**
  * `deno task demo`: start the built-in simulator and the worker (both as the real CLI, in
  * subprocesses) on a fresh SQLite database in a temporary folder, drain a backlog of 100,000

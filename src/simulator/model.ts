@@ -319,7 +319,7 @@ export function eventAt(shape: FeedShape, slot: number): SimEvent {
     eventId,
     parcelId,
     step,
-    canonicalType: type,
+    canonicalType: type.toUpperCase(),
     statusCode,
     runId: String(run),
     createdUtc,

@@ -46,6 +46,8 @@ export interface RunningCli {
   readonly process: Deno.ChildProcess;
   /** Resolves when the process ends. */
   readonly done: Promise<CliResult>;
+  /** Resolves with the first stdout line that `match` accepts (rejects on timeout or exit). */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** Resolves with the first JSON log line that `match` accepts. */
   waitForLog(
     match: (line: Record<string, unknown>) => boolean,
@@ -61,6 +63,11 @@ function environment(overrides: Record<string, string> = {}): Record<string, str
 
 function parseLogs(text: string): Record<string, unknown>[] {
   return text.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+}
+
+interface Waiter {
+  match: (line: string) => boolean;
+  resolve: (line: string) => void;
 }
 
 /** Start the CLI with `args`. Its stdout is read line by line as it runs. */
@@ -86,10 +93,8 @@ export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
   }).spawn();
 
   let stdout = "";
-  const waiters: {
-    match: (line: Record<string, unknown>) => boolean;
-    resolve: (line: Record<string, unknown>) => void;
-  }[] = [];
+  const lines: string[] = [];
+  const waiters: Waiter[] = [];
   const readStdout = (async () => {
     const decoder = new TextDecoder();
     let pending = "";
@@ -97,16 +102,13 @@ export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
       const text = decoder.decode(chunk, { stream: true });
       stdout += text;
       pending += text;
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) {
-        if (!line.startsWith("{")) continue;
-        const parsed = JSON.parse(line) as Record<string, unknown>;
-        for (const waiter of [...waiters]) {
-          if (waiter.match(parsed)) {
-            waiters.splice(waiters.indexOf(waiter), 1);
-            waiter.resolve(parsed);
-          }
+      const complete = pending.split("\n");
+      pending = complete.pop() ?? "";
+      for (const line of complete) {
+        lines.push(line);
+        for (const waiter of waiters.filter((w) => w.match(line))) {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          waiter.resolve(line);
         }
       }
     }
@@ -117,35 +119,39 @@ export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
     return { code: status.code, stdout, stderr, logs: parseLogs(stdout) };
   })();
 
+  const waitForLine = (match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> => {
+    const seen = lines.find(match);
+    if (seen !== undefined) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        if (!waiters.includes(waiter)) return;
+        waiters.splice(waiters.indexOf(waiter), 1);
+        reject(new Error(`${why}; stdout so far:\n${stdout}`));
+      };
+      const timer = setTimeout(() => fail(`no matching line within ${timeoutMs} ms`), timeoutMs);
+      const waiter: Waiter = {
+        match,
+        resolve: (line) => {
+          clearTimeout(timer);
+          resolve(line);
+        },
+      };
+      waiters.push(waiter);
+      done.then(() => fail("the process ended without a matching line"));
+    });
+  };
+
   return {
     process,
     done,
-    waitForLog(match, timeoutMs = 30_000) {
-      const seen = parseLogs(stdout).find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          reject(
-            new Error(`no matching log line within ${timeoutMs} ms; stdout so far:\n${stdout}`),
-          );
-        }, timeoutMs);
-        const waiter = {
-          match,
-          resolve: (line: Record<string, unknown>) => {
-            clearTimeout(timer);
-            resolve(line);
-          },
-        };
-        waiters.push(waiter);
-        done.then(() => {
-          if (waiters.includes(waiter)) {
-            clearTimeout(timer);
-            waiters.splice(waiters.indexOf(waiter), 1);
-            reject(new Error(`the process ended without a matching log line; stdout:\n${stdout}`));
-          }
-        });
-      });
+    waitForLine,
+    async waitForLog(match, timeoutMs) {
+      const line = await waitForLine(
+        (text) => text.startsWith("{") && match(JSON.parse(text)),
+        timeoutMs,
+      );
+      return JSON.parse(line);
     },
   };
 }
