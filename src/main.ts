@@ -117,7 +117,7 @@ function print(text: string, stream: "stdout" | "stderr" = "stdout"): void {
 /** `run`: migrate (unless --no-migrate), then the loop until drained or signalled. */
 async function runCommand(config: Config, drain: boolean, migrate: boolean): Promise<number> {
   const log = logger("worker");
-  const store = openStore(config.database);
+  const store = await openStore(config.database);
   const controller = new AbortController();
   const onSignal = (name: Deno.Signal) => () => {
     if (controller.signal.aborted) {
@@ -225,7 +225,7 @@ async function simulateCommand(values: SimulateFlags): Promise<number> {
 
 /** `migrate`: apply pending migrations and print them. */
 async function migrateCommand(config: Config): Promise<number> {
-  const store = openStore(config.database);
+  const store = await openStore(config.database);
   try {
     const applied = await store.migrate();
     if (applied.length === 0) {
@@ -245,7 +245,7 @@ async function migrateCommand(config: Config): Promise<number> {
 
 /** `status`: the store's key figures. */
 async function statusCommand(config: Config, json: boolean): Promise<number> {
-  const store = openStore(config.database, { readOnly: true });
+  const store = await openStore(config.database, { readOnly: true });
   try {
     const report: StatusReport = { database: config.databaseForLog, ...await store.status() };
     print(json ? JSON.stringify(report) + "\n" : formatStatus(report));

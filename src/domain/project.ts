@@ -109,7 +109,10 @@ export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): 
     const validation = validateEvent(raw);
     const eventId = validation.ok ? validation.event.eventId : validation.rejection.eventId;
     if (eventId === null) {
-      if (!validation.ok) idless.push(validation.rejection);
+      // Identical payloads without a usable EventId are one rejection (the stores keep one row).
+      if (!validation.ok && !idless.some((r) => r.payload === validation.rejection.payload)) {
+        idless.push(validation.rejection);
+      }
       continue;
     }
     if (eventId <= checkpoint) {

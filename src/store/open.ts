@@ -1,30 +1,36 @@
 /**
- * Pick and open the store that `DATABASE_URL` names (SPEC §4).
+ * Pick and open the store that `DATABASE_URL` names (SPEC §4). Server drivers are loaded only
+ * when chosen, so the embedded store starts without them.
  *
  * @module
  */
 
 import { ConfigError, type DatabaseTarget } from "../config.ts";
-import { SqliteStore } from "./sqlite.ts";
 import type { Store } from "./store.ts";
 
 /**
  * Open the store for a database target; `readOnly` for commands that only look.
- * @throws ConfigError for a store this build does not include yet.
+ * @throws ConfigError for a connection string that cannot work, or a store this build lacks.
  */
-export function openStore(target: DatabaseTarget, options: { readOnly?: boolean } = {}): Store {
+export async function openStore(
+  target: DatabaseTarget,
+  options: { readOnly?: boolean } = {},
+): Promise<Store> {
   switch (target.kind) {
-    case "sqlite":
+    case "sqlite": {
+      const { SqliteStore } = await import("./sqlite.ts");
       return new SqliteStore(target.path, options);
+    }
+    case "mssql": {
+      const { mssqlConfig } = await import("./mssql_config.ts");
+      const config = mssqlConfig(target.url);
+      const { MssqlStore } = await import("./mssql.ts");
+      return new MssqlStore(config);
+    }
     case "postgres":
       throw new ConfigError(
         "DATABASE_URL (--db)",
-        "the PostgreSQL store is not available in this version yet; use sqlite:PATH",
-      );
-    case "mssql":
-      throw new ConfigError(
-        "DATABASE_URL (--db)",
-        "the SQL Server store is not available in this version yet; use sqlite:PATH",
+        "the PostgreSQL store is not available in this version yet; use sqlite:PATH or SQL Server",
       );
   }
 }

@@ -153,3 +153,30 @@ Deno.test("status on a missing database file fails without creating it, exit 1",
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("a SQL Server string with Windows authentication stops at start, exit 2", async () => {
+  const result = await runCli(["status"], {
+    env: {
+      DATABASE_URL:
+        "Server=localhost\\SQLEXPRESS;Database=ScanWorkerDb;Trusted_Connection=True;TrustServerCertificate=True;",
+    },
+  });
+  assertEquals(result.code, 2);
+  assertEquals(
+    result.stderr,
+    "scan-worker: invalid DATABASE_URL (--db): Trusted_Connection (Windows authentication) cannot work from this runtime; use a SQL Server login: User Id=…;Password=…\n",
+  );
+});
+
+Deno.test("an unreachable SQL Server is a runtime failure with the password kept out, exit 1", async () => {
+  const result = await runCli(["status"], {
+    env: {
+      DATABASE_URL: "mssql://app:hunter2-secret@127.0.0.1:1/ScanWorkerDb?connectTimeout=2000",
+    },
+  });
+  assertEquals(result.code, 1);
+  const line = JSON.parse(result.stderr.trim().split("\n").at(-1) ?? "{}");
+  assertEquals([line.level, line.properties.command], ["ERROR", "status"]);
+  assertIncludes(line.properties.error, "Failed to connect to 127.0.0.1:1");
+  assertOk(!result.stderr.includes("hunter2-secret") && !result.stdout.includes("hunter2-secret"));
+});

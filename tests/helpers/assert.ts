@@ -9,12 +9,14 @@ import assert from "node:assert/strict";
 
 /** Deep strict equality; `message` says which case failed. */
 export function assertEquals<T>(actual: unknown, expected: T, message?: string): void {
-  assert.deepStrictEqual(actual, expected, message);
+  if (message === undefined) assert.deepStrictEqual(actual, expected);
+  else assert.deepStrictEqual(actual, expected, message);
 }
 
 /** A truthy value. */
 export function assertOk(value: unknown, message?: string): asserts value {
-  assert.ok(value, message);
+  if (message === undefined) assert.ok(value);
+  else assert.ok(value, message);
 }
 
 /** `text` contains `part`. */

@@ -206,3 +206,8 @@ Deno.test("changes are ordered by ParcelId", () => {
   const result = projectPage(0, [ev(1, 30, "PICKUP"), ev(2, 10, "PICKUP"), ev(3, 20, "PICKUP")]);
   assertEquals(result.changes.map((c) => c.parcelId), [10, 20, 30]);
 });
+
+Deno.test("identical events without a usable EventId in one page are one rejection", () => {
+  const result = projectPage(0, ["junk", "junk", { EventId: "1" }]);
+  assertEquals(result.rejections.map((r) => r.payload), ['"junk"', '{"EventId":"1"}']);
+});

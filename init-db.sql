@@ -1,0 +1,67 @@
+-- scan-worker: the complete SQL Server schema (SQL Server 2017+), for a DBA to run by hand
+-- in the target database, e.g. sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.
+-- Generated from sql/mssql/*.sql by `deno task init-db`; do not edit by hand.
+-- The worker records these migrations as applied, so `scan-worker migrate` finds nothing to do.
+
+SET XACT_ABORT ON;
+GO
+
+IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
+CREATE TABLE dbo.SchemaMigrations (
+    Version      int           NOT NULL CONSTRAINT PK_SchemaMigrations PRIMARY KEY,
+    Name         nvarchar(200) NOT NULL,
+    Checksum     char(64)      NOT NULL,
+    AppliedAtUtc datetime2(7)  NOT NULL
+);
+GO
+
+-- 001_init.sql
+BEGIN TRANSACTION;
+GO
+-- scan-worker schema for SQL Server 2017+ (SPEC §4). One batch: no GO separators.
+-- Times are datetime2(7) in UTC; ids are bigint (EventId and ParcelId go up to 2^53-1).
+
+CREATE TABLE dbo.WorkerStates (
+    Id                   nvarchar(100) NOT NULL CONSTRAINT PK_WorkerStates PRIMARY KEY,
+    LastProcessedEventId bigint        NOT NULL
+        CONSTRAINT CK_WorkerStates_LastProcessedEventId CHECK (LastProcessedEventId >= 0),
+    UpdatedAtUtc         datetime2(7)  NOT NULL
+);
+
+INSERT INTO dbo.WorkerStates (Id, LastProcessedEventId, UpdatedAtUtc)
+VALUES (N'scan-events', 0, SYSUTCDATETIME());
+
+-- Type holds at most 50 characters after trimming; upper-casing a few letters (ß → SS) can
+-- lengthen it, hence 100. PickupEventId and DeliveryEventId record which event set each time,
+-- so "the first PICKUP / DELIVERY" holds whatever order pages are applied in (SPEC §3.7).
+CREATE TABLE dbo.ParcelStates (
+    ParcelId           bigint        NOT NULL CONSTRAINT PK_ParcelStates PRIMARY KEY,
+    LastEventId        bigint        NOT NULL,
+    Type               nvarchar(100) NOT NULL,
+    StatusCode         nvarchar(100) NOT NULL,
+    RunId              nvarchar(50)  NULL,
+    CreatedDateTimeUtc datetime2(7)  NOT NULL,
+    PickupEventId      bigint        NULL,
+    PickupTimeUtc      datetime2(7)  NULL,
+    DeliveryEventId    bigint        NULL,
+    DeliveryTimeUtc    datetime2(7)  NULL,
+    UpdatedAtUtc       datetime2(7)  NOT NULL
+);
+
+CREATE TABLE dbo.RejectedEvents (
+    Id            bigint IDENTITY(1, 1) NOT NULL CONSTRAINT PK_RejectedEvents PRIMARY KEY,
+    EventId       bigint         NULL,
+    Reason        nvarchar(1000) NOT NULL,
+    Payload       nvarchar(max)  NOT NULL,
+    RejectedAtUtc datetime2(7)   NOT NULL
+);
+
+CREATE INDEX IX_RejectedEvents_EventId ON dbo.RejectedEvents (EventId);
+GO
+-- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.
+IF @@TRANCOUNT = 0
+    THROW 50002, N'001_init.sql failed and was rolled back; nothing was recorded', 1;
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (1, N'init', '1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b', SYSUTCDATETIME());
+COMMIT TRANSACTION;
+GO

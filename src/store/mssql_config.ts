@@ -1,0 +1,189 @@
+/**
+ * `DATABASE_URL` for SQL Server: `mssql://user:pass@host:port/database?encrypt=true…` or the
+ * ADO.NET string operators already have (`Server=host,1433;Database=…;User Id=…;Password=…`),
+ * turned into an `mssql` connection config.
+ *
+ * The ADO.NET form is parsed by the `mssql` package itself (its quoting rules: `'it''s'`,
+ * `"a""b"`, `{x;y}`); this module adds what it leaves out: the URL form, refusing Windows
+ * authentication (it cannot work from this runtime), required keys, and the worker's defaults.
+ *
+ * @module
+ */
+
+// @ts-types="npm:@types/mssql@^12.3.0"
+import sql from "mssql";
+import { parse as parseConnectionString } from "@tediousjs/connection-string";
+import { ConfigError } from "../config.ts";
+
+const SETTING = "DATABASE_URL (--db)";
+
+/** Connections the worker's pool keeps at most: one writer, plus status and lock sessions. */
+export const DEFAULT_POOL_MAX = 4;
+
+/** Query parameters the URL form accepts, with the config option each sets. */
+const URL_OPTIONS = [
+  "encrypt",
+  "trustServerCertificate",
+  "instanceName",
+  "connectTimeout",
+  "requestTimeout",
+  "applicationName",
+  "poolMax",
+] as const;
+
+function flag(value: string, name: string): boolean {
+  const lower = value.trim().toLowerCase();
+  if (["true", "yes", "1", "strict", "mandatory"].includes(lower)) return true;
+  if (["false", "no", "0", "optional"].includes(lower)) return false;
+  throw new ConfigError(SETTING, `${name}=${JSON.stringify(value)} is not true or false`);
+}
+
+function positive(value: string, name: string): number {
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) {
+    throw new ConfigError(
+      SETTING,
+      `${name}=${JSON.stringify(value)} is not a positive whole number`,
+    );
+  }
+  return Number(value);
+}
+
+/** The worker's defaults, under what the string sets. */
+function withDefaults(config: sql.config): sql.config {
+  return {
+    ...config,
+    connectionTimeout: config.connectionTimeout ?? 15_000,
+    requestTimeout: config.requestTimeout ?? 30_000,
+    pool: {
+      min: 0,
+      idleTimeoutMillis: 30_000,
+      ...config.pool,
+      max: config.pool?.max ?? DEFAULT_POOL_MAX,
+    },
+    options: {
+      encrypt: true,
+      trustServerCertificate: false,
+      appName: "scan-worker",
+      ...config.options,
+      // Tedious otherwise asks the OS for the host name, which needs another permission.
+      workstationId: "scan-worker",
+      useUTC: true,
+    },
+  };
+}
+
+function parseUrl(text: string): sql.config {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ConfigError(SETTING, "is not a valid mssql:// URL");
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ""));
+  if (url.hostname === "") throw new ConfigError(SETTING, "mssql:// URL has no host");
+  if (database === "" || database.includes("/")) {
+    throw new ConfigError(
+      SETTING,
+      "mssql:// URL must name one database: mssql://user:pass@host:1433/Database",
+    );
+  }
+  if (url.username === "") {
+    throw new ConfigError(
+      SETTING,
+      "mssql:// URL has no user; SQL Server logins only (user:password@)",
+    );
+  }
+  const options: sql.config["options"] = {};
+  const config: sql.config = {
+    server: url.hostname.replace(/^\[|\]$/g, ""),
+    port: url.port === "" ? 1433 : Number(url.port),
+    database,
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    options,
+    pool: {},
+  };
+  for (const [key, value] of url.searchParams) {
+    switch (key as typeof URL_OPTIONS[number]) {
+      case "encrypt":
+        options.encrypt = flag(value, key);
+        break;
+      case "trustServerCertificate":
+        options.trustServerCertificate = flag(value, key);
+        break;
+      case "instanceName":
+        options.instanceName = value;
+        delete config.port;
+        break;
+      case "connectTimeout":
+        config.connectionTimeout = positive(value, key);
+        break;
+      case "requestTimeout":
+        config.requestTimeout = positive(value, key);
+        break;
+      case "applicationName":
+        options.appName = value;
+        break;
+      case "poolMax":
+        config.pool = { ...config.pool, max: positive(value, key) };
+        break;
+      default:
+        throw new ConfigError(
+          SETTING,
+          `unknown mssql:// URL parameter ${JSON.stringify(key)}; known: ${URL_OPTIONS.join(", ")}`,
+        );
+    }
+  }
+  return config;
+}
+
+/** Keys meaning Windows (integrated) authentication. */
+const INTEGRATED_KEYS = ["trusted_connection", "integrated security"];
+
+function parseAdoNet(text: string): sql.config {
+  let entries: Map<string, string>;
+  try {
+    entries = new Map([...parseConnectionString(text)].map(([k, v]) => [k.toLowerCase(), v]));
+  } catch (error) {
+    throw new ConfigError(
+      SETTING,
+      `is not a valid ADO.NET connection string: ${(error as Error).message}`,
+    );
+  }
+  for (const key of INTEGRATED_KEYS) {
+    const value = entries.get(key);
+    if (value !== undefined && ["true", "yes", "sspi"].includes(value.trim().toLowerCase())) {
+      throw new ConfigError(
+        SETTING,
+        `${
+          key === "trusted_connection" ? "Trusted_Connection" : "Integrated Security"
+        } (Windows authentication) cannot work from this runtime; use a SQL Server login: User Id=…;Password=…`,
+      );
+    }
+  }
+  const config = sql.ConnectionPool.parseConnectionString(text);
+  const server = config.server ?? "";
+  if (server === "" || server.includes(";") || server.includes("=")) {
+    throw new ConfigError(SETTING, "ADO.NET string has no Server (Server=host,1433)");
+  }
+  if (!config.database) {
+    throw new ConfigError(SETTING, "ADO.NET string has no Database (Database=…)");
+  }
+  if (!config.user) {
+    throw new ConfigError(SETTING, "ADO.NET string has no User Id (SQL Server logins only)");
+  }
+  if (config.password === undefined) {
+    throw new ConfigError(SETTING, "ADO.NET string has no Password");
+  }
+  return config;
+}
+
+/**
+ * The `mssql` connection config for a `DATABASE_URL`.
+ * @example mssqlConfig("mssql://app:pw@db:1433/Scan").database // "Scan"
+ * @throws ConfigError naming what is wrong (never echoing the password).
+ */
+export function mssqlConfig(text: string): sql.config {
+  const value = text.trim();
+  return withDefaults(/^mssql:\/\//i.test(value) ? parseUrl(value) : parseAdoNet(value));
+}

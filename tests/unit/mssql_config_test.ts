@@ -1,0 +1,121 @@
+import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
+import { ConfigError } from "../../src/config.ts";
+import { mssqlConfig } from "../../src/store/mssql_config.ts";
+
+Deno.test("the mssql:// URL form gives server, port, database, login and TLS settings", () => {
+  const config = mssqlConfig(
+    "mssql://scan%40app:p%3Ass%2Fw@db.example:1444/ScanWorkerDb?encrypt=true&trustServerCertificate=false",
+  );
+  assertEquals(
+    [config.server, config.port, config.database, config.user, config.password],
+    ["db.example", 1444, "ScanWorkerDb", "scan@app", "p:ss/w"],
+  );
+  assertEquals([config.options?.encrypt, config.options?.trustServerCertificate], [true, false]);
+  assertEquals(config.options?.workstationId, "scan-worker");
+  assertEquals(config.pool?.max, 4);
+});
+
+Deno.test("the URL form defaults to port 1433 and encryption on", () => {
+  const config = mssqlConfig("mssql://app:pw@db/Scan");
+  assertEquals([config.port, config.options?.encrypt, config.options?.trustServerCertificate], [
+    1433,
+    true,
+    false,
+  ]);
+});
+
+Deno.test("URL options: instance name, timeouts, pool size", () => {
+  const config = mssqlConfig(
+    "mssql://app:pw@db/Scan?instanceName=SQLEXPRESS&connectTimeout=5000&requestTimeout=60000&poolMax=8",
+  );
+  assertEquals(config.options?.instanceName, "SQLEXPRESS");
+  assertEquals(config.port, undefined);
+  assertEquals([config.connectionTimeout, config.requestTimeout, config.pool?.max], [
+    5000,
+    60000,
+    8,
+  ]);
+});
+
+Deno.test("bad mssql:// URLs are refused with the reason", () => {
+  for (
+    const [url, pattern] of [
+      ["mssql://app:pw@db/", /must name one database/],
+      ["mssql://db/Scan", /has no user/],
+      ["mssql://app:pw@db/Scan?encrypt=maybe", /encrypt="maybe" is not true or false/],
+      ["mssql://app:pw@db/Scan?color=blue", /unknown mssql:\/\/ URL parameter "color"/],
+      ["mssql://app:pw@db/Scan?poolMax=0", /poolMax="0" is not a positive whole number/],
+    ] as const
+  ) {
+    assertThrows(() => mssqlConfig(url), ConfigError, pattern);
+  }
+});
+
+Deno.test("the ADO.NET form operators already have", () => {
+  const config = mssqlConfig(
+    "Server=db.example,1433;Database=ScanWorkerDb;User Id=app;Password=pw;Encrypt=True;TrustServerCertificate=False",
+  );
+  assertEquals(
+    [config.server, config.port, config.database, config.user, config.password],
+    ["db.example", 1433, "ScanWorkerDb", "app", "pw"],
+  );
+  assertEquals([config.options?.encrypt, config.options?.trustServerCertificate], [true, false]);
+});
+
+Deno.test("ADO.NET synonyms and tcp: prefixes", () => {
+  const config = mssqlConfig("Data Source=tcp:db,1444;Initial Catalog=Scan;UID=app;PWD=pw");
+  assertEquals([config.server, config.port, config.database, config.user], [
+    "db",
+    1444,
+    "Scan",
+    "app",
+  ]);
+});
+
+Deno.test("ADO.NET quoting: doubled quotes, semicolons inside quotes and braces", () => {
+  const password = (text: string) =>
+    mssqlConfig(`Server=db;Database=D;User Id=app;Password=${text}`).password;
+  assertEquals(password("'it''s;ok'"), "it's;ok");
+  assertEquals(password('"a""b;c"'), 'a"b;c');
+  assertEquals(password("{x;y}"), "x;y");
+});
+
+Deno.test("Windows authentication is refused with one clear line", () => {
+  for (
+    const text of [
+      "Server=localhost\\SQLEXPRESS;Database=ScanWorkerDb;Trusted_Connection=True;TrustServerCertificate=True;",
+      "Server=db;Database=D;Integrated Security=SSPI",
+      "Server=db;Database=D;integrated security=true;User Id=x;Password=y",
+    ]
+  ) {
+    assertThrows(
+      () => mssqlConfig(text),
+      ConfigError,
+      /\(Windows authentication\) cannot work from this runtime; use a SQL Server login/,
+    );
+  }
+});
+
+Deno.test("ADO.NET strings missing a required key name it, never the password", () => {
+  assertThrows(
+    () => mssqlConfig("Database=D;User Id=a;Password=secret1"),
+    ConfigError,
+    /no Server/,
+  );
+  assertThrows(
+    () => mssqlConfig("Server=db;User Id=a;Password=secret1"),
+    ConfigError,
+    /no Database/,
+  );
+  assertThrows(
+    () => mssqlConfig("Server=db;Database=D;Password=secret1"),
+    ConfigError,
+    /no User Id/,
+  );
+  assertThrows(() => mssqlConfig("Server=db;Database=D;User Id=a"), ConfigError, /no Password/);
+  try {
+    mssqlConfig("Server=db;Database=D;Password=secret1");
+  } catch (error) {
+    assertOk(!(error as Error).message.includes("secret1"));
+  }
+});
