@@ -111,3 +111,28 @@ export function normaliseTimestamp(text: string): string | null {
     fraction.padEnd(7, "0")
   }Z`;
 }
+
+/**
+ * Round a normalised timestamp (SPEC §3.5 text) to microseconds, half up, carrying into the
+ * seconds: what a store that keeps microseconds (PostgreSQL) is sent, so its one documented
+ * loss is the same everywhere. Returns six fraction digits; the year 9999 ceiling is kept.
+ * @example roundToMicroseconds("2021-05-11T21:11:34.1506145Z") // "2021-05-11T21:11:34.150615Z"
+ * @example roundToMicroseconds("2021-12-31T23:59:59.9999996Z") // "2022-01-01T00:00:00.000000Z"
+ */
+export function roundToMicroseconds(text: string): string {
+  const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})(\d)Z$/.exec(text);
+  if (match === null) throw new Error(`not a normalised timestamp: ${text}`);
+  const [, y, mo, d, h, mi, s, micro = "", seventh = "0"] = match;
+  if (Number(seventh) < 5) return `${text.slice(0, 26)}Z`;
+  const rounded = Number(micro) + 1;
+  if (rounded < 1_000_000) return `${text.slice(0, 20)}${pad(rounded, 6)}Z`;
+  const seconds = daysFromCivil(Number(y), Number(mo), Number(d)) * SECONDS_PER_DAY +
+    Number(h) * 3600 + Number(mi) * 60 + Number(s) + 1;
+  const days = Math.floor(seconds / SECONDS_PER_DAY);
+  const second = seconds - days * SECONDS_PER_DAY;
+  const [uy, um, ud] = civilFromDays(days);
+  if (uy > 9999) return `${text.slice(0, 20)}999999Z`;
+  return `${pad(uy, 4)}-${pad(um, 2)}-${pad(ud, 2)}T${pad(Math.floor(second / 3600), 2)}:${
+    pad(Math.floor(second % 3600 / 60), 2)
+  }:${pad(second % 60, 2)}.000000Z`;
+}

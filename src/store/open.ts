@@ -5,12 +5,12 @@
  * @module
  */
 
-import { ConfigError, type DatabaseTarget } from "../config.ts";
+import type { DatabaseTarget } from "../config.ts";
 import type { Store } from "./store.ts";
 
 /**
  * Open the store for a database target; `readOnly` for commands that only look.
- * @throws ConfigError for a connection string that cannot work, or a store this build lacks.
+ * @throws ConfigError for a connection string that cannot work.
  */
 export async function openStore(
   target: DatabaseTarget,
@@ -27,10 +27,9 @@ export async function openStore(
       const { MssqlStore } = await import("./mssql.ts");
       return new MssqlStore(config);
     }
-    case "postgres":
-      throw new ConfigError(
-        "DATABASE_URL (--db)",
-        "the PostgreSQL store is not available in this version yet; use sqlite:PATH or SQL Server",
-      );
+    case "postgres": {
+      const { PostgresStore } = await import("./postgres.ts");
+      return new PostgresStore({ connectionString: target.url });
+    }
   }
 }

@@ -1,5 +1,10 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { civilFromDays, daysFromCivil, normaliseTimestamp } from "../../src/domain/timestamps.ts";
+import {
+  civilFromDays,
+  daysFromCivil,
+  normaliseTimestamp,
+  roundToMicroseconds,
+} from "../../src/domain/timestamps.ts";
 
 Deno.test("a 7-digit UTC timestamp is kept as it is", () => {
   assertEquals(normaliseTimestamp("2021-05-11T21:11:34.1506147Z"), "2021-05-11T21:11:34.1506147Z");
@@ -101,4 +106,14 @@ Deno.test("day counting matches known dates", () => {
   assertEquals(daysFromCivil(1969, 12, 31), -1);
   assertEquals(civilFromDays(11_016), [2000, 2, 29]);
   assertEquals(civilFromDays(-719_162), [1, 1, 1]);
+});
+
+Deno.test("rounding to microseconds is half up and carries into seconds, days and years", () => {
+  assertEquals(roundToMicroseconds("2021-05-11T21:11:34.1506144Z"), "2021-05-11T21:11:34.150614Z");
+  assertEquals(roundToMicroseconds("2021-05-11T21:11:34.1506145Z"), "2021-05-11T21:11:34.150615Z");
+  assertEquals(roundToMicroseconds("2021-05-11T21:11:34.0000000Z"), "2021-05-11T21:11:34.000000Z");
+  assertEquals(roundToMicroseconds("2021-05-11T21:11:59.9999995Z"), "2021-05-11T21:12:00.000000Z");
+  assertEquals(roundToMicroseconds("2021-12-31T23:59:59.9999996Z"), "2022-01-01T00:00:00.000000Z");
+  assertEquals(roundToMicroseconds("2024-02-28T23:59:59.9999999Z"), "2024-02-29T00:00:00.000000Z");
+  assertEquals(roundToMicroseconds("9999-12-31T23:59:59.9999999Z"), "9999-12-31T23:59:59.999999Z");
 });

@@ -1,0 +1,322 @@
+/**
+ * The PostgreSQL store through `pg`: a page is one SQL statement (data-modifying CTEs), so one
+ * round trip and one implicit transaction; migrations under a transaction-level advisory lock.
+ *
+ * It mirrors the SQLite and SQL Server stores statement for statement, and passes the same
+ * contract suite against the real server.
+ *
+ * @module
+ */
+
+// @ts-types="npm:@types/pg@^8.15.6"
+import pg from "pg";
+import type { PageResult } from "../domain/project.ts";
+import { roundToMicroseconds } from "../domain/timestamps.ts";
+import init from "../../sql/postgres/001_init.sql" with { type: "text" };
+import { backoffDelay, sleep } from "../worker/backoff.ts";
+import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
+import {
+  type AppliedMigration,
+  CheckpointMovedError,
+  FEED_ID,
+  SchemaMissingError,
+  type Store,
+  type StoreStatus,
+} from "./store.ts";
+
+/** The PostgreSQL migrations, embedded in the program (SPEC §4). */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+});
+
+const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
+    version        integer     NOT NULL PRIMARY KEY,
+    name           text        NOT NULL,
+    checksum       text        NOT NULL,
+    applied_at_utc timestamptz NOT NULL
+)`;
+
+/** The advisory lock key migrators share (two instances cannot migrate at once). */
+const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:migrations'))";
+
+/** A timestamptz as SPEC §3.5-style text with six digits, in UTC. */
+const utcText = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/**
+ * One page in one statement. `moved` moves the checkpoint, guarded by its expected old value;
+ * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
+ * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
+ * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload).
+ */
+const APPLY_PAGE = `
+WITH moved AS (
+    UPDATE worker_states
+    SET last_processed_event_id = $3, updated_at_utc = now()
+    WHERE id = $1 AND last_processed_event_id = $2
+    RETURNING id
+), changes AS (
+    SELECT * FROM jsonb_to_recordset($4::jsonb) AS c(
+        p bigint, e bigint, t text, s text, r text, c timestamptz,
+        pe bigint, pt timestamptz, de bigint, dt timestamptz)
+), parcels AS (
+    INSERT INTO parcel_states AS ps (parcel_id, last_event_id, type, status_code, run_id,
+        created_date_time_utc, pickup_event_id, pickup_time_utc, delivery_event_id,
+        delivery_time_utc, updated_at_utc)
+    SELECT c.p, c.e, c.t, c.s, c.r, c.c, c.pe, c.pt, c.de, c.dt, now()
+    FROM changes AS c
+    WHERE EXISTS (SELECT 1 FROM moved)
+    ON CONFLICT (parcel_id) DO UPDATE SET
+        last_event_id = CASE WHEN excluded.last_event_id > ps.last_event_id
+            THEN excluded.last_event_id ELSE ps.last_event_id END,
+        type = CASE WHEN excluded.last_event_id > ps.last_event_id
+            THEN excluded.type ELSE ps.type END,
+        status_code = CASE WHEN excluded.last_event_id > ps.last_event_id
+            THEN excluded.status_code ELSE ps.status_code END,
+        run_id = CASE WHEN excluded.last_event_id > ps.last_event_id
+            THEN excluded.run_id ELSE ps.run_id END,
+        created_date_time_utc = CASE WHEN excluded.last_event_id > ps.last_event_id
+            THEN excluded.created_date_time_utc ELSE ps.created_date_time_utc END,
+        pickup_event_id = CASE WHEN excluded.pickup_event_id < coalesce(ps.pickup_event_id, 9007199254740992)
+            THEN excluded.pickup_event_id ELSE ps.pickup_event_id END,
+        pickup_time_utc = CASE WHEN excluded.pickup_event_id < coalesce(ps.pickup_event_id, 9007199254740992)
+            THEN excluded.pickup_time_utc ELSE ps.pickup_time_utc END,
+        delivery_event_id = CASE WHEN excluded.delivery_event_id < coalesce(ps.delivery_event_id, 9007199254740992)
+            THEN excluded.delivery_event_id ELSE ps.delivery_event_id END,
+        delivery_time_utc = CASE WHEN excluded.delivery_event_id < coalesce(ps.delivery_event_id, 9007199254740992)
+            THEN excluded.delivery_time_utc ELSE ps.delivery_time_utc END,
+        updated_at_utc = excluded.updated_at_utc
+    WHERE excluded.last_event_id > ps.last_event_id
+       OR excluded.pickup_event_id < coalesce(ps.pickup_event_id, 9007199254740992)
+       OR excluded.delivery_event_id < coalesce(ps.delivery_event_id, 9007199254740992)
+    RETURNING 1
+), rejections AS (
+    INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
+    SELECT r.e, r.why, r.raw, now()
+    FROM jsonb_to_recordset($5::jsonb) AS r(e bigint, why text, raw text)
+    WHERE EXISTS (SELECT 1 FROM moved)
+      AND NOT EXISTS (
+        SELECT 1 FROM rejected_events AS x
+        WHERE x.event_id IS NOT DISTINCT FROM r.e AND x.payload = r.raw)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM moved) AS moved,
+       (SELECT count(*) FROM parcels) AS parcels,
+       (SELECT count(*) FROM rejections) AS rejections,
+       (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
+
+/** SQLSTATEs and driver codes worth retrying: lost or refused connections, deadlocks. */
+const TRANSIENT_SQLSTATES = new Set([
+  "40001", // serialization_failure
+  "40P01", // deadlock_detected
+  "53300", // too_many_connections
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+]);
+const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"]);
+
+/** Whether an error from `pg` is worth retrying. */
+export function isTransientPostgresError(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  if (code === undefined) {
+    const message = (error as Error)?.message ?? "";
+    return /Connection terminated|connection timeout|Client has encountered a connection error/i
+      .test(message);
+  }
+  return TRANSIENT_SQLSTATES.has(code) || code.startsWith("08") || TRANSIENT_CODES.has(code);
+}
+
+function isMissingTable(error: unknown): boolean {
+  return (error as { code?: string })?.code === "42P01";
+}
+
+/** The JSON documents sent with one page (times rounded to microseconds, half up). */
+export function postgresPageDocument(result: PageResult): { changes: string; rejections: string } {
+  const micro = (text: string | null) => (text === null ? null : roundToMicroseconds(text));
+  return {
+    changes: JSON.stringify(result.changes.map((c) => ({
+      p: c.parcelId,
+      e: c.lastEventId,
+      t: c.type,
+      s: c.statusCode,
+      r: c.runId,
+      c: micro(c.createdDateTimeUtc),
+      pe: c.pickupEventId,
+      pt: micro(c.pickupTimeUtc),
+      de: c.deliveryEventId,
+      dt: micro(c.deliveryTimeUtc),
+    }))),
+    rejections: JSON.stringify(
+      result.rejections.map((r) => ({ e: r.eventId, why: r.reason, raw: r.payload })),
+    ),
+  };
+}
+
+/** The PostgreSQL store. */
+export class PostgresStore implements Store {
+  readonly #pool: pg.Pool;
+
+  /** @param config `pg` pool settings (from the URL: connection string, `sslmode` included). */
+  constructor(config: pg.PoolConfig) {
+    this.#pool = new pg.Pool({
+      max: 4,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 10_000,
+      application_name: "scan-worker",
+      ...config,
+    });
+    this.#pool.on("error", () => {
+      // An idle connection died (server restart): the pool drops it; the next query reconnects.
+    });
+  }
+
+  /** Run `work`, retrying transient errors a few times with backoff before giving up. */
+  async #retry<T>(work: () => Promise<T>): Promise<T> {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await work();
+      } catch (error) {
+        if (attempt >= 5 || !isTransientPostgresError(error)) throw error;
+        await sleep(backoffDelay(attempt, { baseMs: 100, capMs: 2000 }));
+      }
+    }
+  }
+
+  async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {
+    const result = await client.query<AppliedMigration>(
+      `SELECT version, name, checksum, ${utcText("applied_at_utc")} AS "appliedAtUtc"
+       FROM schema_migrations ORDER BY version`,
+    );
+    return result.rows;
+  }
+
+  /** Apply pending migrations in one transaction under an advisory lock. */
+  migrate(): Promise<AppliedMigration[]> {
+    return this.#retry(async () => {
+      const client = await this.#pool.connect();
+      try {
+        await client.query("BEGIN");
+        await client.query(MIGRATION_LOCK);
+        await client.query(MIGRATIONS_TABLE);
+        const pending = pendingMigrations(POSTGRES_MIGRATIONS, await this.#applied(client));
+        const applied: AppliedMigration[] = [];
+        for (const m of pending) {
+          await client.query(m.sql);
+          const row = await client.query<{ appliedAtUtc: string }>(
+            `INSERT INTO schema_migrations (version, name, checksum, applied_at_utc)
+             VALUES ($1, $2, $3, now()) RETURNING ${utcText("applied_at_utc")} AS "appliedAtUtc"`,
+            [m.version, m.name, m.checksum],
+          );
+          applied.push({
+            version: m.version,
+            name: m.name,
+            checksum: m.checksum,
+            appliedAtUtc: row.rows[0]?.appliedAtUtc ?? "",
+          });
+        }
+        await client.query("COMMIT");
+        return applied;
+      } catch (error) {
+        await client.query("ROLLBACK").catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    });
+  }
+
+  /** Fail unless every migration is applied and unchanged. */
+  verifySchema(): Promise<void> {
+    return this.#retry(async () => {
+      let applied: AppliedMigration[];
+      try {
+        applied = await this.#applied(this.#pool);
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError("no schema_migrations table");
+        throw error;
+      }
+      const pending = pendingMigrations(POSTGRES_MIGRATIONS, applied);
+      if (pending.length > 0) {
+        throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
+      }
+    });
+  }
+
+  /** The stored checkpoint (0 before the first page). */
+  readCheckpoint(): Promise<number> {
+    return this.#retry(async () => {
+      let rows: { checkpoint: string }[];
+      try {
+        rows = (await this.#pool.query<{ checkpoint: string }>(
+          "SELECT last_processed_event_id AS checkpoint FROM worker_states WHERE id = $1",
+          [FEED_ID],
+        )).rows;
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError("no worker_states table");
+        throw error;
+      }
+      const row = rows[0];
+      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
+      return Number(row.checkpoint);
+    });
+  }
+
+  /** Write one page in one statement (SPEC §3.8). */
+  applyPage(result: PageResult): Promise<void> {
+    if (result.empty && result.rejections.length === 0) return Promise.resolve();
+    const document = postgresPageDocument(result);
+    return this.#retry(async () => {
+      const outcome = await this.#pool.query<{ moved: string; actual: string | null }>(
+        APPLY_PAGE,
+        [FEED_ID, result.from, result.to, document.changes, document.rejections],
+      );
+      const row = outcome.rows[0];
+      if (row === undefined || Number(row.moved) !== 1) {
+        throw new CheckpointMovedError(
+          result.from,
+          row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
+        );
+      }
+    });
+  }
+
+  /** Checkpoint, counts and schema version. */
+  status(): Promise<StoreStatus> {
+    return this.#retry(async () => {
+      try {
+        const result = await this.#pool.query<{
+          checkpoint: string | null;
+          updatedAt: string | null;
+          parcels: string;
+          rejected: string;
+          version: number | null;
+        }>(
+          `SELECT
+             (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS checkpoint,
+             (SELECT ${utcText("updated_at_utc")} FROM worker_states WHERE id = $1) AS "updatedAt",
+             (SELECT count(*) FROM parcel_states) AS parcels,
+             (SELECT count(*) FROM rejected_events) AS rejected,
+             (SELECT max(version) FROM schema_migrations) AS version`,
+          [FEED_ID],
+        );
+        const row = result.rows[0];
+        return {
+          checkpoint: Number(row?.checkpoint ?? 0),
+          checkpointUpdatedAtUtc: row?.updatedAt ?? null,
+          parcels: Number(row?.parcels ?? 0),
+          rejected: Number(row?.rejected ?? 0),
+          schemaVersion: row?.version ?? 0,
+        };
+      } catch (error) {
+        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
+        throw error;
+      }
+    });
+  }
+
+  /** Close the pool. */
+  close(): Promise<void> {
+    return this.#pool.end();
+  }
+}
