@@ -87,13 +87,15 @@ Deno.test("a .env file in the working directory is read, and the environment ove
   }
 });
 
-Deno.test("a server database this version lacks is a configuration error, exit 2", async () => {
+Deno.test("an unreachable PostgreSQL is a runtime failure with the password kept out, exit 1", async () => {
   const result = await runCli(["status"], {
-    env: { DATABASE_URL: "postgres://u:pw-hidden@127.0.0.1/x" },
+    env: { DATABASE_URL: "postgres://u:pw-hidden@127.0.0.1:1/x?connect_timeout=2" },
   });
-  assertEquals(result.code, 2);
-  assertIncludes(result.stderr, "PostgreSQL store is not available in this version yet");
-  assertOk(!result.stderr.includes("pw-hidden"));
+  assertEquals(result.code, 1);
+  const line = JSON.parse(result.stderr.trim().split("\n").at(-1) ?? "{}");
+  assertEquals([line.level, line.properties.command], ["ERROR", "status"]);
+  assertIncludes(line.properties.error, "ECONNREFUSED");
+  assertOk(!result.stderr.includes("pw-hidden") && !result.stdout.includes("pw-hidden"));
 });
 
 Deno.test("migrate applies once, then says the schema is up to date", async () => {

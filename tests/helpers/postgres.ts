@@ -7,6 +7,8 @@
 
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
+import { roundToMicroseconds } from "../../src/domain/timestamps.ts";
+import type { Tables } from "./tables.ts";
 
 /** The server the tests use. */
 export const PG_TEST_URL = Deno.env.get("PG_TEST_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -70,5 +72,54 @@ export async function createTestDatabase(prefix = "scan_worker_test"): Promise<T
         await client.end();
       }
     },
+  };
+}
+
+/** A test database's tables in the shape of {@link Tables}, times at microseconds. */
+export async function readPostgresTables(db: TestDatabase): Promise<Tables> {
+  const utc = (column: string) =>
+    `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+  const [state] = await db.query<{ c: string }>(
+    "SELECT last_processed_event_id AS c FROM worker_states",
+  );
+  const parcels = await db.query<Record<string, string | null>>(
+    `SELECT parcel_id, last_event_id, type, status_code, run_id,
+       ${utc("created_date_time_utc")} AS created, ${utc("pickup_time_utc")} AS pickup,
+       ${utc("delivery_time_utc")} AS delivery
+     FROM parcel_states ORDER BY parcel_id`,
+  );
+  const rejected = await db.query<{ event_id: string | null; reason: string }>(
+    "SELECT event_id, reason FROM rejected_events ORDER BY id",
+  );
+  return {
+    checkpoint: Number(state?.c ?? 0),
+    parcels: parcels.map((r) => ({
+      ParcelId: Number(r.parcel_id),
+      LastEventId: Number(r.last_event_id),
+      Type: String(r.type),
+      StatusCode: String(r.status_code),
+      RunId: r.run_id ?? null,
+      CreatedDateTimeUtc: String(r.created),
+      PickupTimeUtc: r.pickup ?? null,
+      DeliveryTimeUtc: r.delivery ?? null,
+    })),
+    rejected: rejected.map((r) => ({
+      EventId: r.event_id === null ? null : Number(r.event_id),
+      Reason: r.reason,
+    })),
+  };
+}
+
+/** SQLite tables with their times rounded to microseconds, to compare with PostgreSQL's. */
+export function atMicroseconds(tables: Tables): Tables {
+  const micro = (text: string | null) => (text === null ? null : roundToMicroseconds(text));
+  return {
+    ...tables,
+    parcels: tables.parcels.map((p) => ({
+      ...p,
+      CreatedDateTimeUtc: roundToMicroseconds(p.CreatedDateTimeUtc),
+      PickupTimeUtc: micro(p.PickupTimeUtc),
+      DeliveryTimeUtc: micro(p.DeliveryTimeUtc),
+    })),
   };
 }
