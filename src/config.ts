@@ -37,6 +37,10 @@ export interface Config {
   readonly retryBaseMs: number;
   /** `RETRY_MAX_MS`: the longest wait between retries (and the wait after a 4xx). */
   readonly retryMaxMs: number;
+  /** `LOCK_RETRY_MS`: how often a standby instance retries the feed lock. */
+  readonly lockRetryMs: number;
+  /** `SCAN_API_MAX_BODY_BYTES`: a larger response body is refused and retried. */
+  readonly maxBodyBytes: number;
   /** `DATABASE_URL`, parsed. */
   readonly database: DatabaseTarget;
   /** `DATABASE_URL` with any password replaced by `***`, for logs. */
@@ -213,6 +217,13 @@ export function resolveConfig(sources: ConfigSources): Config {
     ),
     retryBaseMs: integer(pick(sources, "RETRY_BASE_MS"), 500, 1, 3_600_000),
     retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
+    lockRetryMs: integer(pick(sources, "LOCK_RETRY_MS"), 5000, 1, 3_600_000),
+    maxBodyBytes: integer(
+      pick(sources, "SCAN_API_MAX_BODY_BYTES"),
+      50 * 1024 * 1024,
+      1024,
+      2 ** 31,
+    ),
     database: parseDatabaseUrl(databaseText, databaseUrl.name),
     databaseForLog: redactDatabaseUrl(databaseText),
     logLevel: oneOf(pick(sources, "LOG_LEVEL", "log-level"), LOG_LEVELS, "info"),

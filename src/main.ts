@@ -63,6 +63,8 @@ Options (each overrides its environment variable, which overrides .env):
                            SCAN_API_TOKEN       bearer token sent to the API (unset)
                            RETRY_BASE_MS        first retry wait, doubling per attempt (500)
                            RETRY_MAX_MS         longest retry wait, and the wait after a 4xx (30000)
+                           LOCK_RETRY_MS        how often a standby retries the feed lock (5000)
+                           SCAN_API_MAX_BODY_BYTES  larger responses are refused (52428800)
 
 Examples:
   scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db
@@ -156,6 +158,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       limit: config.limit,
       token: config.apiToken,
       timeoutMs: config.apiTimeoutMs,
+      maxBodyBytes: config.maxBodyBytes,
       backoff,
       logger: logger("api"),
     });
@@ -167,6 +170,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       drain,
       signal: controller.signal,
       backoff,
+      lockRetryMs: config.lockRetryMs,
       logger: logger("loop"),
     });
     log.info(

@@ -19,6 +19,8 @@ export interface ClientOptions {
   readonly token: string | null;
   /** Per-request timeout, body included. */
   readonly timeoutMs: number;
+  /** A larger response body is refused (and the request retried). */
+  readonly maxBodyBytes: number;
   /** Retry spacing. */
   readonly backoff: BackoffPolicy;
   /** Where failures are logged. */
@@ -62,6 +64,44 @@ export class FetchAbortedError extends Error {
     super(`fetch of FromEventId=${from} interrupted by shutdown`);
     this.name = "FetchAbortedError";
   }
+}
+
+/** Raised while reading a body that is larger than allowed. */
+class BodyTooLargeError extends Error {}
+
+/**
+ * Read a response body as text, refusing it once it passes `maxBytes` (by its Content-Length,
+ * or while streaming when there is none). A UTF-8 byte order mark is dropped.
+ */
+async function readBody(response: Response, maxBytes: number): Promise<string> {
+  const declared = Number(response.headers.get("content-length") ?? "NaN");
+  if (declared > maxBytes) {
+    await response.body?.cancel();
+    throw new BodyTooLargeError(
+      `response body of ${declared} bytes is above the limit of ${maxBytes}`,
+    );
+  }
+  if (response.body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = response.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new BodyTooLargeError(`response body is above the limit of ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes);
 }
 
 /** Statuses worth retrying soon: timeouts, throttling, server errors. */
@@ -151,7 +191,7 @@ export class ScanApiClient {
       const headers: Record<string, string> = { accept: "application/json" };
       if (token !== null) headers.authorization = `Bearer ${token}`;
       const response = await fetch(this.pageUrl(from), { headers, signal: timeout.signal });
-      const text = await response.text();
+      const text = await readBody(response, this.#options.maxBodyBytes);
       if (!response.ok) {
         const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
         const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
@@ -162,6 +202,11 @@ export class ScanApiClient {
       if (!body.ok) return fail(body.problem, response.status);
       return { events: body.events };
     } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        return fail(
+          `${error.message} (SCAN_API_MAX_BODY_BYTES); ask for fewer events with SCAN_API_LIMIT`,
+        );
+      }
       if (timeout.signal.aborted && !signal.aborted) {
         return fail(`no complete response within ${timeoutMs} ms`);
       }

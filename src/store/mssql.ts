@@ -18,6 +18,8 @@ import {
   type AppliedMigration,
   CheckpointMovedError,
   FEED_ID,
+  FEED_LOCK_NAME,
+  type FeedLock,
   SchemaMissingError,
   type Store,
   type StoreStatus,
@@ -414,6 +416,53 @@ export class MssqlStore implements Store {
         throw error;
       }
     });
+  }
+
+  /**
+   * Take `sp_getapplock` with a session owner on a one-connection pool of its own, kept for as
+   * long as the lock is held; `APPLOCK_MODE` tells whether that session still holds it.
+   */
+  async tryLockFeed(): Promise<FeedLock | null> {
+    const pool = await new sql.ConnectionPool({
+      ...this.#config,
+      pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
+    }).connect();
+    pool.on("error", () => {
+      // A dropped session shows in held().
+    });
+    const taken = await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
+      .query<{ result: number }>(
+        `DECLARE @result int;
+         EXEC @result = sp_getapplock @Resource = @resource, @LockMode = N'Exclusive',
+             @LockOwner = N'Session', @LockTimeout = 0;
+         SELECT @result AS result;`,
+      ).catch(async (error) => {
+        await pool.close();
+        throw error;
+      });
+    if ((taken.recordset[0]?.result ?? -1) < 0) {
+      await pool.close();
+      return null;
+    }
+    return {
+      held: async () => {
+        try {
+          const mode = await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
+            .query<{ mode: string }>(
+              "SELECT APPLOCK_MODE(N'public', @resource, N'Session') AS mode",
+            );
+          return mode.recordset[0]?.mode === "Exclusive";
+        } catch {
+          return false;
+        }
+      },
+      release: async () => {
+        await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
+          .query("EXEC sp_releaseapplock @Resource = @resource, @LockOwner = N'Session'")
+          .catch(() => {});
+        await pool.close();
+      },
+    };
   }
 
   /** Close the pool. */

@@ -19,6 +19,8 @@ import {
   type AppliedMigration,
   CheckpointMovedError,
   FEED_ID,
+  FEED_LOCK_NAME,
+  type FeedLock,
   SchemaMissingError,
   type Store,
   type StoreStatus,
@@ -156,9 +158,11 @@ export function postgresPageDocument(result: PageResult): { changes: string; rej
 /** The PostgreSQL store. */
 export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
+  readonly #config: pg.PoolConfig;
 
   /** @param config `pg` pool settings (from the URL: connection string, `sslmode` included). */
   constructor(config: pg.PoolConfig) {
+    this.#config = config;
     this.#pool = new pg.Pool({
       max: 4,
       idleTimeoutMillis: 30_000,
@@ -313,6 +317,53 @@ export class PostgresStore implements Store {
         throw error;
       }
     });
+  }
+
+  /**
+   * Take a session-level advisory lock on a connection of its own, kept for as long as the lock
+   * is held: if the worker dies or the connection drops, the server releases it.
+   */
+  async tryLockFeed(): Promise<FeedLock | null> {
+    const client = new pg.Client({ ...this.#config, application_name: "scan-worker (feed lock)" });
+    let alive = true;
+    client.on("error", () => {
+      alive = false;
+    });
+    client.on("end", () => {
+      alive = false;
+    });
+    await client.connect();
+    try {
+      const result = await client.query<{ locked: boolean }>(
+        "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",
+        [FEED_LOCK_NAME],
+      );
+      if (result.rows[0]?.locked !== true) {
+        await client.end();
+        return null;
+      }
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    return {
+      held: async () => {
+        if (!alive) return false;
+        try {
+          await client.query("SELECT 1");
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      release: async () => {
+        if (alive) {
+          await client.query("SELECT pg_advisory_unlock(hashtext($1))", [FEED_LOCK_NAME])
+            .catch(() => {});
+        }
+        await client.end().catch(() => {});
+      },
+    };
   }
 
   /** Close the pool. */

@@ -12,6 +12,7 @@ import {
   type AppliedMigration,
   CheckpointMovedError,
   FEED_ID,
+  type FeedLock,
   nowUtc,
   SchemaMissingError,
   type Store,
@@ -104,6 +105,7 @@ function isMissingTable(error: unknown): boolean {
 /** The embedded SQLite store (SPEC §4). */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
+  readonly #path: string;
   #prepared: Prepared | null = null;
 
   /**
@@ -117,6 +119,7 @@ export class SqliteStore implements Store {
    */
   constructor(path: string, options: { readOnly?: boolean } = {}) {
     const readOnly = options.readOnly ?? false;
+    this.#path = path;
     try {
       this.#db = new DatabaseSync(path, { readOnly });
     } catch (error) {
@@ -263,6 +266,31 @@ export class SqliteStore implements Store {
         throw error;
       }
     });
+  }
+
+  /**
+   * Take an exclusive lock on `PATH.lock` beside the database file (released by the OS when the
+   * process dies). An in-memory database has no other writer: its lock always succeeds.
+   */
+  async tryLockFeed(): Promise<FeedLock | null> {
+    if (this.#path === ":memory:" || this.#path === "") {
+      return { held: () => Promise.resolve(true), release: () => Promise.resolve() };
+    }
+    const file = await Deno.open(`${this.#path}.lock`, { create: true, write: true });
+    if (!await file.tryLock(true)) {
+      file.close();
+      return null;
+    }
+    let open = true;
+    return {
+      held: () => Promise.resolve(open),
+      release: async () => {
+        if (!open) return;
+        open = false;
+        await file.unlock();
+        file.close();
+      },
+    };
   }
 
   /** Close the database file. */

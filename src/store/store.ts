@@ -33,6 +33,17 @@ export interface StoreStatus {
   readonly schemaVersion: number;
 }
 
+/**
+ * The lock that makes one worker the active one for the feed. It lives in a database session
+ * (or, for SQLite, an open file), so it is released when its holder dies.
+ */
+export interface FeedLock {
+  /** Whether it is still held: false once its session is gone (e.g. the server restarted). */
+  held(): Promise<boolean>;
+  /** Give it up. */
+  release(): Promise<void>;
+}
+
 /** A place that keeps parcel states and the feed checkpoint. */
 export interface Store {
   /** Apply migrations that are not yet applied; returns what was applied. */
@@ -48,12 +59,17 @@ export interface Store {
   applyPage(result: PageResult): Promise<void>;
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus>;
+  /** Take the feed lock if no other instance holds it; null when one does. */
+  tryLockFeed(): Promise<FeedLock | null>;
   /** Release connections and files. */
   close(): Promise<void>;
 }
 
 /** The feed's row in WorkerStates. */
 export const FEED_ID = "scan-events";
+
+/** The name of the feed lock in the server databases. */
+export const FEED_LOCK_NAME = `scan-worker:feed:${FEED_ID}`;
 
 /**
  * Raised when a page was projected from a checkpoint that is no longer the stored one:

@@ -44,6 +44,7 @@ function client(url: string, failures: AttemptFailure[], timeoutMs = 2000): Scan
     limit: 50,
     token: null,
     timeoutMs,
+    maxBodyBytes: 1024 * 1024,
     backoff: { baseMs: 1, capMs: 5 },
     logger: getLogger(["test"]),
     onRetry: (failure) => failures.push(failure),

@@ -37,6 +37,7 @@ function flakyStore(inner: Store, failures: number): Store & { attempts: number 
     readCheckpoint: () => inner.readCheckpoint(),
     status: () => inner.status(),
     close: () => inner.close(),
+    tryLockFeed: () => inner.tryLockFeed(),
     applyPage(result: PageResult) {
       store.attempts++;
       if (store.attempts <= failures) return Promise.reject(new Error("database is locked"));
@@ -48,6 +49,7 @@ function flakyStore(inner: Store, failures: number): Store & { attempts: number 
 
 const options = {
   pollIntervalMs: 0,
+  lockRetryMs: 10,
   backoff: { baseMs: 1, capMs: 2 },
   logger: getLogger(["test"]),
 };
