@@ -50,6 +50,7 @@ Commands:
                --slow-rate F, --slow-ms MS   share delayed by MS (0, 2000)
                --garbage-rate F     share answered 200 with an HTML body (0)
                --reset-rate F       share whose connection drops mid-body (0)
+               --throttle-rate F    share answered 429 with Retry-After: 1 (0)
                --malformed-rate F   share of events that break SPEC §3.2 (0)
 
 Options (each overrides its environment variable, which overrides .env):

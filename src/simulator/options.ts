@@ -23,6 +23,7 @@ export interface SimulateFlags {
   readonly "garbage-rate"?: string | undefined;
   readonly "malformed-rate"?: string | undefined;
   readonly "reset-rate"?: string | undefined;
+  readonly "throttle-rate"?: string | undefined;
 }
 
 /** Validated simulator settings. */
@@ -50,6 +51,7 @@ export const SIMULATE_FLAGS = [
   "garbage-rate",
   "malformed-rate",
   "reset-rate",
+  "throttle-rate",
 ] as const;
 
 function whole(
@@ -115,6 +117,7 @@ export function parseSimulateFlags(flags: SimulateFlags): SimulateSettings {
       slowMs: whole(flags, "slow-ms", 2000, 600_000),
       garbageRate: share(flags, "garbage-rate"),
       resetRate: share(flags, "reset-rate"),
+      throttleRate: share(flags, "throttle-rate"),
     },
   };
 }

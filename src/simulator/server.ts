@@ -23,6 +23,8 @@ export interface FaultRates {
   readonly garbageRate: number;
   /** The connection is dropped halfway through the body. */
   readonly resetRate: number;
+  /** 429 Too Many Requests with `Retry-After: 1`. */
+  readonly throttleRate: number;
 }
 
 /** No faults. */
@@ -32,6 +34,7 @@ export const NO_FAULTS: FaultRates = {
   slowMs: 0,
   garbageRate: 0,
   resetRate: 0,
+  throttleRate: 0,
 };
 
 /** Settings of a simulator. */
@@ -59,7 +62,7 @@ export interface SimulatorStats {
   /** Events sent in successful pages. */
   eventsServed: number;
   /** Faults injected, by kind. */
-  faults: Record<"fail" | "slow" | "garbage" | "reset", number>;
+  faults: Record<"fail" | "slow" | "garbage" | "reset" | "throttle", number>;
 }
 
 /** A running simulator. */
@@ -81,6 +84,7 @@ export function faultFor(seed: number, request: number, rates: FaultRates): Faul
   if (unit(hash(seed, request, 1, 20)) < rates.failRate) return "fail";
   if (unit(hash(seed, request, 1, 21)) < rates.garbageRate) return "garbage";
   if (unit(hash(seed, request, 1, 22)) < rates.resetRate) return "reset";
+  if (unit(hash(seed, request, 1, 24)) < rates.throttleRate) return "throttle";
   if (unit(hash(seed, request, 1, 23)) < rates.slowRate) return "slow";
   return null;
 }
@@ -122,7 +126,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
   const stats: SimulatorStats = {
     requests: 0,
     eventsServed: 0,
-    faults: { fail: 0, slow: 0, garbage: 0, reset: 0 },
+    faults: { fail: 0, slow: 0, garbage: 0, reset: 0, throttle: 0 },
   };
   const available = () =>
     shape.events + Math.floor(options.rate * (performance.now() - startedAt) / 1000);
@@ -153,6 +157,9 @@ export function startSimulator(options: SimulatorOptions): Simulator {
       });
     }
     if (fault === "fail") return new Response("Service Unavailable", { status: 503 });
+    if (fault === "throttle") {
+      return new Response("Too Many Requests", { status: 429, headers: { "retry-after": "1" } });
+    }
     if (fault === "garbage") {
       return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
         status: 200,

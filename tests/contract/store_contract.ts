@@ -289,6 +289,40 @@ export function storeContract(
     assertEquals([row?.type, row?.statusCode, row?.runId], ["O'NEIL", status, runId]);
   });
 
+  test("only one instance holds the feed lock; it passes on when released", async (h, store) => {
+    await store.migrate();
+    const other = await h.open();
+    try {
+      const lock = await store.tryLockFeed();
+      assertEquals(lock === null, false);
+      assertEquals(await lock?.held(), true);
+      assertEquals(await other.tryLockFeed(), null);
+      await lock?.release();
+      const taken = await other.tryLockFeed();
+      assertEquals(taken === null, false);
+      assertEquals(await store.tryLockFeed(), null);
+      await taken?.release();
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("SQL in a rejected event's payload and reason is stored verbatim", async (h, store) => {
+    await store.migrate();
+    const nasty = "'); DROP TABLE RejectedEvents; -- \\ \" ' ; DELETE FROM WorkerStates; 漢字";
+    const event = ev(1, 10, "", T1, { StatusCode: nasty, User: { RunId: nasty.slice(0, 50) } });
+    await store.applyPage(projectPage(0, [event, { EventId: nasty }]));
+    assertEquals(await h.rejections(), [
+      { eventId: 1, reason: "Type is empty", payload: JSON.stringify(event) },
+      {
+        eventId: null,
+        reason: "EventId must be an integer JSON number, got a string",
+        payload: JSON.stringify({ EventId: nasty }),
+      },
+    ]);
+    assertEquals(await store.readCheckpoint(), 1);
+  });
+
   test("the largest ids are stored exactly", async (h, store) => {
     await store.migrate();
     const max = Number.MAX_SAFE_INTEGER;

@@ -96,7 +96,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "PostgreSQL restarted mid-drain: the worker logs the outage, waits, resumes, ends exact",
+  name:
+    "PostgreSQL stopped for 10 s mid-drain: the worker logs the outage, waits, resumes, ends exact",
   ignore: PG_SKIP !== null || CLUSTER === null,
   async fn() {
     const events = 30_000;
@@ -128,7 +129,7 @@ Deno.test({
       await cluster("stop");
       stopped = true;
       await worker.waitForLog((l) => String(l.message).startsWith("Writing page "), 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await new Promise((resolve) => setTimeout(resolve, 10_000));
       await cluster("start");
       stopped = false;
       await waitForPostgres();

@@ -40,6 +40,10 @@ export interface TestDatabase {
   readonly name: string;
   /** Run a query on it. */
   query<T extends pg.QueryResultRow>(text: string, params?: unknown[]): Promise<T[]>;
+  /** Run queries in one read-only REPEATABLE READ transaction: one snapshot for all of them. */
+  snapshot<R>(
+    work: (query: <T extends pg.QueryResultRow>(text: string) => Promise<T[]>) => Promise<R>,
+  ): Promise<R>;
   /** Drop it (closing every connection to it). */
   drop(): Promise<void>;
 }
@@ -62,6 +66,17 @@ export async function createTestDatabase(prefix = "scan_worker_test"): Promise<T
     name,
     query: async <T extends pg.QueryResultRow>(text: string, params: unknown[] = []) =>
       (await pool.query<T>(text, params)).rows,
+    snapshot: async (work) => {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        const result = await work(async (text) => (await client.query(text)).rows);
+        await client.query("COMMIT");
+        return result;
+      } finally {
+        client.release();
+      }
+    },
     drop: async () => {
       await pool.end();
       const client = new pg.Client({ connectionString: PG_TEST_URL });
@@ -75,39 +90,44 @@ export async function createTestDatabase(prefix = "scan_worker_test"): Promise<T
   };
 }
 
-/** A test database's tables in the shape of {@link Tables}, times at microseconds. */
-export async function readPostgresTables(db: TestDatabase): Promise<Tables> {
+/**
+ * A test database's tables in the shape of {@link Tables}, times at microseconds, read from one
+ * snapshot (a killed worker's last statement may still be committing while they are read).
+ */
+export function readPostgresTables(db: TestDatabase): Promise<Tables> {
   const utc = (column: string) =>
     `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-  const [state] = await db.query<{ c: string }>(
-    "SELECT last_processed_event_id AS c FROM worker_states",
-  );
-  const parcels = await db.query<Record<string, string | null>>(
-    `SELECT parcel_id, last_event_id, type, status_code, run_id,
-       ${utc("created_date_time_utc")} AS created, ${utc("pickup_time_utc")} AS pickup,
-       ${utc("delivery_time_utc")} AS delivery
-     FROM parcel_states ORDER BY parcel_id`,
-  );
-  const rejected = await db.query<{ event_id: string | null; reason: string }>(
-    "SELECT event_id, reason FROM rejected_events ORDER BY id",
-  );
-  return {
-    checkpoint: Number(state?.c ?? 0),
-    parcels: parcels.map((r) => ({
-      ParcelId: Number(r.parcel_id),
-      LastEventId: Number(r.last_event_id),
-      Type: String(r.type),
-      StatusCode: String(r.status_code),
-      RunId: r.run_id ?? null,
-      CreatedDateTimeUtc: String(r.created),
-      PickupTimeUtc: r.pickup ?? null,
-      DeliveryTimeUtc: r.delivery ?? null,
-    })),
-    rejected: rejected.map((r) => ({
-      EventId: r.event_id === null ? null : Number(r.event_id),
-      Reason: r.reason,
-    })),
-  };
+  return db.snapshot(async (query) => {
+    const [state] = await query<{ c: string }>(
+      "SELECT last_processed_event_id AS c FROM worker_states",
+    );
+    const parcels = await query<Record<string, string | null>>(
+      `SELECT parcel_id, last_event_id, type, status_code, run_id,
+         ${utc("created_date_time_utc")} AS created, ${utc("pickup_time_utc")} AS pickup,
+         ${utc("delivery_time_utc")} AS delivery
+       FROM parcel_states ORDER BY parcel_id`,
+    );
+    const rejected = await query<{ event_id: string | null; reason: string }>(
+      "SELECT event_id, reason FROM rejected_events ORDER BY id",
+    );
+    return {
+      checkpoint: Number(state?.c ?? 0),
+      parcels: parcels.map((r) => ({
+        ParcelId: Number(r.parcel_id),
+        LastEventId: Number(r.last_event_id),
+        Type: String(r.type),
+        StatusCode: String(r.status_code),
+        RunId: r.run_id ?? null,
+        CreatedDateTimeUtc: String(r.created),
+        PickupTimeUtc: r.pickup ?? null,
+        DeliveryTimeUtc: r.delivery ?? null,
+      })),
+      rejected: rejected.map((r) => ({
+        EventId: r.event_id === null ? null : Number(r.event_id),
+        Reason: r.reason,
+      })),
+    };
+  });
 }
 
 /** SQLite tables with their times rounded to microseconds, to compare with PostgreSQL's. */

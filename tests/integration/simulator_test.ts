@@ -154,6 +154,17 @@ Deno.test("--slow-rate delays responses by --slow-ms", async () => {
   }
 });
 
+Deno.test("--throttle-rate answers 429 with Retry-After", async () => {
+  const sim = simulator(100, { throttleRate: 1 });
+  try {
+    const response = await fetch(sim.url);
+    await response.body?.cancel();
+    assertEquals([response.status, response.headers.get("retry-after")], [429, "1"]);
+  } finally {
+    await sim.shutdown();
+  }
+});
+
 Deno.test("fault rates hit about their share of requests", async () => {
   const sim = simulator(100, { failRate: 0.3 });
   try {
