@@ -39,8 +39,14 @@ export interface Config {
   readonly retryMaxMs: number;
   /** `LOCK_RETRY_MS`: how often a standby instance retries the feed lock. */
   readonly lockRetryMs: number;
+  /** `LOG_PROGRESS_MS`: while catching up, one progress line this often. */
+  readonly progressIntervalMs: number;
   /** `SCAN_API_MAX_BODY_BYTES`: a larger response body is refused and retried. */
   readonly maxBodyBytes: number;
+  /** `METRICS_PORT`: the health and metrics listener's port, or null for none. */
+  readonly metricsPort: number | null;
+  /** `METRICS_HOST`: the listener's interface. */
+  readonly metricsHost: string;
   /** `DATABASE_URL`, parsed. */
   readonly database: DatabaseTarget;
   /** `DATABASE_URL` with any password replaced by `***`, for logs. */
@@ -73,6 +79,7 @@ export interface ConfigFlags {
   readonly db?: string | undefined;
   readonly "log-level"?: string | undefined;
   readonly "log-format"?: string | undefined;
+  readonly "metrics-port"?: string | undefined;
 }
 
 /** Where one value came from, for messages. */
@@ -199,6 +206,7 @@ export function resolveConfig(sources: ConfigSources): Config {
   const databaseUrl = pick(sources, "DATABASE_URL", "db");
   const databaseText = databaseUrl.value?.trim() || DEFAULT_DATABASE_URL;
   const token = pick(sources, "SCAN_API_TOKEN").value?.trim();
+  const metricsPort = pick(sources, "METRICS_PORT", "metrics-port");
   const config: Config = Object.freeze({
     apiUrl: apiUrl(pick(sources, "SCAN_API_URL", "api-url")),
     limit: integer(pick(sources, "SCAN_API_LIMIT", "limit"), 100, 1, MAX_LIMIT),
@@ -218,12 +226,17 @@ export function resolveConfig(sources: ConfigSources): Config {
     retryBaseMs: integer(pick(sources, "RETRY_BASE_MS"), 500, 1, 3_600_000),
     retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
     lockRetryMs: integer(pick(sources, "LOCK_RETRY_MS"), 5000, 1, 3_600_000),
+    progressIntervalMs: integer(pick(sources, "LOG_PROGRESS_MS"), 10_000, 1, 86_400_000),
     maxBodyBytes: integer(
       pick(sources, "SCAN_API_MAX_BODY_BYTES"),
       50 * 1024 * 1024,
       1024,
       2 ** 31,
     ),
+    metricsPort: metricsPort.value === undefined || metricsPort.value.trim() === ""
+      ? null
+      : integer(metricsPort, 0, 0, 65_535),
+    metricsHost: pick(sources, "METRICS_HOST").value?.trim() || "127.0.0.1",
     database: parseDatabaseUrl(databaseText, databaseUrl.name),
     databaseForLog: redactDatabaseUrl(databaseText),
     logLevel: oneOf(pick(sources, "LOG_LEVEL", "log-level"), LOG_LEVELS, "info"),

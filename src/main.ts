@@ -10,7 +10,9 @@ import denoConfig from "../deno.json" with { type: "json" };
 import { ScanApiClient } from "./api/client.ts";
 import { type Config, ConfigError, readDotEnv, resolveConfig } from "./config.ts";
 import { logger, setupLogging, stopLogging } from "./log.ts";
-import { formatStatus, type StatusReport } from "./ops/status.ts";
+import { serveOps } from "./ops/http.ts";
+import { WorkerMonitor } from "./ops/monitor.ts";
+import { formatStatus, statusReport } from "./ops/status.ts";
 import { openStore } from "./store/open.ts";
 import { parseSimulateFlags, SIMULATE_FLAGS, type SimulateFlags } from "./simulator/options.ts";
 import { startSimulator } from "./simulator/server.ts";
@@ -61,10 +63,13 @@ Options (each overrides its environment variable, which overrides .env):
   --db URL                 DATABASE_URL         sqlite:PATH (sqlite:./scan-worker.db)
   --log-level LEVEL        LOG_LEVEL            debug, info, warning, error (info)
   --log-format FORMAT      LOG_FORMAT           json or pretty (pretty on a terminal)
+  --metrics-port N         METRICS_PORT         serve /healthz, /readyz, /metrics (unset: none)
+                           METRICS_HOST         the listener's interface (127.0.0.1)
                            SCAN_API_TOKEN       bearer token sent to the API (unset)
                            RETRY_BASE_MS        first retry wait, doubling per attempt (500)
                            RETRY_MAX_MS         longest retry wait, and the wait after a 4xx (30000)
                            LOCK_RETRY_MS        how often a standby retries the feed lock (5000)
+                           LOG_PROGRESS_MS      progress line interval while catching up (10000)
                            SCAN_API_MAX_BODY_BYTES  larger responses are refused (52428800)
 
 Examples:
@@ -89,6 +94,7 @@ const OPTIONS = {
   db: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "metrics-port": { type: "string" },
   ...Object.fromEntries(SIMULATE_FLAGS.map((flag) => [flag, { type: "string" }])) as Record<
     typeof SIMULATE_FLAGS[number],
     { type: "string" }
@@ -99,6 +105,7 @@ const OPTIONS = {
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
   drain: ["run"],
   "no-migrate": ["run"],
+  "metrics-port": ["run"],
   json: ["status"],
   ...Object.fromEntries(SIMULATE_FLAGS.map((flag) => [flag, ["simulate"]])),
 };
@@ -130,6 +137,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
     log.info("Received {signal}: stopping after the page in flight", { signal: name });
     controller.abort();
   };
+  let ops: { shutdown(): Promise<void> } | null = null;
   const handlers = (["SIGINT", "SIGTERM"] as const).map((name) => {
     const handler = onSignal(name);
     Deno.addSignalListener(name, handler);
@@ -154,12 +162,25 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       },
     );
     const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
+    const monitor = config.metricsPort === null ? undefined : new WorkerMonitor({
+      stuckAfterMs: Math.max(60_000, 3 * config.apiTimeoutMs),
+      pollFreshMs: Math.max(30_000, 3 * config.pollIntervalMs, 3 * config.apiTimeoutMs),
+    });
+    ops = monitor === undefined ? null : serveOps({
+      host: config.metricsHost,
+      port: config.metricsPort ?? 0,
+      monitor,
+      checkDatabase: () => store.readCheckpoint(),
+      databaseTimeoutMs: 2000,
+      logger: logger("http"),
+    });
     const client = new ScanApiClient({
       url: config.apiUrl,
       limit: config.limit,
       token: config.apiToken,
       timeoutMs: config.apiTimeoutMs,
       maxBodyBytes: config.maxBodyBytes,
+      events: monitor,
       backoff,
       logger: logger("api"),
     });
@@ -172,7 +193,9 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
       signal: controller.signal,
       backoff,
       lockRetryMs: config.lockRetryMs,
+      progressIntervalMs: config.progressIntervalMs,
       logger: logger("loop"),
+      events: monitor,
     });
     log.info(
       "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
@@ -181,6 +204,7 @@ async function runCommand(config: Config, drain: boolean, migrate: boolean): Pro
     return EXIT.ok;
   } finally {
     for (const [name, handler] of handlers) Deno.removeSignalListener(name, handler);
+    await ops?.shutdown();
     await store.close();
   }
 }
@@ -252,7 +276,7 @@ async function migrateCommand(config: Config): Promise<number> {
 async function statusCommand(config: Config, json: boolean): Promise<number> {
   const store = await openStore(config.database, { readOnly: true });
   try {
-    const report: StatusReport = { database: config.databaseForLog, ...await store.status() };
+    const report = statusReport(config.databaseForLog, await store.status(), Date.now());
     print(json ? JSON.stringify(report) + "\n" : formatStatus(report));
     return EXIT.ok;
   } finally {

@@ -7,6 +7,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../worker/backoff.ts";
+import type { RequestOutcome, WorkerEvents } from "../ops/monitor.ts";
 import { parsePageBody } from "./wire.ts";
 
 /** Settings of a {@link ScanApiClient}. */
@@ -25,8 +26,10 @@ export interface ClientOptions {
   readonly backoff: BackoffPolicy;
   /** Where failures are logged. */
   readonly logger: Logger;
-  /** Called after each failed attempt (for metrics and tests). */
+  /** Called after each failed attempt (for tests). */
   readonly onRetry?: (failure: AttemptFailure) => void;
+  /** Metrics and health hooks. */
+  readonly events?: Pick<WorkerEvents, "request" | "retry">;
 }
 
 /** A page as fetched: its raw events, not yet validated. */
@@ -55,6 +58,8 @@ export interface AttemptFailure {
   readonly retryAfterMs: number | null;
   /** True for errors that retrying soon will not fix (e.g. 404): wait the full cap. */
   readonly permanent: boolean;
+  /** The kind of failure, as a metric label. */
+  readonly outcome: RequestOutcome;
 }
 
 /** Raised by {@link ScanApiClient.fetchPage} when its signal aborts (shutdown). */
@@ -165,6 +170,7 @@ export class ScanApiClient {
         );
       }
       this.#options.onRetry?.(outcome);
+      this.#options.events?.retry("api");
       if (!await sleep(delayMs, signal)) throw new FetchAbortedError(from);
     }
   }
@@ -175,13 +181,28 @@ export class ScanApiClient {
     attempt: number,
     signal: AbortSignal,
   ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
+    const started = performance.now();
+    const result = await this.#request(from, attempt, signal);
+    this.#options.events?.request(
+      "events" in result ? "ok" : result.outcome,
+      performance.now() - started,
+    );
+    return result;
+  }
+
+  async #request(
+    from: number,
+    attempt: number,
+    signal: AbortSignal,
+  ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
     const { token, timeoutMs } = this.#options;
     const fail = (
+      outcome: RequestOutcome,
       problem: string,
       status: number | null = null,
       retryAfterMs: number | null = null,
       permanent = false,
-    ): AttemptFailure => ({ from, attempt, status, problem, retryAfterMs, permanent });
+    ): AttemptFailure => ({ from, attempt, status, problem, retryAfterMs, permanent, outcome });
 
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
@@ -196,21 +217,33 @@ export class ScanApiClient {
         const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
         const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
         const problem = `HTTP ${response.status}${detail ? ` (${detail})` : ""}`;
-        return fail(problem, response.status, retryAfter, !isTransientStatus(response.status));
+        const outcome = response.status === 429
+          ? "http_429"
+          : response.status >= 500
+          ? "http_5xx"
+          : "http_4xx";
+        return fail(
+          outcome,
+          problem,
+          response.status,
+          retryAfter,
+          !isTransientStatus(response.status),
+        );
       }
       const body = parsePageBody(text);
-      if (!body.ok) return fail(body.problem, response.status);
+      if (!body.ok) return fail("bad_body", body.problem, response.status);
       return { events: body.events };
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return fail(
+          "too_large",
           `${error.message} (SCAN_API_MAX_BODY_BYTES); ask for fewer events with SCAN_API_LIMIT`,
         );
       }
       if (timeout.signal.aborted && !signal.aborted) {
-        return fail(`no complete response within ${timeoutMs} ms`);
+        return fail("timeout", `no complete response within ${timeoutMs} ms`);
       }
-      return fail(`request failed: ${(error as Error).message}`);
+      return fail("network", `request failed: ${(error as Error).message}`);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);

@@ -10,6 +10,27 @@ import type { StoreStatus } from "../store/store.ts";
 export interface StatusReport extends StoreStatus {
   /** The database, password redacted. */
   readonly database: string;
+  /** Seconds from the newest applied event's CreatedDateTimeUtc to now (null before one). */
+  readonly newestEventAgeSeconds: number | null;
+  /** Seconds since the checkpoint last moved (null when unknown). */
+  readonly checkpointAgeSeconds: number | null;
+}
+
+/** Seconds from a SPEC §3.5 time to `nowMs` (millisecond precision is enough here). */
+function ageSeconds(text: string | null, nowMs: number): number | null {
+  if (text === null) return null;
+  const ms = Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+  return Number.isNaN(ms) ? null : Math.round((nowMs - ms) / 100) / 10;
+}
+
+/** The status report for a store's figures. */
+export function statusReport(database: string, status: StoreStatus, nowMs: number): StatusReport {
+  return {
+    database,
+    ...status,
+    newestEventAgeSeconds: ageSeconds(status.newestEventUtc, nowMs),
+    checkpointAgeSeconds: ageSeconds(status.checkpointUpdatedAtUtc, nowMs),
+  };
 }
 
 /**
@@ -29,6 +50,12 @@ export function formatStatus(report: StatusReport): string {
     ["parcels", String(report.parcels)],
     ["rejected", String(report.rejected)],
     ["schema version", String(report.schemaVersion)],
+    [
+      "newest event",
+      report.newestEventUtc === null
+        ? "-"
+        : `${report.newestEventUtc} (${report.newestEventAgeSeconds} s ago)`,
+    ],
   ];
   return rows.map(([k, v]) => `${k.padEnd(16)}${v}`).join("\n") + "\n";
 }

@@ -394,6 +394,7 @@ export class MssqlStore implements Store {
           parcels: string | number;
           rejected: string | number;
           version: number | null;
+          newest: string | null;
         }>(
           `SELECT
              (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS checkpoint,
@@ -401,7 +402,9 @@ export class MssqlStore implements Store {
                AS updatedAt,
              (SELECT COUNT_BIG(*) FROM dbo.ParcelStates) AS parcels,
              (SELECT COUNT_BIG(*) FROM dbo.RejectedEvents) AS rejected,
-             (SELECT MAX(Version) FROM dbo.SchemaMigrations) AS version`,
+             (SELECT MAX(Version) FROM dbo.SchemaMigrations) AS version,
+             (SELECT TOP (1) CONVERT(char(27), CreatedDateTimeUtc, 121) FROM dbo.ParcelStates
+               ORDER BY LastEventId DESC) AS newest`,
         );
         const row = result.recordset[0];
         return {
@@ -410,6 +413,7 @@ export class MssqlStore implements Store {
           parcels: Number(row?.parcels ?? 0),
           rejected: Number(row?.rejected ?? 0),
           schemaVersion: row?.version ?? 0,
+          newestEventUtc: fromSqlTime(row?.newest ?? null),
         };
       } catch (error) {
         if (isMissingObject(error)) throw new SchemaMissingError((error as Error).message);

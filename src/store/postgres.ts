@@ -41,9 +41,9 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
 /** The advisory lock key migrators share (two instances cannot migrate at once). */
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:migrations'))";
 
-/** A timestamptz as SPEC §3.5-style text with six digits, in UTC. */
+/** A timestamptz as SPEC §3.5 text in UTC (microseconds, and a seventh digit of 0). */
 const utcText = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"0Z"')`;
 
 /**
  * One page in one statement. `moved` moves the checkpoint, guarded by its expected old value;
@@ -295,13 +295,16 @@ export class PostgresStore implements Store {
           parcels: string;
           rejected: string;
           version: number | null;
+          newest: string | null;
         }>(
           `SELECT
              (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS checkpoint,
              (SELECT ${utcText("updated_at_utc")} FROM worker_states WHERE id = $1) AS "updatedAt",
              (SELECT count(*) FROM parcel_states) AS parcels,
              (SELECT count(*) FROM rejected_events) AS rejected,
-             (SELECT max(version) FROM schema_migrations) AS version`,
+             (SELECT max(version) FROM schema_migrations) AS version,
+             (SELECT ${utcText("created_date_time_utc")} FROM parcel_states
+               ORDER BY last_event_id DESC LIMIT 1) AS newest`,
           [FEED_ID],
         );
         const row = result.rows[0];
@@ -311,6 +314,7 @@ export class PostgresStore implements Store {
           parcels: Number(row?.parcels ?? 0),
           rejected: Number(row?.rejected ?? 0),
           schemaVersion: row?.version ?? 0,
+          newestEventUtc: row?.newest ?? null,
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);

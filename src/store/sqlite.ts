@@ -254,12 +254,16 @@ export class SqliteStore implements Store {
           (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
         const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
           .get() as { v: number | null };
+        const newest = this.#db.prepare(
+          "SELECT CreatedDateTimeUtc AS t FROM ParcelStates ORDER BY LastEventId DESC LIMIT 1",
+        ).get() as { t: string } | undefined;
         return {
           checkpoint: state?.checkpoint ?? 0,
           checkpointUpdatedAtUtc: state?.updatedAt ?? null,
           parcels: count("ParcelStates"),
           rejected: count("RejectedEvents"),
           schemaVersion: version.v ?? 0,
+          newestEventUtc: newest?.t ?? null,
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);

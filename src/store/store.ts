@@ -31,6 +31,9 @@ export interface StoreStatus {
   readonly rejected: number;
   /** The highest applied migration version (0 when none). */
   readonly schemaVersion: number;
+  /** CreatedDateTimeUtc of the newest applied event (the parcel row with the highest
+   *  LastEventId), or null before the first. */
+  readonly newestEventUtc: string | null;
 }
 
 /**

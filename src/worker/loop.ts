@@ -8,7 +8,8 @@
 
 import type { Logger } from "@logtape/logtape";
 import { FetchAbortedError, type FetchedPage } from "../api/client.ts";
-import { type PageResult, projectPage } from "../domain/project.ts";
+import { projectPage } from "../domain/project.ts";
+import type { Step, WorkerEvents } from "../ops/monitor.ts";
 import { type FeedLock, MigrationError, SchemaMissingError, type Store } from "../store/store.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "./backoff.ts";
 
@@ -38,8 +39,10 @@ export interface LoopOptions {
   readonly lockRetryMs: number;
   /** Where the loop logs. */
   readonly logger: Logger;
-  /** Called after each page is written (for metrics and tests). */
-  readonly onPage?: (result: PageResult, page: FetchedPage, ms: number) => void;
+  /** Metrics and health hooks. */
+  readonly events?: WorkerEvents;
+  /** While catching up, one progress line at info this often (per-page lines are debug). */
+  readonly progressIntervalMs?: number;
 }
 
 /** How the loop ended, and what it did. */
@@ -99,10 +102,12 @@ class LockKeeper {
       }
       if (this.#lock !== null) {
         this.#checkedAt = performance.now();
+        this.#options.events?.lock(true);
         logger.info("Holding the feed lock: this instance is active");
         await gained();
         return true;
       }
+      this.#options.events?.step("standby");
       if (!waiting) {
         logger.info(
           "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
@@ -117,6 +122,7 @@ class LockKeeper {
 
   /** Give the lock up, if held. */
   async release(): Promise<void> {
+    if (this.#lock !== null) this.#options.events?.lock(false);
     await this.#lock?.release().catch(() => {});
     this.#lock = null;
   }
@@ -127,6 +133,14 @@ function isFatal(error: unknown): boolean {
   return error instanceof SchemaMissingError || error instanceof MigrationError;
 }
 
+/** Counts since the last progress line. */
+interface Progress {
+  since: number;
+  pages: number;
+  applied: number;
+  rejected: number;
+}
+
 /**
  * Run the loop until the signal aborts, or with `drain` until the feed is caught up.
  * Store errors are logged and the page is retried whole from a re-read checkpoint; schema
@@ -134,31 +148,67 @@ function isFatal(error: unknown): boolean {
  */
 export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
   const { store, source, limit, pollIntervalMs, drain, signal, logger } = options;
-  let pages = 0, applied = 0, rejected = 0, failures = 0;
+  const events = options.events;
+  const progressIntervalMs = options.progressIntervalMs ?? 10_000;
+  const totals = { pages: 0, applied: 0, rejected: 0 };
+  let failures = 0;
   let checkpoint = await store.readCheckpoint();
+  let progress: Progress = { since: performance.now(), pages: 0, applied: 0, rejected: 0 };
   const lock = new LockKeeper(options);
+  const step = (name: Step) => events?.step(name);
+
   const gained = async () => {
     checkpoint = await store.readCheckpoint();
+    events?.checkpoint(checkpoint);
     logger.info("Starting at checkpoint {checkpoint}", { checkpoint });
+  };
+
+  /** The progress line: what was applied since the last one. */
+  const reportProgress = (caughtUp: boolean) => {
+    if (progress.pages === 0) return;
+    const seconds = (performance.now() - progress.since) / 1000;
+    const fields = {
+      checkpoint,
+      pages: progress.pages,
+      applied: progress.applied,
+      rejected: progress.rejected,
+      seconds: Math.round(seconds * 10) / 10,
+      eventsPerSecond: Math.round(
+        (progress.applied + progress.rejected) / Math.max(seconds, 0.001),
+      ),
+    };
+    if (caughtUp) {
+      logger.info(
+        "Caught up at checkpoint {checkpoint}: {applied} events applied, {rejected} rejected in {pages} pages ({eventsPerSecond}/s)",
+        fields,
+      );
+    } else {
+      logger.info(
+        "Catching up: checkpoint {checkpoint}, {eventsPerSecond} events/s, {pages} pages, {rejected} rejected in the last {seconds} s",
+        fields,
+      );
+    }
+    progress = { since: performance.now(), pages: 0, applied: 0, rejected: 0 };
   };
 
   const summary = (reason: LoopSummary["reason"]): LoopSummary => ({
     reason,
     checkpoint,
-    pages,
-    applied,
-    rejected,
+    ...totals,
   });
 
-  try {
-    return await loop();
-  } finally {
-    await lock.release();
-  }
+  /** Wait between polls; false when interrupted by shutdown. */
+  const wait = (ms: number): Promise<boolean> => {
+    step("wait");
+    return sleep(ms, signal);
+  };
 
-  async function loop(): Promise<LoopSummary> {
+  try {
     while (!signal.aborted) {
+      step("lock");
       if (!await lock.ensure(gained)) break;
+
+      step("fetch");
       let page: FetchedPage;
       try {
         page = await source.fetchPage(checkpoint + 1, signal);
@@ -166,7 +216,6 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         if (error instanceof FetchAbortedError) break;
         throw error;
       }
-
       if (page.events.length > limit) {
         logger.warn(
           "Page from {from} has {events} events, more than Limit={limit}; processing all",
@@ -177,6 +226,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
           },
         );
       }
+
+      step("write");
       const started = performance.now();
       const result = projectPage(checkpoint, page.events);
       try {
@@ -185,22 +236,31 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         failures = 0;
       } catch (error) {
         if (isFatal(error)) throw error;
+        events?.writeFailed(error);
+        events?.retry("store");
         failures++;
         const delayMs = backoffDelay(failures, options.backoff);
         logger.error(
           "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-          { from: result.from, to: result.to, attempt: failures, error: String(error), delayMs },
+          {
+            from: result.from + 1,
+            to: result.to,
+            attempt: failures,
+            error: String(error),
+            delayMs,
+          },
         );
-        if (!await sleep(delayMs, signal)) break;
+        if (!await wait(delayMs)) break;
         try {
           checkpoint = await store.readCheckpoint();
         } catch (readError) {
           if (isFatal(readError)) throw readError;
-          // The next apply fails again and is retried with a longer wait.
+          // The next write fails again and is retried with a longer wait.
         }
         continue;
       }
       const ms = performance.now() - started;
+      events?.pageWritten(result, page, ms);
 
       for (const rejection of result.rejections) {
         logger.warn("Rejected event {eventId}: {reason}", {
@@ -209,23 +269,26 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
           payload: rejection.payload.slice(0, 500),
         });
       }
-      options.onPage?.(result, page, ms);
-      rejected += result.rejections.length;
+      totals.rejected += result.rejections.length;
+      progress.rejected += result.rejections.length;
 
       if (result.empty) {
+        reportProgress(true);
         if (drain) return summary("drained");
         logger.debug("Caught up at checkpoint {checkpoint}; next poll in {pollIntervalMs} ms", {
           checkpoint,
           pollIntervalMs,
         });
-        if (!await sleep(pollIntervalMs, signal)) break;
+        if (!await wait(pollIntervalMs)) break;
         continue;
       }
 
       checkpoint = result.to;
-      pages++;
-      applied += result.applied;
-      logger.info(
+      totals.pages++;
+      totals.applied += result.applied;
+      progress.pages++;
+      progress.applied += result.applied;
+      logger.debug(
         "Page {from}..{to}: {applied} applied, {rejected} rejected, {skipped} skipped, {parcels} parcels written in {ms} ms",
         {
           from: result.from + 1,
@@ -239,10 +302,17 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
           ms: Math.round(ms),
         },
       );
-      if (page.events.length < limit && !drain) {
-        if (!await sleep(pollIntervalMs, signal)) break;
+      if (page.events.length < limit) {
+        reportProgress(true);
+        if (!drain && !await wait(pollIntervalMs)) break;
+      } else if (performance.now() - progress.since >= progressIntervalMs) {
+        reportProgress(false);
       }
     }
     return summary("stopped");
+  } finally {
+    reportProgress(false);
+    step("stopped");
+    await lock.release();
   }
 }

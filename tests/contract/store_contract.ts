@@ -103,7 +103,8 @@ export function storeContract(
     assertEquals(await store.migrate(), []);
     assertEquals(await store.readCheckpoint(), 0);
     await store.verifySchema();
-    assertEquals((await store.status()).schemaVersion, 1);
+    const status = await store.status();
+    assertEquals([status.schemaVersion, status.parcels, status.newestEventUtc], [1, 0, null]);
   });
 
   test("an unmigrated database is reported as such", async (_h, store) => {
@@ -155,6 +156,7 @@ export function storeContract(
     ]);
     const status = await store.status();
     assertEquals([status.checkpoint, status.parcels, status.rejected], [5, 2, 1]);
+    assertEquals(status.newestEventUtc, t(T3));
   });
 
   test("pages merge across the guards of §3.6–3.7", async (h, store, t) => {

@@ -9,7 +9,12 @@ Deno.test("run --drain turns the fixture feed into exactly the expected tables",
   const feed = serveFeed(FIXTURE_FEED, { reversePages: true });
   try {
     const result = await runCli(["run", "--drain"], {
-      env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url },
+      env: {
+        SCAN_API_URL: feed.url,
+        SCAN_API_LIMIT: "3",
+        DATABASE_URL: db.url,
+        LOG_LEVEL: "debug",
+      },
     });
     assertEquals(result.code, 0, result.stdout + result.stderr);
     assertEquals(readTables(db.path), FIXTURE_TABLES);

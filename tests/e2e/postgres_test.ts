@@ -121,6 +121,7 @@ Deno.test({
           DATABASE_URL: pgdb.url,
           RETRY_BASE_MS: "100",
           RETRY_MAX_MS: "1000",
+          LOG_LEVEL: "debug",
         },
       });
       await worker.waitForLog((l) =>

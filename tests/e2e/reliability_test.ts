@@ -199,6 +199,7 @@ Deno.test({
       DATABASE_URL: db.url,
       LOCK_RETRY_MS: String(lockRetryMs),
       POLL_INTERVAL_MS: "100",
+      LOG_LEVEL: "debug",
     };
     const active = spawnCli(["run"], { env });
     let standby: ReturnType<typeof spawnCli> | null = null;

@@ -53,6 +53,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
         SCAN_API_LIMIT: "10",
         DATABASE_URL: db.url,
         POLL_INTERVAL_MS: "50",
+        LOG_LEVEL: "debug",
       };
       const worker = spawnCli(["run"], { env });
       await worker.waitForLog((l) =>

@@ -22,6 +22,9 @@ const PROGRAM_VARIABLES = [
   "METRICS_HOST",
   "RETRY_BASE_MS",
   "RETRY_MAX_MS",
+  "LOCK_RETRY_MS",
+  "LOG_PROGRESS_MS",
+  "SCAN_API_MAX_BODY_BYTES",
 ];
 
 /** What a finished CLI run printed. */

@@ -1,0 +1,285 @@
+/**
+ * What the worker is doing, for people and for Prometheus: the loop and the API client report
+ * into one {@link WorkerMonitor}, which keeps the health state (current step, last poll, lock)
+ * and the `scan_worker_*` metrics.
+ *
+ * @module
+ */
+
+import client from "prom-client";
+import type { FetchedPage } from "../api/client.ts";
+import type { PageResult } from "../domain/project.ts";
+
+/** The step the loop is in. "wait" and "standby" are idle by design; the others do I/O. */
+export type Step = "start" | "lock" | "fetch" | "write" | "wait" | "standby" | "stopped";
+
+/** How an API request ended, as a metric label. */
+export type RequestOutcome =
+  | "ok"
+  | "http_4xx"
+  | "http_429"
+  | "http_5xx"
+  | "timeout"
+  | "network"
+  | "bad_body"
+  | "too_large";
+
+/** The hooks the loop and the client call; every one is optional for them. */
+export interface WorkerEvents {
+  /** The loop enters a step. */
+  step(step: Step): void;
+  /** An API request ended (each attempt). */
+  request(outcome: RequestOutcome, ms: number): void;
+  /** A failed API request or page write will be retried. */
+  retry(kind: "api" | "store"): void;
+  /** A page was written. */
+  pageWritten(result: PageResult, page: FetchedPage, ms: number): void;
+  /** A page write failed. */
+  writeFailed(error: unknown): void;
+  /** The feed lock was taken or lost. */
+  lock(held: boolean): void;
+  /** The checkpoint the loop works from (at start and on taking the lock). */
+  checkpoint(eventId: number): void;
+}
+
+/** A health or readiness verdict. */
+export interface Verdict {
+  /** 200 or 503. */
+  readonly ok: boolean;
+  /** Why, for the JSON body. */
+  readonly reason: string;
+  /** Extra figures for the body. */
+  readonly details: Record<string, unknown>;
+}
+
+/** Thresholds of the verdicts. */
+export interface MonitorOptions {
+  /** A step that does I/O for longer than this makes /healthz 503. */
+  readonly stuckAfterMs: number;
+  /** /readyz needs a successful poll within this long. */
+  readonly pollFreshMs: number;
+  /** The clock (ms since the epoch); tests pass their own. */
+  readonly now?: () => number;
+}
+
+const BUSY_STEPS: ReadonlySet<Step> = new Set(["start", "lock", "fetch", "write"]);
+
+/** Parse a normalised timestamp's milliseconds (metrics only need milliseconds). */
+function epochMs(text: string): number {
+  return Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+}
+
+/** The worker's live state and metrics. */
+export class WorkerMonitor implements WorkerEvents {
+  /** The Prometheus registry (`scan_worker_*` and process metrics). */
+  readonly registry: client.Registry = new client.Registry();
+  readonly #options: MonitorOptions;
+  readonly #now: () => number;
+  #step: Step = "start";
+  #stepSince: number;
+  #lastPollOkAt: number | null = null;
+  #lastPollFailed: string | null = null;
+  #lastWriteFailed: string | null = null;
+  #lockHeld = false;
+  #newestEventMs: number | null = null;
+  #checkpoint = 0;
+
+  readonly #eventsApplied: client.Counter;
+  readonly #eventsRejected: client.Counter;
+  readonly #eventsSkipped: client.Counter;
+  readonly #pages: client.Counter;
+  readonly #pageSeconds: client.Histogram;
+  readonly #requests: client.Counter<"outcome">;
+  readonly #requestSeconds: client.Histogram<"outcome">;
+  readonly #retries: client.Counter<"kind">;
+
+  /** @param options verdict thresholds. */
+  constructor(options: MonitorOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#stepSince = this.#now();
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry, prefix: "scan_worker_" });
+    this.#eventsApplied = new client.Counter({
+      name: "scan_worker_events_applied_total",
+      help: "Valid events above the checkpoint applied to parcel states.",
+      registers,
+    });
+    this.#eventsRejected = new client.Counter({
+      name: "scan_worker_events_rejected_total",
+      help: "Events rejected and kept in RejectedEvents.",
+      registers,
+    });
+    this.#eventsSkipped = new client.Counter({
+      name: "scan_worker_events_skipped_total",
+      help: "Events skipped as duplicates: at or below the checkpoint, or repeated in a page.",
+      registers,
+    });
+    this.#pages = new client.Counter({
+      name: "scan_worker_pages_total",
+      help: "Pages written (each in one transaction).",
+      registers,
+    });
+    this.#pageSeconds = new client.Histogram({
+      name: "scan_worker_page_duration_seconds",
+      help: "Time to project and write one page.",
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#requests = new client.Counter({
+      name: "scan_worker_api_requests_total",
+      help: "Scan Event API requests by outcome.",
+      labelNames: ["outcome"],
+      registers,
+    });
+    this.#requestSeconds = new client.Histogram({
+      name: "scan_worker_api_request_duration_seconds",
+      help: "Scan Event API request time, body included, by outcome.",
+      labelNames: ["outcome"],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.#retries = new client.Counter({
+      name: "scan_worker_retries_total",
+      help: "Retries after a failed API request or page write.",
+      labelNames: ["kind"],
+      registers,
+    });
+    new client.Gauge({
+      name: "scan_worker_checkpoint_event_id",
+      help: "The last EventId whose page is stored.",
+      registers,
+      collect: () => this.#gauge("scan_worker_checkpoint_event_id", this.#checkpoint),
+    });
+    new client.Gauge({
+      name: "scan_worker_newest_event_age_seconds",
+      help:
+        "Now minus the CreatedDateTimeUtc of the newest applied event (lag behind the couriers).",
+      registers,
+      collect: () =>
+        this.#gauge(
+          "scan_worker_newest_event_age_seconds",
+          this.#newestEventMs === null ? Number.NaN : (this.#now() - this.#newestEventMs) / 1000,
+        ),
+    });
+    new client.Gauge({
+      name: "scan_worker_last_successful_poll_age_seconds",
+      help: "Seconds since the Scan Event API last answered with a page.",
+      registers,
+      collect: () =>
+        this.#gauge(
+          "scan_worker_last_successful_poll_age_seconds",
+          this.#lastPollOkAt === null ? Number.NaN : (this.#now() - this.#lastPollOkAt) / 1000,
+        ),
+    });
+    new client.Gauge({
+      name: "scan_worker_feed_lock_held",
+      help: "1 while this instance holds the feed lock (is the active worker), else 0.",
+      registers,
+      collect: () => this.#gauge("scan_worker_feed_lock_held", this.#lockHeld ? 1 : 0),
+    });
+  }
+
+  #gauge(name: string, value: number): void {
+    (this.registry.getSingleMetric(name) as client.Gauge | undefined)?.set(value);
+  }
+
+  /** Record the checkpoint (at start and after each page). */
+  checkpoint(eventId: number): void {
+    this.#checkpoint = eventId;
+  }
+
+  step(step: Step): void {
+    if (step !== this.#step) this.#stepSince = this.#now();
+    this.#step = step;
+  }
+
+  request(outcome: RequestOutcome, ms: number): void {
+    this.#requests.inc({ outcome });
+    this.#requestSeconds.observe({ outcome }, ms / 1000);
+    if (outcome === "ok") {
+      this.#lastPollOkAt = this.#now();
+      this.#lastPollFailed = null;
+    } else {
+      this.#lastPollFailed = outcome;
+    }
+  }
+
+  retry(kind: "api" | "store"): void {
+    this.#retries.inc({ kind });
+  }
+
+  pageWritten(result: PageResult, _page: FetchedPage, ms: number): void {
+    this.#lastWriteFailed = null;
+    this.#eventsApplied.inc(result.applied);
+    this.#eventsRejected.inc(result.rejections.length);
+    this.#eventsSkipped.inc(result.skipped);
+    if (result.empty) return;
+    this.#pages.inc();
+    this.#pageSeconds.observe(ms / 1000);
+    this.#checkpoint = result.to;
+    let newest: { lastEventId: number; createdDateTimeUtc: string } | null = null;
+    for (const change of result.changes) {
+      if (newest === null || change.lastEventId > newest.lastEventId) newest = change;
+    }
+    if (newest !== null) this.#newestEventMs = epochMs(newest.createdDateTimeUtc);
+  }
+
+  writeFailed(error: unknown): void {
+    this.#lastWriteFailed = String(error);
+  }
+
+  lock(held: boolean): void {
+    this.#lockHeld = held;
+  }
+
+  /**
+   * Liveness: ok while the loop moves or waits by design; not ok when one I/O step (a request,
+   * a write, a lock call) has lasted longer than `stuckAfterMs`.
+   */
+  health(): Verdict {
+    const seconds = (this.#now() - this.#stepSince) / 1000;
+    const details = { step: this.#step, stepSeconds: Math.round(seconds * 10) / 10 };
+    if (BUSY_STEPS.has(this.#step) && seconds * 1000 > this.#options.stuckAfterMs) {
+      return {
+        ok: false,
+        reason: `stuck in step "${this.#step}" for ${Math.round(seconds)} s`,
+        details,
+      };
+    }
+    return { ok: true, reason: "alive", details };
+  }
+
+  /**
+   * Readiness: the database answered (`databaseError` null) and the last poll succeeded within
+   * `pollFreshMs`. A standby instance is ready when its database answers.
+   */
+  readiness(databaseError: string | null): Verdict {
+    const pollAge = this.#lastPollOkAt === null ? null : (this.#now() - this.#lastPollOkAt) / 1000;
+    const details = {
+      role: this.#lockHeld ? "active" : this.#step === "standby" ? "standby" : "starting",
+      checkpoint: this.#checkpoint,
+      lastSuccessfulPollAgeSeconds: pollAge,
+    };
+    if (databaseError !== null) {
+      return { ok: false, reason: `database unreachable: ${databaseError}`, details };
+    }
+    if (this.#lastWriteFailed !== null) {
+      return { ok: false, reason: `last page write failed: ${this.#lastWriteFailed}`, details };
+    }
+    if (this.#step === "standby") return { ok: true, reason: "standing by", details };
+    if (this.#lastPollFailed !== null) {
+      return { ok: false, reason: `last poll failed (${this.#lastPollFailed})`, details };
+    }
+    if (pollAge === null || pollAge * 1000 > this.#options.pollFreshMs) {
+      return {
+        ok: false,
+        reason: pollAge === null
+          ? "no successful poll yet"
+          : `no successful poll for ${Math.round(pollAge)} s`,
+        details,
+      };
+    }
+    return { ok: true, reason: "ready", details };
+  }
+}

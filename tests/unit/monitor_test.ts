@@ -1,0 +1,87 @@
+import { assertEquals, assertIncludes } from "../helpers/assert.ts";
+import { WorkerMonitor } from "../../src/ops/monitor.ts";
+import { projectPage } from "../../src/domain/project.ts";
+
+function monitorAt(clock: { now: number }) {
+  return new WorkerMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now });
+}
+
+const page = { from: 1, events: [], attempts: 1, ms: 5 };
+
+Deno.test("healthz: alive while stepping or waiting, 503 when one I/O step lasts too long", () => {
+  const clock = { now: 1_000_000 };
+  const monitor = monitorAt(clock);
+  monitor.step("fetch");
+  clock.now += 59_000;
+  assertEquals(monitor.health().ok, true);
+  clock.now += 2_000;
+  const stuck = monitor.health();
+  assertEquals([stuck.ok, stuck.reason], [false, 'stuck in step "fetch" for 61 s']);
+  monitor.step("wait");
+  clock.now += 600_000;
+  assertEquals(monitor.health().ok, true, "waiting between polls is normal");
+  monitor.step("standby");
+  clock.now += 600_000;
+  assertEquals(monitor.health().ok, true, "standing by is normal");
+});
+
+Deno.test("readyz: needs the database and a recent successful poll", () => {
+  const clock = { now: 1_000_000 };
+  const monitor = monitorAt(clock);
+  assertEquals(monitor.readiness(null).reason, "no successful poll yet");
+  monitor.request("ok", 12);
+  assertEquals(monitor.readiness(null).ok, true);
+  assertEquals(
+    monitor.readiness("connection refused").reason,
+    "database unreachable: connection refused",
+  );
+  monitor.request("http_5xx", 3);
+  assertEquals([monitor.readiness(null).ok, monitor.readiness(null).reason], [
+    false,
+    "last poll failed (http_5xx)",
+  ]);
+  monitor.request("ok", 8);
+  assertEquals(monitor.readiness(null).ok, true);
+  clock.now += 31_000;
+  assertEquals(monitor.readiness(null).reason, "no successful poll for 31 s");
+  monitor.writeFailed(new Error("disk full"));
+  assertEquals(monitor.readiness(null).reason, "last page write failed: Error: disk full");
+});
+
+Deno.test("readyz: a standby instance is ready while its database answers", () => {
+  const monitor = monitorAt({ now: 5 });
+  monitor.step("standby");
+  const verdict = monitor.readiness(null);
+  assertEquals([verdict.ok, verdict.details.role], [true, "standby"]);
+});
+
+Deno.test("metrics count events, pages, requests and retries, and expose lag and the lock", async () => {
+  const clock = { now: Date.parse("2021-05-11T10:01:00Z") };
+  const monitor = monitorAt(clock);
+  const result = projectPage(0, [
+    { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+    { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+    { EventId: 2, ParcelId: 8, Type: "", CreatedDateTimeUtc: "2021-05-11T10:00:00Z" },
+    { EventId: 3, ParcelId: 8, Type: "STATUS", CreatedDateTimeUtc: "2021-05-11T10:00:00.5Z" },
+  ]);
+  monitor.request("ok", 20);
+  monitor.request("timeout", 1000);
+  monitor.retry("api");
+  monitor.pageWritten(result, page, 4);
+  monitor.lock(true);
+  const text = await monitor.registry.metrics();
+  const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];
+  assertEquals(value("scan_worker_events_applied_total"), "2");
+  assertEquals(value("scan_worker_events_rejected_total"), "1");
+  assertEquals(value("scan_worker_events_skipped_total"), "1");
+  assertEquals(value("scan_worker_pages_total"), "1");
+  assertEquals(value("scan_worker_checkpoint_event_id"), "3");
+  assertEquals(value("scan_worker_newest_event_age_seconds"), "59.5");
+  assertEquals(value("scan_worker_feed_lock_held"), "1");
+  assertEquals(value("scan_worker_last_successful_poll_age_seconds"), "0");
+  assertIncludes(text, 'scan_worker_api_requests_total{outcome="ok"} 1');
+  assertIncludes(text, 'scan_worker_api_requests_total{outcome="timeout"} 1');
+  assertIncludes(text, 'scan_worker_retries_total{kind="api"} 1');
+  assertIncludes(text, "scan_worker_page_duration_seconds_count 1");
+  assertIncludes(text, "scan_worker_process_resident_memory_bytes");
+});
