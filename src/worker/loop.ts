@@ -197,6 +197,22 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
     ...totals,
   });
 
+  /** The next page, asked for while the current one is written (at most one ahead). */
+  let ahead: { from: number; page: Promise<FetchedPage>; cancel(): Promise<void> } | null = null;
+  const prefetch = (from: number) => {
+    const controller = new AbortController();
+    const page = source.fetchPage(from, AbortSignal.any([signal, controller.signal]));
+    page.catch(() => {}); // awaited later, or cancelled
+    return {
+      from,
+      page,
+      cancel: async () => {
+        controller.abort();
+        await page.catch(() => {});
+      },
+    };
+  };
+
   /** Wait between polls; false when interrupted by shutdown. */
   const wait = (ms: number): Promise<boolean> => {
     step("wait");
@@ -211,7 +227,10 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
       step("fetch");
       let page: FetchedPage;
       try {
-        page = await source.fetchPage(checkpoint + 1, signal);
+        const prefetched = ahead?.from === checkpoint + 1 ? ahead : null;
+        if (ahead !== null && prefetched === null) await ahead.cancel();
+        ahead = null;
+        page = await (prefetched?.page ?? source.fetchPage(checkpoint + 1, signal));
       } catch (error) {
         if (error instanceof FetchAbortedError) break;
         throw error;
@@ -230,6 +249,8 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
       step("write");
       const started = performance.now();
       const result = projectPage(checkpoint, page.events);
+      // A full page means more is waiting: fetch the next one while this one is written.
+      if (page.events.length >= limit && !result.empty) ahead = prefetch(result.to + 1);
       try {
         // Not interrupted by the signal: the page in flight commits or rolls back as a whole.
         if (!result.empty || result.rejections.length > 0) await store.applyPage(result);
@@ -311,6 +332,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
     }
     return summary("stopped");
   } finally {
+    await ahead?.cancel();
     reportProgress(false);
     step("stopped");
     await lock.release();
