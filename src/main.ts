@@ -6,20 +6,27 @@
  */
 
 import { parseArgs } from "node:util";
-import denoConfig from "../deno.json" with { type: "json" };
 import { ScanApiClient } from "./api/client.ts";
 import { type Config, ConfigError, readDotEnv, resolveConfig } from "./config.ts";
 import { logger, setupLogging, stopLogging } from "./log.ts";
 import { serveOps } from "./ops/http.ts";
 import { WorkerMonitor } from "./ops/monitor.ts";
+import {
+  formatParcel,
+  formatRejections,
+  resetCheckpoint,
+  ResetRefusedError,
+  wholeNumber,
+} from "./ops/operator.ts";
 import { formatStatus, statusReport } from "./ops/status.ts";
+import { VERSION, versionLine } from "./version.ts";
 import { openStore } from "./store/open.ts";
 import { parseSimulateFlags, SIMULATE_FLAGS, type SimulateFlags } from "./simulator/options.ts";
 import { startSimulator } from "./simulator/server.ts";
 import { runLoop } from "./worker/loop.ts";
 
 /** The program's version, from deno.json. */
-export const VERSION: string = denoConfig.version;
+export { VERSION } from "./version.ts";
 
 /** Exit codes (SPEC §6). */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -31,6 +38,9 @@ Usage:
   scan-worker migrate [options]                        apply pending database migrations
   scan-worker status [--json] [options]                checkpoint, parcels, rejections, schema
   scan-worker simulate [simulator options]             a built-in Scan Event API for dev and tests
+  scan-worker parcel <ParcelId> [--json] [options]     one parcel's row
+  scan-worker rejected [--limit N] [--json] [options]  the newest rejected events
+  scan-worker reset --to <EventId> [--yes] [options]   move the checkpoint (replay or skip)
   scan-worker --help | --version
 
 Commands:
@@ -41,6 +51,13 @@ Commands:
   migrate      Apply pending migrations and print what was applied.
   status       Print the checkpoint, parcel and rejection counts and the schema version.
                --json        as one JSON object
+  parcel       Print a parcel's row (times in UTC); exit 1 when the parcel is unknown.
+               --json        as one JSON object
+  rejected     Print the newest rejected events with reason and payload, newest first.
+               --limit N     how many (20)   --json   as a JSON array
+  reset        Move the checkpoint to EventId: back replays events (safe, changes nothing
+               stored), forward skips them. Asks for confirmation unless --yes, and refuses
+               without --yes when stdin is not a terminal, or while a worker holds the feed lock.
   simulate     Serve GET /v1/scans/scanevents (SPEC §2) from a seeded, deterministic feed of
                parcel lifecycles; prints its URL, stops on SIGINT/SIGTERM.
                --host H             interface (127.0.0.1)      --port N      0 = any free (0)
@@ -77,6 +94,8 @@ Examples:
   SCAN_API_LIMIT=1000 scan-worker run --drain
   scan-worker status --json --db sqlite:./scan-worker.db
   scan-worker simulate --port 8080 --events 1000000 --rate 50 --fail-rate 0.05
+  scan-worker parcel 5002 --json
+  scan-worker reset --to 83000 --yes
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.
 `;
@@ -87,6 +106,8 @@ const OPTIONS = {
   drain: { type: "boolean" },
   "no-migrate": { type: "boolean" },
   json: { type: "boolean" },
+  to: { type: "string" },
+  yes: { type: "boolean" },
   "api-url": { type: "string" },
   limit: { type: "string" },
   "api-timeout-ms": { type: "string" },
@@ -106,11 +127,13 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   drain: ["run"],
   "no-migrate": ["run"],
   "metrics-port": ["run"],
-  json: ["status"],
+  json: ["status", "parcel", "rejected"],
+  to: ["reset"],
+  yes: ["reset"],
   ...Object.fromEntries(SIMULATE_FLAGS.map((flag) => [flag, ["simulate"]])),
 };
 
-const COMMANDS = ["run", "migrate", "status", "simulate"] as const;
+const COMMANDS = ["run", "migrate", "status", "simulate", "parcel", "rejected", "reset"] as const;
 type Command = typeof COMMANDS[number];
 
 /** A wrong command line; printed with a hint, exit 2. */
@@ -252,6 +275,61 @@ async function simulateCommand(values: SimulateFlags): Promise<number> {
   return EXIT.ok;
 }
 
+/** `parcel <ParcelId>`: one parcel's row. */
+async function parcelCommand(
+  config: Config,
+  argument: string | undefined,
+  json: boolean,
+): Promise<number> {
+  const parcelId = wholeNumber(argument, "ParcelId", 1);
+  const store = await openStore(config.database, { readOnly: true });
+  try {
+    const parcel = await store.parcel(parcelId);
+    if (parcel === null) {
+      print(`scan-worker: parcel ${parcelId} is not in ParcelStates\n`, "stderr");
+      return EXIT.failure;
+    }
+    print(json ? JSON.stringify(parcel) + "\n" : formatParcel(parcel));
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `rejected [--limit N]`: the newest rejections. */
+async function rejectedCommand(
+  config: Config,
+  limit: string | undefined,
+  json: boolean,
+): Promise<number> {
+  const count = limit === undefined ? 20 : wholeNumber(limit, "--limit", 1);
+  const store = await openStore(config.database, { readOnly: true });
+  try {
+    const rows = await store.rejections(count);
+    print(json ? JSON.stringify(rows) + "\n" : formatRejections(rows));
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
+/** `reset --to <EventId>`: move the checkpoint, under the feed lock. */
+async function resetCommand(config: Config, to: string | undefined, yes: boolean): Promise<number> {
+  const eventId = wholeNumber(to, "--to", 0);
+  const store = await openStore(config.database);
+  try {
+    const outcome = await resetCheckpoint(store, eventId, yes, {
+      interactive: Deno.stdin.isTerminal(),
+      ask: (question) => (prompt(question) ?? "").trim().toLowerCase().startsWith("y"),
+    });
+    logger("reset").warning("Checkpoint moved from {from} to {to} by reset", { ...outcome });
+    print(`checkpoint moved from ${outcome.from} to ${outcome.to}\n`);
+    return EXIT.ok;
+  } finally {
+    await store.close();
+  }
+}
+
 /** `migrate`: apply pending migrations and print them. */
 async function migrateCommand(config: Config): Promise<number> {
   const store = await openStore(config.database);
@@ -296,13 +374,17 @@ function parseCommandLine(args: string[]) {
   const [command, ...extra] = positionals;
   if (command === undefined) throw new UsageError("no command given");
   if (!COMMANDS.includes(command as Command)) throw new UsageError(`unknown command "${command}"`);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  const takes = command === "parcel" ? 1 : 0;
+  if (extra.length > takes) throw new UsageError(`unexpected argument "${extra[takes]}"`);
+  if (extra.length < takes) {
+    throw new UsageError(`${command} needs a ParcelId: scan-worker parcel 5002`);
+  }
   for (const [flag, commands] of Object.entries(COMMAND_FLAGS)) {
     if (values[flag as keyof typeof values] !== undefined && !commands.includes(command)) {
       throw new UsageError(`--${flag} is only for: ${commands.join(", ")}`);
     }
   }
-  return { command: command as Command, values };
+  return { command: command as Command, values, argument: extra[0] };
 }
 
 /**
@@ -326,14 +408,15 @@ export async function main(args: string[]): Promise<number> {
     return EXIT.ok;
   }
   if (command === null) {
-    print(`scan-worker ${VERSION}\n`);
+    print(`${versionLine()}\n`);
     return EXIT.ok;
   }
 
   let config: Config;
   try {
     config = resolveConfig({
-      flags: values,
+      // For `rejected`, --limit is how many rows to show, not SCAN_API_LIMIT.
+      flags: command === "rejected" ? { ...values, limit: undefined } : values,
       env: Deno.env.toObject(),
       dotenv: readDotEnv(),
       stdoutIsTerminal: Deno.stdout.isTerminal(),
@@ -356,11 +439,21 @@ export async function main(args: string[]): Promise<number> {
         return await statusCommand(config, values.json ?? false);
       case "simulate":
         return await simulateCommand(values);
+      case "parcel":
+        return await parcelCommand(config, parsed.argument, values.json ?? false);
+      case "rejected":
+        return await rejectedCommand(config, values.limit, values.json ?? false);
+      case "reset":
+        return await resetCommand(config, values.to, values.yes ?? false);
     }
   } catch (error) {
     if (error instanceof ConfigError) {
       print(`scan-worker: ${error.message}\n`, "stderr");
       return EXIT.usage;
+    }
+    if (error instanceof ResetRefusedError) {
+      print(`scan-worker: reset: ${error.message}\n`, "stderr");
+      return EXIT.failure;
     }
     logger("cli").error("{command} failed: {error}", {
       command,

@@ -20,6 +20,8 @@ import {
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
+  type ParcelState,
+  type RejectedEvent,
   SchemaMissingError,
   type Store,
   type StoreStatus,
@@ -467,6 +469,71 @@ export class MssqlStore implements Store {
         await pool.close();
       },
     };
+  }
+
+  /** One parcel's row, or null. */
+  parcel(parcelId: number): Promise<ParcelState | null> {
+    return this.#retry(async (pool) => {
+      const rows = (await pool.request().input("id", sql.BigInt, parcelId)
+        .query<Record<string, string | number | null>>(
+          `SELECT ParcelId, LastEventId, Type, StatusCode, RunId,
+             CONVERT(char(27), CreatedDateTimeUtc, 121) AS Created,
+             CONVERT(char(27), PickupTimeUtc, 121) AS Pickup,
+             CONVERT(char(27), DeliveryTimeUtc, 121) AS Delivery,
+             CONVERT(char(27), UpdatedAtUtc, 121) AS Updated
+           FROM dbo.ParcelStates WHERE ParcelId = @id`,
+        )).recordset;
+      const r = rows[0];
+      if (r === undefined) return null;
+      const text = (value: string | number | null | undefined) =>
+        value === null || value === undefined ? null : String(value);
+      return {
+        parcelId: Number(r.ParcelId),
+        lastEventId: Number(r.LastEventId),
+        type: String(r.Type),
+        statusCode: String(r.StatusCode),
+        runId: text(r.RunId),
+        createdDateTimeUtc: fromSqlTime(text(r.Created)) ?? "",
+        pickupTimeUtc: fromSqlTime(text(r.Pickup)),
+        deliveryTimeUtc: fromSqlTime(text(r.Delivery)),
+        updatedAtUtc: fromSqlTime(text(r.Updated)) ?? "",
+      };
+    });
+  }
+
+  /** The newest rejections, newest first. */
+  rejections(limit: number): Promise<RejectedEvent[]> {
+    return this.#retry(async (pool) =>
+      (await pool.request().input("limit", sql.Int, limit)
+        .query<{ Id: string; EventId: string | null; Reason: string; Payload: string; At: string }>(
+          `SELECT TOP (@limit) Id, EventId, Reason, Payload,
+             CONVERT(char(27), RejectedAtUtc, 121) AS At
+           FROM dbo.RejectedEvents ORDER BY Id DESC`,
+        )).recordset.map((r) => ({
+          id: Number(r.Id),
+          eventId: r.EventId === null ? null : Number(r.EventId),
+          reason: r.Reason,
+          payload: r.Payload,
+          rejectedAtUtc: fromSqlTime(r.At) ?? "",
+        }))
+    );
+  }
+
+  /** Move the checkpoint; returns the old one. */
+  resetCheckpoint(eventId: number): Promise<number> {
+    return this.#retry(async (pool) => {
+      const result = await pool.request()
+        .input("id", sql.NVarChar(100), FEED_ID)
+        .input("to", sql.BigInt, eventId)
+        .query<{ old: string | number }>(
+          `UPDATE dbo.WorkerStates SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
+           OUTPUT deleted.LastProcessedEventId AS old
+           WHERE Id = @id`,
+        );
+      const row = result.recordset[0];
+      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
+      return Number(row.old);
+    });
   }
 
   /** Close the pool. */

@@ -21,6 +21,8 @@ import {
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
+  type ParcelState,
+  type RejectedEvent,
   SchemaMissingError,
   type Store,
   type StoreStatus,
@@ -368,6 +370,64 @@ export class PostgresStore implements Store {
         await client.end().catch(() => {});
       },
     };
+  }
+
+  /** One parcel's row, or null. */
+  parcel(parcelId: number): Promise<ParcelState | null> {
+    return this.#retry(async () => {
+      const rows = (await this.#pool.query<Record<string, string | null>>(
+        `SELECT parcel_id, last_event_id, type, status_code, run_id,
+           ${utcText("created_date_time_utc")} AS created, ${utcText("pickup_time_utc")} AS pickup,
+           ${utcText("delivery_time_utc")} AS delivery, ${utcText("updated_at_utc")} AS updated
+         FROM parcel_states WHERE parcel_id = $1`,
+        [parcelId],
+      )).rows;
+      const r = rows[0];
+      if (r === undefined) return null;
+      return {
+        parcelId: Number(r.parcel_id),
+        lastEventId: Number(r.last_event_id),
+        type: String(r.type),
+        statusCode: String(r.status_code),
+        runId: r.run_id ?? null,
+        createdDateTimeUtc: String(r.created),
+        pickupTimeUtc: r.pickup ?? null,
+        deliveryTimeUtc: r.delivery ?? null,
+        updatedAtUtc: String(r.updated),
+      };
+    });
+  }
+
+  /** The newest rejections, newest first. */
+  rejections(limit: number): Promise<RejectedEvent[]> {
+    return this.#retry(async () =>
+      (await this.#pool.query<Record<string, string | null>>(
+        `SELECT id, event_id, reason, payload, ${utcText("rejected_at_utc")} AS rejected
+         FROM rejected_events ORDER BY id DESC LIMIT $1`,
+        [limit],
+      )).rows.map((r) => ({
+        id: Number(r.id),
+        eventId: r.event_id === null ? null : Number(r.event_id),
+        reason: String(r.reason),
+        payload: String(r.payload),
+        rejectedAtUtc: String(r.rejected),
+      }))
+    );
+  }
+
+  /** Move the checkpoint; returns the old one. */
+  resetCheckpoint(eventId: number): Promise<number> {
+    return this.#retry(async () => {
+      const result = await this.#pool.query<{ old: string }>(
+        `UPDATE worker_states AS w SET last_processed_event_id = $2, updated_at_utc = now()
+         FROM (SELECT last_processed_event_id AS old FROM worker_states WHERE id = $1 FOR UPDATE) AS o
+         WHERE w.id = $1 RETURNING o.old`,
+        [FEED_ID, eventId],
+      );
+      const row = result.rows[0];
+      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
+      return Number(row.old);
+    });
   }
 
   /** Close the pool. */

@@ -14,6 +14,8 @@ import {
   FEED_ID,
   type FeedLock,
   nowUtc,
+  type ParcelState,
+  type RejectedEvent,
   SchemaMissingError,
   type Store,
   type StoreStatus,
@@ -295,6 +297,45 @@ export class SqliteStore implements Store {
         file.close();
       },
     };
+  }
+
+  /** One parcel's row, or null. */
+  parcel(parcelId: number): Promise<ParcelState | null> {
+    return settle(() => {
+      const row = this.#db.prepare(
+        `SELECT ParcelId AS parcelId, LastEventId AS lastEventId, Type AS type,
+           StatusCode AS statusCode, RunId AS runId, CreatedDateTimeUtc AS createdDateTimeUtc,
+           PickupTimeUtc AS pickupTimeUtc, DeliveryTimeUtc AS deliveryTimeUtc,
+           UpdatedAtUtc AS updatedAtUtc
+         FROM ParcelStates WHERE ParcelId = ?`,
+      ).get(parcelId) as ParcelState | undefined;
+      return row === undefined ? null : { ...row };
+    });
+  }
+
+  /** The newest rejections, newest first. */
+  rejections(limit: number): Promise<RejectedEvent[]> {
+    return settle(() =>
+      (this.#db.prepare(
+        `SELECT Id AS id, EventId AS eventId, Reason AS reason, Payload AS payload,
+           RejectedAtUtc AS rejectedAtUtc
+         FROM RejectedEvents ORDER BY Id DESC LIMIT ?`,
+      ).all(limit) as unknown as RejectedEvent[]).map((row) => ({ ...row }))
+    );
+  }
+
+  /** Move the checkpoint; returns the old one. */
+  resetCheckpoint(eventId: number): Promise<number> {
+    return settle(() =>
+      this.#transaction(() => {
+        const old = this.#checkpoint();
+        if (old === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
+        this.#db.prepare(
+          "UPDATE WorkerStates SET LastProcessedEventId = ?, UpdatedAtUtc = ? WHERE Id = ?",
+        ).run(eventId, nowUtc(), FEED_ID);
+        return old;
+      })
+    );
   }
 
   /** Close the database file. */

@@ -47,6 +47,28 @@ export interface FeedLock {
   release(): Promise<void>;
 }
 
+/** A ParcelStates row, times as SPEC §3.5 text. */
+export interface ParcelState {
+  readonly parcelId: number;
+  readonly lastEventId: number;
+  readonly type: string;
+  readonly statusCode: string;
+  readonly runId: string | null;
+  readonly createdDateTimeUtc: string;
+  readonly pickupTimeUtc: string | null;
+  readonly deliveryTimeUtc: string | null;
+  readonly updatedAtUtc: string;
+}
+
+/** A RejectedEvents row. */
+export interface RejectedEvent {
+  readonly id: number;
+  readonly eventId: number | null;
+  readonly reason: string;
+  readonly payload: string;
+  readonly rejectedAtUtc: string;
+}
+
 /** A place that keeps parcel states and the feed checkpoint. */
 export interface Store {
   /** Apply migrations that are not yet applied; returns what was applied. */
@@ -64,6 +86,12 @@ export interface Store {
   status(): Promise<StoreStatus>;
   /** Take the feed lock if no other instance holds it; null when one does. */
   tryLockFeed(): Promise<FeedLock | null>;
+  /** One parcel's row, or null when the parcel is unknown. */
+  parcel(parcelId: number): Promise<ParcelState | null>;
+  /** The newest `limit` rejections, newest first. */
+  rejections(limit: number): Promise<RejectedEvent[]>;
+  /** Move the checkpoint to `eventId` (back: replay; forward: skip); returns the old one. */
+  resetCheckpoint(eventId: number): Promise<number>;
   /** Release connections and files. */
   close(): Promise<void>;
 }

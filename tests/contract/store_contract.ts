@@ -325,6 +325,50 @@ export function storeContract(
     assertEquals(await store.readCheckpoint(), 1);
   });
 
+  test(
+    "operators read a parcel, the newest rejections, and move the checkpoint",
+    async (h, store, t) => {
+      await store.migrate();
+      await store.applyPage(
+        projectPage(0, [
+          ev(1, 10, "PICKUP", T1, { User: { RunId: 7 } }),
+          ev(2, 11, ""),
+          "junk",
+          ev(3, 12, ""),
+        ]),
+      );
+      const parcel = await store.parcel(10);
+      assertEquals(
+        parcel &&
+          [
+            parcel.parcelId,
+            parcel.lastEventId,
+            parcel.type,
+            parcel.runId,
+            parcel.createdDateTimeUtc,
+            parcel.pickupTimeUtc,
+          ],
+        [10, 1, "PICKUP", "7", t(T1), t(T1)],
+      );
+      assertEquals(
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z$/.test(parcel?.updatedAtUtc ?? ""),
+        true,
+      );
+      assertEquals(await store.parcel(99), null);
+      const newest = await store.rejections(2);
+      assertEquals(newest.map((r) => [r.eventId, r.reason]), [
+        [null, "event must be a JSON object, got a string"],
+        [3, "Type is empty"],
+      ]);
+      assertEquals(newest[0]?.payload, '"junk"');
+      assertEquals((newest[0]?.id ?? 0) > (newest[1]?.id ?? 0), true);
+      assertEquals(await store.resetCheckpoint(1), 3);
+      assertEquals(await store.readCheckpoint(), 1);
+      assertEquals(await store.resetCheckpoint(500), 1);
+      assertEquals((await h.parcels()).length, 1);
+    },
+  );
+
   test("the largest ids are stored exactly", async (h, store) => {
     await store.migrate();
     const max = Number.MAX_SAFE_INTEGER;

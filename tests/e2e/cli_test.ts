@@ -14,7 +14,7 @@ Deno.test("--help prints usage with examples and exits 0", async () => {
 Deno.test("--version prints the version from deno.json", async () => {
   const result = await runCli(["--version"]);
   assertEquals(result.code, 0);
-  assertEquals(result.stdout, `scan-worker ${denoConfig.version}\n`);
+  assertOk(result.stdout.startsWith(`scan-worker ${denoConfig.version} (commit `), result.stdout);
 });
 
 Deno.test("usage errors exit 2 with one clear line and a hint", async () => {

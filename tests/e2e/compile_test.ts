@@ -39,7 +39,13 @@ Deno.test({
     assertEquals(compile.success, true, compileError);
     const version = await new Deno.Command(BINARY, { args: ["--version"], stdout: "piped" })
       .output();
-    assertEquals(new TextDecoder().decode(version.stdout), `scan-worker ${denoConfig.version}\n`);
+    // Built by `deno task compile`: the commit is inside the executable.
+    const line = new TextDecoder().decode(version.stdout);
+    assertEquals(
+      /^scan-worker (\S+) \(commit [0-9a-f]{12}\)\n$/.exec(line)?.[1],
+      denoConfig.version,
+      line,
+    );
 
     const dir = Deno.makeTempDirSync({ prefix: "scan-worker-compiled-" });
     const feed = serveFeed(FIXTURE_FEED);

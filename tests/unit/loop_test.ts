@@ -38,6 +38,9 @@ function flakyStore(inner: Store, failures: number): Store & { attempts: number 
     status: () => inner.status(),
     close: () => inner.close(),
     tryLockFeed: () => inner.tryLockFeed(),
+    parcel: (id: number) => inner.parcel(id),
+    rejections: (limit: number) => inner.rejections(limit),
+    resetCheckpoint: (to: number) => inner.resetCheckpoint(to),
     applyPage(result: PageResult) {
       store.attempts++;
       if (store.attempts <= failures) return Promise.reject(new Error("database is locked"));
