@@ -19,6 +19,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { cliCommand, startSimulatorProcess } from "./subprocess.ts";
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
 import { projectPage } from "../src/domain/project.ts";
@@ -27,9 +28,6 @@ import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
 
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
 const PG_URL = Deno.env.get("BENCH_PG_URL") ?? Deno.env.get("PG_TEST_URL") ??
   "postgres://postgres@127.0.0.1:5432/test";
 
@@ -193,16 +191,6 @@ async function naive(kind: Target["kind"]): Promise<Measure> {
   }
 }
 
-function cli(args: string[], env: Record<string, string>) {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${CONFIG}`, ...PERMISSIONS, MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-}
-
 /**
  * A process's resident memory in MB, from `ps` (reading /proc/PID needs --allow-all in Deno),
  * or 0 once it is gone. Sampled every 100 ms, the largest sample is the peak RSS.
@@ -215,40 +203,6 @@ async function rssMb(pid: number): Promise<number> {
   })
     .output();
   return Number(new TextDecoder().decode(out.stdout).trim() || 0) / 1024;
-}
-
-/** The simulator, as the CLI starts it. */
-async function startSimulator(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const process = cli(
-    [
-      "simulate",
-      "--events",
-      String(events),
-      "--parcels",
-      String(parcels),
-      "--max-limit",
-      String(limit),
-    ],
-    { LOG_LEVEL: "error" },
-  );
-  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the simulator ended before printing its URL");
-    text += value;
-  }
-  reader.releaseLock();
-  const url = /listening on (\S+)/.exec(text)?.[1] ?? "";
-  return {
-    url,
-    stop: async () => {
-      process.kill("SIGTERM");
-      await process.status;
-      await process.stdout.cancel().catch(() => {});
-      await process.stderr.cancel().catch(() => {});
-    },
-  };
 }
 
 /** The simulator's own speed: pages of `limit` read back to back over HTTP. */
@@ -268,15 +222,15 @@ async function simulatorSpeed(url: string): Promise<number> {
 async function worker(kind: Target["kind"], url: string): Promise<Measure> {
   const target = await freshTarget(kind);
   try {
-    const migrate = await cli(["migrate"], { DATABASE_URL: target.url }).output();
+    const migrate = await cliCommand(["migrate"], { DATABASE_URL: target.url }).output();
     if (!migrate.success) throw new Error(new TextDecoder().decode(migrate.stderr));
-    const process = cli(["run", "--drain", "--no-migrate"], {
+    const process = cliCommand(["run", "--drain", "--no-migrate"], {
       SCAN_API_URL: url,
       SCAN_API_LIMIT: String(limit),
       DATABASE_URL: target.url,
       LOG_LEVEL: "debug",
       LOG_FORMAT: "json",
-    });
+    }).spawn();
     let peak = 0;
     let running = true;
     const sampling = (async () => {
@@ -321,7 +275,9 @@ const report: Record<string, unknown> = {
   naiveEvents,
   stores: {},
 };
-const simulator = await startSimulator();
+const simulator = await startSimulatorProcess(
+  ["--events", String(events), "--parcels", String(parcels), "--max-limit", String(limit)],
+);
 try {
   report.simulatorPagesPerSecond = await simulatorSpeed(simulator.url);
   for (const kind of stores) {

@@ -12,10 +12,7 @@
 
 import { DatabaseSync } from "node:sqlite";
 import { parseArgs } from "node:util";
-
-const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
-const CONFIG = new URL("../deno.json", import.meta.url).pathname;
-const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--allow-env"];
+import { cliCommand, startSimulatorProcess } from "./subprocess.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,51 +29,30 @@ if (!Number.isSafeInteger(events) || events < 1 || !Number.isSafeInteger(limit) 
   Deno.exit(2);
 }
 
-function cli(args: string[], env: Record<string, string>, stdout: "piped" | "null" = "piped") {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", `--config=${CONFIG}`, ...PERMISSIONS, MAIN, ...args],
-    env,
-    stdin: "null",
-    stdout,
-    stderr: "inherit",
-  });
-}
-
-/** Read the simulator's first stdout line: its URL. */
-async function readUrl(process: Deno.ChildProcess): Promise<string> {
-  const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("the simulator ended before printing its URL");
-    text += value;
-  }
-  reader.releaseLock();
-  const match = /listening on (\S+)/.exec(text);
-  if (match?.[1] === undefined) throw new Error(`unexpected simulator output: ${text}`);
-  return match[1];
-}
-
 const dir = await Deno.makeTempDir({ prefix: "scan-worker-demo-" });
 const dbPath = `${dir}/demo.db`;
-const simulator = cli(
-  ["simulate", "--port", "0", "--events", String(events), "--malformed-rate", "0.0005"],
-  { LOG_LEVEL: "warning", LOG_FORMAT: "json" },
-).spawn();
+const simulator = await startSimulatorProcess(
+  ["--port", "0", "--events", String(events), "--malformed-rate", "0.0005"],
+);
 
 let code = 1;
 try {
-  const url = await readUrl(simulator);
+  const url = simulator.url;
   console.log(`simulator: ${url} (${events} events)`);
   console.log(`database:  sqlite:${dbPath}`);
   const started = performance.now();
-  const worker = await cli(["run", "--drain"], {
-    SCAN_API_URL: url,
-    SCAN_API_LIMIT: String(limit),
-    DATABASE_URL: `sqlite:${dbPath}`,
-    LOG_LEVEL: "warning",
-    LOG_FORMAT: "json",
-  }, "null").output();
+  const worker = await cliCommand(
+    ["run", "--drain"],
+    {
+      SCAN_API_URL: url,
+      SCAN_API_LIMIT: String(limit),
+      DATABASE_URL: `sqlite:${dbPath}`,
+      LOG_LEVEL: "warning",
+      LOG_FORMAT: "json",
+    },
+    "null",
+    "inherit",
+  ).output();
   const seconds = (performance.now() - started) / 1000;
   if (!worker.success) throw new Error(`the worker exited with ${worker.code}`);
 
@@ -122,9 +98,7 @@ try {
 } catch (error) {
   console.error(`demo failed: ${(error as Error).message}`);
 } finally {
-  simulator.kill("SIGTERM");
-  await simulator.status;
-  await simulator.stdout.cancel().catch(() => {});
+  await simulator.stop();
   if (values.keep) console.log(`\nkept ${dbPath}`);
   else await Deno.remove(dir, { recursive: true });
 }

@@ -12,7 +12,7 @@
 import sql from "mssql";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
-import { backoffDelay, sleep } from "../worker/backoff.ts";
+import { retryTransient } from "../worker/backoff.ts";
 import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
 import {
   type AppliedMigration,
@@ -262,15 +262,8 @@ export class MssqlStore implements Store {
   }
 
   /** Run `work`, retrying transient errors a few times with backoff before giving up. */
-  async #retry<T>(work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await work(await this.#pool());
-      } catch (error) {
-        if (attempt >= 5 || !isTransientMssqlError(error)) throw error;
-        await sleep(backoffDelay(attempt, { baseMs: 100, capMs: 2000 }));
-      }
-    }
+  #retry<T>(work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
+    return retryTransient(async () => work(await this.#pool()), isTransientMssqlError);
   }
 
   async #applied(request: sql.Request): Promise<AppliedMigration[]> {

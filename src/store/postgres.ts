@@ -13,7 +13,7 @@ import pg from "pg";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
-import { backoffDelay, sleep } from "../worker/backoff.ts";
+import { retryTransient } from "../worker/backoff.ts";
 import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
 import {
   type AppliedMigration,
@@ -178,15 +178,8 @@ export class PostgresStore implements Store {
   }
 
   /** Run `work`, retrying transient errors a few times with backoff before giving up. */
-  async #retry<T>(work: () => Promise<T>): Promise<T> {
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await work();
-      } catch (error) {
-        if (attempt >= 5 || !isTransientPostgresError(error)) throw error;
-        await sleep(backoffDelay(attempt, { baseMs: 100, capMs: 2000 }));
-      }
-    }
+  #retry<T>(work: () => Promise<T>): Promise<T> {
+    return retryTransient(work, isTransientPostgresError);
   }
 
   async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {

@@ -67,3 +67,26 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/** How a server store retries a call that failed for a passing reason. */
+export const TRANSIENT_RETRY = { attempts: 5, backoff: { baseMs: 100, capMs: 2000 } } as const;
+
+/**
+ * Run `work`; when it fails with an error `isTransient` accepts (a deadlock, a dropped
+ * connection), wait with backoff and run it again, at most `attempts` times in all.
+ * @throws the last error, or the first one that is not transient.
+ */
+export async function retryTransient<T>(
+  work: () => Promise<T>,
+  isTransient: (error: unknown) => boolean,
+  policy: { attempts: number; backoff: BackoffPolicy } = TRANSIENT_RETRY,
+): Promise<T> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= policy.attempts || !isTransient(error)) throw error;
+      await sleep(backoffDelay(attempt, policy.backoff));
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { runCli, spawnCli } from "../helpers/cli.ts";
+import { runCli } from "../helpers/cli.ts";
+import { startSimulator } from "../helpers/simulator.ts";
 import { oracle } from "../helpers/oracle.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
@@ -10,7 +11,7 @@ const SEED = 2024;
 const MALFORMED = 0.01;
 
 Deno.test("a simulated feed of 50,000 events with malformed ones and API faults ends exactly as the model says", async () => {
-  const simulator = spawnCli([
+  const simulator = await startSimulator([
     "simulate",
     "--events",
     String(EVENTS),
@@ -24,11 +25,10 @@ Deno.test("a simulated feed of 50,000 events with malformed ones and API faults 
     "0.03",
     "--reset-rate",
     "0.03",
-  ], { env: { LOG_LEVEL: "warning" } });
+  ]);
   const db = tempDatabase("scan-worker-oracle-");
   try {
-    const line = await simulator.waitForLine((l) => l.includes("listening on "));
-    const url = line.slice(line.indexOf("http://"));
+    const url = simulator.url;
     const worker = await runCli(["run", "--drain"], {
       env: {
         SCAN_API_URL: url,
@@ -62,9 +62,7 @@ Deno.test("a simulated feed of 50,000 events with malformed ones and API faults 
     sqlite.close();
     assertOk(warnings.length >= expected.rejectedIds.length);
   } finally {
-    simulator.process.kill("SIGTERM");
-    const stopped = await simulator.done;
-    assertEquals(stopped.code, 0);
+    await simulator.stop();
     Deno.removeSync(db.dir, { recursive: true });
   }
 });

@@ -7,21 +7,9 @@ import {
   PG_SKIP,
   readPostgresTables,
 } from "../helpers/postgres.ts";
+import { startSimulator } from "../helpers/simulator.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
-
-/** Start the simulator as the CLI does; returns its URL and a stop function. */
-async function simulator(args: string[]) {
-  const process = spawnCli(["simulate", ...args], { env: { LOG_LEVEL: "warning" } });
-  const line = await process.waitForLine((l) => l.includes("listening on "));
-  return {
-    url: line.slice(line.indexOf("http://")),
-    stop: async () => {
-      process.process.kill("SIGTERM");
-      await process.done;
-    },
-  };
-}
 
 const CLUSTER = (() => {
   try {
@@ -63,7 +51,14 @@ Deno.test({
   name: "the same simulated feed gives equal tables in SQLite and PostgreSQL (at microseconds)",
   ignore: PG_SKIP !== null,
   async fn() {
-    const sim = await simulator(["--events", "20000", "--seed", "31", "--malformed-rate", "0.01"]);
+    const sim = await startSimulator([
+      "--events",
+      "20000",
+      "--seed",
+      "31",
+      "--malformed-rate",
+      "0.01",
+    ]);
     const sqlite = tempDatabase("scan-worker-pg-vs-sqlite-");
     const pgdb = await createTestDatabase("scan_worker_e2e");
     try {
@@ -101,7 +96,7 @@ Deno.test({
   ignore: PG_SKIP !== null || CLUSTER === null,
   async fn() {
     const events = 30_000;
-    const sim = await simulator([
+    const sim = await startSimulator([
       "--events",
       String(events),
       "--seed",

@@ -12,22 +12,10 @@ import {
   PG_SKIP,
   readPostgresTables,
 } from "../helpers/postgres.ts";
+import { startSimulator } from "../helpers/simulator.ts";
 import { readTables, type Tables, tempDatabase } from "../helpers/tables.ts";
 import { eventAt, feedShape, firstSlotFrom } from "../../src/simulator/model.ts";
 import { hash } from "../../src/simulator/model.ts";
-
-/** Start the simulator as the CLI does. */
-async function simulator(args: string[]) {
-  const process = spawnCli(["simulate", ...args], { env: { LOG_LEVEL: "error" } });
-  const line = await process.waitForLine((l) => l.includes("listening on "));
-  return {
-    url: line.slice(line.indexOf("http://")),
-    stop: async () => {
-      process.process.kill("SIGTERM");
-      await process.done;
-    },
-  };
-}
 
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -86,7 +74,7 @@ async function crashConsistency(
   const limit = 200;
   const seed = 4242;
   const shape = feedShape({ seed, events, malformedRate: 0.005 });
-  const sim = await simulator([
+  const sim = await startSimulator([
     "--events",
     String(events),
     "--seed",
@@ -182,7 +170,7 @@ Deno.test({
     const events = 40_000;
     const seed = 99;
     const lockRetryMs = 500;
-    const sim = await simulator([
+    const sim = await startSimulator([
       "--events",
       String(events),
       "--seed",
@@ -275,7 +263,7 @@ Deno.test("API chaos: 30% 503s, 10% stalls, 5% HTML, dropped connections, Retry-
   const events = 20_000;
   const seed = 7;
   const malformed = 0.01;
-  const sim = await simulator([
+  const sim = await startSimulator([
     "--events",
     String(events),
     "--seed",

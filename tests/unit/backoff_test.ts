@@ -1,5 +1,5 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { backoffDelay, parseRetryAfter, sleep } from "../../src/worker/backoff.ts";
+import { backoffDelay, parseRetryAfter, retryTransient, sleep } from "../../src/worker/backoff.ts";
 
 const policy = { baseMs: 100, capMs: 1000 };
 
@@ -38,4 +38,24 @@ Deno.test("sleep returns false at once when its signal aborts", async () => {
   assertEquals(await waiting, false);
   assertEquals(performance.now() - started < 5000, true);
   assertEquals(await sleep(1), true);
+});
+
+Deno.test("retryTransient retries passing failures, up to its attempts, and no others", async () => {
+  const policy = { attempts: 3, backoff: { baseMs: 1, capMs: 1 } };
+  let calls = 0;
+  const flaky = () => (++calls < 3 ? Promise.reject(new Error("deadlock")) : Promise.resolve("ok"));
+  assertEquals(await retryTransient(flaky, () => true, policy), "ok");
+  assertEquals(calls, 3);
+
+  calls = 0;
+  const always = () => {
+    calls++;
+    return Promise.reject(new Error("deadlock"));
+  };
+  await retryTransient(always, () => true, policy).catch(() => {});
+  assertEquals(calls, 3);
+
+  calls = 0;
+  await retryTransient(always, () => false, policy).catch(() => {});
+  assertEquals(calls, 1);
 });
