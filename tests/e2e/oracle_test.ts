@@ -12,7 +12,6 @@ const MALFORMED = 0.01;
 
 Deno.test("a simulated feed of 50,000 events with malformed ones and API faults ends exactly as the model says", async () => {
   const simulator = await startSimulator([
-    "simulate",
     "--events",
     String(EVENTS),
     "--seed",
