@@ -31,6 +31,10 @@ const problem = await reachable();
 export const PG_SKIP: string | null = problem === null || Deno.env.get("CI") === "true"
   ? null
   : `PostgreSQL at ${PG_TEST_URL} is not reachable (${problem})`;
+if (PG_SKIP !== null) {
+  // deno-lint-ignore no-console -- every test that needs PostgreSQL is skipped: say why, once
+  console.log(`PostgreSQL tests skipped: ${PG_SKIP}`);
+}
 
 /** A database made for one test. */
 export interface TestDatabase {
