@@ -449,6 +449,40 @@ function serveCase(c: Case) {
   };
 }
 
+/**
+ * Drain `url` into `store` with the real client and loop, short retries, a 10 s bound on the
+ * whole drain; failed requests are reported to `onRetry`.
+ */
+function drain(
+  store: SqliteStore,
+  url: string,
+  options: { limit: number; maxBodyBytes: number; onRetry?: (failure: AttemptFailure) => void },
+) {
+  const logger = getLogger(["corpus"]);
+  const backoff = { baseMs: 1, capMs: 5 };
+  const client = new ScanApiClient({
+    url,
+    limit: options.limit,
+    token: null,
+    timeoutMs: 2000,
+    maxBodyBytes: options.maxBodyBytes,
+    backoff,
+    logger,
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
+  return runLoop({
+    store,
+    source: client,
+    limit: options.limit,
+    pollIntervalMs: 0,
+    drain: true,
+    signal: AbortSignal.timeout(10_000),
+    backoff,
+    lockRetryMs: 100,
+    logger,
+  });
+}
+
 Deno.test("the corpus has at least 50 cases", () => {
   assertOk(CASES.length >= 50, `${CASES.length} cases`);
 });
@@ -461,27 +495,10 @@ for (const c of CASES) {
     const failures: AttemptFailure[] = [];
     try {
       await store.migrate();
-      const logger = getLogger(["corpus"]);
-      const client = new ScanApiClient({
-        url: feed.url,
+      const summary = await drain(store, feed.url, {
         limit: 100,
-        token: null,
-        timeoutMs: 2000,
         maxBodyBytes: 256 * 1024,
-        backoff: { baseMs: 1, capMs: 5 },
-        logger,
         onRetry: (failure) => failures.push(failure),
-      });
-      const summary = await runLoop({
-        store,
-        source: client,
-        limit: 100,
-        pollIntervalMs: 0,
-        drain: true,
-        signal: AbortSignal.timeout(10_000),
-        backoff: { baseMs: 1, capMs: 5 },
-        lockRetryMs: 100,
-        logger,
       });
       assertEquals(summary.reason, "drained", "the worker must not stall");
       const tables = readTables(db.path);
@@ -549,26 +566,9 @@ Deno.test("a page with more events than Limit is processed and logged", async ()
   });
   try {
     await store.migrate();
-    const logger = getLogger(["corpus"]);
-    const client = new ScanApiClient({
-      url: `http://127.0.0.1:${server.addr.port}/x`,
+    await drain(store, `http://127.0.0.1:${server.addr.port}/x`, {
       limit: 2,
-      token: null,
-      timeoutMs: 2000,
       maxBodyBytes: 1024 * 1024,
-      backoff: { baseMs: 1, capMs: 5 },
-      logger,
-    });
-    await runLoop({
-      store,
-      source: client,
-      limit: 2,
-      pollIntervalMs: 0,
-      drain: true,
-      signal: AbortSignal.timeout(10_000),
-      backoff: { baseMs: 1, capMs: 5 },
-      lockRetryMs: 100,
-      logger,
     });
     assertEquals(readTables(db.path).checkpoint, 5);
     const warning = records.find((r) =>
