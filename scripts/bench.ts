@@ -9,7 +9,8 @@
  *  2. worker: a full `scan-worker run --drain` against the built-in simulator over HTTP;
  *  3. naive baseline: the same store with one transaction per event (the original design),
  *     on the first `--naive-events` events.
- * Prints events/s, page latency p50/p99, the worker's peak RSS, the ratios, and (--json) JSON.
+ * Prints events/s, page latency p50/p99, the worker's peak RSS, the ratios, the CPU the worker
+ * and the simulator spent per page (they share this machine's cores), and (--json) JSON.
  *
  * Options: --events N (1000000), --parcels P (events/10), --limit N (SCAN_API_LIMIT or 1000),
  * --store sqlite|postgres|all (all), --naive-events N (20000), --skip-limit, --skip-naive,
@@ -117,6 +118,10 @@ interface Measure {
   peakRssMb?: number;
   fetchP50Ms?: number;
   fetchP99Ms?: number;
+  /** CPU the worker process used per page (all its threads), in ms. */
+  workerCpuMsPerPage?: number;
+  /** CPU the simulator used per page while serving the worker, in ms. */
+  simulatorCpuMsPerPage?: number;
 }
 
 function measure(
@@ -191,26 +196,41 @@ async function naive(kind: Target["kind"]): Promise<Measure> {
   }
 }
 
-/**
- * A process's resident memory in MB, from `ps` (reading /proc/PID needs --allow-all in Deno),
- * or 0 once it is gone. Sampled every 100 ms, the largest sample is the peak RSS.
- */
-async function rssMb(pid: number): Promise<number> {
-  const out = await new Deno.Command("ps", {
-    args: ["-o", "rss=", "-p", String(pid)],
-    stdout: "piped",
-    stderr: "null",
-  })
-    .output();
-  return Number(new TextDecoder().decode(out.stdout).trim() || 0) / 1024;
+/** A process's CPU time so far and resident memory, or null once it is gone. */
+interface ProcessUsage {
+  cpuMs: number;
+  rssMb: number;
 }
 
-/** The simulator's own speed: pages of `limit` read back to back over HTTP. */
+/**
+ * Read a process's usage from `/proc/PID/stat` (through `cat`: Deno reads /proc only with
+ * --allow-all). Linux only; elsewhere null. CPU is user + system time, in clock ticks of
+ * 10 ms; RSS is in pages of 4 KiB.
+ */
+async function usage(pid: number): Promise<ProcessUsage | null> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  if (!out.success || fields.length < 22) return null;
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { cpuMs: ticks * 10, rssMb: Number(fields[21]) * 4096 / 1048576 };
+}
+
+/**
+ * The simulator's own speed: pages of `limit` read back to back over HTTP, after as many again
+ * to warm it up (its first pages run before the JIT has compiled the page code).
+ */
 async function simulatorSpeed(url: string): Promise<number> {
-  const pages = Math.min(200, Math.ceil(events / limit));
-  const started = performance.now();
+  const pages = Math.max(1, Math.min(300, Math.floor(Math.ceil(events / limit) / 2)));
   let from = 1;
-  for (let i = 0; i < pages; i++) {
+  let started = performance.now();
+  for (let i = 0; i < 2 * pages; i++) {
+    if (i === pages) started = performance.now();
     const text = await (await fetch(`${url}?FromEventId=${from}&Limit=${limit}`)).text();
     const last = text.lastIndexOf('"EventId":');
     from = Number(/\d+/.exec(text.slice(last + 10))?.[0] ?? from) + 1;
@@ -218,8 +238,8 @@ async function simulatorSpeed(url: string): Promise<number> {
   return Math.round(pages / ((performance.now() - started) / 1000));
 }
 
-/** 2. The worker, end to end, over HTTP. */
-async function worker(kind: Target["kind"], url: string): Promise<Measure> {
+/** 2. The worker, end to end, over HTTP, against the simulator process `simulatorPid`. */
+async function worker(kind: Target["kind"], url: string, simulatorPid: number): Promise<Measure> {
   const target = await freshTarget(kind);
   try {
     const migrate = await cliCommand(["migrate"], { DATABASE_URL: target.url }).output();
@@ -231,11 +251,17 @@ async function worker(kind: Target["kind"], url: string): Promise<Measure> {
       LOG_LEVEL: "debug",
       LOG_FORMAT: "json",
     }).spawn();
+    const simulatorBefore = await usage(simulatorPid);
     let peak = 0;
+    let workerCpuMs = 0;
     let running = true;
     const sampling = (async () => {
       while (running) {
-        peak = Math.max(peak, await rssMb(process.pid));
+        const sample = await usage(process.pid);
+        if (sample !== null) {
+          peak = Math.max(peak, sample.rssMb);
+          workerCpuMs = sample.cpuMs;
+        }
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     })();
@@ -246,6 +272,7 @@ async function worker(kind: Target["kind"], url: string): Promise<Measure> {
     ]);
     running = false;
     await sampling;
+    const simulatorAfter = await usage(simulatorPid);
     if (!status.success) throw new Error(`the worker exited with ${status.code}`);
     const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
     const pages = lines.filter((l) => String(l.message).startsWith("Page "));
@@ -253,10 +280,16 @@ async function worker(kind: Target["kind"], url: string): Promise<Measure> {
     const last = lines.find((l) => String(l.message).startsWith("Stopped at checkpoint"));
     const seconds = (Date.parse(last["@timestamp"]) - Date.parse(first["@timestamp"])) / 1000;
     const fetchMs = pages.map((p) => Number(p.properties.fetchMs)).sort((a, b) => a - b);
+    const perPage = (ms: number) => Math.round(ms / pages.length * 100) / 100;
     return measure(events, seconds, pages.map((p) => Number(p.properties.ms)), {
       peakRssMb: Math.round(peak),
       fetchP50Ms: percentile(fetchMs, 0.5),
       fetchP99Ms: percentile(fetchMs, 0.99),
+      // The last sample is up to 100 ms before the exit: a floor on the worker's CPU.
+      workerCpuMsPerPage: perPage(workerCpuMs),
+      simulatorCpuMsPerPage: simulatorBefore && simulatorAfter
+        ? perPage(simulatorAfter.cpuMs - simulatorBefore.cpuMs)
+        : undefined,
     });
   } finally {
     await target.drop();
@@ -283,7 +316,7 @@ try {
   for (const kind of stores) {
     console.error(`bench: ${kind}…`);
     const limitMeasure = values["skip-limit"] ? null : await storeLimit(kind);
-    const workerMeasure = await worker(kind, simulator.url);
+    const workerMeasure = await worker(kind, simulator.url, simulator.pid);
     const naiveMeasure = values["skip-naive"] ? null : await naive(kind);
     (report.stores as Record<string, unknown>)[kind] = {
       storeLimit: limitMeasure,
@@ -328,11 +361,19 @@ if (values.json) {
         m.peakRssMb === undefined ? "" : String(m.peakRssMb),
       ]);
     }
+    const w = value.worker as Measure;
     console.log(
       `  ${kind}: worker/limit ${value.workerToLimit ?? "-"}, worker/naive ${
         value.workerToNaive ?? "-"
       }` +
-        ` (naive on the first ${naiveEvents} events, one transaction each)\n`,
+        ` (naive on the first ${naiveEvents} events, one transaction each)`,
+    );
+    console.log(
+      `  ${kind}: CPU per page of ${limit} while the worker ran: worker ${
+        w.workerCpuMsPerPage ?? "-"
+      } ms, simulator ${
+        w.simulatorCpuMsPerPage ?? "-"
+      } ms (on ${navigator.hardwareConcurrency} cores)\n`,
     );
   }
 }

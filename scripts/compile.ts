@@ -9,6 +9,8 @@
  *   --allow-read   the SQLite file and its -wal/-shm/.lock files, and .env
  *   --allow-write  the SQLite file and its -wal/-shm/.lock files
  *   --allow-env    the settings; the mssql driver reads the whole environment
+ * and V8's young generation is capped (see `V8_FLAGS` in scripts/subprocess.ts); both are
+ * built into the executable.
  * `deno compile` downloads Deno's runtime (denort) for the target; offline, DENORT_BIN points it
  * at a local copy (the variable passes through to `deno compile`).
  *
@@ -16,6 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { V8_FLAGS } from "./subprocess.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -53,6 +56,7 @@ try {
       "--allow-read",
       "--allow-write",
       "--allow-env",
+      ...V8_FLAGS,
       ...(values.target ? ["--target", values.target] : []),
       "--output",
       output,

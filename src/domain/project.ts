@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Rejection, type ScanEvent, validateEvent } from "./validate.ts";
+import { isValidId, type Rejection, type ScanEvent, validateEvent } from "./validate.ts";
 
 /** The event type that sets `PickupTimeUtc` (SPEC §3.7). */
 export const PICKUP = "PICKUP";
@@ -85,6 +85,23 @@ function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): Parce
     deliveryEventId: previous?.deliveryEventId ?? (isDelivery ? event.eventId : null),
     deliveryTimeUtc: previous?.deliveryTimeUtc ?? (isDelivery ? event.createdDateTimeUtc : null),
   };
+}
+
+/**
+ * The checkpoint a page leads to, without validating it: the highest usable EventId above
+ * `checkpoint` (a positive safe integer, on an object), or `checkpoint` when there is none.
+ * Always equal to `projectPage(checkpoint, rawEvents).to`; cheap enough to ask for the next
+ * page before this one is projected.
+ * @example pageEnd(5, [{ EventId: 7 }, { EventId: "9" }, { EventId: 6 }]) // 7
+ */
+export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): number {
+  let end = checkpoint;
+  for (const raw of rawEvents) {
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) continue;
+    const eventId = (raw as Record<string, unknown>).EventId;
+    if (isValidId(eventId) && eventId > end) end = eventId;
+  }
+  return end;
 }
 
 /**

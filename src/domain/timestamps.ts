@@ -68,6 +68,61 @@ function pad(value: number, width: number): string {
   return String(value).padStart(width, "0");
 }
 
+/** Character positions of the digits in `YYYY-MM-DDTHH:MM:SS.fffffffZ`. */
+const CANONICAL_DIGITS = [
+  0,
+  1,
+  2,
+  3,
+  5,
+  6,
+  8,
+  9,
+  11,
+  12,
+  14,
+  15,
+  17,
+  18,
+  20,
+  21,
+  22,
+  23,
+  24,
+  25,
+  26,
+];
+
+/** The number written by the digits of `text` from `start` (inclusive) to `end` (exclusive). */
+function digitsAt(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) value = value * 10 + text.charCodeAt(i) - 48;
+  return value;
+}
+
+/**
+ * Whether `text` is already normalised: `YYYY-MM-DDTHH:MM:SS.fffffffZ`, a real date and time
+ * of years 0001–9999. Most feeds send exactly this, and it normalises to itself, so checking
+ * it character by character spares the general parse.
+ * @example isNormalised("2021-05-11T21:11:34.1500000Z") // true
+ * @example isNormalised("2021-02-29T21:11:34.1500000Z") // false (2021 is not a leap year)
+ */
+export function isNormalised(text: string): boolean {
+  if (text.length !== 28) return false;
+  if (
+    text[4] !== "-" || text[7] !== "-" || text[10] !== "T" || text[13] !== ":" ||
+    text[16] !== ":" || text[19] !== "." || text[27] !== "Z"
+  ) return false;
+  for (const i of CANONICAL_DIGITS) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  const year = digitsAt(text, 0, 4), month = digitsAt(text, 5, 7), day = digitsAt(text, 8, 10);
+  return year >= 1 && month >= 1 && month <= 12 && day >= 1 &&
+    day <= daysInMonth(year, month) && digitsAt(text, 11, 13) <= 23 &&
+    digitsAt(text, 14, 16) <= 59 && digitsAt(text, 17, 19) <= 59;
+}
+
 /**
  * Normalise an API timestamp to UTC with seven fraction digits (SPEC §3.5).
  *
@@ -80,6 +135,14 @@ function pad(value: number, width: number): string {
  * @returns the normalised text, or null when the input is not a valid ISO-8601 date-time.
  */
 export function normaliseTimestamp(text: string): string | null {
+  return isNormalised(text) ? text : parseTimestamp(text);
+}
+
+/**
+ * {@link normaliseTimestamp} by the general parse, for any accepted form. Exported so tests can
+ * hold the already-normalised shortcut to it.
+ */
+export function parseTimestamp(text: string): string | null {
   const match = ISO_DATE_TIME.exec(text);
   if (match === null) return null;
   const [, y, mo, d, h, mi, s, fraction = "", zone = "Z"] = match;

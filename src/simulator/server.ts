@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { type FeedShape, hash, pageEvents, unit } from "./model.ts";
+import { type FeedShape, hash, pageEvents, unit, wireText } from "./model.ts";
 
 /** The path the simulator serves. */
 export const FEED_PATH = "/v1/scans/scanevents";
@@ -180,7 +180,8 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     let body = '{"ScanEvents":[';
     for (let i = 0; i < events.length; i++) {
       if (i > 0) body += ",";
-      body += JSON.stringify(events[i]?.raw);
+      const event = events[i];
+      if (event !== undefined) body += wireText(event);
     }
     body += "]}";
     if (fault === "reset") return droppedBody(body);

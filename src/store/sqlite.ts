@@ -33,13 +33,14 @@ const BUSY_TIMEOUT_MS = 5000;
  * Insert or merge one parcel's change under the guards of SPEC §3.6–3.7: the last-event
  * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
  * the stored one. A replayed page therefore matches no row's WHERE and changes nothing.
+ * Parameters ?1–?11: ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
+ * PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc.
  * (In an SQLite UPDATE every expression reads the row as it was before the update.)
  */
 const UPSERT_PARCEL = `
 INSERT INTO ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
     PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
-VALUES (:parcelId, :lastEventId, :type, :statusCode, :runId, :createdDateTimeUtc,
-    :pickupEventId, :pickupTimeUtc, :deliveryEventId, :deliveryTimeUtc, :now)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (ParcelId) DO UPDATE SET
     LastEventId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
         THEN excluded.LastEventId ELSE ParcelStates.LastEventId END,
@@ -235,7 +236,20 @@ export class SqliteStore implements Store {
       const now = nowUtc();
       this.#transaction(() => {
         for (const c of result.changes) {
-          s.upsertParcel.run({ ...c, now });
+          // Positional parameters: no object to build or names to look up per parcel.
+          s.upsertParcel.run(
+            c.parcelId,
+            c.lastEventId,
+            c.type,
+            c.statusCode,
+            c.runId,
+            c.createdDateTimeUtc,
+            c.pickupEventId,
+            c.pickupTimeUtc,
+            c.deliveryEventId,
+            c.deliveryTimeUtc,
+            now,
+          );
         }
         for (const r of result.rejections) {
           s.insertRejection.run({ eventId: r.eventId, reason: r.reason, payload: r.payload, now });

@@ -129,3 +129,66 @@ Deno.test("an aborted signal stops the loop before the next request", async () =
   assertEquals([summary.reason, asked], ["stopped", []]);
   await store.close();
 });
+
+Deno.test("the next page is asked for before the current one is written, one page ahead at most", async () => {
+  const inner = new SqliteStore(":memory:");
+  await inner.migrate();
+  const events = Array.from({ length: 20 }, (_, i) => event(i + 1, (i % 4) + 1));
+  const { source, asked } = scriptedSource(events, 4);
+  // At each write: which pages had been asked for by then.
+  const askedAtWrite: number[][] = [];
+  const store = flakyStore(inner, 0);
+  const write = store.applyPage;
+  store.applyPage = (result: PageResult) => {
+    askedAtWrite.push([...asked]);
+    return write(result);
+  };
+  const summary = await runLoop({
+    ...options,
+    store,
+    source,
+    limit: 4,
+    drain: true,
+    signal: new AbortController().signal,
+  });
+  assertEquals(summary.checkpoint, 20);
+  // Page k (from 4k+1) is written once page k+1 is asked for, and page k+2 is not yet.
+  assertEquals(askedAtWrite, [
+    [1, 5],
+    [1, 5, 9],
+    [1, 5, 9, 13],
+    [1, 5, 9, 13, 17],
+    [1, 5, 9, 13, 17, 21],
+  ]);
+  await inner.close();
+});
+
+Deno.test("a page fetched ahead for a checkpoint that did not hold is cancelled, not used", async () => {
+  const inner = new SqliteStore(":memory:");
+  await inner.migrate();
+  const events = Array.from({ length: 8 }, (_, i) => event(i + 1, i + 1));
+  const aborted: number[] = [];
+  const asked: number[] = [];
+  const source: PageSource = {
+    fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage> {
+      asked.push(from);
+      signal.addEventListener("abort", () => aborted.push(from), { once: true });
+      const page = events.filter((e) => e.EventId >= from).slice(0, 4);
+      return Promise.resolve({ from, events: page, attempts: 1, ms: 0 });
+    },
+  };
+  // The first write fails: the page asked for ahead (from 5) no longer follows the checkpoint
+  // it was asked for, since page 1..4 is fetched again.
+  const summary = await runLoop({
+    ...options,
+    store: flakyStore(inner, 1),
+    source,
+    limit: 4,
+    drain: true,
+    signal: new AbortController().signal,
+  });
+  assertEquals(summary.checkpoint, 8);
+  assertEquals(asked, [1, 5, 1, 5, 9]);
+  assertEquals(aborted.includes(5), true);
+  await inner.close();
+});

@@ -1,5 +1,6 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { projectPage } from "../../src/domain/project.ts";
+import { pageEnd, projectPage } from "../../src/domain/project.ts";
+import { feedShape, hash, pageEvents } from "../../src/simulator/model.ts";
 
 /** A valid raw event; time is minutes after 2021-05-11T10:00Z to keep cases short. */
 function ev(
@@ -210,4 +211,21 @@ Deno.test("changes are ordered by ParcelId", () => {
 Deno.test("identical events without a usable EventId in one page are one rejection", () => {
   const result = projectPage(0, ["junk", "junk", { EventId: "1" }]);
   assertEquals(result.rejections.map((r) => r.payload), ['"junk"', '{"EventId":"1"}']);
+});
+
+Deno.test("pageEnd is the checkpoint projectPage leads to, on malformed and shuffled pages", () => {
+  const shape = feedShape({ seed: 7, events: 20_000, parcels: 2_000, malformedRate: 0.2 });
+  const odd: unknown[] = [null, 3, "x", [9], { EventId: "12" }, { EventId: 1.5 }, { EventId: -4 }];
+  for (let from = 1, round = 0; from < 20_000; from += 997, round++) {
+    const raw = pageEvents(shape, from, 300, shape.events).map((e) => e.raw);
+    // Shuffle, repeat some events and mix in values without a usable EventId.
+    const page = [...raw, ...raw.slice(0, 5), ...odd].sort((a, b) =>
+      hash(round, JSON.stringify(a).length) - hash(round, JSON.stringify(b).length)
+    );
+    for (const checkpoint of [0, from - 1, from + 150, from + 10_000]) {
+      assertEquals(pageEnd(checkpoint, page), projectPage(checkpoint, page).to);
+    }
+  }
+  assertEquals(pageEnd(5, odd), 5);
+  assertEquals(pageEnd(5, [{ EventId: 7 }, { EventId: "9" }, { EventId: 6 }]), 7);
 });

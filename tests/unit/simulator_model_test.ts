@@ -7,6 +7,7 @@ import {
   MALFORMED_KINDS,
   pageEvents,
   parcelOfSlot,
+  wireText,
 } from "../../src/simulator/model.ts";
 import { normaliseTimestamp } from "../../src/domain/timestamps.ts";
 
@@ -109,4 +110,14 @@ Deno.test("a page past the end of the backlog is empty", () => {
   const shape = feedShape({ seed: 1, events: 100 });
   assertEquals(pageEvents(shape, 101, 10, 100), []);
   assertEquals(pageEvents(shape, 95, 10, 100).map((e) => e.eventId), [95, 96, 97, 98, 99, 100]);
+});
+
+Deno.test("wireText writes exactly what JSON.stringify writes, malformed events included", () => {
+  const shape = feedShape({ seed: 11, events: 30_000, parcels: 3_000, malformedRate: 0.05 });
+  let malformed = 0;
+  for (const e of pageEvents(shape, 1, 30_000, shape.events)) {
+    assertEquals(wireText(e), JSON.stringify(e.raw));
+    if (e.malformed !== null) malformed++;
+  }
+  assertEquals(malformed > 1000, true);
 });

@@ -2,7 +2,9 @@ import { assertEquals } from "../helpers/assert.ts";
 import {
   civilFromDays,
   daysFromCivil,
+  isNormalised,
   normaliseTimestamp,
+  parseTimestamp,
   roundToMicroseconds,
 } from "../../src/domain/timestamps.ts";
 
@@ -116,4 +118,34 @@ Deno.test("rounding to microseconds is half up and carries into seconds, days an
   assertEquals(roundToMicroseconds("2021-12-31T23:59:59.9999996Z"), "2022-01-01T00:00:00.000000Z");
   assertEquals(roundToMicroseconds("2024-02-28T23:59:59.9999999Z"), "2024-02-29T00:00:00.000000Z");
   assertEquals(roundToMicroseconds("9999-12-31T23:59:59.9999999Z"), "9999-12-31T23:59:59.999999Z");
+});
+
+Deno.test("the already-normalised shortcut agrees with the general parse on every near miss", () => {
+  // Start from normalised texts and change one character at a time to every character that
+  // occurs in timestamps: each result must be what the general parse gives.
+  const alphabet = "0123456789-:.TZ +x";
+  const seeds = [
+    "2021-05-11T21:11:34.1500000Z",
+    "2024-02-29T23:59:59.9999999Z",
+    "0001-01-01T00:00:00.0000000Z",
+    "9999-12-31T23:59:59.9999999Z",
+    "2100-02-28T12:30:45.0000001Z",
+  ];
+  let shortcut = 0;
+  for (const seed of seeds) {
+    for (let i = 0; i < seed.length; i++) {
+      for (const c of alphabet) {
+        const text = seed.slice(0, i) + c + seed.slice(i + 1);
+        assertEquals(normaliseTimestamp(text), parseTimestamp(text), text);
+        if (isNormalised(text)) {
+          shortcut++;
+          assertEquals(parseTimestamp(text), text, text);
+        }
+      }
+    }
+  }
+  // The shortcut was taken, and rejected impossible days such as Feb 29 of 2100.
+  assertEquals(shortcut > 100, true);
+  assertEquals(isNormalised("2100-02-29T12:30:45.0000001Z"), false);
+  assertEquals(isNormalised("2021-05-11T21:11:34.15Z"), false);
 });
