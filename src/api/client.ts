@@ -185,10 +185,14 @@ export class ScanApiClient {
   ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
     const started = performance.now();
     const result = await this.#request(from, attempt, signal);
-    this.#options.events?.request(
-      "events" in result ? "ok" : result.outcome,
-      performance.now() - started,
-    );
+    // A request cancelled by the worker (shutdown, or a page fetched ahead that is not wanted)
+    // says nothing about the API: it is not counted.
+    if (!signal.aborted) {
+      this.#options.events?.request(
+        "events" in result ? "ok" : result.outcome,
+        performance.now() - started,
+      );
+    }
     return result;
   }
 

@@ -92,3 +92,39 @@ Deno.test("fetchPage gives up only when its signal aborts", async () => {
     await server.shutdown();
   }
 });
+
+Deno.test("a request cancelled by the worker is not counted as an API outcome", async () => {
+  // The server answers only once told to: the first request is in flight when it is cancelled.
+  const release = Promise.withResolvers<void>();
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async () => {
+      await release.promise;
+      return Response.json({ ScanEvents: [] });
+    },
+  );
+  const outcomes: string[] = [];
+  const controller = new AbortController();
+  try {
+    const c = new ScanApiClient({
+      url: `http://127.0.0.1:${server.addr.port}/x`,
+      limit: 50,
+      token: null,
+      timeoutMs: 2000,
+      maxBodyBytes: 1024 * 1024,
+      backoff: { baseMs: 1, capMs: 5 },
+      logger: getLogger(["test"]),
+      events: { request: (outcome) => outcomes.push(outcome), retry: () => {} },
+    });
+    const cancelled = c.fetchPage(1, controller.signal);
+    await new Promise((r) => setTimeout(r, 50));
+    controller.abort();
+    await assertRejects(cancelled, FetchAbortedError);
+    release.resolve();
+    await c.fetchPage(1, new AbortController().signal);
+    assertEquals(outcomes, ["ok"]);
+  } finally {
+    release.resolve();
+    await server.shutdown();
+  }
+});
