@@ -8,13 +8,16 @@
  *     through `store.applyPage` alone;
  *  2. worker: a full `scan-worker run --drain` against the built-in simulator over HTTP;
  *  3. naive baseline: the same store with one transaction per event (the original design),
- *     on the first `--naive-events` events.
+ *     on the first `--naive-events` events;
+ *  4. with --instant-api: the worker again, against every page of the feed rendered once and
+ *     served from this process's memory, an API that costs next to nothing: the worker's own
+ *     ceiling on this machine, without the simulator's CPU.
  * Prints events/s, page latency p50/p99, the worker's peak RSS, the ratios, the CPU the worker
  * and the simulator spent per page (they share this machine's cores), and (--json) JSON.
  *
  * Options: --events N (1000000), --parcels P (events/10), --limit N (SCAN_API_LIMIT or 1000),
  * --store sqlite|postgres|all (all), --naive-events N (20000), --skip-limit, --skip-naive,
- * --json.
+ * --instant-api, --json.
  *
  * @module
  */
@@ -24,7 +27,7 @@ import { cliCommand, startSimulatorProcess } from "./subprocess.ts";
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
 import { projectPage } from "../src/domain/project.ts";
-import { feedShape, pageEvents } from "../src/simulator/model.ts";
+import { feedShape, pageEvents, wireText } from "../src/simulator/model.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
@@ -42,6 +45,7 @@ const { values } = parseArgs({
     "naive-events": { type: "string", default: "20000" },
     "skip-limit": { type: "boolean", default: false },
     "skip-naive": { type: "boolean", default: false },
+    "instant-api": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
   },
 });
@@ -238,8 +242,42 @@ async function simulatorSpeed(url: string): Promise<number> {
   return Math.round(pages / ((performance.now() - started) / 1000));
 }
 
-/** 2. The worker, end to end, over HTTP, against the simulator process `simulatorPid`. */
-async function worker(kind: Target["kind"], url: string, simulatorPid: number): Promise<Measure> {
+/**
+ * 4. An API that costs next to nothing: every page the worker will ask for, rendered once and
+ * served from memory (page k+1 starts after page k's last EventId, as the worker asks).
+ */
+function instantApi(): { url: string; close: () => Promise<void> } {
+  const encoder = new TextEncoder();
+  const empty = encoder.encode('{"ScanEvents":[]}');
+  const bodies = new Map<number, Uint8Array<ArrayBuffer>>();
+  for (let from = 1;;) {
+    const page = pageEvents(shape, from, limit, events);
+    const last = page.at(-1);
+    if (last === undefined) break;
+    bodies.set(from, encoder.encode(`{"ScanEvents":[${page.map(wireText).join(",")}]}`));
+    from = last.eventId + 1;
+  }
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {
+    const from = Number(new URL(request.url).searchParams.get("FromEventId"));
+    return new Response(bodies.get(from) ?? empty, {
+      headers: { "content-type": "application/json" },
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${server.addr.port}/v1/scans/scanevents`,
+    close: () => server.shutdown(),
+  };
+}
+
+/**
+ * 2. The worker, end to end, over HTTP, against `url`; with `simulatorPid`, the CPU that
+ * process spends meanwhile is measured too.
+ */
+async function worker(
+  kind: Target["kind"],
+  url: string,
+  simulatorPid: number | null,
+): Promise<Measure> {
   const target = await freshTarget(kind);
   try {
     const migrate = await cliCommand(["migrate"], { DATABASE_URL: target.url }).output();
@@ -251,7 +289,7 @@ async function worker(kind: Target["kind"], url: string, simulatorPid: number): 
       LOG_LEVEL: "debug",
       LOG_FORMAT: "json",
     }).spawn();
-    const simulatorBefore = await usage(simulatorPid);
+    const simulatorBefore = simulatorPid === null ? null : await usage(simulatorPid);
     let peak = 0;
     let workerCpuMs = 0;
     let running = true;
@@ -272,7 +310,7 @@ async function worker(kind: Target["kind"], url: string, simulatorPid: number): 
     ]);
     running = false;
     await sampling;
-    const simulatorAfter = await usage(simulatorPid);
+    const simulatorAfter = simulatorPid === null ? null : await usage(simulatorPid);
     if (!status.success) throw new Error(`the worker exited with ${status.code}`);
     const lines = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
     const pages = lines.filter((l) => String(l.message).startsWith("Page "));
@@ -318,10 +356,20 @@ try {
     const limitMeasure = values["skip-limit"] ? null : await storeLimit(kind);
     const workerMeasure = await worker(kind, simulator.url, simulator.pid);
     const naiveMeasure = values["skip-naive"] ? null : await naive(kind);
+    let instantMeasure: Measure | null = null;
+    if (values["instant-api"]) {
+      const api = instantApi();
+      try {
+        instantMeasure = await worker(kind, api.url, null);
+      } finally {
+        await api.close();
+      }
+    }
     (report.stores as Record<string, unknown>)[kind] = {
       storeLimit: limitMeasure,
       worker: workerMeasure,
       naive: naiveMeasure,
+      workerInstantApi: instantMeasure,
       workerToLimit: limitMeasure
         ? Math.round(workerMeasure.eventsPerSecond / limitMeasure.eventsPerSecond * 100) / 100
         : null,
@@ -333,6 +381,14 @@ try {
 } finally {
   await simulator.stop();
 }
+
+/** Row names of the measures. */
+const LABELS = {
+  storeLimit: "store limit",
+  worker: "worker",
+  naive: "naive",
+  workerInstantApi: "instant API",
+} as const;
 
 if (values.json) {
   console.log(JSON.stringify(report, null, 2));
@@ -350,11 +406,11 @@ if (values.json) {
       report.stores as Record<string, Record<string, Measure | number | null>>,
     )
   ) {
-    for (const name of ["storeLimit", "worker", "naive"] as const) {
+    for (const name of ["storeLimit", "worker", "naive", "workerInstantApi"] as const) {
       const m = value[name] as Measure | null;
       if (m === null) continue;
       row([
-        `${kind} ${name === "storeLimit" ? "store limit" : name}`,
+        `${kind} ${LABELS[name]}`,
         String(m.eventsPerSecond),
         String(m.pageP50Ms),
         String(m.pageP99Ms),
