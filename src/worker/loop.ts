@@ -145,6 +145,8 @@ async function turnEventLoop(turns: number): Promise<void> {
 interface Projected {
   readonly page: FetchedPage;
   readonly result: PageResult;
+  /** Milliseconds the projection took. */
+  readonly projectMs: number;
 }
 
 /** A page being fetched (and projected), and the one asked for after it. */
@@ -262,7 +264,9 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
             // SQLite) written.
             if (entry.next !== null) await turnEventLoop(REQUEST_TURNS);
           }
-          return { page, result: projectPage(from - 1, page.events) };
+          const started = performance.now();
+          const result = projectPage(from - 1, page.events);
+          return { page, result, projectMs: performance.now() - started };
         },
       ),
       take: () => {
@@ -297,6 +301,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
       let page: FetchedPage;
       let result: PageResult;
       let waitMs: number;
+      let projectMs: number;
       try {
         const prefetched: InFlight | null = ahead?.from === checkpoint + 1 ? ahead : null;
         if (ahead !== null && prefetched === null) await ahead.cancel();
@@ -304,7 +309,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         ahead = current; // cancelled in `finally` if shutdown comes first
         current.take();
         const waitStarted = performance.now();
-        ({ page, result } = await current.projected);
+        ({ page, result, projectMs } = await current.projected);
         waitMs = performance.now() - waitStarted;
         ahead = current.next;
       } catch (error) {
@@ -353,7 +358,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         }
         continue;
       }
-      const ms = performance.now() - started;
+      const ms = projectMs + performance.now() - started; // project and write
       events?.pageWritten(result, page, ms);
 
       for (const rejection of result.rejections) {
