@@ -5,8 +5,8 @@
  */
 
 import { ConfigError } from "../config.ts";
-import { type FeedShape, feedShape } from "./model.ts";
-import type { FaultRates } from "./server.ts";
+import { feedShape } from "./model.ts";
+import type { SimulatorOptions } from "./server.ts";
 
 /** The flags of `simulate` as parsed from the command line. */
 export interface SimulateFlags {
@@ -26,15 +26,8 @@ export interface SimulateFlags {
   readonly "throttle-rate"?: string | undefined;
 }
 
-/** Validated simulator settings. */
-export interface SimulateSettings {
-  readonly host: string;
-  readonly port: number;
-  readonly shape: FeedShape;
-  readonly rate: number;
-  readonly maxLimit: number;
-  readonly faults: FaultRates;
-}
+/** Validated simulator settings: the simulator's options but its logger. */
+export type SimulateSettings = Omit<SimulatorOptions, "logger">;
 
 /** The simulator's flag names, for the CLI. */
 export const SIMULATE_FLAGS = [
