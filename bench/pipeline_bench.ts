@@ -5,13 +5,11 @@
  */
 import { parsePageBody } from "../src/api/wire.ts";
 import { projectPage } from "../src/domain/project.ts";
-import { feedShape, pageEvents } from "../src/simulator/model.ts";
+import { feedShape, pageEvents, pageText } from "../src/simulator/model.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 
 const shape = feedShape({ seed: 1, events: 1_000_000, parcels: 100_000 });
-const body = JSON.stringify({
-  ScanEvents: pageEvents(shape, 500_001, 1000, 1_000_000).map((e) => e.raw),
-});
+const body = pageText(pageEvents(shape, 500_001, 1000, 1_000_000));
 const raw = parsePageBody(body);
 const events = raw.ok ? raw.events : [];
 

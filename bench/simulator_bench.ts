@@ -2,14 +2,12 @@
  * How fast the simulator derives and serialises a page (server-side cost only), at the start
  * and deep into a 10-million-event backlog.
  */
-import { feedShape, pageEvents } from "../src/simulator/model.ts";
+import { feedShape, pageEvents, pageText } from "../src/simulator/model.ts";
 
 const shape = feedShape({ seed: 1, events: 10_000_000, malformedRate: 0.001 });
 
 function body(from: number): string {
-  return JSON.stringify({
-    ScanEvents: pageEvents(shape, from, 1000, shape.events).map((e) => e.raw),
-  });
+  return pageText(pageEvents(shape, from, 1000, shape.events));
 }
 
 Deno.bench("simulator: page of 1000 events at the start of the feed", () => {

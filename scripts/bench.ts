@@ -27,7 +27,7 @@ import { cliCommand, startSimulatorProcess } from "./subprocess.ts";
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
 import { projectPage } from "../src/domain/project.ts";
-import { feedShape, pageEvents, wireText } from "../src/simulator/model.ts";
+import { feedShape, pageEvents, pageText } from "../src/simulator/model.ts";
 import { PostgresStore } from "../src/store/postgres.ts";
 import { SqliteStore } from "../src/store/sqlite.ts";
 import type { Store } from "../src/store/store.ts";
@@ -248,13 +248,13 @@ async function simulatorSpeed(url: string): Promise<number> {
  */
 function instantApi(): { url: string; close: () => Promise<void> } {
   const encoder = new TextEncoder();
-  const empty = encoder.encode('{"ScanEvents":[]}');
+  const empty = encoder.encode(pageText([]));
   const bodies = new Map<number, Uint8Array<ArrayBuffer>>();
   for (let from = 1;;) {
     const page = pageEvents(shape, from, limit, events);
     const last = page.at(-1);
     if (last === undefined) break;
-    bodies.set(from, encoder.encode(`{"ScanEvents":[${page.map(wireText).join(",")}]}`));
+    bodies.set(from, encoder.encode(pageText(page)));
     from = last.eventId + 1;
   }
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, (request) => {

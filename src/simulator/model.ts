@@ -361,6 +361,11 @@ export function wireText(event: SimEvent): string {
   },"CarrierId":${JSON.stringify(u.CarrierId)},"RunId":${JSON.stringify(u.RunId)}}}`;
 }
 
+/** The body of a page of simulated events: `{"ScanEvents":[…]}`. */
+export function pageText(events: readonly SimEvent[]): string {
+  return `{"ScanEvents":[${events.map(wireText).join(",")}]}`;
+}
+
 /**
  * The events of the page asked for by `FromEventId` (inclusive) and `limit`, among the first
  * `available` slots.

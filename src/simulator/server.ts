@@ -6,7 +6,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { type FeedShape, hash, pageEvents, unit, wireText } from "./model.ts";
+import { type FeedShape, hash, pageEvents, pageText, unit } from "./model.ts";
 
 /** The path the simulator serves. */
 export const FEED_PATH = "/v1/scans/scanevents";
@@ -177,13 +177,7 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     }
 
     const events = pageEvents(shape, from, limit, available());
-    let body = '{"ScanEvents":[';
-    for (let i = 0; i < events.length; i++) {
-      if (i > 0) body += ",";
-      const event = events[i];
-      if (event !== undefined) body += wireText(event);
-    }
-    body += "]}";
+    const body = pageText(events);
     if (fault === "reset") return droppedBody(body);
     stats.eventsServed += events.length;
     return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
