@@ -57,19 +57,24 @@ const options = {
   logger: getLogger(["test"]),
 };
 
+/** Run the loop with `--drain` semantics: until the first empty page. */
+function drainLoop(store: Store, source: PageSource, limit: number) {
+  return runLoop({
+    ...options,
+    store,
+    source,
+    limit,
+    drain: true,
+    signal: new AbortController().signal,
+  });
+}
+
 Deno.test("the loop drains page by page, asking for checkpoint + 1", async () => {
   const store = new SqliteStore(":memory:");
   await store.migrate();
   const events = [1, 2, 3, 4, 5, 6, 7].map((id) => event(id, id % 3 + 1));
   const { source, asked } = scriptedSource(events, 3);
-  const summary = await runLoop({
-    ...options,
-    store,
-    source,
-    limit: 3,
-    drain: true,
-    signal: new AbortController().signal,
-  });
+  const summary = await drainLoop(store, source, 3);
   assertEquals(asked, [1, 4, 7, 8]);
   assertEquals(summary, { reason: "drained", checkpoint: 7, pages: 3, applied: 7, rejected: 0 });
   await store.close();
@@ -80,14 +85,7 @@ Deno.test("a failed write is retried whole from the re-read checkpoint", async (
   await inner.migrate();
   const store = flakyStore(inner, 2);
   const { source, asked } = scriptedSource([event(1, 1), event(2, 2)], 10);
-  const summary = await runLoop({
-    ...options,
-    store,
-    source,
-    limit: 10,
-    drain: true,
-    signal: new AbortController().signal,
-  });
+  const summary = await drainLoop(store, source, 10);
   assertEquals(asked, [1, 1, 1, 3]);
   assertEquals(store.attempts, 3);
   assertEquals(summary.checkpoint, 2);
@@ -99,14 +97,7 @@ Deno.test("a missing schema ends the loop with its error", async () => {
   const store = new SqliteStore(":memory:");
   const { source } = scriptedSource([event(1, 1)], 10);
   await assertRejects(
-    runLoop({
-      ...options,
-      store,
-      source,
-      limit: 10,
-      drain: true,
-      signal: new AbortController().signal,
-    }),
+    drainLoop(store, source, 10),
     SchemaMissingError,
   );
   await store.close();
@@ -143,14 +134,7 @@ Deno.test("the next page is asked for before the current one is written, one pag
     askedAtWrite.push([...asked]);
     return write(result);
   };
-  const summary = await runLoop({
-    ...options,
-    store,
-    source,
-    limit: 4,
-    drain: true,
-    signal: new AbortController().signal,
-  });
+  const summary = await drainLoop(store, source, 4);
   assertEquals(summary.checkpoint, 20);
   // Page k (from 4k+1) is written once page k+1 is asked for, and page k+2 is not yet.
   assertEquals(askedAtWrite, [
@@ -179,14 +163,7 @@ Deno.test("a page fetched ahead for a checkpoint that did not hold is cancelled,
   };
   // The first write fails: the page asked for ahead (from 5) no longer follows the checkpoint
   // it was asked for, since page 1..4 is fetched again.
-  const summary = await runLoop({
-    ...options,
-    store: flakyStore(inner, 1),
-    source,
-    limit: 4,
-    drain: true,
-    signal: new AbortController().signal,
-  });
+  const summary = await drainLoop(flakyStore(inner, 1), source, 4);
   assertEquals(summary.checkpoint, 8);
   assertEquals(asked, [1, 5, 1, 5, 9]);
   assertEquals(aborted.includes(5), true);
