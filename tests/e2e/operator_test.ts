@@ -42,164 +42,152 @@ async function drained(kind: "sqlite" | "postgres", feedUrl: string): Promise<Dr
 for (const kind of ["sqlite", "postgres"] as const) {
   const ignore = kind === "postgres" && PG_SKIP !== null;
 
-  Deno.test({
-    name: `${kind}: parcel prints one parcel's row, in UTC`,
-    ignore,
-    async fn() {
-      const feed = serveFeed(FIXTURE_FEED);
-      const db = await drained(kind, feed.url);
-      try {
-        const env = { DATABASE_URL: db.url };
-        const json = await runCli(["parcel", "2", "--json"], { env });
-        assertEquals(json.code, 0, json.stderr);
-        const row = JSON.parse(json.stdout);
-        const expected = FIXTURE_TABLES.parcels[1];
-        const micro = (t: string | null | undefined) =>
-          kind === "postgres" && t ? t.replace(/\d(Z)$/, "0$1") : t;
-        assertEquals(
-          [
-            row.parcelId,
-            row.lastEventId,
-            row.type,
-            row.statusCode,
-            row.runId,
-            row.createdDateTimeUtc,
-            row.pickupTimeUtc,
-            row.deliveryTimeUtc,
-          ],
-          [
-            2,
-            8,
-            "STATUS",
-            "RETURN_REQUEST",
-            "201",
-            micro(expected?.CreatedDateTimeUtc),
-            micro(expected?.PickupTimeUtc),
-            micro(expected?.DeliveryTimeUtc),
-          ],
-        );
-        const text = await runCli(["parcel", "4"], { env });
-        assertEquals(text.code, 0);
-        assertIncludes(text.stdout, "Type                CUSTOMS_HOLD\n");
-        assertIncludes(text.stdout, "RunId               NULL\n");
-        assertIncludes(text.stdout, "PickupTimeUtc       NULL\n");
-
-        const missing = await runCli(["parcel", "999"], { env });
-        assertEquals([missing.code, missing.stderr], [
-          1,
-          "scan-worker: parcel 999 is not in ParcelStates\n",
-        ]);
-        for (const args of [["parcel"], ["parcel", "abc"], ["parcel", "0"], ["parcel", "1", "2"]]) {
-          assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
+  /** A test on a database of this kind drained from the fixture feed, cleaned up after. */
+  const operatorTest = (
+    name: string,
+    body: (db: Drained, feed: { url: string }) => Promise<void>,
+  ) =>
+    Deno.test({
+      name: `${kind}: ${name}`,
+      ignore,
+      async fn() {
+        const feed = serveFeed(FIXTURE_FEED);
+        try {
+          const db = await drained(kind, feed.url);
+          try {
+            await body(db, feed);
+          } finally {
+            await db.cleanup();
+          }
+        } finally {
+          await feed.close();
         }
-      } finally {
-        await feed.close();
-        await db.cleanup();
-      }
-    },
+      },
+    });
+
+  operatorTest("parcel prints one parcel's row, in UTC", async (db) => {
+    const env = { DATABASE_URL: db.url };
+    const json = await runCli(["parcel", "2", "--json"], { env });
+    assertEquals(json.code, 0, json.stderr);
+    const row = JSON.parse(json.stdout);
+    const expected = FIXTURE_TABLES.parcels[1];
+    const micro = (t: string | null | undefined) =>
+      kind === "postgres" && t ? t.replace(/\d(Z)$/, "0$1") : t;
+    assertEquals(
+      [
+        row.parcelId,
+        row.lastEventId,
+        row.type,
+        row.statusCode,
+        row.runId,
+        row.createdDateTimeUtc,
+        row.pickupTimeUtc,
+        row.deliveryTimeUtc,
+      ],
+      [
+        2,
+        8,
+        "STATUS",
+        "RETURN_REQUEST",
+        "201",
+        micro(expected?.CreatedDateTimeUtc),
+        micro(expected?.PickupTimeUtc),
+        micro(expected?.DeliveryTimeUtc),
+      ],
+    );
+    const text = await runCli(["parcel", "4"], { env });
+    assertEquals(text.code, 0);
+    assertIncludes(text.stdout, "Type                CUSTOMS_HOLD\n");
+    assertIncludes(text.stdout, "RunId               NULL\n");
+    assertIncludes(text.stdout, "PickupTimeUtc       NULL\n");
+
+    const missing = await runCli(["parcel", "999"], { env });
+    assertEquals([missing.code, missing.stderr], [
+      1,
+      "scan-worker: parcel 999 is not in ParcelStates\n",
+    ]);
+    for (const args of [["parcel"], ["parcel", "abc"], ["parcel", "0"], ["parcel", "1", "2"]]) {
+      assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
+    }
   });
 
-  Deno.test({
-    name: `${kind}: rejected prints the newest rejections with reason and payload`,
-    ignore,
-    async fn() {
-      const feed = serveFeed(FIXTURE_FEED);
-      const db = await drained(kind, feed.url);
-      try {
-        const env = { DATABASE_URL: db.url };
-        const json = await runCli(["rejected", "--limit", "2", "--json"], { env });
-        assertEquals(json.code, 0, json.stderr);
-        const rows = JSON.parse(json.stdout);
-        assertEquals(rows.map((r: { eventId: number; reason: string }) => [r.eventId, r.reason]), [
-          [15, "ParcelId must be an integer JSON number, got a string"],
-          [13, 'CreatedDateTimeUtc "2021-02-30T00:00:00Z" is not an ISO-8601 date-time'],
-        ]);
-        assertEquals(JSON.parse(rows[0].payload).ParcelId, "4");
-        const text = await runCli(["rejected"], { env });
-        assertEquals(text.code, 0);
-        assertEquals(text.stdout.match(/^#\d+ EventId /gm)?.length, 4);
-        assertIncludes(text.stdout, "EventId - at ");
-        assertEquals((await runCli(["rejected", "--limit", "0"], { env })).code, 2);
-      } finally {
-        await feed.close();
-        await db.cleanup();
-      }
+  operatorTest(
+    "rejected prints the newest rejections with reason and payload",
+    async (db) => {
+      const env = { DATABASE_URL: db.url };
+      const json = await runCli(["rejected", "--limit", "2", "--json"], { env });
+      assertEquals(json.code, 0, json.stderr);
+      const rows = JSON.parse(json.stdout);
+      assertEquals(rows.map((r: { eventId: number; reason: string }) => [r.eventId, r.reason]), [
+        [15, "ParcelId must be an integer JSON number, got a string"],
+        [13, 'CreatedDateTimeUtc "2021-02-30T00:00:00Z" is not an ISO-8601 date-time'],
+      ]);
+      assertEquals(JSON.parse(rows[0].payload).ParcelId, "4");
+      const text = await runCli(["rejected"], { env });
+      assertEquals(text.code, 0);
+      assertEquals(text.stdout.match(/^#\d+ EventId /gm)?.length, 4);
+      assertIncludes(text.stdout, "EventId - at ");
+      assertEquals((await runCli(["rejected", "--limit", "0"], { env })).code, 2);
     },
-  });
+  );
 
-  Deno.test({
-    name: `${kind}: reset moves the checkpoint back (replay changes nothing) and forward (skip)`,
-    ignore,
-    async fn() {
-      const feed = serveFeed(FIXTURE_FEED);
-      const db = await drained(kind, feed.url);
-      try {
-        const env = { DATABASE_URL: db.url };
-        const refused = await runCli(["reset", "--to", "5"], { env });
-        assertEquals(refused.code, 2);
-        assertIncludes(
-          refused.stderr,
-          "refusing to move the checkpoint without --yes when stdin is not a terminal",
-        );
-        assertEquals(await db.checkpoint(), 15);
+  operatorTest(
+    "reset moves the checkpoint back (replay changes nothing) and forward (skip)",
+    async (db, feed) => {
+      const env = { DATABASE_URL: db.url };
+      const refused = await runCli(["reset", "--to", "5"], { env });
+      assertEquals(refused.code, 2);
+      assertIncludes(
+        refused.stderr,
+        "refusing to move the checkpoint without --yes when stdin is not a terminal",
+      );
+      assertEquals(await db.checkpoint(), 15);
 
-        const back = await runCli(["reset", "--to", "5", "--yes"], { env });
-        assertEquals([back.code, back.stdout], [0, "checkpoint moved from 15 to 5\n"]);
-        assertEquals(await db.checkpoint(), 5);
-        const parcelsBefore = (await runCli(["parcel", "1", "--json"], { env })).stdout;
-        const replay = await runCli(["run", "--drain"], {
-          env: { ...env, SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3" },
-        });
-        assertEquals(replay.code, 0);
-        assertEquals(await db.checkpoint(), 15);
-        const after = JSON.parse((await runCli(["parcel", "1", "--json"], { env })).stdout);
-        const before = JSON.parse(parcelsBefore);
-        assertEquals({ ...after, updatedAtUtc: "" }, { ...before, updatedAtUtc: "" });
-        assertEquals(JSON.parse((await runCli(["status", "--json"], { env })).stdout).rejected, 4);
-
-        const forward = await runCli(["reset", "--to", "40", "--yes"], { env });
-        assertEquals([forward.code, forward.stdout], [0, "checkpoint moved from 15 to 40\n"]);
-        for (
-          const args of [["reset"], ["reset", "--to", "x", "--yes"], [
-            "reset",
-            "--to",
-            "-1",
-            "--yes",
-          ]]
-        ) {
-          assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
-        }
-      } finally {
-        await feed.close();
-        await db.cleanup();
-      }
-    },
-  });
-
-  Deno.test({
-    name: `${kind}: reset refuses while a worker holds the feed lock`,
-    ignore,
-    async fn() {
-      const feed = serveFeed(FIXTURE_FEED);
-      const db = await drained(kind, feed.url);
-      const worker = spawnCli(["run"], {
-        env: { DATABASE_URL: db.url, SCAN_API_URL: feed.url, POLL_INTERVAL_MS: "100" },
+      const back = await runCli(["reset", "--to", "5", "--yes"], { env });
+      assertEquals([back.code, back.stdout], [0, "checkpoint moved from 15 to 5\n"]);
+      assertEquals(await db.checkpoint(), 5);
+      const parcelsBefore = (await runCli(["parcel", "1", "--json"], { env })).stdout;
+      const replay = await runCli(["run", "--drain"], {
+        env: { ...env, SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3" },
       });
-      try {
-        await worker.waitForLog((l) => String(l.message).startsWith("Holding the feed lock"));
-        const refused = await runCli(["reset", "--to", "0", "--yes"], {
-          env: { DATABASE_URL: db.url },
-        });
-        assertEquals(refused.code, 1);
-        assertIncludes(refused.stderr, "another instance holds the feed lock");
-        assertEquals(await db.checkpoint(), 15);
-      } finally {
-        worker.process.kill("SIGTERM");
-        assertOk((await worker.done).code === 0);
-        await feed.close();
-        await db.cleanup();
+      assertEquals(replay.code, 0);
+      assertEquals(await db.checkpoint(), 15);
+      const after = JSON.parse((await runCli(["parcel", "1", "--json"], { env })).stdout);
+      const before = JSON.parse(parcelsBefore);
+      assertEquals({ ...after, updatedAtUtc: "" }, { ...before, updatedAtUtc: "" });
+      assertEquals(JSON.parse((await runCli(["status", "--json"], { env })).stdout).rejected, 4);
+
+      const forward = await runCli(["reset", "--to", "40", "--yes"], { env });
+      assertEquals([forward.code, forward.stdout], [0, "checkpoint moved from 15 to 40\n"]);
+      for (
+        const args of [["reset"], ["reset", "--to", "x", "--yes"], [
+          "reset",
+          "--to",
+          "-1",
+          "--yes",
+        ]]
+      ) {
+        assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
       }
     },
+  );
+
+  operatorTest("reset refuses while a worker holds the feed lock", async (db, feed) => {
+    const worker = spawnCli(["run"], {
+      env: { DATABASE_URL: db.url, SCAN_API_URL: feed.url, POLL_INTERVAL_MS: "100" },
+    });
+    try {
+      await worker.waitForLog((l) => String(l.message).startsWith("Holding the feed lock"));
+      const refused = await runCli(["reset", "--to", "0", "--yes"], {
+        env: { DATABASE_URL: db.url },
+      });
+      assertEquals(refused.code, 1);
+      assertIncludes(refused.stderr, "another instance holds the feed lock");
+      assertEquals(await db.checkpoint(), 15);
+    } finally {
+      worker.process.kill("SIGTERM");
+      assertOk((await worker.done).code === 0);
+    }
   });
 }
 
