@@ -65,3 +65,19 @@ INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (1, N'init', '1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO
+
+-- 002_type_length.sql
+BEGIN TRANSACTION;
+GO
+-- Type is at most 50 characters after trimming, and upper-casing it can turn one character into
+-- three (ﬃ → FFI, ΐ → Ϊ́): nvarchar(150) keeps every Type the worker accepts, where 100 would
+-- refuse a long one (the page batch's OPENJSON … WITH would even cut it silently).
+ALTER TABLE dbo.ParcelStates ALTER COLUMN Type nvarchar(150) NOT NULL;
+GO
+-- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.
+IF @@TRANCOUNT = 0
+    THROW 50002, N'002_type_length.sql failed and was rolled back; nothing was recorded', 1;
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (2, N'type_length', 'afb72229de55ac54ec77be3531f6af7b45a1e59d291ae4f6469e3b783a700d54', SYSUTCDATETIME());
+COMMIT TRANSACTION;
+GO

@@ -40,6 +40,12 @@ export type Validation =
 
 /** Longest `Type` after trimming (SPEC §3.2). */
 export const MAX_TYPE_LENGTH = 50;
+/**
+ * Longest `Type` as stored: trimmed to at most {@link MAX_TYPE_LENGTH} characters, then
+ * upper-cased, which turns a UTF-16 code unit into at most three (`ﬃ` → `FFI`, `ΐ` → `Ϊ́`; a
+ * test checks every code point). Stores with a sized column size it for this.
+ */
+export const MAX_STORED_TYPE_LENGTH = 3 * MAX_TYPE_LENGTH;
 /** Longest `StatusCode` (SPEC §3.2). */
 export const MAX_STATUS_CODE_LENGTH = 100;
 /** Longest `User.RunId` (SPEC §3.2). */

@@ -12,11 +12,13 @@
 import sql from "mssql";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
-import { retryTransient } from "../worker/backoff.ts";
+import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
+import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
+  type ErrorClass,
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
@@ -24,140 +26,30 @@ import {
   type RejectedEvent,
   SchemaMissingError,
   type Store,
+  storeCall,
+  type StoreErrors,
   type StoreStatus,
+  UnsupportedDatabaseError,
+  writingPage,
 } from "./store.ts";
 
-/** The SQL Server migrations, embedded in the program (SPEC §4). */
+/** The SQL Server migrations, embedded in the program. */
 export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
+  "002_type_length.sql": typeLength,
 });
 
 /** The table where applied migrations are recorded. */
-export const MSSQL_MIGRATIONS_TABLE = `IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
-CREATE TABLE dbo.SchemaMigrations (
-    Version      int           NOT NULL CONSTRAINT PK_SchemaMigrations PRIMARY KEY,
-    Name         nvarchar(200) NOT NULL,
-    Checksum     char(64)      NOT NULL,
-    AppliedAtUtc datetime2(7)  NOT NULL
-);`;
+export const MSSQL_MIGRATIONS_TABLE: string = MSSQL_SQL.migrationsTable;
 
-/** Serialises migrators: two instances starting together cannot both migrate. */
-const TAKE_MIGRATION_LOCK = `
-DECLARE @result int;
-EXEC @result = sp_getapplock @Resource = N'scan-worker:migrations', @LockMode = N'Exclusive',
-    @LockOwner = N'Transaction', @LockTimeout = 60000;
-IF @result < 0
-BEGIN
-    DECLARE @message nvarchar(200) =
-        N'scan-worker: could not take the migration lock (sp_getapplock returned '
-        + CAST(@result AS nvarchar(11)) + N')';
-    THROW 50001, @message, 1;
-END;`;
-
-/**
- * One page in one batch and one transaction. The checkpoint moves first, guarded by its
- * expected old value: it takes the feed row's lock, so a second writer waits here and then finds
- * the checkpoint moved and rolls back. Parcel rows: UPDATE then INSERT … WHERE NOT EXISTS under
- * UPDLOCK, HOLDLOCK (no MERGE), with the §3.6–3.7 guards; rejections once per (EventId, Payload).
- */
-const APPLY_PAGE = `
-SET XACT_ABORT ON;
-SET NOCOUNT ON;
-BEGIN TRANSACTION;
-
-UPDATE dbo.WorkerStates
-SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
-WHERE Id = @id AND LastProcessedEventId = @from;
-
-IF @@ROWCOUNT <> 1
-BEGIN
-    ROLLBACK TRANSACTION;
-    SELECT CAST(0 AS bit) AS moved,
-        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
-    RETURN;
-END;
-
-DECLARE @c TABLE (
-    ParcelId           bigint        NOT NULL PRIMARY KEY,
-    LastEventId        bigint        NOT NULL,
-    Type               nvarchar(100) NOT NULL,
-    StatusCode         nvarchar(100) NOT NULL,
-    RunId              nvarchar(50)  NULL,
-    CreatedDateTimeUtc datetime2(7)  NOT NULL,
-    PickupEventId      bigint        NULL,
-    PickupTimeUtc      datetime2(7)  NULL,
-    DeliveryEventId    bigint        NULL,
-    DeliveryTimeUtc    datetime2(7)  NULL
-);
-
-INSERT INTO @c
-SELECT j.ParcelId, j.LastEventId, j.Type, j.StatusCode, j.RunId,
-    CONVERT(datetime2(7), j.Created, 126),
-    j.PickupEventId, CONVERT(datetime2(7), j.Pickup, 126),
-    j.DeliveryEventId, CONVERT(datetime2(7), j.Delivery, 126)
-FROM OPENJSON(@changes) WITH (
-    ParcelId        bigint        '$.p',
-    LastEventId     bigint        '$.e',
-    Type            nvarchar(100) '$.t',
-    StatusCode      nvarchar(100) '$.s',
-    RunId           nvarchar(50)  '$.r',
-    Created         varchar(27)   '$.c',
-    PickupEventId   bigint        '$.pe',
-    Pickup          varchar(27)   '$.pt',
-    DeliveryEventId bigint        '$.de',
-    Delivery        varchar(27)   '$.dt'
-) AS j;
-
-UPDATE p SET
-    LastEventId = CASE WHEN c.LastEventId > p.LastEventId THEN c.LastEventId ELSE p.LastEventId END,
-    Type = CASE WHEN c.LastEventId > p.LastEventId THEN c.Type ELSE p.Type END,
-    StatusCode = CASE WHEN c.LastEventId > p.LastEventId THEN c.StatusCode ELSE p.StatusCode END,
-    RunId = CASE WHEN c.LastEventId > p.LastEventId THEN c.RunId ELSE p.RunId END,
-    CreatedDateTimeUtc = CASE WHEN c.LastEventId > p.LastEventId
-        THEN c.CreatedDateTimeUtc ELSE p.CreatedDateTimeUtc END,
-    PickupEventId = CASE WHEN c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
-        THEN c.PickupEventId ELSE p.PickupEventId END,
-    PickupTimeUtc = CASE WHEN c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
-        THEN c.PickupTimeUtc ELSE p.PickupTimeUtc END,
-    DeliveryEventId = CASE WHEN c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
-        THEN c.DeliveryEventId ELSE p.DeliveryEventId END,
-    DeliveryTimeUtc = CASE WHEN c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
-        THEN c.DeliveryTimeUtc ELSE p.DeliveryTimeUtc END,
-    UpdatedAtUtc = SYSUTCDATETIME()
-FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK)
-INNER JOIN @c AS c ON c.ParcelId = p.ParcelId
-WHERE c.LastEventId > p.LastEventId
-   OR c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
-   OR c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992);
-
-INSERT INTO dbo.ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
-    PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
-SELECT c.ParcelId, c.LastEventId, c.Type, c.StatusCode, c.RunId, c.CreatedDateTimeUtc,
-    c.PickupEventId, c.PickupTimeUtc, c.DeliveryEventId, c.DeliveryTimeUtc, SYSUTCDATETIME()
-FROM @c AS c
-WHERE NOT EXISTS (
-    SELECT 1 FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) WHERE p.ParcelId = c.ParcelId);
-
-INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
-SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
-FROM OPENJSON(@rejections) WITH (
-    EventId bigint         '$.e',
-    Reason  nvarchar(1000) '$.why',
-    Payload nvarchar(max)  '$.raw'
-) AS r
-WHERE NOT EXISTS (
-    SELECT 1 FROM dbo.RejectedEvents AS x WITH (UPDLOCK, HOLDLOCK)
-    WHERE (x.EventId = r.EventId OR (x.EventId IS NULL AND r.EventId IS NULL))
-      AND x.Payload = r.Payload);
-
-COMMIT TRANSACTION;
-SELECT CAST(1 AS bit) AS moved, @to AS actual;`;
+/** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
+export const MIN_COMPATIBILITY_LEVEL = 130;
 
 /** The JSON documents sent with one page: its parcel changes and its rejections. */
 export interface PageDocument {
   /** `[{p, e, t, s, r, c, pe, pt, de, dt}, …]`: one object per parcel change. */
   readonly changes: string;
-  /** `[{e, why, raw}, …]`: one object per rejection. */
+  /** `[{n, e, why, raw}, …]`: one object per rejection, `n` its place in the page. */
   readonly rejections: string;
 }
 
@@ -185,51 +77,109 @@ export function pageDocument(result: PageResult): PageDocument {
       dt: sqlTime(c.deliveryTimeUtc),
     }))),
     rejections: JSON.stringify(
-      result.rejections.map((r) => ({ e: r.eventId, why: r.reason, raw: r.payload })),
+      result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
     ),
   };
 }
 
-/** SQL Server error numbers worth retrying: deadlock, lock timeout, Azure failover and throttling. */
+/**
+ * SQL Server error numbers worth retrying: deadlock victim, lock request timeout, the busy
+ * migration lock (50001, raised by the store), and the connection and Azure failover and
+ * throttling errors of Microsoft's transient-fault lists.
+ */
 export const TRANSIENT_ERROR_NUMBERS: ReadonlySet<number> = new Set([
   -2, // client timeout
-  64,
-  233,
+  20, // the instance does not support encryption … (connection reset during login)
+  64, // the connection was dropped
+  121, // the semaphore timeout period has expired (transport)
+  233, // no process is on the other end of the pipe
   1205, // deadlock victim
   1222, // lock request timeout
   4060, // cannot open database (during failover)
-  4221,
-  10053,
-  10054,
-  10060,
-  10928,
-  10929,
-  40197,
+  4221, // login to read-secondary failed (replica not ready)
+  10053, // transport-level error: connection aborted
+  10054, // transport-level error: connection reset
+  10060, // transport-level error: timed out
+  10928, // resource limit reached
+  10929, // resource limit: minimum guarantee
+  40197, // service error processing the request (failover)
   40501, // service busy
-  40540,
+  40540, // service encountered an error processing the request
   40613, // database unavailable
-  49918,
-  49919,
-  49920,
+  49918, // not enough resources to process the request
+  49919, // too many create or update operations
+  49920, // too many operations in progress
+  50001, // the migration lock is busy (scan-worker's own THROW)
 ]);
 
-/** Driver error codes meaning the connection failed or dropped. */
-const TRANSIENT_CODES = new Set(["ESOCKET", "ECONNCLOSED", "ECONNRESET", "ETIMEOUT"]);
+/**
+ * Driver error codes (`mssql` and tedious) of a failed, dropped, closed or timed-out connection
+ * or request; tedious reports a connection dropped mid-request as ECLOSE or EINVALIDSTATE.
+ */
+const TRANSIENT_CODES = new Set([
+  "ESOCKET",
+  "ECONNCLOSED",
+  "ECONNRESET",
+  "ETIMEOUT",
+  "ECLOSE",
+  "EINVALIDSTATE",
+  "ENOCONN",
+  "EINSTLOOKUP",
+]);
+
+/**
+ * Sort an error from `mssql`. Known transient numbers and driver codes are transient. Any
+ * other server error is sorted by its severity: 11–16 are errors the user must correct
+ * (syntax 102/156, invalid object 208, invalid column 207, permission 229/230, truncation
+ * 2628/8152, constraint 547/2627): permanent; 17 and above are resource and system errors:
+ * transient. Errors with neither a number nor a known code are unknown.
+ * @example classifyMssqlError({ number: 208, class: 16 }) // { kind: "permanent", code: "error 208" }
+ */
+export function classifyMssqlError(error: unknown): ErrorClass {
+  const e = error as {
+    number?: number;
+    class?: number;
+    code?: string;
+    originalError?: { info?: { number?: number; class?: number } };
+  };
+  const number = e?.number ?? e?.originalError?.info?.number;
+  const severity = e?.class ?? e?.originalError?.info?.class;
+  if (typeof number === "number") {
+    const code = `error ${number}`;
+    if (TRANSIENT_ERROR_NUMBERS.has(number)) return { kind: "transient", code };
+    return {
+      kind: typeof severity === "number" && severity >= 17 ? "transient" : "permanent",
+      code,
+    };
+  }
+  if (typeof e?.code === "string" && TRANSIENT_CODES.has(e.code)) {
+    return { kind: "transient", code: e.code };
+  }
+  if (e?.code === "EENCRYPT") return { kind: "permanent", code: e.code };
+  return { kind: "unknown", code: null };
+}
 
 /** Whether an error from `mssql` is worth retrying. */
 export function isTransientMssqlError(error: unknown): boolean {
-  const e = error as {
-    number?: number;
-    code?: string;
-    originalError?: { info?: { number?: number } };
-  };
-  const number = e?.number ?? e?.originalError?.info?.number;
-  return (number !== undefined && TRANSIENT_ERROR_NUMBERS.has(number)) ||
-    (e?.code !== undefined && TRANSIENT_CODES.has(e.code));
+  return classifyMssqlError(error).kind === "transient";
 }
+
+/** How the SQL Server store names itself and sorts errors. */
+const ERRORS: StoreErrors = { store: "SQL Server", classify: classifyMssqlError };
 
 function isMissingObject(error: unknown): boolean {
   return (error as { number?: number })?.number === 208;
+}
+
+/**
+ * The one line that says a database's compatibility level is too low, and how to raise it.
+ * @example compatibilityProblem("Scan", 120) // "SQL Server database \"Scan\" is at compatibility level 120; …"
+ */
+export function compatibilityProblem(database: string, level: number): string | null {
+  if (level >= MIN_COMPATIBILITY_LEVEL) return null;
+  return `SQL Server database "${database}" is at compatibility level ${level}; scan-worker needs ${MIN_COMPATIBILITY_LEVEL} or higher (for OPENJSON). Raise it with: ALTER DATABASE [${
+    database.replaceAll("]", "]]")
+  }] SET COMPATIBILITY_LEVEL = ${MIN_COMPATIBILITY_LEVEL};`;
 }
 
 /** A datetime2 read back with CONVERT(char(27), x, 121) as SPEC §3.5 text. */
@@ -237,10 +187,14 @@ export function fromSqlTime(text: string | null): string | null {
   return text === null ? null : `${text.trim().replace(" ", "T")}Z`;
 }
 
+/** A request with its parameters, ready to send one of the store's texts. */
+type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
+
 /** The SQL Server store. */
 export class MssqlStore implements Store {
   readonly #config: sql.config;
   #connecting: Promise<sql.ConnectionPool> | null = null;
+  #compatible = false;
 
   /** @param config from {@link mssqlConfig}; nothing connects until the first call. */
   constructor(config: sql.config) {
@@ -261,33 +215,58 @@ export class MssqlStore implements Store {
     return this.#connecting;
   }
 
-  /** Run `work`, retrying transient errors a few times with backoff before giving up. */
-  #retry<T>(work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
-    return retryTransient(async () => work(await this.#pool()), isTransientMssqlError);
+  /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
+  #call<T>(doing: string, work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
+    return storeCall(ERRORS, doing, async () => work(await this.#pool()));
+  }
+
+  /** Send one of the store's texts with `request`'s parameters. */
+  static #send(request: sql.Request): Send {
+    return (name) => request.query(MSSQL_SQL[name]);
   }
 
   async #applied(request: sql.Request): Promise<AppliedMigration[]> {
-    const result = await request.query<
+    const result = await MssqlStore.#send(request)<
       { version: number; name: string; checksum: string; appliedAtUtc: string }
-    >(
-      `SELECT Version AS version, Name AS name, Checksum AS checksum,
-         CONVERT(char(27), AppliedAtUtc, 121) AS appliedAtUtc
-       FROM dbo.SchemaMigrations ORDER BY Version`,
-    );
+    >("appliedMigrations");
     return result.recordset.map((row) => ({
       ...row,
       appliedAtUtc: fromSqlTime(row.appliedAtUtc) ?? "",
     }));
   }
 
+  /**
+   * Fail with {@link UnsupportedDatabaseError} when the database's compatibility level is below
+   * 130 (OPENJSON would fail every page with error 208). Checked once per store.
+   */
+  async #checkCompatibility(pool: sql.ConnectionPool): Promise<void> {
+    if (this.#compatible) return;
+    const result = await MssqlStore.#send(pool.request())<
+      { compatibilityLevel: number; databaseName: string }
+    >("compatibilityLevel");
+    const row = result.recordset[0];
+    const problem = row === undefined
+      ? null
+      : compatibilityProblem(row.databaseName, Number(row.compatibilityLevel));
+    if (problem !== null) throw new UnsupportedDatabaseError(problem);
+    this.#compatible = true;
+  }
+
   /** Apply pending migrations in one transaction under an application lock. */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#retry(async (pool) => {
+    return this.#call("migrating", async (pool) => {
+      await this.#checkCompatibility(pool);
       const transaction = new sql.Transaction(pool);
       await transaction.begin();
       try {
-        await new sql.Request(transaction).batch(TAKE_MIGRATION_LOCK);
-        await new sql.Request(transaction).batch(MSSQL_MIGRATIONS_TABLE);
+        await MssqlStore.#send(
+          new sql.Request(transaction).input(
+            "lockTimeoutMs",
+            sql.Int,
+            migrationLockTimeoutMs(this.#config.requestTimeout ?? 15_000),
+          ),
+        )("takeMigrationLock");
+        await new sql.Request(transaction).batch(MSSQL_SQL.migrationsTable);
         const pending = pendingMigrations(
           MSSQL_MIGRATIONS,
           await this.#applied(new sql.Request(transaction)),
@@ -295,16 +274,12 @@ export class MssqlStore implements Store {
         const applied: AppliedMigration[] = [];
         for (const m of pending) {
           await new sql.Request(transaction).batch(m.sql);
-          const row = await new sql.Request(transaction)
-            .input("version", sql.Int, m.version)
-            .input("name", sql.NVarChar(200), m.name)
-            .input("checksum", sql.Char(64), m.checksum)
-            .query<{ appliedAtUtc: string }>(
-              `DECLARE @now datetime2(7) = SYSUTCDATETIME();
-               INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
-               VALUES (@version, @name, @checksum, @now);
-               SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
-            );
+          const row = await MssqlStore.#send(
+            new sql.Request(transaction)
+              .input("version", sql.Int, m.version)
+              .input("name", sql.NVarChar(200), m.name)
+              .input("checksum", sql.Char(64), m.checksum),
+          )<{ appliedAtUtc: string }>("recordMigration");
           applied.push({
             version: m.version,
             name: m.name,
@@ -321,9 +296,10 @@ export class MssqlStore implements Store {
     });
   }
 
-  /** Fail unless every migration is applied and unchanged. */
+  /** Fail unless the database is supported and every migration is applied and unchanged. */
   verifySchema(): Promise<void> {
-    return this.#retry(async (pool) => {
+    return this.#call("checking the schema", async (pool) => {
+      await this.#checkCompatibility(pool);
       let applied: AppliedMigration[];
       try {
         applied = await this.#applied(pool.request());
@@ -340,35 +316,35 @@ export class MssqlStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return this.#retry(async (pool) => {
-      let rows: { checkpoint: string | number }[];
+    return this.#call("reading the checkpoint", async (pool) => {
+      let rows: { LastProcessedEventId: string | number }[];
       try {
-        rows = (await pool.request().input("id", sql.NVarChar(100), FEED_ID)
-          .query<{ checkpoint: string | number }>(
-            "SELECT LastProcessedEventId AS checkpoint FROM dbo.WorkerStates WHERE Id = @id",
-          )).recordset;
+        rows = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
+          { LastProcessedEventId: string | number }
+        >("readCheckpoint")).recordset;
       } catch (error) {
         if (isMissingObject(error)) throw new SchemaMissingError("no dbo.WorkerStates table");
         throw error;
       }
       const row = rows[0];
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.checkpoint);
+      return Number(row.LastProcessedEventId);
     });
   }
 
-  /** Write one page in one round trip and one transaction (SPEC §3.8). */
+  /** Write one page in one round trip and one transaction. */
   applyPage(result: PageResult): Promise<void> {
     if (result.empty && result.rejections.length === 0) return Promise.resolve();
     const document = pageDocument(result);
-    return this.#retry(async (pool) => {
-      const outcome = await pool.request()
-        .input("id", sql.NVarChar(100), FEED_ID)
-        .input("from", sql.BigInt, result.from)
-        .input("to", sql.BigInt, result.to)
-        .input("changes", sql.NVarChar(sql.MAX), document.changes)
-        .input("rejections", sql.NVarChar(sql.MAX), document.rejections)
-        .query<{ moved: boolean; actual: string | number | null }>(APPLY_PAGE);
+    return this.#call(writingPage(result), async (pool) => {
+      const outcome = await MssqlStore.#send(
+        pool.request()
+          .input("id", sql.NVarChar(100), FEED_ID)
+          .input("from", sql.BigInt, result.from)
+          .input("to", sql.BigInt, result.to)
+          .input("changes", sql.NVarChar(sql.MAX), document.changes)
+          .input("rejections", sql.NVarChar(sql.MAX), document.rejections),
+      )<{ moved: boolean; actual: string | number | null }>("applyPage");
       const row = outcome.recordset[0];
       if (row === undefined || !row.moved) {
         throw new CheckpointMovedError(
@@ -381,33 +357,25 @@ export class MssqlStore implements Store {
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return this.#retry(async (pool) => {
+    return this.#call("reading the status", async (pool) => {
       try {
-        const result = await pool.request().input("id", sql.NVarChar(100), FEED_ID).query<{
-          checkpoint: string | number | null;
+        const result = await MssqlStore.#send(
+          pool.request().input("id", sql.NVarChar(100), FEED_ID),
+        )<{
+          lastProcessedEventId: string | number | null;
           updatedAt: string | null;
           parcels: string | number;
           rejected: string | number;
-          version: number | null;
+          schemaVersion: number | null;
           newest: string | null;
-        }>(
-          `SELECT
-             (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS checkpoint,
-             (SELECT CONVERT(char(27), UpdatedAtUtc, 121) FROM dbo.WorkerStates WHERE Id = @id)
-               AS updatedAt,
-             (SELECT COUNT_BIG(*) FROM dbo.ParcelStates) AS parcels,
-             (SELECT COUNT_BIG(*) FROM dbo.RejectedEvents) AS rejected,
-             (SELECT MAX(Version) FROM dbo.SchemaMigrations) AS version,
-             (SELECT TOP (1) CONVERT(char(27), CreatedDateTimeUtc, 121) FROM dbo.ParcelStates
-               ORDER BY LastEventId DESC) AS newest`,
-        );
+        }>("status");
         const row = result.recordset[0];
         return {
-          checkpoint: Number(row?.checkpoint ?? 0),
+          checkpoint: Number(row?.lastProcessedEventId ?? 0),
           checkpointUpdatedAtUtc: fromSqlTime(row?.updatedAt ?? null),
           parcels: Number(row?.parcels ?? 0),
           rejected: Number(row?.rejected ?? 0),
-          schemaVersion: row?.version ?? 0,
+          schemaVersion: row?.schemaVersion ?? 0,
           newestEventUtc: fromSqlTime(row?.newest ?? null),
         };
       } catch (error) {
@@ -421,7 +389,11 @@ export class MssqlStore implements Store {
    * Take `sp_getapplock` with a session owner on a one-connection pool of its own, kept for as
    * long as the lock is held; `APPLOCK_MODE` tells whether that session still holds it.
    */
-  async tryLockFeed(): Promise<FeedLock | null> {
+  tryLockFeed(): Promise<FeedLock | null> {
+    return storeCall(ERRORS, "taking the feed lock", () => this.#tryLockFeed(), 1);
+  }
+
+  async #tryLockFeed(): Promise<FeedLock | null> {
     const pool = await new sql.ConnectionPool({
       ...this.#config,
       pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
@@ -429,36 +401,29 @@ export class MssqlStore implements Store {
     pool.on("error", () => {
       // A dropped session shows in held().
     });
-    const taken = await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
-      .query<{ result: number }>(
-        `DECLARE @result int;
-         EXEC @result = sp_getapplock @Resource = @resource, @LockMode = N'Exclusive',
-             @LockOwner = N'Session', @LockTimeout = 0;
-         SELECT @result AS result;`,
-      ).catch(async (error) => {
+    const withResource = () => pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME);
+    const taken = await MssqlStore.#send(withResource())<{ lockResult: number }>("takeFeedLock")
+      .catch(async (error) => {
         await pool.close();
         throw error;
       });
-    if ((taken.recordset[0]?.result ?? -1) < 0) {
+    if ((taken.recordset[0]?.lockResult ?? -1) < 0) {
       await pool.close();
       return null;
     }
     return {
       held: async () => {
         try {
-          const mode = await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
-            .query<{ mode: string }>(
-              "SELECT APPLOCK_MODE(N'public', @resource, N'Session') AS mode",
-            );
-          return mode.recordset[0]?.mode === "Exclusive";
+          const mode = await MssqlStore.#send(withResource())<{ lockMode: string }>(
+            "feedLockMode",
+          );
+          return mode.recordset[0]?.lockMode === "Exclusive";
         } catch {
           return false;
         }
       },
       release: async () => {
-        await pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME)
-          .query("EXEC sp_releaseapplock @Resource = @resource, @LockOwner = N'Session'")
-          .catch(() => {});
+        await MssqlStore.#send(withResource())("releaseFeedLock").catch(() => {});
         await pool.close();
       },
     };
@@ -466,16 +431,10 @@ export class MssqlStore implements Store {
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return this.#retry(async (pool) => {
-      const rows = (await pool.request().input("id", sql.BigInt, parcelId)
-        .query<Record<string, string | number | null>>(
-          `SELECT ParcelId, LastEventId, Type, StatusCode, RunId,
-             CONVERT(char(27), CreatedDateTimeUtc, 121) AS Created,
-             CONVERT(char(27), PickupTimeUtc, 121) AS Pickup,
-             CONVERT(char(27), DeliveryTimeUtc, 121) AS Delivery,
-             CONVERT(char(27), UpdatedAtUtc, 121) AS Updated
-           FROM dbo.ParcelStates WHERE ParcelId = @id`,
-        )).recordset;
+    return this.#call(`reading parcel ${parcelId}`, async (pool) => {
+      const rows = (await MssqlStore.#send(pool.request().input("parcelId", sql.BigInt, parcelId))<
+        Record<string, string | number | null>
+      >("parcel")).recordset;
       const r = rows[0];
       if (r === undefined) return null;
       const text = (value: string | number | null | undefined) =>
@@ -496,36 +455,34 @@ export class MssqlStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return this.#retry(async (pool) =>
-      (await pool.request().input("limit", sql.Int, limit)
-        .query<{ Id: string; EventId: string | null; Reason: string; Payload: string; At: string }>(
-          `SELECT TOP (@limit) Id, EventId, Reason, Payload,
-             CONVERT(char(27), RejectedAtUtc, 121) AS At
-           FROM dbo.RejectedEvents ORDER BY Id DESC`,
-        )).recordset.map((r) => ({
+    return this.#call(
+      "reading rejections",
+      async (pool) =>
+        (await MssqlStore.#send(pool.request().input("limit", sql.Int, limit))<{
+          Id: string;
+          EventId: string | null;
+          Reason: string;
+          Payload: string;
+          RejectedAt: string;
+        }>("rejections")).recordset.map((r) => ({
           id: Number(r.Id),
           eventId: r.EventId === null ? null : Number(r.EventId),
           reason: r.Reason,
           payload: r.Payload,
-          rejectedAtUtc: fromSqlTime(r.At) ?? "",
-        }))
+          rejectedAtUtc: fromSqlTime(r.RejectedAt) ?? "",
+        })),
     );
   }
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return this.#retry(async (pool) => {
-      const result = await pool.request()
-        .input("id", sql.NVarChar(100), FEED_ID)
-        .input("to", sql.BigInt, eventId)
-        .query<{ old: string | number }>(
-          `UPDATE dbo.WorkerStates SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
-           OUTPUT deleted.LastProcessedEventId AS old
-           WHERE Id = @id`,
-        );
+    return this.#call("moving the checkpoint", async (pool) => {
+      const result = await MssqlStore.#send(
+        pool.request().input("id", sql.NVarChar(100), FEED_ID).input("to", sql.BigInt, eventId),
+      )<{ previousEventId: string | number }>("resetCheckpoint");
       const row = result.recordset[0];
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.old);
+      return Number(row.previousEventId);
     });
   }
 
@@ -552,7 +509,7 @@ export function renderInitDb(): string {
     "SET XACT_ABORT ON;",
     "GO",
     "",
-    MSSQL_MIGRATIONS_TABLE,
+    MSSQL_SQL.migrationsTable,
     "GO",
   ];
   for (const m of MSSQL_MIGRATIONS) {

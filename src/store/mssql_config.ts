@@ -33,9 +33,29 @@ const URL_OPTIONS = [
 
 function flag(value: string, name: string): boolean {
   const lower = value.trim().toLowerCase();
-  if (["true", "yes", "1", "strict", "mandatory"].includes(lower)) return true;
-  if (["false", "no", "0", "optional"].includes(lower)) return false;
+  if (["true", "yes", "1"].includes(lower)) return true;
+  if (["false", "no", "0"].includes(lower)) return false;
   throw new ConfigError(SETTING, `${name}=${JSON.stringify(value)} is not true or false`);
+}
+
+/** What `encrypt` asks tedious for: TLS after login negotiation (true), none, or TDS 8 strict. */
+export type EncryptMode = boolean | "strict";
+
+/**
+ * `Encrypt` as Microsoft.Data.SqlClient reads it: `Optional`/`False`/`No` (what SqlClient 5
+ * writes for "off") → false, `Mandatory`/`True`/`Yes` → true, `Strict` → TDS 8 strict
+ * encryption (the whole connection in TLS from the first byte).
+ * @example encryptMode("Optional", "Encrypt") // false
+ */
+export function encryptMode(value: string, name: string): EncryptMode {
+  const lower = value.trim().toLowerCase();
+  if (["mandatory", "true", "yes", "1"].includes(lower)) return true;
+  if (["optional", "false", "no", "0"].includes(lower)) return false;
+  if (lower === "strict") return "strict";
+  throw new ConfigError(
+    SETTING,
+    `${name}=${JSON.stringify(value)} is not one of Optional, Mandatory, Strict (or true, false)`,
+  );
 }
 
 function positive(value: string, name: string): number {
@@ -106,14 +126,17 @@ function parseUrl(text: string): sql.config {
   for (const [key, value] of url.searchParams) {
     switch (key as typeof URL_OPTIONS[number]) {
       case "encrypt":
-        options.encrypt = flag(value, key);
+        options.encrypt = encryptMode(value, key);
         break;
       case "trustServerCertificate":
         options.trustServerCertificate = flag(value, key);
         break;
       case "instanceName":
-        options.instanceName = value;
-        delete config.port;
+        // As in ADO.NET, an explicit port wins over the instance name (no SQL Browser lookup).
+        if (url.port === "") {
+          options.instanceName = value;
+          delete config.port;
+        }
         break;
       case "connectTimeout":
         config.connectionTimeout = positive(value, key);
@@ -162,7 +185,22 @@ function parseAdoNet(text: string): sql.config {
     }
   }
   const config = sql.ConnectionPool.parseConnectionString(text);
+  // The `mssql` package reads any Encrypt value but false/no/0 as on; SqlClient's own words win.
+  const encrypt = entries.get("encrypt");
+  if (encrypt !== undefined) {
+    config.options = { ...config.options, encrypt: encryptMode(encrypt, "Encrypt") };
+  }
+  // `User` is SqlClient's synonym of `User Id` (the package knows only `User Id` and `UID`).
+  const user = entries.get("user");
+  if (!config.user && user !== undefined) config.user = user;
+  // Server=host\INSTANCE,1444: a port wins over the instance name, as in ADO.NET, so the
+  // driver connects to the port instead of asking SQL Browser where the instance is.
   const server = config.server ?? "";
+  const dataSource = entries.get("server") ?? entries.get("data source") ??
+    entries.get("address") ?? entries.get("addr") ?? entries.get("network address") ?? "";
+  if (/\\[^,]*,\s*\d+\s*$/.test(dataSource) && config.options?.instanceName !== undefined) {
+    delete config.options.instanceName;
+  }
   if (server === "" || server.includes(";") || server.includes("=")) {
     throw new ConfigError(SETTING, "ADO.NET string has no Server (Server=host,1433)");
   }

@@ -13,11 +13,11 @@ import pg from "pg";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
-import { retryTransient } from "../worker/backoff.ts";
 import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
+  type ErrorClass,
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
@@ -25,7 +25,10 @@ import {
   type RejectedEvent,
   SchemaMissingError,
   type Store,
+  storeCall,
+  type StoreErrors,
   type StoreStatus,
+  writingPage,
 } from "./store.ts";
 
 /** The PostgreSQL migrations, embedded in the program (SPEC §4). */
@@ -51,7 +54,8 @@ const utcText = (column: string) =>
  * One page in one statement. `moved` moves the checkpoint, guarded by its expected old value;
  * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
  * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
- * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload).
+ * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
+ * order.
  */
 const APPLY_PAGE = `
 WITH moved AS (
@@ -97,11 +101,12 @@ WITH moved AS (
 ), rejections AS (
     INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
     SELECT r.e, r.why, r.raw, now()
-    FROM jsonb_to_recordset($5::jsonb) AS r(e bigint, why text, raw text)
+    FROM jsonb_to_recordset($5::jsonb) AS r(n integer, e bigint, why text, raw text)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND NOT EXISTS (
         SELECT 1 FROM rejected_events AS x
         WHERE x.event_id IS NOT DISTINCT FROM r.e AND x.payload = r.raw)
+    ORDER BY r.n
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS moved,
@@ -109,27 +114,47 @@ SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM rejections) AS rejections,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
 
-/** SQLSTATEs and driver codes worth retrying: lost or refused connections, deadlocks. */
-const TRANSIENT_SQLSTATES = new Set([
-  "40001", // serialization_failure
-  "40P01", // deadlock_detected
-  "53300", // too_many_connections
-  "57P01", // admin_shutdown
-  "57P02", // crash_shutdown
-  "57P03", // cannot_connect_now
-]);
-const TRANSIENT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ENOTFOUND"]);
+/**
+ * SQLSTATE classes that name a passing condition (PostgreSQL's Appendix A): 08 connection
+ * exception, 40 transaction rollback (serialization failure, deadlock), 53 insufficient
+ * resources (too many connections, disk full, out of memory), 57 operator intervention (admin
+ * or crash shutdown, cannot connect now), 58 system error (I/O).
+ */
+const TRANSIENT_CLASSES = new Set(["08", "40", "53", "57", "58"]);
+/** Transient SQLSTATEs of other classes: lock_not_available, object_in_use. */
+const TRANSIENT_SQLSTATES = new Set(["55P03", "55006"]);
+
+/**
+ * Sort an error from `pg`. A SQLSTATE in a transient class is transient; any other SQLSTATE
+ * (42 syntax or permission, 22 data, 23 integrity, 28 authorization, 3D no such database, …)
+ * is permanent. Errors without one are the connection's: refused, reset, timed out, DNS,
+ * "Connection terminated" — transient.
+ * @example classifyPostgresError({ code: "42P01" }) // { kind: "permanent", code: "SQLSTATE 42P01" }
+ */
+export function classifyPostgresError(error: unknown): ErrorClass {
+  const code = (error as { code?: unknown })?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    const transient = TRANSIENT_CLASSES.has(code.slice(0, 2)) || TRANSIENT_SQLSTATES.has(code);
+    return { kind: transient ? "transient" : "permanent", code: `SQLSTATE ${code}` };
+  }
+  if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return { kind: "transient", code };
+  const message = (error as Error)?.message ?? "";
+  if (
+    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i
+      .test(message)
+  ) {
+    return { kind: "transient", code: null };
+  }
+  return { kind: "unknown", code: null };
+}
 
 /** Whether an error from `pg` is worth retrying. */
 export function isTransientPostgresError(error: unknown): boolean {
-  const code = (error as { code?: string })?.code;
-  if (code === undefined) {
-    const message = (error as Error)?.message ?? "";
-    return /Connection terminated|connection timeout|Client has encountered a connection error/i
-      .test(message);
-  }
-  return TRANSIENT_SQLSTATES.has(code) || code.startsWith("08") || TRANSIENT_CODES.has(code);
+  return classifyPostgresError(error).kind === "transient";
 }
+
+/** How the PostgreSQL store names itself and sorts errors. */
+const ERRORS: StoreErrors = { store: "PostgreSQL", classify: classifyPostgresError };
 
 function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
@@ -152,7 +177,7 @@ export function postgresPageDocument(result: PageResult): { changes: string; rej
       dt: micro(c.deliveryTimeUtc),
     }))),
     rejections: JSON.stringify(
-      result.rejections.map((r) => ({ e: r.eventId, why: r.reason, raw: r.payload })),
+      result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
     ),
   };
 }
@@ -177,9 +202,9 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Run `work`, retrying transient errors a few times with backoff before giving up. */
-  #retry<T>(work: () => Promise<T>): Promise<T> {
-    return retryTransient(work, isTransientPostgresError);
+  /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
+  #call<T>(doing: string, work: () => Promise<T>): Promise<T> {
+    return storeCall(ERRORS, doing, work);
   }
 
   async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {
@@ -192,7 +217,16 @@ export class PostgresStore implements Store {
 
   /** Apply pending migrations in one transaction under an advisory lock. */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#retry(async () => {
+    return this.#call("migrating", async () => {
+      // An up-to-date schema needs no DDL, nor the privilege to create tables: a login with
+      // only SELECT, INSERT and UPDATE can start `run` without --no-migrate.
+      const current = await this.#applied(this.#pool).catch((error) => {
+        if (isMissingTable(error)) return null;
+        throw error;
+      });
+      if (current !== null && pendingMigrations(POSTGRES_MIGRATIONS, current).length === 0) {
+        return [];
+      }
       const client = await this.#pool.connect();
       try {
         await client.query("BEGIN");
@@ -227,7 +261,7 @@ export class PostgresStore implements Store {
 
   /** Fail unless every migration is applied and unchanged. */
   verifySchema(): Promise<void> {
-    return this.#retry(async () => {
+    return this.#call("checking the schema", async () => {
       let applied: AppliedMigration[];
       try {
         applied = await this.#applied(this.#pool);
@@ -244,7 +278,7 @@ export class PostgresStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return this.#retry(async () => {
+    return this.#call("reading the checkpoint", async () => {
       let rows: { checkpoint: string }[];
       try {
         rows = (await this.#pool.query<{ checkpoint: string }>(
@@ -265,7 +299,7 @@ export class PostgresStore implements Store {
   applyPage(result: PageResult): Promise<void> {
     if (result.empty && result.rejections.length === 0) return Promise.resolve();
     const document = postgresPageDocument(result);
-    return this.#retry(async () => {
+    return this.#call(writingPage(result), async () => {
       const outcome = await this.#pool.query<{ moved: string; actual: string | null }>(
         APPLY_PAGE,
         [FEED_ID, result.from, result.to, document.changes, document.rejections],
@@ -282,7 +316,7 @@ export class PostgresStore implements Store {
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return this.#retry(async () => {
+    return this.#call("reading the status", async () => {
       try {
         const result = await this.#pool.query<{
           checkpoint: string | null;
@@ -322,7 +356,11 @@ export class PostgresStore implements Store {
    * Take a session-level advisory lock on a connection of its own, kept for as long as the lock
    * is held: if the worker dies or the connection drops, the server releases it.
    */
-  async tryLockFeed(): Promise<FeedLock | null> {
+  tryLockFeed(): Promise<FeedLock | null> {
+    return storeCall(ERRORS, "taking the feed lock", () => this.#tryLockFeed(), 1);
+  }
+
+  async #tryLockFeed(): Promise<FeedLock | null> {
     const client = new pg.Client({ ...this.#config, application_name: "scan-worker (feed lock)" });
     let alive = true;
     client.on("error", () => {
@@ -367,7 +405,7 @@ export class PostgresStore implements Store {
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return this.#retry(async () => {
+    return this.#call(`reading parcel ${parcelId}`, async () => {
       const rows = (await this.#pool.query<Record<string, string | null>>(
         `SELECT parcel_id, last_event_id, type, status_code, run_id,
            ${utcText("created_date_time_utc")} AS created, ${utcText("pickup_time_utc")} AS pickup,
@@ -393,24 +431,26 @@ export class PostgresStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return this.#retry(async () =>
-      (await this.#pool.query<Record<string, string | null>>(
-        `SELECT id, event_id, reason, payload, ${utcText("rejected_at_utc")} AS rejected
+    return this.#call(
+      "reading rejections",
+      async () =>
+        (await this.#pool.query<Record<string, string | null>>(
+          `SELECT id, event_id, reason, payload, ${utcText("rejected_at_utc")} AS rejected
          FROM rejected_events ORDER BY id DESC LIMIT $1`,
-        [limit],
-      )).rows.map((r) => ({
-        id: Number(r.id),
-        eventId: r.event_id === null ? null : Number(r.event_id),
-        reason: String(r.reason),
-        payload: String(r.payload),
-        rejectedAtUtc: String(r.rejected),
-      }))
+          [limit],
+        )).rows.map((r) => ({
+          id: Number(r.id),
+          eventId: r.event_id === null ? null : Number(r.event_id),
+          reason: String(r.reason),
+          payload: String(r.payload),
+          rejectedAtUtc: String(r.rejected),
+        })),
     );
   }
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return this.#retry(async () => {
+    return this.#call("moving the checkpoint", async () => {
       const result = await this.#pool.query<{ old: string }>(
         `UPDATE worker_states AS w SET last_processed_event_id = $2, updated_at_utc = now()
          FROM (SELECT last_processed_event_id AS old FROM worker_states WHERE id = $1 FOR UPDATE) AS o

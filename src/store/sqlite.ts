@@ -11,6 +11,7 @@ import { defineMigrations, type Migration, pendingMigrations } from "./migrate.t
 import {
   type AppliedMigration,
   CheckpointMovedError,
+  type ErrorClass,
   FEED_ID,
   type FeedLock,
   nowUtc,
@@ -18,7 +19,10 @@ import {
   type RejectedEvent,
   SchemaMissingError,
   type Store,
+  storeCall,
+  type StoreErrors,
   type StoreStatus,
+  writingPage,
 } from "./store.ts";
 
 /** The SQLite migrations, embedded in the program (SPEC §4). */
@@ -91,14 +95,64 @@ interface Prepared {
   readCheckpoint: StatementSync;
 }
 
-/** Run synchronous database work as a promise: its result, or its error as a rejection. */
-function settle<T>(work: () => T): Promise<T> {
-  try {
-    return Promise.resolve(work());
-  } catch (error) {
-    return Promise.reject(error);
-  }
+/**
+ * Run synchronous database work for `doing` as a promise: its result, or its error as a
+ * rejection, a permanent one named (a transient one is not retried here: the busy timeout has
+ * already waited).
+ */
+function settle<T>(doing: string, work: () => T): Promise<T> {
+  return storeCall(ERRORS, doing, () => {
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }, 1);
 }
+
+/**
+ * SQLite's result codes by the text `sqlite3_errstr()` gives each (node:sqlite reports only the
+ * message), and whether retrying can help: BUSY and LOCKED (another connection holds a lock),
+ * I/O errors, a full disk and low memory pass; the rest do not. A message that matches none is
+ * SQLITE_ERROR: a syntax error, a missing table or column.
+ */
+const SQLITE_RESULT_CODES: readonly [string, RegExp, "transient" | "permanent"][] = [
+  ["SQLITE_BUSY", /^database is locked/, "transient"],
+  ["SQLITE_LOCKED", /^database table is locked/, "transient"],
+  ["SQLITE_IOERR", /^disk I\/O error/, "transient"],
+  ["SQLITE_FULL", /^database or disk is full/, "transient"],
+  ["SQLITE_NOMEM", /^out of memory/, "transient"],
+  ["SQLITE_PROTOCOL", /^locking protocol/, "transient"],
+  ["SQLITE_SCHEMA", /^database schema has changed/, "transient"],
+  ["SQLITE_READONLY", /^attempt to write a readonly database/, "permanent"],
+  ["SQLITE_CANTOPEN", /^unable to open database file/, "permanent"],
+  ["SQLITE_CORRUPT", /^database disk image is malformed/, "permanent"],
+  ["SQLITE_NOTADB", /^file is not a database/, "permanent"],
+  ["SQLITE_PERM", /^access permission denied/, "permanent"],
+  ["SQLITE_AUTH", /^authorization denied/, "permanent"],
+  ["SQLITE_TOOBIG", /^string or blob too big/, "permanent"],
+  ["SQLITE_CONSTRAINT", /constraint failed/, "permanent"],
+  ["SQLITE_MISMATCH", /^datatype mismatch/, "permanent"],
+];
+
+/**
+ * Sort an error from `node:sqlite` by its result code; errors that do not come from SQLite are
+ * `unknown`.
+ * @example classifySqliteError(sqliteError("database is locked")) // { kind: "transient", code: "SQLITE_BUSY" }
+ */
+export function classifySqliteError(error: unknown): ErrorClass {
+  if ((error as { code?: unknown })?.code !== "ERR_SQLITE_ERROR") {
+    return { kind: "unknown", code: null };
+  }
+  const message = (error as Error).message ?? "";
+  for (const [code, pattern, kind] of SQLITE_RESULT_CODES) {
+    if (pattern.test(message)) return { kind, code };
+  }
+  return { kind: "permanent", code: "SQLITE_ERROR" };
+}
+
+/** How the SQLite store names itself and sorts errors. */
+const ERRORS: StoreErrors = { store: "SQLite", classify: classifySqliteError };
 
 /** Whether an error from node:sqlite says a table is missing. */
 function isMissingTable(error: unknown): boolean {
@@ -179,7 +233,7 @@ export class SqliteStore implements Store {
 
   /** Apply pending migrations in one transaction; an edited applied one fails the call. */
   migrate(): Promise<AppliedMigration[]> {
-    return settle(() =>
+    return settle("migrating", () =>
       this.#transaction(() => {
         this.#db.exec(MIGRATIONS_TABLE);
         const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
@@ -192,13 +246,12 @@ export class SqliteStore implements Store {
           record.run(m.version, m.name, m.checksum, appliedAtUtc);
           return { version: m.version, name: m.name, checksum: m.checksum, appliedAtUtc };
         });
-      })
-    );
+      }));
   }
 
   /** Check, without changing anything, that every applied migration is known and unchanged. */
   verifySchema(): Promise<void> {
-    return settle(() => {
+    return settle("checking the schema", () => {
       let pending: Migration[];
       try {
         pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
@@ -221,7 +274,7 @@ export class SqliteStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return settle(() => {
+    return settle("reading the checkpoint", () => {
       const checkpoint = this.#checkpoint();
       if (checkpoint === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
       return checkpoint;
@@ -231,7 +284,7 @@ export class SqliteStore implements Store {
   /** Write one page in one transaction (SPEC §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<void> {
     if (result.empty && result.rejections.length === 0) return Promise.resolve();
-    return settle(() => {
+    return settle(writingPage(result), () => {
       const s = this.#statements();
       const now = nowUtc();
       this.#transaction(() => {
@@ -264,7 +317,7 @@ export class SqliteStore implements Store {
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return settle(() => {
+    return settle("reading the status", () => {
       try {
         const state = this.#db.prepare(
           "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
@@ -318,7 +371,7 @@ export class SqliteStore implements Store {
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return settle(() => {
+    return settle(`reading parcel ${parcelId}`, () => {
       const row = this.#db.prepare(
         `SELECT ParcelId AS parcelId, LastEventId AS lastEventId, Type AS type,
            StatusCode AS statusCode, RunId AS runId, CreatedDateTimeUtc AS createdDateTimeUtc,
@@ -332,18 +385,17 @@ export class SqliteStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return settle(() =>
+    return settle("reading rejections", () =>
       (this.#db.prepare(
         `SELECT Id AS id, EventId AS eventId, Reason AS reason, Payload AS payload,
            RejectedAtUtc AS rejectedAtUtc
          FROM RejectedEvents ORDER BY Id DESC LIMIT ?`,
-      ).all(limit) as unknown as RejectedEvent[]).map((row) => ({ ...row }))
-    );
+      ).all(limit) as unknown as RejectedEvent[]).map((row) => ({ ...row })));
   }
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return settle(() =>
+    return settle("moving the checkpoint", () =>
       this.#transaction(() => {
         const old = this.#checkpoint();
         if (old === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
@@ -351,8 +403,7 @@ export class SqliteStore implements Store {
           "UPDATE WorkerStates SET LastProcessedEventId = ?, UpdatedAtUtc = ? WHERE Id = ?",
         ).run(eventId, nowUtc(), FEED_ID);
         return old;
-      })
-    );
+      }));
   }
 
   /** Close the database file. */

@@ -6,6 +6,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
+import { retryTransient, TRANSIENT_RETRY } from "../worker/backoff.ts";
 
 /** A migration recorded as applied in the database. */
 export interface AppliedMigration {
@@ -143,6 +144,102 @@ export class SchemaMissingError extends Error {
     );
     this.name = "SchemaMissingError";
   }
+}
+
+/**
+ * How a store sorts one of its driver's errors: `transient` (a passing condition: retried),
+ * `permanent` (retrying cannot help: the worker stops), or `unknown` (retried, as a transient
+ * one, but not by the store's own short retry). `code` names it as the database documents it.
+ */
+export interface ErrorClass {
+  /** What retrying can do about it. */
+  readonly kind: "transient" | "permanent" | "unknown";
+  /** The database's own name for it: `SQLSTATE 42P01`, `error 208`, `SQLITE_BUSY`; or null. */
+  readonly code: string | null;
+}
+
+/**
+ * A database error that retrying cannot fix: a syntax error, a missing table or column, a
+ * permission denied, a value too long. The worker stops with exit 1 on it and one line that
+ * names the store, the error code and what it was doing.
+ */
+export class PermanentStoreError extends Error {
+  /** The store: `SQLite`, `PostgreSQL`, `SQL Server`. */
+  readonly store: string;
+  /** The database's code for the error, e.g. `SQLSTATE 42501`. */
+  readonly code: string;
+  /** What the store was doing, e.g. `writing page 101..200`. */
+  readonly doing: string;
+
+  /**
+   * @param store the store's name; @param code the error's code; @param doing the operation;
+   * @param cause the driver's error.
+   */
+  constructor(store: string, code: string, doing: string, cause: unknown) {
+    super(`${store} ${code} while ${doing}: ${(cause as Error)?.message ?? String(cause)}`, {
+      cause,
+    });
+    this.name = "PermanentStoreError";
+    this.store = store;
+    this.code = code;
+    this.doing = doing;
+  }
+}
+
+/** Raised when the database cannot run this program (e.g. SQL Server below level 130). */
+export class UnsupportedDatabaseError extends Error {
+  /** @param message what is unsupported and how to fix it. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UnsupportedDatabaseError";
+  }
+}
+
+/**
+ * Whether a store error means the worker cannot go on: the schema is missing or does not match,
+ * the database is unsupported, or a permanent database error. Everything else is retried.
+ */
+export function isFatalStoreError(error: unknown): boolean {
+  return error instanceof SchemaMissingError || error instanceof MigrationError ||
+    error instanceof PermanentStoreError || error instanceof UnsupportedDatabaseError;
+}
+
+/** How a store names itself and sorts its driver's errors. */
+export interface StoreErrors {
+  /** The store's name in messages: `SQLite`, `PostgreSQL`, `SQL Server`. */
+  readonly store: string;
+  /** Sort one error. */
+  classify(error: unknown): ErrorClass;
+}
+
+/**
+ * Run one store operation: retry its transient errors a few times with backoff (`attempts` in
+ * all), and turn a permanent one into a {@link PermanentStoreError} that says what was being
+ * done. Unknown and still-transient errors are rethrown as they are, for the loop to retry.
+ */
+export async function storeCall<T>(
+  errors: StoreErrors,
+  doing: string,
+  work: () => Promise<T>,
+  attempts: number = TRANSIENT_RETRY.attempts,
+): Promise<T> {
+  try {
+    return await retryTransient(work, (error) => errors.classify(error).kind === "transient", {
+      attempts,
+      backoff: TRANSIENT_RETRY.backoff,
+    });
+  } catch (error) {
+    const sorted = errors.classify(error);
+    if (sorted.kind === "permanent") {
+      throw new PermanentStoreError(errors.store, sorted.code ?? "error", doing, error);
+    }
+    throw error;
+  }
+}
+
+/** What a store's page write is called in errors: `writing page 101..200`. */
+export function writingPage(result: PageResult): string {
+  return `writing page ${result.from + 1}..${result.to}`;
 }
 
 /** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */

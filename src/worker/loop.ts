@@ -11,7 +11,7 @@ import { setImmediate } from "node:timers";
 import { FetchAbortedError, type FetchedPage } from "../api/client.ts";
 import { pageEnd, type PageResult, projectPage } from "../domain/project.ts";
 import type { Step, WorkerEvents } from "../ops/monitor.ts";
-import { type FeedLock, MigrationError, SchemaMissingError, type Store } from "../store/store.ts";
+import { type FeedLock, isFatalStoreError, type Store } from "../store/store.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "./backoff.ts";
 
 /** Something that fetches pages: the API client, or a fake in tests. */
@@ -96,6 +96,7 @@ class LockKeeper {
       try {
         this.#lock = await store.tryLockFeed();
       } catch (error) {
+        if (isFatalStoreError(error)) throw error;
         logger.error("Could not ask for the feed lock: {error}; retrying in {lockRetryMs} ms", {
           error: String(error),
           lockRetryMs,
@@ -163,11 +164,6 @@ interface InFlight {
   cancel(): Promise<void>;
 }
 
-/** Errors after which retrying cannot help: the schema is missing or does not match. */
-function isFatal(error: unknown): boolean {
-  return error instanceof SchemaMissingError || error instanceof MigrationError;
-}
-
 /** Counts since the last progress line. */
 interface Progress {
   since: number;
@@ -178,8 +174,9 @@ interface Progress {
 
 /**
  * Run the loop until the signal aborts, or with `drain` until the feed is caught up.
- * Store errors are logged and the page is retried whole from a re-read checkpoint; schema
- * errors end the loop by throwing.
+ * Store errors are logged and the page is retried whole from a re-read checkpoint; fatal ones
+ * (a missing or edited schema, an unsupported database, a permanent database error) end the
+ * loop by throwing.
  */
 export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
   const { store, source, limit, pollIntervalMs, drain, signal, logger } = options;
@@ -334,7 +331,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         if (!result.empty || result.rejections.length > 0) await store.applyPage(result);
         failures = 0;
       } catch (error) {
-        if (isFatal(error)) throw error;
+        if (isFatalStoreError(error)) throw error;
         events?.writeFailed(error);
         events?.retry("store");
         failures++;
@@ -353,7 +350,7 @@ export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
         try {
           checkpoint = await store.readCheckpoint();
         } catch (readError) {
-          if (isFatal(readError)) throw readError;
+          if (isFatalStoreError(readError)) throw readError;
           // The next write fails again and is retried with a longer wait.
         }
         continue;

@@ -99,12 +99,17 @@ export function storeContract(
 
   test("migrate applies the schema once and starts at checkpoint 0", async (_h, store) => {
     const first = await store.migrate();
-    assertEquals(first.map((m) => [m.version, m.name]), [[1, "init"]]);
+    assertEquals(first[0] && [first[0].version, first[0].name], [1, "init"]);
+    assertEquals(first.map((m) => m.version), first.map((_, i) => i + 1));
     assertEquals(await store.migrate(), []);
     assertEquals(await store.readCheckpoint(), 0);
     await store.verifySchema();
     const status = await store.status();
-    assertEquals([status.schemaVersion, status.parcels, status.newestEventUtc], [1, 0, null]);
+    assertEquals([status.schemaVersion, status.parcels, status.newestEventUtc], [
+      first.length,
+      0,
+      null,
+    ]);
   });
 
   test("an unmigrated database is reported as such", async (_h, store) => {
@@ -368,6 +373,49 @@ export function storeContract(
       assertEquals((await h.parcels()).length, 1);
     },
   );
+
+  test("rejections that differ only in letter case or width are both kept", async (h, store) => {
+    await store.migrate();
+    const pages = [["Junk"], ["JUNK"], ["junk"], ["Ｊunk"]];
+    for (const page of pages) await store.applyPage(projectPage(0, page));
+    await store.applyPage(projectPage(0, ["junk"]));
+    await store.applyPage(projectPage(0, [ev(1, 10, "", T1, { StatusCode: "abc" })]));
+    await h.setCheckpoint(0);
+    await store.applyPage(projectPage(0, [ev(1, 10, "", T1, { StatusCode: "ABC" })]));
+    assertEquals((await h.rejections()).map((r) => r.payload), [
+      '"Junk"',
+      '"JUNK"',
+      '"junk"',
+      '"Ｊunk"',
+      JSON.stringify(ev(1, 10, "", T1, { StatusCode: "abc" })),
+      JSON.stringify(ev(1, 10, "", T1, { StatusCode: "ABC" })),
+    ]);
+  });
+
+  test("a page's rejections get ids in page order", async (h, store) => {
+    await store.migrate();
+    const page = [
+      ev(5, 10, ""),
+      ev(2, 11, "", T1, { StatusCode: 1 }),
+      "junk",
+      ev(9, 12, "PICKUP", "never"),
+      ev(3, 13, ""),
+      { EventId: "x" },
+    ];
+    await store.applyPage(projectPage(0, page));
+    assertEquals((await h.rejections()).map((r) => r.eventId), [2, 3, 5, 9, null, null]);
+    const newest = await store.rejections(10);
+    assertEquals(newest.map((r) => r.eventId), [null, null, 9, 5, 3, 2]);
+  });
+
+  test("the longest Type, tripled by upper-casing, is stored whole", async (h, store) => {
+    await store.migrate();
+    const type = "ﬃ".repeat(50);
+    await store.applyPage(projectPage(0, [ev(1, 10, type, T1)]));
+    const [row] = await h.parcels();
+    assertEquals(row?.type, "FFI".repeat(50));
+    assertEquals(row?.type.length, 150);
+  });
 
   test("the largest ids are stored exactly", async (h, store) => {
     await store.migrate();

@@ -36,6 +36,17 @@ if (PG_SKIP !== null) {
   console.log(`PostgreSQL tests skipped: ${PG_SKIP}`);
 }
 
+/** Run one statement on the test server's own database (for cluster-wide objects: roles). */
+export async function adminQuery(text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: PG_TEST_URL });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
 /** A database made for one test. */
 export interface TestDatabase {
   /** Its connection URL. */

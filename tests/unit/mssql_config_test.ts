@@ -42,7 +42,8 @@ Deno.test("bad mssql:// URLs are refused with the reason", () => {
     const [url, pattern] of [
       ["mssql://app:pw@db/", /must name one database/],
       ["mssql://db/Scan", /has no user/],
-      ["mssql://app:pw@db/Scan?encrypt=maybe", /encrypt="maybe" is not true or false/],
+      ["mssql://app:pw@db/Scan?encrypt=maybe", /encrypt="maybe" is not one of Optional, Mandatory/],
+      ["mssql://app:pw@db/Scan?trustServerCertificate=maybe", /="maybe" is not true or false/],
       ["mssql://app:pw@db/Scan?color=blue", /unknown mssql:\/\/ URL parameter "color"/],
       ["mssql://app:pw@db/Scan?poolMax=0", /poolMax="0" is not a positive whole number/],
     ] as const
@@ -118,4 +119,38 @@ Deno.test("ADO.NET strings missing a required key name it, never the password", 
   } catch (error) {
     assertOk(!(error as Error).message.includes("secret1"));
   }
+});
+
+Deno.test("ADO.NET Encrypt follows SqlClient: Optional is off, Mandatory on, Strict is TDS 8", () => {
+  const encrypt = (value: string) =>
+    mssqlConfig(`Server=db;Database=D;User Id=a;Password=p;Encrypt=${value}`).options?.encrypt;
+  for (const off of ["Optional", "optional", "False", "no", "0"]) assertEquals(encrypt(off), false);
+  for (const on of ["Mandatory", "True", "yes", "1"]) assertEquals(encrypt(on), true);
+  assertEquals(encrypt("Strict"), "strict");
+  assertEquals(mssqlConfig("Server=db;Database=D;User Id=a;Password=p").options?.encrypt, true);
+  assertThrows(() => encrypt("Maybe"), ConfigError, /Encrypt="Maybe" is not one of Optional/);
+});
+
+Deno.test("the URL form's encrypt takes the same words", () => {
+  const encrypt = (value: string) =>
+    mssqlConfig(`mssql://a:p@db/D?encrypt=${value}`).options?.encrypt;
+  assertEquals([encrypt("optional"), encrypt("mandatory"), encrypt("strict")], [
+    false,
+    true,
+    "strict",
+  ]);
+});
+
+Deno.test("User is a synonym of User Id", () => {
+  assertEquals(mssqlConfig("Server=db;Database=D;User=app;Password=p").user, "app");
+  assertEquals(mssqlConfig("Server=db;Database=D;User Id=app;Password=p").user, "app");
+});
+
+Deno.test("a port wins over an instance name, so SQL Browser is not asked", () => {
+  const both = mssqlConfig("Server=db\\INST,1444;Database=D;User Id=a;Password=p");
+  assertEquals([both.server, both.port, both.options?.instanceName], ["db", 1444, undefined]);
+  const instance = mssqlConfig("Server=db\\INST;Database=D;User Id=a;Password=p");
+  assertEquals([instance.server, instance.options?.instanceName], ["db", "INST"]);
+  const url = mssqlConfig("mssql://a:p@db:1444/D?instanceName=INST");
+  assertEquals([url.port, url.options?.instanceName], [1444, undefined]);
 });

@@ -1,6 +1,8 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import {
+  classifyMssqlError,
+  compatibilityProblem,
   fromSqlTime,
   isTransientMssqlError,
   MSSQL_MIGRATIONS,
@@ -8,6 +10,8 @@ import {
   pageDocument,
   renderInitDb,
 } from "../../src/store/mssql.ts";
+import { migrationLockTimeoutMs, MSSQL_SQL } from "../../src/store/mssql_sql.ts";
+import { MAX_STORED_TYPE_LENGTH } from "../../src/domain/validate.ts";
 
 Deno.test("the page document carries each parcel change once, times without the Z", () => {
   const result = projectPage(0, [
@@ -36,6 +40,7 @@ Deno.test("the page document carries each parcel change once, times without the 
     dt: null,
   }]);
   assertEquals(JSON.parse(document.rejections), [{
+    n: 0,
     e: 3,
     why: "Type is empty",
     raw: '{"EventId":3,"ParcelId":8,"Type":"","CreatedDateTimeUtc":"2021-05-11T21:11:34Z"}',
@@ -48,12 +53,114 @@ Deno.test("datetime2 text read back with style 121 becomes SPEC §3.5 text", () 
 });
 
 Deno.test("deadlocks, lock timeouts, failovers and dropped connections are transient", () => {
-  assertEquals(isTransientMssqlError({ number: 1205 }), true);
+  assertEquals(isTransientMssqlError({ number: 1205, class: 13 }), true);
+  assertEquals(isTransientMssqlError({ number: 1222, class: 16 }), true);
   assertEquals(isTransientMssqlError({ originalError: { info: { number: 40613 } } }), true);
   assertEquals(isTransientMssqlError({ code: "ESOCKET" }), true);
-  assertEquals(isTransientMssqlError({ number: 2627 }), false); // duplicate key
-  assertEquals(isTransientMssqlError({ number: 208 }), false); // invalid object name
+  assertEquals(isTransientMssqlError({ number: 2627, class: 14 }), false); // duplicate key
+  assertEquals(isTransientMssqlError({ number: 208, class: 16 }), false); // invalid object name
   assertEquals(isTransientMssqlError(new Error("x")), false);
+});
+
+Deno.test("a connection dropped mid-request (ECLOSE, EINVALIDSTATE) is transient", () => {
+  for (const code of ["ECLOSE", "EINVALIDSTATE", "ETIMEOUT", "ECONNCLOSED"]) {
+    assertEquals(classifyMssqlError({ code, name: "RequestError" }), { kind: "transient", code });
+  }
+});
+
+Deno.test("the busy migration lock (50001) is transient; other lock failures are not", () => {
+  assertEquals(classifyMssqlError({ number: 50001, class: 16 }), {
+    kind: "transient",
+    code: "error 50001",
+  });
+  assertEquals(classifyMssqlError({ number: 50003, class: 16 }).kind, "permanent");
+});
+
+Deno.test("errors the user must correct (severity 11-16) are permanent, by their number", () => {
+  for (
+    const [number, what] of [
+      [102, "incorrect syntax"],
+      [156, "incorrect syntax near a keyword (AS checkpoint)"],
+      [207, "invalid column name"],
+      [208, "invalid object name"],
+      [229, "permission denied on an object"],
+      [230, "permission denied on a column"],
+      [2628, "string or binary data would be truncated"],
+      [8152, "string or binary data would be truncated (before 2019)"],
+      [547, "constraint conflict"],
+      [2627, "duplicate key"],
+    ] as const
+  ) {
+    const severity = number === 2627 ? 14 : 16;
+    assertEquals(
+      classifyMssqlError({ number, class: severity, code: "EREQUEST" }),
+      { kind: "permanent", code: `error ${number}` },
+      what,
+    );
+  }
+  // The driver's wrapper keeps the server's number on originalError.info.
+  assertEquals(
+    classifyMssqlError({ code: "EREQUEST", originalError: { info: { number: 229, class: 14 } } }),
+    { kind: "permanent", code: "error 229" },
+  );
+});
+
+Deno.test("resource and system errors (severity 17 and above) are transient", () => {
+  assertEquals(classifyMssqlError({ number: 701, class: 17 }).kind, "transient"); // out of memory
+  assertEquals(classifyMssqlError({ number: 9002, class: 17 }).kind, "transient"); // log full
+  assertEquals(classifyMssqlError({ number: 596, class: 21 }).kind, "transient"); // session killed
+});
+
+Deno.test("errors that are not the database's are unknown, not permanent", () => {
+  assertEquals(classifyMssqlError(new TypeError("x")), { kind: "unknown", code: null });
+  assertEquals(classifyMssqlError({ code: "ELOGIN" }), { kind: "unknown", code: null });
+});
+
+Deno.test("a database below compatibility level 130 is refused with how to raise it", () => {
+  assertEquals(compatibilityProblem("ScanWorkerDb", 130), null);
+  assertEquals(compatibilityProblem("ScanWorkerDb", 160), null);
+  assertEquals(
+    compatibilityProblem("Scan]Db", 120),
+    'SQL Server database "Scan]Db" is at compatibility level 120; scan-worker needs 130 or higher (for OPENJSON). Raise it with: ALTER DATABASE [Scan]]Db] SET COMPATIBILITY_LEVEL = 130;',
+  );
+});
+
+Deno.test("the migration lock is waited for less long than a request may take", () => {
+  assertEquals(migrationLockTimeoutMs(30_000), 25_000);
+  assertEquals(migrationLockTimeoutMs(4_000), 2_000);
+  assertEquals(migrationLockTimeoutMs(0), 60_000);
+  for (const timeout of [1, 100, 1000, 15_000, 30_000, 120_000]) {
+    const wait = migrationLockTimeoutMs(timeout);
+    assertEquals(wait < timeout && wait >= 0, true, `request timeout ${timeout}`);
+  }
+  assertEquals(MSSQL_SQL.takeMigrationLock.includes("@LockTimeout = @lockTimeoutMs"), true);
+});
+
+Deno.test("Type is sized for the longest stored Type in the table, the batch and the migration", () => {
+  assertEquals(MAX_STORED_TYPE_LENGTH, 150);
+  const sized = (text: string) => [...text.matchAll(/\bType +nvarchar\((\d+)\)/g)].map((m) => m[1]);
+  assertEquals(sized(MSSQL_SQL.applyPage), ["150", "150"]);
+  const latest = MSSQL_MIGRATIONS.map((m) => sized(m.sql)).flat().at(-1);
+  assertEquals(latest, "150");
+  assertEquals(
+    MSSQL_MIGRATIONS.at(-1)?.sql.includes("ALTER COLUMN Type nvarchar(150) NOT NULL"),
+    true,
+  );
+});
+
+Deno.test("rejections are compared byte for byte and inserted in page order", () => {
+  assertEquals(
+    /x\.Payload = r\.Payload COLLATE Latin1_General_100_BIN2/.test(MSSQL_SQL.applyPage),
+    true,
+  );
+  assertEquals(
+    /DATALENGTH\(x\.Payload\) = DATALENGTH\(r\.Payload\)/.test(MSSQL_SQL.applyPage),
+    true,
+  );
+  assertEquals(
+    /\) AS r\s+WHERE NOT EXISTS \([\s\S]*?\)\s+ORDER BY r\.n;/.test(MSSQL_SQL.applyPage),
+    true,
+  );
 });
 
 /** Table → "column type" lines of every CREATE TABLE in a SQL text. */

@@ -1,0 +1,226 @@
+/**
+ * Every T-SQL text the SQL Server store sends, in one table: the store sends nothing that is not
+ * here or in its migration files, and a test parses each of them with a T-SQL grammar (no SQL
+ * Server runs where the tests run). Identifiers that are T-SQL keywords (`CHECKPOINT`, `RESULT`,
+ * `OLD`, …) are avoided, not bracketed.
+ *
+ * @module
+ */
+
+import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
+
+/** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
+export const MSSQL_TYPE_LENGTH = MAX_STORED_TYPE_LENGTH;
+
+/** The T-SQL texts of the SQL Server store, by name. */
+export const MSSQL_SQL = {
+  /** The table where applied migrations are recorded (also the head of init-db.sql). */
+  migrationsTable: `IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
+CREATE TABLE dbo.SchemaMigrations (
+    Version      int           NOT NULL CONSTRAINT PK_SchemaMigrations PRIMARY KEY,
+    Name         nvarchar(200) NOT NULL,
+    Checksum     char(64)      NOT NULL,
+    AppliedAtUtc datetime2(7)  NOT NULL
+);`,
+
+  /**
+   * Serialises migrators inside the migration transaction: two instances starting together
+   * cannot both migrate. `@lockTimeoutMs` stays below the request timeout, so a second instance
+   * learns that the lock is busy (50001, retried) instead of timing out.
+   * sp_getapplock returns -1 on a timeout and -3 when chosen as a deadlock victim: both mean
+   * "busy, try again"; any other negative result is a failure.
+   */
+  takeMigrationLock: `DECLARE @lockResult int;
+EXEC @lockResult = sp_getapplock @Resource = N'scan-worker:migrations', @LockMode = N'Exclusive',
+    @LockOwner = N'Transaction', @LockTimeout = @lockTimeoutMs;
+IF @lockResult IN (-1, -3)
+    THROW 50001, N'scan-worker: the migration lock is busy (another instance is migrating)', 1;
+IF @lockResult < 0
+BEGIN
+    DECLARE @lockMessage nvarchar(200) =
+        N'scan-worker: could not take the migration lock (sp_getapplock returned '
+        + CAST(@lockResult AS nvarchar(11)) + N')';
+    THROW 50003, @lockMessage, 1;
+END;`,
+
+  /** The migrations recorded as applied. */
+  appliedMigrations: `SELECT Version AS version, Name AS name, Checksum AS checksum,
+    CONVERT(char(27), AppliedAtUtc, 121) AS appliedAtUtc
+FROM dbo.SchemaMigrations ORDER BY Version;`,
+
+  /** Record one migration as applied; returns when. */
+  recordMigration: `DECLARE @now datetime2(7) = SYSUTCDATETIME();
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (@version, @name, @checksum, @now);
+SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
+
+  /**
+   * The database's compatibility level (OPENJSON needs 130). The database a session is
+   * connected to is always visible to it in sys.databases.
+   */
+  compatibilityLevel: `SELECT compatibility_level AS compatibilityLevel, DB_NAME() AS databaseName
+FROM sys.databases WHERE database_id = DB_ID();`,
+
+  /** The feed's checkpoint. */
+  readCheckpoint: `SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id;`,
+
+  /**
+   * One page in one batch and one transaction. The checkpoint moves first, guarded by its
+   * expected old value: it takes the feed row's lock, so a second writer waits here and then
+   * finds the checkpoint moved and rolls back. Parcel rows: UPDATE then INSERT … WHERE NOT
+   * EXISTS under UPDLOCK, HOLDLOCK (no MERGE), with the guards of the projection rules.
+   * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
+   * collation and its length: the database's collation may ignore case, width and trailing
+   * spaces), their ids in page order (`ORDER BY r.n`).
+   */
+  applyPage: `SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+
+UPDATE dbo.WorkerStates
+SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
+WHERE Id = @id AND LastProcessedEventId = @from;
+
+IF @@ROWCOUNT <> 1
+BEGIN
+    ROLLBACK TRANSACTION;
+    SELECT CAST(0 AS bit) AS moved,
+        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
+    RETURN;
+END;
+
+DECLARE @c TABLE (
+    ParcelId           bigint        NOT NULL PRIMARY KEY,
+    LastEventId        bigint        NOT NULL,
+    Type               nvarchar(${MSSQL_TYPE_LENGTH}) NOT NULL,
+    StatusCode         nvarchar(100) NOT NULL,
+    RunId              nvarchar(50)  NULL,
+    CreatedDateTimeUtc datetime2(7)  NOT NULL,
+    PickupEventId      bigint        NULL,
+    PickupTimeUtc      datetime2(7)  NULL,
+    DeliveryEventId    bigint        NULL,
+    DeliveryTimeUtc    datetime2(7)  NULL
+);
+
+INSERT INTO @c
+SELECT j.ParcelId, j.LastEventId, j.Type, j.StatusCode, j.RunId,
+    CONVERT(datetime2(7), j.Created, 126),
+    j.PickupEventId, CONVERT(datetime2(7), j.Pickup, 126),
+    j.DeliveryEventId, CONVERT(datetime2(7), j.Delivery, 126)
+FROM OPENJSON(@changes) WITH (
+    ParcelId        bigint        '$.p',
+    LastEventId     bigint        '$.e',
+    Type            nvarchar(${MSSQL_TYPE_LENGTH}) '$.t',
+    StatusCode      nvarchar(100) '$.s',
+    RunId           nvarchar(50)  '$.r',
+    Created         varchar(27)   '$.c',
+    PickupEventId   bigint        '$.pe',
+    Pickup          varchar(27)   '$.pt',
+    DeliveryEventId bigint        '$.de',
+    Delivery        varchar(27)   '$.dt'
+) AS j;
+
+UPDATE p SET
+    LastEventId = CASE WHEN c.LastEventId > p.LastEventId THEN c.LastEventId ELSE p.LastEventId END,
+    Type = CASE WHEN c.LastEventId > p.LastEventId THEN c.Type ELSE p.Type END,
+    StatusCode = CASE WHEN c.LastEventId > p.LastEventId THEN c.StatusCode ELSE p.StatusCode END,
+    RunId = CASE WHEN c.LastEventId > p.LastEventId THEN c.RunId ELSE p.RunId END,
+    CreatedDateTimeUtc = CASE WHEN c.LastEventId > p.LastEventId
+        THEN c.CreatedDateTimeUtc ELSE p.CreatedDateTimeUtc END,
+    PickupEventId = CASE WHEN c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
+        THEN c.PickupEventId ELSE p.PickupEventId END,
+    PickupTimeUtc = CASE WHEN c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
+        THEN c.PickupTimeUtc ELSE p.PickupTimeUtc END,
+    DeliveryEventId = CASE WHEN c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
+        THEN c.DeliveryEventId ELSE p.DeliveryEventId END,
+    DeliveryTimeUtc = CASE WHEN c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
+        THEN c.DeliveryTimeUtc ELSE p.DeliveryTimeUtc END,
+    UpdatedAtUtc = SYSUTCDATETIME()
+FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK)
+INNER JOIN @c AS c ON c.ParcelId = p.ParcelId
+WHERE c.LastEventId > p.LastEventId
+   OR c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
+   OR c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992);
+
+INSERT INTO dbo.ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
+    PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
+SELECT c.ParcelId, c.LastEventId, c.Type, c.StatusCode, c.RunId, c.CreatedDateTimeUtc,
+    c.PickupEventId, c.PickupTimeUtc, c.DeliveryEventId, c.DeliveryTimeUtc, SYSUTCDATETIME()
+FROM @c AS c
+WHERE NOT EXISTS (
+    SELECT 1 FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) WHERE p.ParcelId = c.ParcelId);
+
+INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
+SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
+FROM OPENJSON(@rejections) WITH (
+    n       int            '$.n',
+    EventId bigint         '$.e',
+    Reason  nvarchar(1000) '$.why',
+    Payload nvarchar(max)  '$.raw'
+) AS r
+WHERE NOT EXISTS (
+    SELECT 1 FROM dbo.RejectedEvents AS x WITH (UPDLOCK, HOLDLOCK)
+    WHERE (x.EventId = r.EventId OR (x.EventId IS NULL AND r.EventId IS NULL))
+      AND DATALENGTH(x.Payload) = DATALENGTH(r.Payload)
+      AND x.Payload = r.Payload COLLATE Latin1_General_100_BIN2)
+ORDER BY r.n;
+
+COMMIT TRANSACTION;
+SELECT CAST(1 AS bit) AS moved, @to AS actual;`,
+
+  /** The key figures of `status`. */
+  status: `SELECT
+    (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS lastProcessedEventId,
+    (SELECT CONVERT(char(27), UpdatedAtUtc, 121) FROM dbo.WorkerStates WHERE Id = @id)
+        AS updatedAt,
+    (SELECT COUNT_BIG(*) FROM dbo.ParcelStates) AS parcels,
+    (SELECT COUNT_BIG(*) FROM dbo.RejectedEvents) AS rejected,
+    (SELECT MAX(Version) FROM dbo.SchemaMigrations) AS schemaVersion,
+    (SELECT TOP (1) CONVERT(char(27), CreatedDateTimeUtc, 121) FROM dbo.ParcelStates
+        ORDER BY LastEventId DESC) AS newest;`,
+
+  /** Take the feed lock for this session, without waiting; returns sp_getapplock's result. */
+  takeFeedLock: `DECLARE @lockResult int;
+EXEC @lockResult = sp_getapplock @Resource = @resource, @LockMode = N'Exclusive',
+    @LockOwner = N'Session', @LockTimeout = 0;
+SELECT @lockResult AS lockResult;`,
+
+  /** Whether this session still holds the feed lock (`Exclusive`) or not (`NoLock`). */
+  feedLockMode: `SELECT APPLOCK_MODE(N'public', @resource, N'Session') AS lockMode;`,
+
+  /** Give the feed lock up. */
+  releaseFeedLock: `EXEC sp_releaseapplock @Resource = @resource, @LockOwner = N'Session';`,
+
+  /** One parcel's row, times as text. */
+  parcel: `SELECT ParcelId, LastEventId, Type, StatusCode, RunId,
+    CONVERT(char(27), CreatedDateTimeUtc, 121) AS Created,
+    CONVERT(char(27), PickupTimeUtc, 121) AS Pickup,
+    CONVERT(char(27), DeliveryTimeUtc, 121) AS Delivery,
+    CONVERT(char(27), UpdatedAtUtc, 121) AS Updated
+FROM dbo.ParcelStates WHERE ParcelId = @parcelId;`,
+
+  /** The newest rejections, newest first. */
+  rejections: `SELECT TOP (@limit) Id, EventId, Reason, Payload,
+    CONVERT(char(27), RejectedAtUtc, 121) AS RejectedAt
+FROM dbo.RejectedEvents ORDER BY Id DESC;`,
+
+  /** Move the checkpoint; returns the one it replaced. */
+  resetCheckpoint: `UPDATE dbo.WorkerStates
+SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
+OUTPUT deleted.LastProcessedEventId AS previousEventId
+WHERE Id = @id;`,
+} as const;
+
+/** The name of one of the store's T-SQL texts. */
+export type MssqlText = keyof typeof MSSQL_SQL;
+
+/**
+ * How long the migration lock may be waited for with a given request timeout: below it, so the
+ * server's answer ("busy", retried) comes before the client gives up on the request. A request
+ * timeout of 0 (none) waits 60 s.
+ * @example migrationLockTimeoutMs(30_000) // 25000
+ */
+export function migrationLockTimeoutMs(requestTimeoutMs: number): number {
+  if (requestTimeoutMs <= 0) return 60_000;
+  return requestTimeoutMs - Math.min(5000, Math.ceil(requestTimeoutMs / 2));
+}
