@@ -120,8 +120,7 @@ Deno.test({
       const migrated = await runCli(["migrate"], { env: { DATABASE_URL: db.url } });
       assertEquals(migrated.code, 0, migrated.stderr);
       await db.query(
-        `GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ${role};
-         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`,
+        `GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ${role}`,
       );
       const url = new URL(db.url);
       url.username = role;
