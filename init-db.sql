@@ -1,5 +1,6 @@
--- scan-worker: the complete SQL Server schema (SQL Server 2017+), for a DBA to run by hand
--- in the target database, e.g. sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.
+-- scan-worker: the complete SQL Server schema (SQL Server 2016+, compatibility level 130+),
+-- for a DBA to run by hand in the target database, e.g.
+-- sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.
 -- Generated from sql/mssql/*.sql by `deno task init-db`; do not edit by hand.
 -- The worker records these migrations as applied, so `scan-worker migrate` finds nothing to do.
 

@@ -7,6 +7,7 @@
  */
 
 import { parseEnv } from "node:util";
+import { ConfigError } from "./errors.ts";
 
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;
@@ -15,14 +16,22 @@ export type LogLevel = typeof LOG_LEVELS[number];
 /** Log output formats accepted by `LOG_FORMAT`. */
 export type LogFormat = "json" | "pretty";
 
-/** Where the worker keeps its state, from `DATABASE_URL` (SPEC §4). */
+/** Where the worker keeps its state, from `DATABASE_URL`. */
 export type DatabaseTarget =
   | { readonly kind: "sqlite"; readonly path: string }
   | { readonly kind: "postgres"; readonly url: string }
   | { readonly kind: "mssql"; readonly url: string };
 
-/** The validated settings of one run of the program. */
-export interface Config {
+/** `DATABASE_URL` and how to reach the database. */
+export interface DatabaseConfig {
+  /** `DATABASE_URL`, parsed. */
+  readonly database: DatabaseTarget;
+  /** `DATABASE_URL` with any password replaced by `***`, for logs. */
+  readonly databaseForLog: string;
+}
+
+/** The upstream Scan Event API. */
+export interface ApiConfig {
   /** `SCAN_API_URL`: the feed endpoint, without query. */
   readonly apiUrl: string;
   /** `SCAN_API_LIMIT`: events asked for per page. */
@@ -31,6 +40,12 @@ export interface Config {
   readonly apiToken: string | null;
   /** `SCAN_API_TIMEOUT_MS`: per-request timeout. */
   readonly apiTimeoutMs: number;
+  /** `SCAN_API_MAX_BODY_BYTES`: a larger response body is refused and retried. */
+  readonly maxBodyBytes: number;
+}
+
+/** How the worker loop paces itself, retries, and shows its health. */
+export interface WorkerConfig {
   /** `POLL_INTERVAL_MS`: wait after a short or empty page. */
   readonly pollIntervalMs: number;
   /** `RETRY_BASE_MS`: the first retry waits up to this long (doubling per attempt). */
@@ -41,46 +56,48 @@ export interface Config {
   readonly lockRetryMs: number;
   /** `LOG_PROGRESS_MS`: while catching up, one progress line this often. */
   readonly progressIntervalMs: number;
-  /** `SCAN_API_MAX_BODY_BYTES`: a larger response body is refused and retried. */
-  readonly maxBodyBytes: number;
   /** `METRICS_PORT`: the health and metrics listener's port, or null for none. */
   readonly metricsPort: number | null;
   /** `METRICS_HOST`: the listener's interface. */
   readonly metricsHost: string;
-  /** `DATABASE_URL`, parsed. */
-  readonly database: DatabaseTarget;
-  /** `DATABASE_URL` with any password replaced by `***`, for logs. */
-  readonly databaseForLog: string;
+}
+
+/** Logging. */
+export interface LoggingConfig {
   /** `LOG_LEVEL`. */
   readonly logLevel: LogLevel;
   /** `LOG_FORMAT`. */
   readonly logFormat: LogFormat;
 }
 
-/** Raised for an invalid setting; the CLI prints its message and exits 2. */
-export class ConfigError extends Error {
-  /** The environment variable (and flag) at fault. */
-  readonly setting: string;
+/** The parts of the configuration, by name: a command resolves only those it needs. */
+export interface ConfigSections {
+  readonly database: DatabaseConfig;
+  readonly api: ApiConfig;
+  readonly worker: WorkerConfig;
+  readonly logging: LoggingConfig;
+}
 
-  /** @param setting e.g. `SCAN_API_LIMIT (--limit)`; @param problem what is wrong with it. */
-  constructor(setting: string, problem: string) {
-    super(`invalid ${setting}: ${problem}`);
-    this.name = "ConfigError";
-    this.setting = setting;
-  }
+/** The name of a part of the configuration. */
+export type Section = keyof ConfigSections;
+
+/** Every setting of the program, validated. */
+export type Config = DatabaseConfig & ApiConfig & WorkerConfig & LoggingConfig;
+
+/** One setting: its variable, its flag (if any), its default as text and what it means. */
+export interface Setting {
+  /** The environment variable. */
+  readonly variable: string;
+  /** The flag that overrides it, without `--`. */
+  readonly flag?: string;
+  /** The default, as shown in help. */
+  readonly fallback: string;
+  /** What it means, in a few words. */
+  readonly help: string;
 }
 
 /** Flag values as parsed from the command line (absent flags are undefined). */
-export interface ConfigFlags {
-  readonly "api-url"?: string | undefined;
-  readonly limit?: string | undefined;
-  readonly "api-timeout-ms"?: string | undefined;
-  readonly "poll-interval-ms"?: string | undefined;
-  readonly db?: string | undefined;
-  readonly "log-level"?: string | undefined;
-  readonly "log-format"?: string | undefined;
-  readonly "metrics-port"?: string | undefined;
-}
+export type ConfigFlags = Readonly<Record<string, string | boolean | undefined>>;
 
 /** Where one value came from, for messages. */
 interface Source {
@@ -100,17 +117,86 @@ export interface ConfigSources {
   readonly stdoutIsTerminal: boolean;
 }
 
-/** The default feed URL (SPEC §2). */
+/** The default feed URL. */
 export const DEFAULT_API_URL = "http://localhost/v1/scans/scanevents";
-/** The default database (SPEC §4). */
+/** The default database. */
 export const DEFAULT_DATABASE_URL = "sqlite:./scan-worker.db";
 /** The largest page the worker asks for. */
 export const MAX_LIMIT = 100_000;
 
-function pick(sources: ConfigSources, variable: string, flag?: keyof ConfigFlags): Source {
+/** Every setting, by the part of the configuration it belongs to (help text is made from it). */
+export const SETTINGS: { readonly [S in Section]: readonly Setting[] } = {
+  database: [
+    {
+      variable: "DATABASE_URL",
+      flag: "db",
+      fallback: DEFAULT_DATABASE_URL,
+      help:
+        "sqlite:PATH, postgres://user:pass@host:5432/db, mssql://user:pass@host:1433/db or Server=host,1433;Database=…;User Id=…;Password=…",
+    },
+  ],
+  api: [
+    { variable: "SCAN_API_URL", flag: "api-url", fallback: DEFAULT_API_URL, help: "the feed URL" },
+    { variable: "SCAN_API_LIMIT", flag: "limit", fallback: "100", help: "events per page" },
+    {
+      variable: "SCAN_API_TIMEOUT_MS",
+      flag: "api-timeout-ms",
+      fallback: "10000",
+      help: "per request",
+    },
+    { variable: "SCAN_API_TOKEN", fallback: "unset", help: "bearer token sent to the API" },
+    {
+      variable: "SCAN_API_MAX_BODY_BYTES",
+      fallback: "52428800",
+      help: "larger responses are refused",
+    },
+  ],
+  worker: [
+    {
+      variable: "POLL_INTERVAL_MS",
+      flag: "poll-interval-ms",
+      fallback: "5000",
+      help: "wait after a short or empty page",
+    },
+    {
+      variable: "METRICS_PORT",
+      flag: "metrics-port",
+      fallback: "unset",
+      help: "serve /healthz, /readyz, /metrics (0: any free port)",
+    },
+    { variable: "METRICS_HOST", fallback: "127.0.0.1", help: "the listener's interface" },
+    { variable: "RETRY_BASE_MS", fallback: "500", help: "first retry wait, doubling per attempt" },
+    { variable: "RETRY_MAX_MS", fallback: "30000", help: "longest retry wait" },
+    { variable: "LOCK_RETRY_MS", fallback: "5000", help: "how often a standby retries the lock" },
+    { variable: "LOG_PROGRESS_MS", fallback: "10000", help: "progress line interval" },
+  ],
+  logging: [
+    {
+      variable: "LOG_LEVEL",
+      flag: "log-level",
+      fallback: "info",
+      help: "debug, info, warning, error",
+    },
+    {
+      variable: "LOG_FORMAT",
+      flag: "log-format",
+      fallback: "json, or pretty on a terminal",
+      help: "json or pretty",
+    },
+  ],
+};
+
+/** The flag of each variable that has one. */
+const FLAGS: ReadonlyMap<string, string> = new Map(
+  Object.values(SETTINGS).flat().flatMap((s) => (s.flag ? [[s.variable, s.flag]] : [])),
+);
+
+function pick(sources: ConfigSources, variable: string): Source {
+  const flag = FLAGS.get(variable);
   const label = flag === undefined ? variable : `${variable} (--${flag})`;
   const flagValue = flag === undefined ? undefined : sources.flags[flag];
-  const value = flagValue ?? sources.env[variable] ?? sources.dotenv[variable];
+  const value = (typeof flagValue === "string" ? flagValue : undefined) ?? sources.env[variable] ??
+    sources.dotenv[variable];
   return { value, name: label };
 }
 
@@ -198,61 +284,92 @@ export function redactDatabaseUrl(text: string): string {
     .replace(/((?:^|;)\s*(?:password|pwd)\s*=\s*)("[^"]*"|'[^']*'|\{[^}]*\}|[^;]*)/gi, "$1***");
 }
 
+/** How each part of the configuration is resolved from its sources. */
+const RESOLVERS: { readonly [S in Section]: (sources: ConfigSources) => ConfigSections[S] } = {
+  database(sources) {
+    const databaseUrl = pick(sources, "DATABASE_URL");
+    const text = databaseUrl.value?.trim() || DEFAULT_DATABASE_URL;
+    return {
+      database: parseDatabaseUrl(text, databaseUrl.name),
+      databaseForLog: redactDatabaseUrl(text),
+    };
+  },
+  api(sources) {
+    const token = pick(sources, "SCAN_API_TOKEN").value?.trim();
+    return {
+      apiUrl: apiUrl(pick(sources, "SCAN_API_URL")),
+      limit: integer(pick(sources, "SCAN_API_LIMIT"), 100, 1, MAX_LIMIT),
+      apiToken: token ? token : null,
+      apiTimeoutMs: integer(pick(sources, "SCAN_API_TIMEOUT_MS"), 10_000, 1, 3_600_000),
+      maxBodyBytes: integer(
+        pick(sources, "SCAN_API_MAX_BODY_BYTES"),
+        50 * 1024 * 1024,
+        1024,
+        2 ** 31,
+      ),
+    };
+  },
+  worker(sources) {
+    const metricsPort = pick(sources, "METRICS_PORT");
+    const worker: WorkerConfig = {
+      pollIntervalMs: integer(pick(sources, "POLL_INTERVAL_MS"), 5000, 0, 86_400_000),
+      retryBaseMs: integer(pick(sources, "RETRY_BASE_MS"), 500, 1, 3_600_000),
+      retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
+      lockRetryMs: integer(pick(sources, "LOCK_RETRY_MS"), 5000, 1, 3_600_000),
+      progressIntervalMs: integer(pick(sources, "LOG_PROGRESS_MS"), 10_000, 1, 86_400_000),
+      metricsPort: metricsPort.value === undefined || metricsPort.value.trim() === ""
+        ? null
+        : integer(metricsPort, 0, 0, 65_535),
+      metricsHost: pick(sources, "METRICS_HOST").value?.trim() || "127.0.0.1",
+    };
+    if (worker.retryBaseMs > worker.retryMaxMs) {
+      throw new ConfigError(
+        "RETRY_BASE_MS",
+        `${worker.retryBaseMs} is above RETRY_MAX_MS (${worker.retryMaxMs})`,
+      );
+    }
+    return worker;
+  },
+  logging(sources) {
+    return {
+      logLevel: oneOf(pick(sources, "LOG_LEVEL"), LOG_LEVELS, "info"),
+      logFormat: oneOf<LogFormat>(
+        pick(sources, "LOG_FORMAT"),
+        ["json", "pretty"],
+        sources.stdoutIsTerminal ? "pretty" : "json",
+      ),
+    };
+  },
+};
+
 /**
- * Resolve flags > environment > `.env` > defaults into one frozen {@link Config}.
+ * Resolve the parts of the configuration a command needs, flags > environment > `.env` >
+ * defaults, into one frozen object; the other parts are not read, so their settings cannot
+ * stop the command.
+ * @throws ConfigError naming the first invalid setting.
+ */
+export function resolveSections<S extends Section>(
+  sources: ConfigSources,
+  needs: readonly S[],
+): SectionsConfig<S> {
+  const config = {};
+  for (const section of new Set(needs)) Object.assign(config, RESOLVERS[section](sources));
+  return Object.freeze(config) as SectionsConfig<S>;
+}
+
+/** `A | B` as `A & B`. */
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends
+  (x: infer I) => void ? I : never;
+
+/** The settings of the parts `S` of the configuration, as one object. */
+export type SectionsConfig<S extends Section> = Readonly<UnionToIntersection<ConfigSections[S]>>;
+
+/**
+ * Resolve every setting into one frozen {@link Config}.
  * @throws ConfigError naming the first invalid setting.
  */
 export function resolveConfig(sources: ConfigSources): Config {
-  const databaseUrl = pick(sources, "DATABASE_URL", "db");
-  const databaseText = databaseUrl.value?.trim() || DEFAULT_DATABASE_URL;
-  const token = pick(sources, "SCAN_API_TOKEN").value?.trim();
-  const metricsPort = pick(sources, "METRICS_PORT", "metrics-port");
-  const config: Config = Object.freeze({
-    apiUrl: apiUrl(pick(sources, "SCAN_API_URL", "api-url")),
-    limit: integer(pick(sources, "SCAN_API_LIMIT", "limit"), 100, 1, MAX_LIMIT),
-    apiToken: token ? token : null,
-    apiTimeoutMs: integer(
-      pick(sources, "SCAN_API_TIMEOUT_MS", "api-timeout-ms"),
-      10_000,
-      1,
-      3_600_000,
-    ),
-    pollIntervalMs: integer(
-      pick(sources, "POLL_INTERVAL_MS", "poll-interval-ms"),
-      5000,
-      0,
-      86_400_000,
-    ),
-    retryBaseMs: integer(pick(sources, "RETRY_BASE_MS"), 500, 1, 3_600_000),
-    retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
-    lockRetryMs: integer(pick(sources, "LOCK_RETRY_MS"), 5000, 1, 3_600_000),
-    progressIntervalMs: integer(pick(sources, "LOG_PROGRESS_MS"), 10_000, 1, 86_400_000),
-    maxBodyBytes: integer(
-      pick(sources, "SCAN_API_MAX_BODY_BYTES"),
-      50 * 1024 * 1024,
-      1024,
-      2 ** 31,
-    ),
-    metricsPort: metricsPort.value === undefined || metricsPort.value.trim() === ""
-      ? null
-      : integer(metricsPort, 0, 0, 65_535),
-    metricsHost: pick(sources, "METRICS_HOST").value?.trim() || "127.0.0.1",
-    database: parseDatabaseUrl(databaseText, databaseUrl.name),
-    databaseForLog: redactDatabaseUrl(databaseText),
-    logLevel: oneOf(pick(sources, "LOG_LEVEL", "log-level"), LOG_LEVELS, "info"),
-    logFormat: oneOf<LogFormat>(
-      pick(sources, "LOG_FORMAT", "log-format"),
-      ["json", "pretty"],
-      sources.stdoutIsTerminal ? "pretty" : "json",
-    ),
-  });
-  if (config.retryBaseMs > config.retryMaxMs) {
-    throw new ConfigError(
-      "RETRY_BASE_MS",
-      `${config.retryBaseMs} is above RETRY_MAX_MS (${config.retryMaxMs})`,
-    );
-  }
-  return config;
+  return resolveSections(sources, ["api", "worker", "database", "logging"]);
 }
 
 /**

@@ -24,32 +24,22 @@ export function logger(...category: string[]): Logger {
   return getLogger([ROOT_CATEGORY, ...category]);
 }
 
-/** Where log lines go. */
-export type LogStream = "stdout" | "stderr";
-
 /**
  * Configure logging for the process. Call once per command; {@link stopLogging} undoes it.
- * @param stream stdout for the worker (its output is its log), stderr for commands whose
- *   stdout is their result.
+ * @param write where the lines go: stdout for the worker (its output is its log), stderr for
+ *   commands whose stdout is their result.
  */
 export async function setupLogging(
   level: LogLevel,
   format: LogFormat,
-  stream: LogStream = "stdout",
+  write: (text: string) => void,
 ): Promise<void> {
-  const encoder = new TextEncoder();
-  const target = stream === "stdout" ? Deno.stdout : Deno.stderr;
   const formatter = format === "json" ? jsonLinesFormatter : getAnsiColorFormatter({
     value: (value: unknown) => typeof value === "string" ? value : Deno.inspect(value),
   });
-  const write = (record: LogRecord): void => {
-    const bytes = encoder.encode(formatter(record));
-    let written = 0;
-    while (written < bytes.length) written += target.writeSync(bytes.subarray(written));
-  };
   await configure({
     reset: true,
-    sinks: { out: write },
+    sinks: { out: (record: LogRecord) => write(formatter(record)) },
     loggers: [
       { category: [ROOT_CATEGORY], sinks: ["out"], lowestLevel: level },
       { category: ["logtape", "meta"], sinks: ["out"], lowestLevel: "warning" },

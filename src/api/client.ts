@@ -6,9 +6,27 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../worker/backoff.ts";
-import type { RequestOutcome, WorkerEvents } from "../ops/monitor.ts";
+import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../retry.ts";
 import { parsePageBody } from "./wire.ts";
+
+/** How an API request ended, as a metric label. */
+export type RequestOutcome =
+  | "ok"
+  | "http_4xx"
+  | "http_429"
+  | "http_5xx"
+  | "timeout"
+  | "network"
+  | "bad_body"
+  | "too_large";
+
+/** What the client reports as it goes (metrics, health); whoever watches implements it. */
+export interface ClientEvents {
+  /** An API request ended (each attempt), after `ms`. */
+  request(outcome: RequestOutcome, ms: number): void;
+  /** A failed API request will be retried. */
+  retry(kind: "api"): void;
+}
 
 /** Settings of a {@link ScanApiClient}. */
 export interface ClientOptions {
@@ -29,7 +47,7 @@ export interface ClientOptions {
   /** Called after each failed attempt (for tests). */
   readonly onRetry?: (failure: AttemptFailure) => void;
   /** Metrics and health hooks. */
-  readonly events?: Pick<WorkerEvents, "request" | "retry">;
+  readonly events?: ClientEvents;
 }
 
 /** A page as fetched: its raw events, not yet validated. */
@@ -38,6 +56,8 @@ export interface FetchedPage {
   readonly from: number;
   /** The raw events of the body, in the order received. */
   readonly events: readonly unknown[];
+  /** As many events as `Limit` asked for (or more): more are waiting. */
+  readonly full: boolean;
   /** Attempts it took (1 = first try). */
   readonly attempts: number;
   /** Milliseconds from the first attempt to the parsed body. */
@@ -147,7 +167,21 @@ export class ScanApiClient {
       if (signal.aborted) throw new FetchAbortedError(from);
       const outcome = await this.#attempt(from, attempt, signal);
       if ("events" in outcome) {
-        return { from, events: outcome.events, attempts: attempt, ms: performance.now() - started };
+        const { events } = outcome;
+        const { limit, logger } = this.#options;
+        if (events.length > limit) {
+          logger.warn(
+            "Page from {from} has {events} events, more than Limit={limit}; processing all",
+            { from, events: events.length, limit },
+          );
+        }
+        return {
+          from,
+          events,
+          full: events.length >= limit,
+          attempts: attempt,
+          ms: performance.now() - started,
+        };
       }
       if (signal.aborted) throw new FetchAbortedError(from);
       const { backoff, logger } = this.#options;

@@ -88,6 +88,15 @@ function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): Parce
 }
 
 /**
+ * Whether a page leaves nothing to store: no event above the checkpoint and no rejection (the
+ * feed is caught up). The one place that decides a page need not be written.
+ * @example writesNothing(projectPage(7, [])) // true
+ */
+export function writesNothing(result: PageResult): boolean {
+  return result.empty && result.rejections.length === 0;
+}
+
+/**
  * The checkpoint a page leads to, without validating it: the highest usable EventId above
  * `checkpoint` (a positive safe integer, on an object), or `checkpoint` when there is none.
  * Always equal to `projectPage(checkpoint, rawEvents).to`; cheap enough to ask for the next

@@ -1,46 +1,15 @@
 /**
  * What the worker is doing, for people and for Prometheus: the loop and the API client report
- * into one {@link WorkerMonitor}, which keeps the health state (current step, last poll, lock)
- * and the `scan_worker_*` metrics.
+ * into one {@link WorkerMonitor} through the hooks they declare (`LoopEvents`, `ClientEvents`);
+ * it keeps the health state (current step, last poll, lock) and the `scan_worker_*` metrics.
  *
  * @module
  */
 
 import client from "prom-client";
-import type { FetchedPage } from "../api/client.ts";
+import type { ClientEvents, RequestOutcome } from "../api/client.ts";
 import type { PageResult } from "../domain/project.ts";
-
-/** The step the loop is in. "wait" and "standby" are idle by design; the others do I/O. */
-export type Step = "start" | "lock" | "fetch" | "write" | "wait" | "standby" | "stopped";
-
-/** How an API request ended, as a metric label. */
-export type RequestOutcome =
-  | "ok"
-  | "http_4xx"
-  | "http_429"
-  | "http_5xx"
-  | "timeout"
-  | "network"
-  | "bad_body"
-  | "too_large";
-
-/** The hooks the loop and the client call; every one is optional for them. */
-export interface WorkerEvents {
-  /** The loop enters a step. */
-  step(step: Step): void;
-  /** An API request ended (each attempt). */
-  request(outcome: RequestOutcome, ms: number): void;
-  /** A failed API request or page write will be retried. */
-  retry(kind: "api" | "store"): void;
-  /** A page was written. */
-  pageWritten(result: PageResult, page: FetchedPage, ms: number): void;
-  /** A page write failed. */
-  writeFailed(error: unknown): void;
-  /** The feed lock was taken or lost. */
-  lock(held: boolean): void;
-  /** The checkpoint the loop works from (at start and on taking the lock). */
-  checkpoint(eventId: number): void;
-}
+import type { LoopEvents, Step } from "../worker/events.ts";
 
 /** A health or readiness verdict. */
 export interface Verdict {
@@ -70,7 +39,7 @@ function epochMs(text: string): number {
 }
 
 /** The worker's live state and metrics. */
-export class WorkerMonitor implements WorkerEvents {
+export class WorkerMonitor implements ClientEvents, LoopEvents {
   /** The Prometheus registry (`scan_worker_*` and process metrics). */
   readonly registry: client.Registry = new client.Registry();
   readonly #options: MonitorOptions;
@@ -209,7 +178,7 @@ export class WorkerMonitor implements WorkerEvents {
     this.#retries.inc({ kind });
   }
 
-  pageWritten(result: PageResult, _page: FetchedPage, ms: number): void {
+  pageWritten(result: PageResult, ms: number): void {
     this.#lastWriteFailed = null;
     this.#eventsApplied.inc(result.applied);
     this.#eventsRejected.inc(result.rejections.length);

@@ -5,23 +5,19 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
+import { CommandError, UsageError } from "../errors.ts";
 import type { ParcelState, RejectedEvent, Store } from "../store/store.ts";
-
-/** A usage problem of an operator command (exit 2). */
-export class OperatorUsageError extends ConfigError {}
 
 /**
  * Parse a whole number argument.
- * @throws OperatorUsageError naming the argument.
+ * @throws UsageError naming the argument.
  */
 export function wholeNumber(text: string | undefined, name: string, min: number): number {
-  if (text === undefined) throw new OperatorUsageError(name, "is required");
+  if (text === undefined) throw new UsageError(`invalid ${name}: is required`);
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw new OperatorUsageError(
-      name,
-      `${JSON.stringify(text)} is not a whole number from ${min} to 2^53-1`,
+    throw new UsageError(
+      `invalid ${name}: ${JSON.stringify(text)} is not a whole number from ${min} to 2^53-1`,
     );
   }
   return value;
@@ -70,12 +66,18 @@ export interface ResetOutcome {
 }
 
 /** Raised when `reset` cannot or may not go on (exit 1). */
-export class ResetRefusedError extends Error {}
+export class ResetRefusedError extends CommandError {
+  /** @param why what stops the reset. */
+  constructor(why: string) {
+    super(`reset: ${why}`);
+    this.name = "ResetRefusedError";
+  }
+}
 
 /**
  * Move the checkpoint to `to`, holding the feed lock so no worker writes meanwhile.
  * Back replays events (safe: applying a page again changes nothing); forward skips them.
- * @throws OperatorUsageError without `--yes` when no one can be asked (exit 2).
+ * @throws UsageError without `--yes` when no one can be asked (exit 2).
  * @throws ResetRefusedError while another instance holds the feed lock, or when not confirmed.
  */
 export async function resetCheckpoint(
@@ -86,9 +88,8 @@ export async function resetCheckpoint(
 ): Promise<ResetOutcome> {
   await store.verifySchema();
   if (!yes && !confirm.interactive) {
-    throw new OperatorUsageError(
-      "reset",
-      "refusing to move the checkpoint without --yes when stdin is not a terminal",
+    throw new UsageError(
+      "invalid reset: refusing to move the checkpoint without --yes when stdin is not a terminal",
     );
   }
   const lock = await store.tryLockFeed();

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 import { feedShape } from "./model.ts";
 import type { SimulatorOptions } from "./server.ts";
 
@@ -28,24 +28,6 @@ export interface SimulateFlags {
 
 /** Validated simulator settings: the simulator's options but its logger. */
 export type SimulateSettings = Omit<SimulatorOptions, "logger">;
-
-/** The simulator's flag names, for the CLI. */
-export const SIMULATE_FLAGS = [
-  "host",
-  "port",
-  "seed",
-  "events",
-  "parcels",
-  "rate",
-  "max-limit",
-  "fail-rate",
-  "slow-rate",
-  "slow-ms",
-  "garbage-rate",
-  "malformed-rate",
-  "reset-rate",
-  "throttle-rate",
-] as const;
 
 function whole(
   flags: SimulateFlags,

@@ -6,7 +6,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { type AppliedMigration, MigrationError } from "./store.ts";
+import { type AppliedMigration, MigrationError, SchemaMissingError } from "./store.ts";
 
 /** One migration file, embedded in the program. */
 export interface Migration {
@@ -79,4 +79,19 @@ export function pendingMigrations(
   }
   const done = new Set(applied.map((row) => row.version));
   return known.filter((m) => !done.has(m.version));
+}
+
+/**
+ * Check that the database has every migration this program knows, unchanged.
+ * @throws SchemaMissingError naming the first migration not applied.
+ * @throws MigrationError when an applied migration was edited or is unknown to this program.
+ */
+export function requireMigrated(
+  known: readonly Migration[],
+  applied: readonly Pick<AppliedMigration, "version" | "name" | "checksum">[],
+): void {
+  const pending = pendingMigrations(known, applied);
+  if (pending.length > 0) {
+    throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
+  }
 }

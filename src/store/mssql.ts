@@ -10,11 +10,14 @@
 
 // @ts-types="npm:@types/mssql@^12.3.0"
 import sql from "mssql";
+import type { Logger } from "@logtape/logtape";
+import { logger as programLogger } from "../log.ts";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
-import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
+import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
+import { pageDocument } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -39,47 +42,15 @@ export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "002_type_length.sql": typeLength,
 });
 
-/** The table where applied migrations are recorded. */
-export const MSSQL_MIGRATIONS_TABLE: string = MSSQL_SQL.migrationsTable;
-
 /** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
 export const MIN_COMPATIBILITY_LEVEL = 130;
 
-/** The JSON documents sent with one page: its parcel changes and its rejections. */
-export interface PageDocument {
-  /** `[{p, e, t, s, r, c, pe, pt, de, dt}, …]`: one object per parcel change. */
-  readonly changes: string;
-  /** `[{n, e, why, raw}, …]`: one object per rejection, `n` its place in the page. */
-  readonly rejections: string;
-}
-
-/** A SPEC §3.5 UTC text as SQL Server reads it for datetime2 (style 126): without the `Z`. */
-function sqlTime(text: string | null): string | null {
-  return text === null ? null : text.replace(/Z$/, "");
-}
-
 /**
- * The page as the two JSON documents the batch reads with OPENJSON.
- * @example pageDocument(result).changes // '[{"p":7,"e":1,"t":"PICKUP",…,"c":"2021-05-11T21:11:34.1506147",…}]'
+ * A time as SQL Server reads it for datetime2 (`CONVERT(…, 126)`): the UTC text without its `Z`.
+ * @example mssqlTime("2021-05-11T21:11:34.1506147Z") // "2021-05-11T21:11:34.1506147"
  */
-export function pageDocument(result: PageResult): PageDocument {
-  return {
-    changes: JSON.stringify(result.changes.map((c) => ({
-      p: c.parcelId,
-      e: c.lastEventId,
-      t: c.type,
-      s: c.statusCode,
-      r: c.runId,
-      c: sqlTime(c.createdDateTimeUtc),
-      pe: c.pickupEventId,
-      pt: sqlTime(c.pickupTimeUtc),
-      de: c.deliveryEventId,
-      dt: sqlTime(c.deliveryTimeUtc),
-    }))),
-    rejections: JSON.stringify(
-      result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
-    ),
-  };
+export function mssqlTime(text: string): string {
+  return text.replace(/Z$/, "");
 }
 
 /**
@@ -193,20 +164,31 @@ type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 /** The SQL Server store. */
 export class MssqlStore implements Store {
   readonly #config: sql.config;
+  readonly #logger: Logger;
   #connecting: Promise<sql.ConnectionPool> | null = null;
   #compatible = false;
 
-  /** @param config from {@link mssqlConfig}; nothing connects until the first call. */
-  constructor(config: sql.config) {
+  /**
+   * @param config from {@link mssqlConfig}; nothing connects until the first call.
+   * @param logger where lost idle connections are reported.
+   */
+  constructor(config: sql.config, logger: Logger = programLogger("store")) {
     this.#config = config;
+    this.#logger = logger;
   }
+
+  /** Report a pooled connection's failure (the pool drops it; the next query reconnects). */
+  #poolError = (error: unknown) => {
+    this.#logger.warn(
+      "A SQL Server connection failed while idle: {error}; the pool drops it and the next query reconnects",
+      { error: String((error as Error)?.message ?? error) },
+    );
+  };
 
   #pool(): Promise<sql.ConnectionPool> {
     if (this.#connecting === null) {
       const pool = new sql.ConnectionPool(this.#config);
-      pool.on("error", () => {
-        // Idle connection failures surface on the next query, which is retried.
-      });
+      pool.on("error", this.#poolError);
       this.#connecting = pool.connect().catch((error) => {
         this.#connecting = null;
         throw error;
@@ -307,10 +289,7 @@ export class MssqlStore implements Store {
         if (isMissingObject(error)) throw new SchemaMissingError("no dbo.SchemaMigrations table");
         throw error;
       }
-      const pending = pendingMigrations(MSSQL_MIGRATIONS, applied);
-      if (pending.length > 0) {
-        throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
-      }
+      requireMigrated(MSSQL_MIGRATIONS, applied);
     });
   }
 
@@ -334,8 +313,7 @@ export class MssqlStore implements Store {
 
   /** Write one page in one round trip and one transaction. */
   applyPage(result: PageResult): Promise<void> {
-    if (result.empty && result.rejections.length === 0) return Promise.resolve();
-    const document = pageDocument(result);
+    const document = pageDocument(result, mssqlTime);
     return this.#call(writingPage(result), async (pool) => {
       const outcome = await MssqlStore.#send(
         pool.request()
@@ -398,8 +376,10 @@ export class MssqlStore implements Store {
       ...this.#config,
       pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
     }).connect();
-    pool.on("error", () => {
-      // A dropped session shows in held().
+    pool.on("error", (error: unknown) => {
+      this.#logger.warn("The feed lock's SQL Server session failed: {error}", {
+        error: String((error as Error)?.message ?? error),
+      });
     });
     const withResource = () => pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME);
     const taken = await MssqlStore.#send(withResource())<{ lockResult: number }>("takeFeedLock")
@@ -492,43 +472,4 @@ export class MssqlStore implements Store {
     this.#connecting = null;
     if (connecting !== null) await (await connecting.catch(() => null))?.close();
   }
-}
-
-/**
- * The complete SQL Server schema for a DBA to run by hand (`init-db.sql`): the migrations table,
- * every migration, and the rows that record them as applied, so the worker finds nothing to do.
- * Generated from the embedded migrations (`deno task init-db`); a test keeps the file in step.
- */
-export function renderInitDb(): string {
-  const parts = [
-    "-- scan-worker: the complete SQL Server schema (SQL Server 2017+), for a DBA to run by hand",
-    "-- in the target database, e.g. sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.",
-    "-- Generated from sql/mssql/*.sql by `deno task init-db`; do not edit by hand.",
-    "-- The worker records these migrations as applied, so `scan-worker migrate` finds nothing to do.",
-    "",
-    "SET XACT_ABORT ON;",
-    "GO",
-    "",
-    MSSQL_SQL.migrationsTable,
-    "GO",
-  ];
-  for (const m of MSSQL_MIGRATIONS) {
-    const file = `${String(m.version).padStart(3, "0")}_${m.name}.sql`;
-    parts.push(
-      "",
-      `-- ${file}`,
-      "BEGIN TRANSACTION;",
-      "GO",
-      m.sql.trimEnd(),
-      "GO",
-      "-- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.",
-      "IF @@TRANCOUNT = 0",
-      `    THROW 50002, N'${file} failed and was rolled back; nothing was recorded', 1;`,
-      "INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)",
-      `VALUES (${m.version}, N'${m.name}', '${m.checksum}', SYSUTCDATETIME());`,
-      "COMMIT TRANSACTION;",
-      "GO",
-    );
-  }
-  return parts.join("\n") + "\n";
 }

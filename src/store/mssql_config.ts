@@ -13,7 +13,7 @@
 // @ts-types="npm:@types/mssql@^12.3.0"
 import sql from "mssql";
 import { parse as parseConnectionString } from "@tediousjs/connection-string";
-import { ConfigError } from "../config.ts";
+import { ConfigError } from "../errors.ts";
 
 const SETTING = "DATABASE_URL (--db)";
 

@@ -10,10 +10,13 @@
 
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
+import type { Logger } from "@logtape/logtape";
+import { logger as programLogger } from "../log.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
-import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
+import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
+import { pageDocument } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -160,36 +163,22 @@ function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
 }
 
-/** The JSON documents sent with one page (times rounded to microseconds, half up). */
-export function postgresPageDocument(result: PageResult): { changes: string; rejections: string } {
-  const micro = (text: string | null) => (text === null ? null : roundToMicroseconds(text));
-  return {
-    changes: JSON.stringify(result.changes.map((c) => ({
-      p: c.parcelId,
-      e: c.lastEventId,
-      t: c.type,
-      s: c.statusCode,
-      r: c.runId,
-      c: micro(c.createdDateTimeUtc),
-      pe: c.pickupEventId,
-      pt: micro(c.pickupTimeUtc),
-      de: c.deliveryEventId,
-      dt: micro(c.deliveryTimeUtc),
-    }))),
-    rejections: JSON.stringify(
-      result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
-    ),
-  };
-}
+/** A time as PostgreSQL is sent it: rounded to microseconds, half up (its one documented loss). */
+export const postgresTime: (text: string) => string = roundToMicroseconds;
 
 /** The PostgreSQL store. */
 export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #config: pg.PoolConfig;
+  readonly #logger: Logger;
 
-  /** @param config `pg` pool settings (from the URL: connection string, `sslmode` included). */
-  constructor(config: pg.PoolConfig) {
+  /**
+   * @param config `pg` pool settings (from the URL: connection string, `sslmode` included).
+   * @param logger where lost idle connections are reported.
+   */
+  constructor(config: pg.PoolConfig, logger: Logger = programLogger("store")) {
     this.#config = config;
+    this.#logger = logger;
     this.#pool = new pg.Pool({
       max: 4,
       idleTimeoutMillis: 30_000,
@@ -197,8 +186,11 @@ export class PostgresStore implements Store {
       application_name: "scan-worker",
       ...config,
     });
-    this.#pool.on("error", () => {
-      // An idle connection died (server restart): the pool drops it; the next query reconnects.
+    this.#pool.on("error", (error) => {
+      logger.warn(
+        "A PostgreSQL connection failed while idle: {error}; the pool drops it and the next query reconnects",
+        { error: error.message },
+      );
     });
   }
 
@@ -269,10 +261,7 @@ export class PostgresStore implements Store {
         if (isMissingTable(error)) throw new SchemaMissingError("no schema_migrations table");
         throw error;
       }
-      const pending = pendingMigrations(POSTGRES_MIGRATIONS, applied);
-      if (pending.length > 0) {
-        throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
-      }
+      requireMigrated(POSTGRES_MIGRATIONS, applied);
     });
   }
 
@@ -297,8 +286,7 @@ export class PostgresStore implements Store {
 
   /** Write one page in one statement (SPEC §3.8). */
   applyPage(result: PageResult): Promise<void> {
-    if (result.empty && result.rejections.length === 0) return Promise.resolve();
-    const document = postgresPageDocument(result);
+    const document = pageDocument(result, postgresTime);
     return this.#call(writingPage(result), async () => {
       const outcome = await this.#pool.query<{ moved: string; actual: string | null }>(
         APPLY_PAGE,
@@ -363,8 +351,11 @@ export class PostgresStore implements Store {
   async #tryLockFeed(): Promise<FeedLock | null> {
     const client = new pg.Client({ ...this.#config, application_name: "scan-worker (feed lock)" });
     let alive = true;
-    client.on("error", () => {
+    client.on("error", (error) => {
       alive = false;
+      this.#logger.warn("The feed lock's PostgreSQL session failed: {error}", {
+        error: error.message,
+      });
     });
     client.on("end", () => {
       alive = false;

@@ -7,7 +7,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
-import { defineMigrations, type Migration, pendingMigrations } from "./migrate.ts";
+import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -252,16 +252,14 @@ export class SqliteStore implements Store {
   /** Check, without changing anything, that every applied migration is known and unchanged. */
   verifySchema(): Promise<void> {
     return settle("checking the schema", () => {
-      let pending: Migration[];
+      let applied: AppliedMigration[];
       try {
-        pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
+        applied = this.#applied();
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError("no SchemaMigrations table");
         throw error;
       }
-      if (pending.length > 0) {
-        throw new SchemaMissingError(`migration ${pending[0]?.version} is not applied`);
-      }
+      requireMigrated(SQLITE_MIGRATIONS, applied);
     });
   }
 
@@ -283,7 +281,6 @@ export class SqliteStore implements Store {
 
   /** Write one page in one transaction (SPEC §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<void> {
-    if (result.empty && result.rejections.length === 0) return Promise.resolve();
     return settle(writingPage(result), () => {
       const s = this.#statements();
       const now = nowUtc();

@@ -6,7 +6,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
-import { retryTransient, TRANSIENT_RETRY } from "../worker/backoff.ts";
+import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
 
 /** A migration recorded as applied in the database. */
 export interface AppliedMigration {
@@ -70,12 +70,10 @@ export interface RejectedEvent {
   readonly rejectedAtUtc: string;
 }
 
-/** A place that keeps parcel states and the feed checkpoint. */
-export interface Store {
-  /** Apply migrations that are not yet applied; returns what was applied. */
-  migrate(): Promise<AppliedMigration[]>;
-  /** Fail with {@link SchemaMissingError} or {@link MigrationError} unless fully migrated. */
-  verifySchema(): Promise<void>;
+/**
+ * What the loop needs of a store: the checkpoint, a page written atomically, the feed lock.
+ */
+export interface FeedStore {
   /** The last EventId whose page is fully stored (0 before the first page). */
   readCheckpoint(): Promise<number>;
   /**
@@ -83,19 +81,30 @@ export interface Store {
    * Fails with {@link CheckpointMovedError} when the stored checkpoint is not `result.from`.
    */
   applyPage(result: PageResult): Promise<void>;
-  /** Checkpoint, counts and schema version. */
-  status(): Promise<StoreStatus>;
   /** Take the feed lock if no other instance holds it; null when one does. */
   tryLockFeed(): Promise<FeedLock | null>;
+  /** Release connections and files. */
+  close(): Promise<void>;
+}
+
+/** What start-up and the operator commands need of a store: the schema and queries. */
+export interface StoreAdmin {
+  /** Apply migrations that are not yet applied; returns what was applied. */
+  migrate(): Promise<AppliedMigration[]>;
+  /** Fail with {@link SchemaMissingError} or {@link MigrationError} unless fully migrated. */
+  verifySchema(): Promise<void>;
+  /** Checkpoint, counts and schema version. */
+  status(): Promise<StoreStatus>;
   /** One parcel's row, or null when the parcel is unknown. */
   parcel(parcelId: number): Promise<ParcelState | null>;
   /** The newest `limit` rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]>;
   /** Move the checkpoint to `eventId` (back: replay; forward: skip); returns the old one. */
   resetCheckpoint(eventId: number): Promise<number>;
-  /** Release connections and files. */
-  close(): Promise<void>;
 }
+
+/** A place that keeps parcel states and the feed checkpoint: the loop's part and the admin's. */
+export interface Store extends FeedStore, StoreAdmin {}
 
 /** The feed's row in WorkerStates. */
 export const FEED_ID = "scan-events";

@@ -7,6 +7,7 @@
  */
 
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import {
   CheckpointMovedError,
@@ -50,22 +51,6 @@ export interface StoreHarness {
   cleanup(): Promise<void>;
   /** How a SPEC §3.5 time reads back from this store (PostgreSQL keeps microseconds). */
   storedTime?(text: string): string;
-}
-
-function ev(
-  eventId: number,
-  parcelId: number,
-  type: string,
-  created = "2021-05-11T21:11:34.1506147Z",
-  extra: Record<string, unknown> = {},
-): Record<string, unknown> {
-  return {
-    EventId: eventId,
-    ParcelId: parcelId,
-    Type: type,
-    CreatedDateTimeUtc: created,
-    ...extra,
-  };
 }
 
 const T1 = "2021-05-11T10:00:00.0000001Z";
@@ -126,11 +111,11 @@ export function storeContract(
   test("a page writes parcel rows, rejections and the checkpoint", async (h, store, t) => {
     await store.migrate();
     const page = [
-      ev(1, 10, "PICKUP", T1, { User: { RunId: "R9" } }),
-      ev(2, 11, "pickup", T1),
-      ev(3, 10, "STATUS", T2, { StatusCode: "ARRIVED", User: { RunId: 100 } }),
-      ev(4, 11, ""),
-      ev(5, 10, "DELIVERY", T3, { StatusCode: 7 }),
+      scanEvent(1, 10, "PICKUP", T1, { User: { RunId: "R9" } }),
+      scanEvent(2, 11, "pickup", T1),
+      scanEvent(3, 10, "STATUS", T2, { StatusCode: "ARRIVED", User: { RunId: 100 } }),
+      scanEvent(4, 11, ""),
+      scanEvent(5, 10, "DELIVERY", T3, { StatusCode: 7 }),
     ];
     await store.applyPage(projectPage(0, page));
     assertEquals(await store.readCheckpoint(), 5);
@@ -157,7 +142,7 @@ export function storeContract(
       },
     ]);
     assertEquals(await h.rejections(), [
-      { eventId: 4, reason: "Type is empty", payload: JSON.stringify(ev(4, 11, "")) },
+      { eventId: 4, reason: "Type is empty", payload: JSON.stringify(scanEvent(4, 11, "")) },
     ]);
     const status = await store.status();
     assertEquals([status.checkpoint, status.parcels, status.rejected], [5, 2, 1]);
@@ -166,11 +151,13 @@ export function storeContract(
 
   test("pages merge across the guards of §3.6–3.7", async (h, store, t) => {
     await store.migrate();
-    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    await store.applyPage(
+      projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "DELIVERY", T2)]),
+    );
     await store.applyPage(
       projectPage(2, [
-        ev(3, 10, "PICKUP", T3),
-        ev(4, 10, "DELIVERY", T3, { User: { RunId: "X" } }),
+        scanEvent(3, 10, "PICKUP", T3),
+        scanEvent(4, 10, "DELIVERY", T3, { User: { RunId: "X" } }),
       ]),
     );
     assertEquals(await h.parcels(), [{
@@ -187,7 +174,7 @@ export function storeContract(
 
   test("the same page applied twice is refused by the guarded checkpoint", async (h, store) => {
     await store.migrate();
-    const result = projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "")]);
+    const result = projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "")]);
     await store.applyPage(result);
     const parcels = await h.parcels();
     await assertRejects(store.applyPage(result), CheckpointMovedError, /projected from 0/);
@@ -199,8 +186,12 @@ export function storeContract(
   test("replaying pages after a reset changes nothing", async (h, store) => {
     await store.migrate();
     const pages = [
-      [ev(1, 10, "PICKUP", T1), ev(2, 11, "PICKUP", T1), ev(3, 10, "bad", "never")],
-      [ev(4, 10, "STATUS", T2), ev(5, 11, "DELIVERY", T3), { EventId: "x" }],
+      [
+        scanEvent(1, 10, "PICKUP", T1),
+        scanEvent(2, 11, "PICKUP", T1),
+        scanEvent(3, 10, "bad", "never"),
+      ],
+      [scanEvent(4, 10, "STATUS", T2), scanEvent(5, 11, "DELIVERY", T3), { EventId: "x" }],
     ];
     let checkpoint = 0;
     for (const page of pages) {
@@ -226,19 +217,25 @@ export function storeContract(
 
   test("a replay of an older page cannot regress a parcel", async (h, store) => {
     await store.migrate();
-    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    await store.applyPage(
+      projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "DELIVERY", T2)]),
+    );
     const after = await h.parcels();
     await h.setCheckpoint(0);
-    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1)]));
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
     assertEquals(await h.parcels(), after);
   });
 
   test("the first PICKUP wins even when it is applied after a later one", async (h, store, t) => {
     await store.migrate();
     await h.setCheckpoint(5);
-    await store.applyPage(projectPage(5, [ev(6, 10, "PICKUP", T3), ev(7, 10, "DELIVERY", T3)]));
+    await store.applyPage(
+      projectPage(5, [scanEvent(6, 10, "PICKUP", T3), scanEvent(7, 10, "DELIVERY", T3)]),
+    );
     await h.setCheckpoint(0);
-    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 10, "DELIVERY", T2)]));
+    await store.applyPage(
+      projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "DELIVERY", T2)]),
+    );
     const [row] = await h.parcels();
     assertEquals(
       [row?.lastEventId, row?.pickupTimeUtc, row?.deliveryTimeUtc, row?.createdDateTimeUtc],
@@ -248,8 +245,12 @@ export function storeContract(
 
   test("a page projected from a stale checkpoint rolls back completely", async (h, store) => {
     await store.migrate();
-    await store.applyPage(projectPage(0, [ev(1, 10, "PICKUP", T1)]));
-    const stale = projectPage(0, [ev(1, 10, "PICKUP", T1), ev(2, 20, "PICKUP", T2), ev(3, 30, "")]);
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
+    const stale = projectPage(0, [
+      scanEvent(1, 10, "PICKUP", T1),
+      scanEvent(2, 20, "PICKUP", T2),
+      scanEvent(3, 30, ""),
+    ]);
     await assertRejects(store.applyPage(stale), CheckpointMovedError);
     assertEquals((await h.parcels()).map((p) => p.parcelId), [10]);
     assertEquals(await h.rejections(), []);
@@ -262,9 +263,9 @@ export function storeContract(
     try {
       const checkpointA = await store.readCheckpoint();
       const checkpointB = await other.readCheckpoint();
-      await store.applyPage(projectPage(checkpointA, [ev(1, 10, "PICKUP", T1)]));
+      await store.applyPage(projectPage(checkpointA, [scanEvent(1, 10, "PICKUP", T1)]));
       await assertRejects(
-        other.applyPage(projectPage(checkpointB, [ev(1, 10, "PICKUP", T1)])),
+        other.applyPage(projectPage(checkpointB, [scanEvent(1, 10, "PICKUP", T1)])),
         CheckpointMovedError,
       );
       assertEquals(await other.readCheckpoint(), 1);
@@ -290,7 +291,9 @@ export function storeContract(
     const status = "'; DROP TABLE ParcelStates; --";
     const runId = 'Robert"); DELETE FROM x; 漢字 🚚';
     await store.applyPage(
-      projectPage(0, [ev(1, 10, "O'Neil", T1, { StatusCode: status, User: { RunId: runId } })]),
+      projectPage(0, [
+        scanEvent(1, 10, "O'Neil", T1, { StatusCode: status, User: { RunId: runId } }),
+      ]),
     );
     const [row] = await h.parcels();
     assertEquals([row?.type, row?.statusCode, row?.runId], ["O'NEIL", status, runId]);
@@ -317,7 +320,10 @@ export function storeContract(
   test("SQL in a rejected event's payload and reason is stored verbatim", async (h, store) => {
     await store.migrate();
     const nasty = "'); DROP TABLE RejectedEvents; -- \\ \" ' ; DELETE FROM WorkerStates; 漢字";
-    const event = ev(1, 10, "", T1, { StatusCode: nasty, User: { RunId: nasty.slice(0, 50) } });
+    const event = scanEvent(1, 10, "", T1, {
+      StatusCode: nasty,
+      User: { RunId: nasty.slice(0, 50) },
+    });
     await store.applyPage(projectPage(0, [event, { EventId: nasty }]));
     assertEquals(await h.rejections(), [
       { eventId: 1, reason: "Type is empty", payload: JSON.stringify(event) },
@@ -336,10 +342,10 @@ export function storeContract(
       await store.migrate();
       await store.applyPage(
         projectPage(0, [
-          ev(1, 10, "PICKUP", T1, { User: { RunId: 7 } }),
-          ev(2, 11, ""),
+          scanEvent(1, 10, "PICKUP", T1, { User: { RunId: 7 } }),
+          scanEvent(2, 11, ""),
           "junk",
-          ev(3, 12, ""),
+          scanEvent(3, 12, ""),
         ]),
       );
       const parcel = await store.parcel(10);
@@ -379,27 +385,27 @@ export function storeContract(
     const pages = [["Junk"], ["JUNK"], ["junk"], ["Ｊunk"]];
     for (const page of pages) await store.applyPage(projectPage(0, page));
     await store.applyPage(projectPage(0, ["junk"]));
-    await store.applyPage(projectPage(0, [ev(1, 10, "", T1, { StatusCode: "abc" })]));
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, "", T1, { StatusCode: "abc" })]));
     await h.setCheckpoint(0);
-    await store.applyPage(projectPage(0, [ev(1, 10, "", T1, { StatusCode: "ABC" })]));
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, "", T1, { StatusCode: "ABC" })]));
     assertEquals((await h.rejections()).map((r) => r.payload), [
       '"Junk"',
       '"JUNK"',
       '"junk"',
       '"Ｊunk"',
-      JSON.stringify(ev(1, 10, "", T1, { StatusCode: "abc" })),
-      JSON.stringify(ev(1, 10, "", T1, { StatusCode: "ABC" })),
+      JSON.stringify(scanEvent(1, 10, "", T1, { StatusCode: "abc" })),
+      JSON.stringify(scanEvent(1, 10, "", T1, { StatusCode: "ABC" })),
     ]);
   });
 
   test("a page's rejections get ids in page order", async (h, store) => {
     await store.migrate();
     const page = [
-      ev(5, 10, ""),
-      ev(2, 11, "", T1, { StatusCode: 1 }),
+      scanEvent(5, 10, ""),
+      scanEvent(2, 11, "", T1, { StatusCode: 1 }),
       "junk",
-      ev(9, 12, "PICKUP", "never"),
-      ev(3, 13, ""),
+      scanEvent(9, 12, "PICKUP", "never"),
+      scanEvent(3, 13, ""),
       { EventId: "x" },
     ];
     await store.applyPage(projectPage(0, page));
@@ -411,7 +417,7 @@ export function storeContract(
   test("the longest Type, tripled by upper-casing, is stored whole", async (h, store) => {
     await store.migrate();
     const type = "ﬃ".repeat(50);
-    await store.applyPage(projectPage(0, [ev(1, 10, type, T1)]));
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, type, T1)]));
     const [row] = await h.parcels();
     assertEquals(row?.type, "FFI".repeat(50));
     assertEquals(row?.type.length, 150);
@@ -420,7 +426,9 @@ export function storeContract(
   test("the largest ids are stored exactly", async (h, store) => {
     await store.migrate();
     const max = Number.MAX_SAFE_INTEGER;
-    await store.applyPage(projectPage(0, [ev(max - 1, max, "PICKUP", T1), ev(max, 1, "")]));
+    await store.applyPage(
+      projectPage(0, [scanEvent(max - 1, max, "PICKUP", T1), scanEvent(max, 1, "")]),
+    );
     assertEquals(await store.readCheckpoint(), max);
     assertEquals((await h.parcels()).map((p) => [p.parcelId, p.lastEventId]), [[max, max - 1]]);
     assertEquals((await h.rejections()).map((r) => r.eventId), [max]);

@@ -2,7 +2,7 @@ import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { props, runCli } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { readTables } from "../helpers/tables.ts";
-import { sleep } from "../../src/worker/backoff.ts";
+import { sleep } from "../../src/retry.ts";
 import { FIXTURE_FEED, FIXTURE_TABLES } from "./fixture.ts";
 
 Deno.test("5xx bursts, a stall, a non-JSON 200, a 404 and a 429 are survived exactly", async () => {

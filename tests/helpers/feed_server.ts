@@ -5,7 +5,7 @@
  * @module
  */
 
-import { sleep } from "../../src/worker/backoff.ts";
+import { sleep } from "../../src/retry.ts";
 
 /** One fixture entry: the EventId the server pages by, and the raw JSON it sends. */
 export interface FeedEntry {

@@ -8,6 +8,7 @@
  */
 import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
+import { COURIER, edited, scanEvent } from "../helpers/events.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { type AttemptFailure, ScanApiClient } from "../../src/api/client.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
@@ -37,20 +38,11 @@ const VALID_99 = JSON.stringify({
 });
 const GOOD_PAGE = `{"ScanEvents":[${VALID_1},${VALID_99}]}`;
 
-/** A valid event 50 with fields replaced, as JSON text. */
-function event50(changes: Record<string, unknown>, remove: string[] = []): string {
-  const event: Record<string, unknown> = {
-    EventId: 50,
-    ParcelId: 1050,
-    Type: "STATUS",
-    CreatedDateTimeUtc: "2021-05-11T08:30:00Z",
-    StatusCode: "",
-    User: { RunId: "R1" },
-    ...changes,
-  };
-  for (const key of remove) delete event[key];
-  return JSON.stringify(event);
-}
+/** A valid event 50 with fields replaced or removed, as JSON text. */
+const event50 = (changes: Record<string, unknown>, remove: string[] = []) =>
+  JSON.stringify(
+    edited(scanEvent(50, 1050, "STATUS", "2021-05-11T08:30:00Z", COURIER), changes, remove),
+  );
 
 interface Outcome {
   rejected?: [number | null, string][];
@@ -473,7 +465,6 @@ function drain(
   return runLoop({
     store,
     source: client,
-    limit: options.limit,
     pollIntervalMs: 0,
     drain: true,
     signal: AbortSignal.timeout(10_000),

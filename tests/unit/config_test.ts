@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
+import { ConfigError } from "../../src/errors.ts";
 import {
-  ConfigError,
   type ConfigSources,
   parseDatabaseUrl,
   redactDatabaseUrl,

@@ -1,46 +1,38 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { type RawEvent, scanEvent } from "../helpers/events.ts";
 import type { FetchedPage } from "../../src/api/client.ts";
 import type { PageResult } from "../../src/domain/project.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
-import { SchemaMissingError, type Store } from "../../src/store/store.ts";
-import { type PageSource, runLoop } from "../../src/worker/loop.ts";
+import { type FeedStore, SchemaMissingError } from "../../src/store/store.ts";
+import { runLoop } from "../../src/worker/loop.ts";
+import type { PageSource } from "../../src/worker/prefetch.ts";
 
-function event(eventId: number, parcelId: number, type = "STATUS") {
-  return {
-    EventId: eventId,
-    ParcelId: parcelId,
-    Type: type,
-    CreatedDateTimeUtc: "2021-05-11T10:00:00Z",
-  };
+/** A page of `events` as the client returns it for `Limit=limit`. */
+function fetched(from: number, events: RawEvent[], limit: number): FetchedPage {
+  return { from, events, full: events.length >= limit, attempts: 1, ms: 0 };
 }
 
 /** A source that serves `events` by FromEventId and records what was asked. */
-function scriptedSource(events: ReturnType<typeof event>[], limit: number) {
+function scriptedSource(events: RawEvent[], limit: number) {
   const asked: number[] = [];
   const source: PageSource = {
     fetchPage(from: number): Promise<FetchedPage> {
       asked.push(from);
-      const page = events.filter((e) => e.EventId >= from).slice(0, limit);
-      return Promise.resolve({ from, events: page, attempts: 1, ms: 0 });
+      const page = events.filter((e) => Number(e.EventId) >= from).slice(0, limit);
+      return Promise.resolve(fetched(from, page, limit));
     },
   };
   return { source, asked };
 }
 
 /** A store that fails its first `failures` writes, as a locked or unreachable database does. */
-function flakyStore(inner: Store, failures: number): Store & { attempts: number } {
+function flakyStore(inner: FeedStore, failures: number): FeedStore & { attempts: number } {
   const store = {
     attempts: 0,
-    migrate: () => inner.migrate(),
-    verifySchema: () => inner.verifySchema(),
     readCheckpoint: () => inner.readCheckpoint(),
-    status: () => inner.status(),
-    close: () => inner.close(),
     tryLockFeed: () => inner.tryLockFeed(),
-    parcel: (id: number) => inner.parcel(id),
-    rejections: (limit: number) => inner.rejections(limit),
-    resetCheckpoint: (to: number) => inner.resetCheckpoint(to),
+    close: () => inner.close(),
     applyPage(result: PageResult) {
       store.attempts++;
       if (store.attempts <= failures) return Promise.reject(new Error("database is locked"));
@@ -58,12 +50,11 @@ const options = {
 };
 
 /** Run the loop with `--drain` semantics: until the first empty page. */
-function drainLoop(store: Store, source: PageSource, limit: number) {
+function drainLoop(store: FeedStore, source: PageSource) {
   return runLoop({
     ...options,
     store,
     source,
-    limit,
     drain: true,
     signal: new AbortController().signal,
   });
@@ -72,9 +63,9 @@ function drainLoop(store: Store, source: PageSource, limit: number) {
 Deno.test("the loop drains page by page, asking for checkpoint + 1", async () => {
   const store = new SqliteStore(":memory:");
   await store.migrate();
-  const events = [1, 2, 3, 4, 5, 6, 7].map((id) => event(id, id % 3 + 1));
+  const events = [1, 2, 3, 4, 5, 6, 7].map((id) => scanEvent(id, id % 3 + 1));
   const { source, asked } = scriptedSource(events, 3);
-  const summary = await drainLoop(store, source, 3);
+  const summary = await drainLoop(store, source);
   assertEquals(asked, [1, 4, 7, 8]);
   assertEquals(summary, { reason: "drained", checkpoint: 7, pages: 3, applied: 7, rejected: 0 });
   await store.close();
@@ -84,8 +75,8 @@ Deno.test("a failed write is retried whole from the re-read checkpoint", async (
   const inner = new SqliteStore(":memory:");
   await inner.migrate();
   const store = flakyStore(inner, 2);
-  const { source, asked } = scriptedSource([event(1, 1), event(2, 2)], 10);
-  const summary = await drainLoop(store, source, 10);
+  const { source, asked } = scriptedSource([scanEvent(1, 1), scanEvent(2, 2)], 10);
+  const summary = await drainLoop(store, source);
   assertEquals(asked, [1, 1, 1, 3]);
   assertEquals(store.attempts, 3);
   assertEquals(summary.checkpoint, 2);
@@ -95,9 +86,9 @@ Deno.test("a failed write is retried whole from the re-read checkpoint", async (
 
 Deno.test("a missing schema ends the loop with its error", async () => {
   const store = new SqliteStore(":memory:");
-  const { source } = scriptedSource([event(1, 1)], 10);
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
   await assertRejects(
-    drainLoop(store, source, 10),
+    drainLoop(store, source),
     SchemaMissingError,
   );
   await store.close();
@@ -108,12 +99,11 @@ Deno.test("an aborted signal stops the loop before the next request", async () =
   await store.migrate();
   const controller = new AbortController();
   controller.abort();
-  const { source, asked } = scriptedSource([event(1, 1)], 10);
+  const { source, asked } = scriptedSource([scanEvent(1, 1)], 10);
   const summary = await runLoop({
     ...options,
     store,
     source,
-    limit: 10,
     drain: false,
     signal: controller.signal,
   });
@@ -124,7 +114,7 @@ Deno.test("an aborted signal stops the loop before the next request", async () =
 Deno.test("the next page is asked for before the current one is written, one page ahead at most", async () => {
   const inner = new SqliteStore(":memory:");
   await inner.migrate();
-  const events = Array.from({ length: 20 }, (_, i) => event(i + 1, (i % 4) + 1));
+  const events = Array.from({ length: 20 }, (_, i) => scanEvent(i + 1, (i % 4) + 1));
   const { source, asked } = scriptedSource(events, 4);
   // At each write: which pages had been asked for by then.
   const askedAtWrite: number[][] = [];
@@ -134,7 +124,7 @@ Deno.test("the next page is asked for before the current one is written, one pag
     askedAtWrite.push([...asked]);
     return write(result);
   };
-  const summary = await drainLoop(store, source, 4);
+  const summary = await drainLoop(store, source);
   assertEquals(summary.checkpoint, 20);
   // Page k (from 4k+1) is written once page k+1 is asked for, and page k+2 is not yet.
   assertEquals(askedAtWrite, [
@@ -150,20 +140,20 @@ Deno.test("the next page is asked for before the current one is written, one pag
 Deno.test("a page fetched ahead for a checkpoint that did not hold is cancelled, not used", async () => {
   const inner = new SqliteStore(":memory:");
   await inner.migrate();
-  const events = Array.from({ length: 8 }, (_, i) => event(i + 1, i + 1));
+  const events = Array.from({ length: 8 }, (_, i) => scanEvent(i + 1, i + 1));
   const aborted: number[] = [];
   const asked: number[] = [];
   const source: PageSource = {
     fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage> {
       asked.push(from);
       signal.addEventListener("abort", () => aborted.push(from), { once: true });
-      const page = events.filter((e) => e.EventId >= from).slice(0, 4);
-      return Promise.resolve({ from, events: page, attempts: 1, ms: 0 });
+      const page = events.filter((e) => Number(e.EventId) >= from).slice(0, 4);
+      return Promise.resolve(fetched(from, page, 4));
     },
   };
   // The first write fails: the page asked for ahead (from 5) no longer follows the checkpoint
   // it was asked for, since page 1..4 is fetched again.
-  const summary = await drainLoop(flakyStore(inner, 1), source, 4);
+  const summary = await drainLoop(flakyStore(inner, 1), source);
   assertEquals(summary.checkpoint, 8);
   assertEquals(asked, [1, 5, 1, 5, 9]);
   assertEquals(aborted.includes(5), true);

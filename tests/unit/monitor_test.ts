@@ -6,8 +6,6 @@ function monitorAt(clock: { now: number }) {
   return new WorkerMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now });
 }
 
-const page = { from: 1, events: [], attempts: 1, ms: 5 };
-
 Deno.test("healthz: alive while stepping or waiting, 503 when one I/O step lasts too long", () => {
   const clock = { now: 1_000_000 };
   const monitor = monitorAt(clock);
@@ -67,7 +65,7 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   monitor.request("ok", 20);
   monitor.request("timeout", 1000);
   monitor.retry("api");
-  monitor.pageWritten(result, page, 4);
+  monitor.pageWritten(result, 4);
   monitor.lock(true);
   const text = await monitor.registry.metrics();
   const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];

@@ -1,5 +1,5 @@
 import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
-import { ConfigError } from "../../src/config.ts";
+import { ConfigError } from "../../src/errors.ts";
 import { mssqlConfig } from "../../src/store/mssql_config.ts";
 
 Deno.test("the mssql:// URL form gives server, port, database, login and TLS settings", () => {

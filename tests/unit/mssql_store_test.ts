@@ -6,10 +6,10 @@ import {
   fromSqlTime,
   isTransientMssqlError,
   MSSQL_MIGRATIONS,
-  MSSQL_MIGRATIONS_TABLE,
-  pageDocument,
-  renderInitDb,
+  mssqlTime,
 } from "../../src/store/mssql.ts";
+import { pageDocument } from "../../src/store/page_document.ts";
+import { renderInitDb } from "../../scripts/init_db.ts";
 import { migrationLockTimeoutMs, MSSQL_SQL } from "../../src/store/mssql_sql.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../../src/domain/validate.ts";
 
@@ -26,7 +26,7 @@ Deno.test("the page document carries each parcel change once, times without the 
     },
     { EventId: 3, ParcelId: 8, Type: "", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" },
   ]);
-  const document = pageDocument(result);
+  const document = pageDocument(result, mssqlTime);
   assertEquals(JSON.parse(document.changes), [{
     p: 7,
     e: 2,
@@ -181,7 +181,7 @@ Deno.test("init-db.sql is the migrations, rendered: same file, same tables and c
   assertEquals(file, renderInitDb(), "init-db.sql is stale: run `deno task init-db`");
 
   const fromMigrations = declaredColumns(
-    [MSSQL_MIGRATIONS_TABLE, ...MSSQL_MIGRATIONS.map((m) => m.sql)].join("\n"),
+    [MSSQL_SQL.migrationsTable, ...MSSQL_MIGRATIONS.map((m) => m.sql)].join("\n"),
   );
   const fromFile = declaredColumns(file);
   assertEquals(fromFile, fromMigrations);

@@ -1,25 +1,11 @@
 import { assertEquals } from "../helpers/assert.ts";
+import { COURIER, minute, scanEvent } from "../helpers/events.ts";
 import { pageEnd, projectPage } from "../../src/domain/project.ts";
 import { feedShape, hash, pageEvents } from "../../src/simulator/model.ts";
 
-/** A valid raw event; time is minutes after 2021-05-11T10:00Z to keep cases short. */
-function ev(
-  eventId: number,
-  parcelId: number,
-  type: string,
-  minute = 0,
-  extra: Record<string, unknown> = {},
-): Record<string, unknown> {
-  return {
-    EventId: eventId,
-    ParcelId: parcelId,
-    Type: type,
-    CreatedDateTimeUtc: `2021-05-11T10:${String(minute).padStart(2, "0")}:00.1234567Z`,
-    StatusCode: "",
-    User: { RunId: "R1" },
-    ...extra,
-  };
-}
+/** A courier's event at `m` minutes after 10:00. */
+const ev = (eventId: number, parcelId: number, type: string, m = 0, extra = {}) =>
+  scanEvent(eventId, parcelId, type, minute(m), { ...COURIER, ...extra });
 
 Deno.test("an empty page is empty and keeps the checkpoint", () => {
   assertEquals(projectPage(10, []), {

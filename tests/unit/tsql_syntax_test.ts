@@ -9,7 +9,8 @@
  * skipped; with CI=true it fails instead.
  */
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
-import { MSSQL_MIGRATIONS, renderInitDb } from "../../src/store/mssql.ts";
+import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
+import { renderInitDb } from "../../scripts/init_db.ts";
 import { MSSQL_SQL } from "../../src/store/mssql_sql.ts";
 
 const ROOT = new URL("../../", import.meta.url);

@@ -1,5 +1,5 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { backoffDelay, parseRetryAfter, retryTransient, sleep } from "../../src/worker/backoff.ts";
+import { backoffDelay, parseRetryAfter, retryTransient, sleep } from "../../src/retry.ts";
 
 const policy = { baseMs: 100, capMs: 1000 };
 

@@ -1,6 +1,7 @@
 /**
- * Retry timing: exponential backoff with full jitter, `Retry-After`, and an interruptible
- * sleep.
+ * Retrying, for every part of the worker that talks to the outside (the API client, the stores,
+ * the loop, the relay): exponential backoff with full jitter, `Retry-After`, an interruptible
+ * sleep, and a bounded retry of a call that failed for a passing reason. No I/O of its own.
  *
  * @module
  */

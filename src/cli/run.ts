@@ -1,0 +1,125 @@
+/**
+ * `scan-worker run`: migrate (unless --no-migrate), then the worker loop until drained or
+ * signalled, with the health and metrics listener when METRICS_PORT is set.
+ *
+ * @module
+ */
+
+import { ScanApiClient } from "../api/client.ts";
+import { EXIT } from "../errors.ts";
+import { logger } from "../log.ts";
+import { serveOps } from "../ops/http.ts";
+import { WorkerMonitor } from "../ops/monitor.ts";
+import { openStore } from "../store/open.ts";
+import { VERSION } from "../version.ts";
+import { runLoop } from "../worker/loop.ts";
+import { defineCommand } from "./command.ts";
+
+/** The `run` command. */
+export const run = defineCommand({
+  name: "run",
+  summary: "poll the Scan Event API and keep ParcelStates up to date",
+  description:
+    `Applies pending migrations (unless --no-migrate), takes the feed lock (or stands by while
+another instance holds it), then polls forever: each page is validated, projected and written
+with the new checkpoint in one transaction. SIGINT/SIGTERM: no new request, the page in flight
+commits or rolls back, exit 0; a second signal exits at once with 1. A permanent database error
+(a missing table, a permission denied) stops it with exit 1 and one line.`,
+  flags: [
+    {
+      name: "drain",
+      type: "boolean",
+      help: "exit 0 once the API returns an empty page (caught up)",
+    },
+    {
+      name: "no-migrate",
+      type: "boolean",
+      help: "do not migrate at start; fail if any migration is missing",
+    },
+  ],
+  needs: ["database", "api", "worker"],
+  logTo: "stdout",
+  examples: [
+    "scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db",
+    "SCAN_API_LIMIT=1000 scan-worker run --drain",
+    "scan-worker run --metrics-port 9464 --db postgres://scan:secret@db:5432/scan",
+  ],
+  async run({ config, flags, io }) {
+    const log = logger("worker");
+    const drain = flags.drain === true;
+    const store = await openStore(config.database);
+    const controller = new AbortController();
+    const stopListening = io.onSignal((signal) => {
+      if (controller.signal.aborted) {
+        log.warn("Received {signal} again: exiting now", { signal });
+        io.exit(EXIT.failure);
+      }
+      log.info("Received {signal}: stopping after the page in flight", { signal });
+      controller.abort();
+    });
+    let ops: { shutdown(): Promise<void> } | null = null;
+    try {
+      if (flags["no-migrate"] === true) {
+        await store.verifySchema();
+      } else {
+        for (const m of await store.migrate()) {
+          log.info("Applied migration {version} {name}", { version: m.version, name: m.name });
+        }
+      }
+      log.info(
+        "scan-worker {version} starting: API {apiUrl}, limit {limit}, database {database}",
+        {
+          version: VERSION,
+          apiUrl: config.apiUrl,
+          limit: config.limit,
+          database: config.databaseForLog,
+          drain,
+        },
+      );
+      const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
+      const monitor = config.metricsPort === null ? undefined : new WorkerMonitor({
+        stuckAfterMs: Math.max(60_000, 3 * config.apiTimeoutMs),
+        pollFreshMs: Math.max(30_000, 3 * config.pollIntervalMs, 3 * config.apiTimeoutMs),
+      });
+      ops = monitor === undefined ? null : serveOps({
+        host: config.metricsHost,
+        port: config.metricsPort ?? 0,
+        monitor,
+        checkDatabase: () => store.readCheckpoint(),
+        databaseTimeoutMs: 2000,
+        logger: logger("http"),
+      });
+      const source = new ScanApiClient({
+        url: config.apiUrl,
+        limit: config.limit,
+        token: config.apiToken,
+        timeoutMs: config.apiTimeoutMs,
+        maxBodyBytes: config.maxBodyBytes,
+        events: monitor,
+        backoff,
+        logger: logger("api"),
+      });
+      const summary = await runLoop({
+        store,
+        source,
+        pollIntervalMs: config.pollIntervalMs,
+        drain,
+        signal: controller.signal,
+        backoff,
+        lockRetryMs: config.lockRetryMs,
+        progressIntervalMs: config.progressIntervalMs,
+        logger: logger("loop"),
+        events: monitor,
+      });
+      log.info(
+        "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
+        { ...summary },
+      );
+      return EXIT.ok;
+    } finally {
+      stopListening();
+      await ops?.shutdown();
+      await store.close();
+    }
+  },
+});

@@ -1,0 +1,43 @@
+/**
+ * A page as the JSON documents the server stores read set-based in one statement (PostgreSQL's
+ * `jsonb_to_recordset`, SQL Server's `OPENJSON … WITH`): its parcel changes and its rejections,
+ * with short keys (a page of 1000 parcels is sent on every write).
+ *
+ * @module
+ */
+
+import type { PageResult } from "../domain/project.ts";
+
+/** The JSON documents sent with one page. */
+export interface PageDocument {
+  /** `[{p, e, t, s, r, c, pe, pt, de, dt}, …]`: one object per parcel change. */
+  readonly changes: string;
+  /** `[{n, e, why, raw}, …]`: one object per rejection, `n` its place in the page. */
+  readonly rejections: string;
+}
+
+/**
+ * The page as JSON, each time written the way the store's database reads it (`time` gets the
+ * normalised UTC text: `2021-05-11T21:11:34.1506147Z`).
+ * @example pageDocument(result, (t) => t).changes // '[{"p":7,"e":1,"t":"PICKUP",…}]'
+ */
+export function pageDocument(result: PageResult, time: (text: string) => string): PageDocument {
+  const optional = (text: string | null) => (text === null ? null : time(text));
+  return {
+    changes: JSON.stringify(result.changes.map((c) => ({
+      p: c.parcelId,
+      e: c.lastEventId,
+      t: c.type,
+      s: c.statusCode,
+      r: c.runId,
+      c: time(c.createdDateTimeUtc),
+      pe: c.pickupEventId,
+      pt: optional(c.pickupTimeUtc),
+      de: c.deliveryEventId,
+      dt: optional(c.deliveryTimeUtc),
+    }))),
+    rejections: JSON.stringify(
+      result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
+    ),
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * The feed lock, held for the loop: taken before the first page (standing by while another
+ * instance has it), checked now and then, given up at the end.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { sleep } from "../retry.ts";
+import { type FeedLock, type FeedStore, isFatalStoreError } from "../store/store.ts";
+import type { LoopEvents } from "./events.ts";
+
+/** What the lock keeper needs. */
+export interface LockOptions {
+  /** Where the lock lives. */
+  readonly store: Pick<FeedStore, "tryLockFeed">;
+  /** Aborts on shutdown. */
+  readonly signal: AbortSignal;
+  /** How often a standby retries the lock, and the active one checks it still holds it. */
+  readonly lockRetryMs: number;
+  /** Where it logs. */
+  readonly logger: Logger;
+  /** Health hooks. */
+  readonly events?: Pick<LoopEvents, "lock" | "step">;
+}
+
+/**
+ * Holds the feed lock for the loop: takes it (standing by while another instance has it),
+ * checks now and then that it is still held, and gives it up at the end.
+ */
+export class LockKeeper {
+  #lock: FeedLock | null = null;
+  #checkedAt = 0;
+  readonly #options: LockOptions;
+
+  /** @param options where the lock lives, how often to retry, where to log. */
+  constructor(options: LockOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * Resolve true once this instance holds the feed lock (false if the signal aborts first).
+   * `gained` is called after the lock is (re)taken, before any page is fetched.
+   * @throws a fatal store error (the lock cannot be asked for at all).
+   */
+  async ensure(gained: () => Promise<void>): Promise<boolean> {
+    const { store, signal, logger, lockRetryMs, events } = this.#options;
+    if (this.#lock !== null) {
+      if (performance.now() - this.#checkedAt < lockRetryMs) return true;
+      if (await this.#lock.held()) {
+        this.#checkedAt = performance.now();
+        return true;
+      }
+      logger.error(
+        "Lost the feed lock (its database session ended); taking it again before going on",
+      );
+      await this.#lock.release().catch(() => {});
+      this.#lock = null;
+    }
+    let waiting = false;
+    while (!signal.aborted) {
+      try {
+        this.#lock = await store.tryLockFeed();
+      } catch (error) {
+        if (isFatalStoreError(error)) throw error;
+        logger.error("Could not ask for the feed lock: {error}; retrying in {lockRetryMs} ms", {
+          error: String(error),
+          lockRetryMs,
+        });
+      }
+      if (this.#lock !== null) {
+        this.#checkedAt = performance.now();
+        events?.lock(true);
+        logger.info("Holding the feed lock: this instance is active");
+        await gained();
+        return true;
+      }
+      events?.step("standby");
+      if (!waiting) {
+        logger.info(
+          "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
+          { lockRetryMs },
+        );
+        waiting = true;
+      }
+      if (!await sleep(lockRetryMs, signal)) return false;
+    }
+    return false;
+  }
+
+  /** Give the lock up, if held. */
+  async release(): Promise<void> {
+    if (this.#lock !== null) this.#options.events?.lock(false);
+    await this.#lock?.release().catch(() => {});
+    this.#lock = null;
+  }
+}
