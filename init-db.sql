@@ -1,10 +1,14 @@
 -- scan-worker: the complete SQL Server schema (SQL Server 2016+, compatibility level 130+),
--- for a DBA to run by hand in the target database, e.g.
--- sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.
+-- for a DBA to run by hand in the target database, stopping at the first error:
+--   sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql
 -- Generated from sql/mssql/*.sql by `deno task init-db`; do not edit by hand.
 -- The worker records these migrations as applied, so `scan-worker migrate` finds nothing to do.
+-- Each migration is one batch with its record: a batch that fails to compile runs nothing,
+-- and one that fails while running is rolled back whole (XACT_ABORT).
 
 SET XACT_ABORT ON;
+IF (SELECT compatibility_level FROM sys.databases WHERE name = DB_NAME()) < 130
+    THROW 50004, N'scan-worker needs compatibility level 130 or higher (for OPENJSON): ALTER DATABASE … SET COMPATIBILITY_LEVEL = 130', 1;
 GO
 
 IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
@@ -18,7 +22,6 @@ GO
 
 -- 001_init.sql
 BEGIN TRANSACTION;
-GO
 -- scan-worker schema for SQL Server 2017+ (SPEC §4). One batch: no GO separators.
 -- Times are datetime2(7) in UTC; ids are bigint (EventId and ParcelId go up to 2^53-1).
 
@@ -58,10 +61,6 @@ CREATE TABLE dbo.RejectedEvents (
 );
 
 CREATE INDEX IX_RejectedEvents_EventId ON dbo.RejectedEvents (EventId);
-GO
--- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.
-IF @@TRANCOUNT = 0
-    THROW 50002, N'001_init.sql failed and was rolled back; nothing was recorded', 1;
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (1, N'init', '1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b', SYSUTCDATETIME());
 COMMIT TRANSACTION;
@@ -69,15 +68,10 @@ GO
 
 -- 002_type_length.sql
 BEGIN TRANSACTION;
-GO
 -- Type is at most 50 characters after trimming, and upper-casing it can turn one character into
 -- three (ﬃ → FFI, ΐ → Ϊ́): nvarchar(150) keeps every Type the worker accepts, where 100 would
 -- refuse a long one (the page batch's OPENJSON … WITH would even cut it silently).
 ALTER TABLE dbo.ParcelStates ALTER COLUMN Type nvarchar(150) NOT NULL;
-GO
--- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.
-IF @@TRANCOUNT = 0
-    THROW 50002, N'002_type_length.sql failed and was rolled back; nothing was recorded', 1;
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (2, N'type_length', 'afb72229de55ac54ec77be3531f6af7b45a1e59d291ae4f6469e3b783a700d54', SYSUTCDATETIME());
 COMMIT TRANSACTION;

@@ -280,14 +280,17 @@ async function worker(
 ): Promise<Measure> {
   const target = await freshTarget(kind);
   try {
-    const migrate = await cliCommand(["migrate"], { DATABASE_URL: target.url }).output();
+    const migrate = await cliCommand(["migrate"], { env: { DATABASE_URL: target.url } })
+      .output();
     if (!migrate.success) throw new Error(new TextDecoder().decode(migrate.stderr));
     const process = cliCommand(["run", "--drain", "--no-migrate"], {
-      SCAN_API_URL: url,
-      SCAN_API_LIMIT: String(limit),
-      DATABASE_URL: target.url,
-      LOG_LEVEL: "debug",
-      LOG_FORMAT: "json",
+      env: {
+        SCAN_API_URL: url,
+        SCAN_API_LIMIT: String(limit),
+        DATABASE_URL: target.url,
+        LOG_LEVEL: "debug",
+        LOG_FORMAT: "json",
+      },
     }).spawn();
     const simulatorBefore = simulatorPid === null ? null : await usage(simulatorPid);
     let peak = 0;

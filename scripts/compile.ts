@@ -2,9 +2,9 @@
 /**
  * `deno task compile [--target T] [--output PATH]`: build the `scan-worker` executable.
  *
- * The commit (`git rev-parse HEAD`) is written into `src/build_info.ts` for the build and the
- * file is put back afterwards. SQL migrations are text imports, so they are inside the
- * executable. Permissions are explicit (see README, Deployment):
+ * The build runs on a copy of the sources in a temporary folder, where the commit (`git
+ * rev-parse HEAD`) is written into `src/build_info.ts`: the checkout is never changed, even
+ * while a build runs. SQL migrations are text imports, so they are inside the executable. Permissions are explicit (see README, Deployment):
  *   --allow-net    the Scan Event API, database servers, the metrics listener
  *   --allow-read   the SQLite file and its -wal/-shm/.lock files, and .env
  *   --allow-write  the SQLite file and its -wal/-shm/.lock files
@@ -26,7 +26,6 @@ const { values } = parseArgs({
 });
 const root = new URL("../", import.meta.url);
 const output = values.output ?? `dist/scan-worker${values.target ? `-${values.target}` : ""}`;
-const buildInfo = new URL("src/build_info.ts", root);
 
 const git = await new Deno.Command("git", {
   args: ["rev-parse", "HEAD"],
@@ -37,18 +36,36 @@ const git = await new Deno.Command("git", {
   .output().catch(() => null);
 const commit = git?.success ? new TextDecoder().decode(git.stdout).trim() : null;
 
-const original = await Deno.readTextFile(buildInfo);
-if (commit !== null) {
-  await Deno.writeTextFile(
-    buildInfo,
-    original.replace(
-      "export const BUILD_COMMIT: string | null = null;",
-      `export const BUILD_COMMIT: string | null = ${JSON.stringify(commit)};`,
-    ),
-  );
+/** Copy a folder's files (recursively) into another. */
+async function copyTree(from: URL, to: URL): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    const source = new URL(entry.name + (entry.isDirectory ? "/" : ""), from);
+    const target = new URL(entry.name + (entry.isDirectory ? "/" : ""), to);
+    if (entry.isDirectory) await copyTree(source, target);
+    else await Deno.copyFile(source, target);
+  }
 }
+
+const build = new URL(`file://${await Deno.makeTempDir({ prefix: "scan-worker-build-" })}/`);
 let code = 1;
 try {
+  await copyTree(new URL("src/", root), new URL("src/", build));
+  await copyTree(new URL("sql/", root), new URL("sql/", build));
+  for (const file of ["deno.json", "deno.lock"]) {
+    await Deno.copyFile(new URL(file, root), new URL(file, build));
+  }
+  if (commit !== null) {
+    const buildInfo = new URL("src/build_info.ts", build);
+    const original = await Deno.readTextFile(buildInfo);
+    await Deno.writeTextFile(
+      buildInfo,
+      original.replace(
+        "export const BUILD_COMMIT: string | null = null;",
+        `export const BUILD_COMMIT: string | null = ${JSON.stringify(commit)};`,
+      ),
+    );
+  }
   const result = await new Deno.Command(Deno.execPath(), {
     args: [
       "compile",
@@ -59,16 +76,16 @@ try {
       ...V8_FLAGS,
       ...(values.target ? ["--target", values.target] : []),
       "--output",
-      output,
+      new URL(output, root).pathname,
       "src/main.ts",
     ],
-    cwd: root,
+    cwd: build,
     stdout: "inherit",
     stderr: "inherit",
   }).spawn().status;
   code = result.code;
 } finally {
-  await Deno.writeTextFile(buildInfo, original);
+  await Deno.remove(build, { recursive: true });
 }
 if (code === 0) {
   console.log(`built ${output}${commit ? ` from commit ${commit.slice(0, 12)}` : ""}`);

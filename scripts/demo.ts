@@ -41,18 +41,17 @@ try {
   console.log(`simulator: ${url} (${events} events)`);
   console.log(`database:  sqlite:${dbPath}`);
   const started = performance.now();
-  const worker = await cliCommand(
-    ["run", "--drain"],
-    {
+  const worker = await cliCommand(["run", "--drain"], {
+    env: {
       SCAN_API_URL: url,
       SCAN_API_LIMIT: String(limit),
       DATABASE_URL: `sqlite:${dbPath}`,
       LOG_LEVEL: "warning",
       LOG_FORMAT: "json",
     },
-    "null",
-    "inherit",
-  ).output();
+    stdout: "null",
+    stderr: "inherit",
+  }).output();
   const seconds = (performance.now() - started) / 1000;
   if (!worker.success) throw new Error(`the worker exited with ${worker.code}`);
 

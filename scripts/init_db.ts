@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MSSQL_MIGRATIONS } from "../src/store/mssql.ts";
+import { MIN_COMPATIBILITY_LEVEL, MSSQL_MIGRATIONS } from "../src/store/mssql.ts";
 import { MSSQL_SQL } from "../src/store/mssql_sql.ts";
 
 /**
@@ -15,29 +15,27 @@ import { MSSQL_SQL } from "../src/store/mssql_sql.ts";
 export function renderInitDb(): string {
   const parts = [
     "-- scan-worker: the complete SQL Server schema (SQL Server 2016+, compatibility level 130+),",
-    "-- for a DBA to run by hand in the target database, e.g.",
-    "-- sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql.",
+    "-- for a DBA to run by hand in the target database, stopping at the first error:",
+    "--   sqlcmd -b -S host -d ScanWorkerDb -i init-db.sql",
     "-- Generated from sql/mssql/*.sql by `deno task init-db`; do not edit by hand.",
     "-- The worker records these migrations as applied, so `scan-worker migrate` finds nothing to do.",
+    "-- Each migration is one batch with its record: a batch that fails to compile runs nothing,",
+    "-- and one that fails while running is rolled back whole (XACT_ABORT).",
     "",
     "SET XACT_ABORT ON;",
+    `IF (SELECT compatibility_level FROM sys.databases WHERE name = DB_NAME()) < ${MIN_COMPATIBILITY_LEVEL}`,
+    `    THROW 50004, N'scan-worker needs compatibility level ${MIN_COMPATIBILITY_LEVEL} or higher (for OPENJSON): ALTER DATABASE … SET COMPATIBILITY_LEVEL = ${MIN_COMPATIBILITY_LEVEL}', 1;`,
     "GO",
     "",
     MSSQL_SQL.migrationsTable,
     "GO",
   ];
   for (const m of MSSQL_MIGRATIONS) {
-    const file = `${String(m.version).padStart(3, "0")}_${m.name}.sql`;
     parts.push(
       "",
-      `-- ${file}`,
+      `-- ${String(m.version).padStart(3, "0")}_${m.name}.sql`,
       "BEGIN TRANSACTION;",
-      "GO",
       m.sql.trimEnd(),
-      "GO",
-      "-- If the batch above failed, XACT_ABORT rolled it back: record nothing, stop here.",
-      "IF @@TRANCOUNT = 0",
-      `    THROW 50002, N'${file} failed and was rolled back; nothing was recorded', 1;`,
       "INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)",
       `VALUES (${m.version}, N'${m.name}', '${m.checksum}', SYSUTCDATETIME());`,
       "COMMIT TRANSACTION;",

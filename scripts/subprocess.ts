@@ -19,19 +19,33 @@ export const PERMISSIONS = ["--allow-net", "--allow-read", "--allow-write", "--a
  */
 export const V8_FLAGS = ["--v8-flags=--max-semi-space-size=8"];
 
-/** A `scan-worker` command line as a Deno.Command, stdin closed. */
-export function cliCommand(
-  args: string[],
-  env: Record<string, string>,
-  stdout: "piped" | "null" = "piped",
-  stderr: "piped" | "inherit" = "piped",
-): Deno.Command {
+/** How a `scan-worker` subprocess is started. */
+export interface CliCommandOptions {
+  /** Its environment: added to this process's, or the whole of it with `clearEnv`. */
+  readonly env: Record<string, string>;
+  /** Start from `env` alone. */
+  readonly clearEnv?: boolean;
+  /** Its working directory (this process's by default). */
+  readonly cwd?: string;
+  /** Where its stdout goes ("piped" by default). */
+  readonly stdout?: "piped" | "null" | "inherit";
+  /** Where its stderr goes ("piped" by default). */
+  readonly stderr?: "piped" | "null" | "inherit";
+}
+
+/**
+ * A `scan-worker` command line as a Deno.Command, stdin closed, with the permissions and V8
+ * settings the worker runs with everywhere (the `start` task, the executable).
+ */
+export function cliCommand(args: string[], options: CliCommandOptions): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--quiet", `--config=${CONFIG}`, ...V8_FLAGS, ...PERMISSIONS, MAIN, ...args],
-    env,
+    env: options.env,
+    clearEnv: options.clearEnv ?? false,
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     stdin: "null",
-    stdout,
-    stderr,
+    stdout: options.stdout ?? "piped",
+    stderr: options.stderr ?? "piped",
   });
 }
 
@@ -39,13 +53,10 @@ export function cliCommand(
 export async function startSimulatorProcess(
   args: string[],
 ): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const process = cliCommand(
-    ["simulate", ...args],
-    { LOG_LEVEL: "error", LOG_FORMAT: "json" },
-    "piped",
-    "inherit",
-  )
-    .spawn();
+  const process = cliCommand(["simulate", ...args], {
+    env: { LOG_LEVEL: "error", LOG_FORMAT: "json" },
+    stderr: "inherit",
+  }).spawn();
   const reader = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {

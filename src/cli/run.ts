@@ -5,12 +5,14 @@
  * @module
  */
 
-import { ScanApiClient } from "../api/client.ts";
+import { type ClientEvents, ScanApiClient } from "../api/client.ts";
+import type { ApiConfig, WorkerConfig } from "../config.ts";
 import { EXIT } from "../errors.ts";
 import { logger } from "../log.ts";
-import { serveOps } from "../ops/http.ts";
+import { type OpsServer, serveOps } from "../ops/http.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
 import { openStore } from "../store/open.ts";
+import type { StoreAdmin } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { runLoop } from "../worker/loop.ts";
 import { defineCommand } from "./command.ts";
@@ -57,15 +59,9 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
       log.info("Received {signal}: stopping after the page in flight", { signal });
       controller.abort();
     });
-    let ops: { shutdown(): Promise<void> } | null = null;
+    let ops: OpsServer | null = null;
     try {
-      if (flags["no-migrate"] === true) {
-        await store.verifySchema();
-      } else {
-        for (const m of await store.migrate()) {
-          log.info("Applied migration {version} {name}", { version: m.version, name: m.name });
-        }
-      }
+      await prepareSchema(store, flags["no-migrate"] !== true);
       log.info(
         "scan-worker {version} starting: API {apiUrl}, limit {limit}, database {database}",
         {
@@ -76,11 +72,7 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
           drain,
         },
       );
-      const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
-      const monitor = config.metricsPort === null ? undefined : new WorkerMonitor({
-        stuckAfterMs: Math.max(60_000, 3 * config.apiTimeoutMs),
-        pollFreshMs: Math.max(30_000, 3 * config.pollIntervalMs, 3 * config.apiTimeoutMs),
-      });
+      const monitor = config.metricsPort === null ? undefined : monitorFor(config);
       ops = monitor === undefined ? null : serveOps({
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
@@ -89,19 +81,10 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
         databaseTimeoutMs: 2000,
         logger: logger("http"),
       });
-      const source = new ScanApiClient({
-        url: config.apiUrl,
-        limit: config.limit,
-        token: config.apiToken,
-        timeoutMs: config.apiTimeoutMs,
-        maxBodyBytes: config.maxBodyBytes,
-        events: monitor,
-        backoff,
-        logger: logger("api"),
-      });
+      const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
       const summary = await runLoop({
         store,
-        source,
+        source: apiClient(config, monitor),
         pollIntervalMs: config.pollIntervalMs,
         drain,
         signal: controller.signal,
@@ -123,3 +106,36 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
     }
   },
 });
+
+/** Apply pending migrations (logging each), or with `migrate` false check none is missing. */
+async function prepareSchema(store: StoreAdmin, migrate: boolean): Promise<void> {
+  if (!migrate) return await store.verifySchema();
+  for (const m of await store.migrate()) {
+    logger("worker").info("Applied migration {version} {name}", {
+      version: m.version,
+      name: m.name,
+    });
+  }
+}
+
+/** The health state and metrics, with thresholds from the settings. */
+function monitorFor(config: ApiConfig & WorkerConfig): WorkerMonitor {
+  return new WorkerMonitor({
+    stuckAfterMs: Math.max(60_000, 3 * config.apiTimeoutMs),
+    pollFreshMs: Math.max(30_000, 3 * config.pollIntervalMs, 3 * config.apiTimeoutMs),
+  });
+}
+
+/** The Scan Event API client the settings describe. */
+function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvents): ScanApiClient {
+  return new ScanApiClient({
+    url: config.apiUrl,
+    limit: config.limit,
+    token: config.apiToken,
+    timeoutMs: config.apiTimeoutMs,
+    maxBodyBytes: config.maxBodyBytes,
+    events,
+    backoff: { baseMs: config.retryBaseMs, capMs: config.retryMaxMs },
+    logger: logger("api"),
+  });
+}

@@ -121,16 +121,72 @@ export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): numb
  * - Each event is validated; invalid ones become rejections. Invalid events with no usable
  *   EventId are always returned as rejections (the store keeps one row per distinct payload).
  * - An EventId seen twice in the page: an exact repeat is skipped; a different event under
- *   the same EventId is rejected, so nothing is dropped silently.
+ *   the same EventId is rejected (once per distinct payload), so nothing is dropped silently.
  * - The new checkpoint is the highest EventId above the checkpoint, rejected ones included.
  *
  * @example projectPage(0, [{ EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }]).to // 1
  */
 export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): PageResult {
+  const { candidates, idless, skipped } = validatePage(checkpoint, rawEvents);
+  const parcels = new Map<number, ParcelChange>();
+  const rejections: Rejection[] = [];
+  let applied = 0;
+  let repeats = 0;
+  let to = checkpoint;
+  let first: Candidate | undefined;
+  /** The payloads seen under the current EventId, once it repeats: each is kept or rejected once. */
+  let seen: Set<string> | null = null;
+  for (const candidate of candidates) {
+    if (first !== undefined && first.eventId === candidate.eventId) {
+      const payload = JSON.stringify(candidate.raw);
+      seen ??= new Set([JSON.stringify(first.raw)]);
+      if (seen.has(payload)) {
+        repeats++;
+      } else {
+        seen.add(payload);
+        rejections.push({
+          eventId: candidate.eventId,
+          reason:
+            `duplicate EventId ${candidate.eventId} in the page, different from its first occurrence`,
+          payload,
+        });
+      }
+      continue;
+    }
+    first = candidate;
+    seen = null;
+    to = candidate.eventId;
+    if (candidate.event !== null) {
+      const event = candidate.event;
+      parcels.set(event.parcelId, foldParcel(parcels.get(event.parcelId), event));
+      applied++;
+    } else if (candidate.rejection !== null) {
+      rejections.push(candidate.rejection);
+    }
+  }
+  return {
+    from: checkpoint,
+    to,
+    changes: [...parcels.values()].sort((a, b) => a.parcelId - b.parcelId),
+    rejections: [...rejections, ...idless],
+    applied,
+    skipped: skipped + repeats,
+    empty: candidates.length === 0,
+  };
+}
+
+/**
+ * Validate a page's raw events: those above the checkpoint in ascending EventId order (repeats
+ * in arrival order), the rejections without a usable EventId (each payload once), and how many
+ * were at or below the checkpoint.
+ */
+function validatePage(
+  checkpoint: number,
+  rawEvents: readonly unknown[],
+): { candidates: Candidate[]; idless: Rejection[]; skipped: number } {
   const candidates: Candidate[] = [];
   const idless: Rejection[] = [];
   let skipped = 0;
-
   for (const raw of rawEvents) {
     const validation = validateEvent(raw);
     const eventId = validation.ok ? validation.event.eventId : validation.rejection.eventId;
@@ -153,46 +209,5 @@ export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): 
   }
   // Array.prototype.sort is stable: repeats of an EventId keep their arrival order.
   candidates.sort((a, b) => a.eventId - b.eventId);
-
-  const parcels = new Map<number, ParcelChange>();
-  const rejections: Rejection[] = [];
-  let applied = 0;
-  let to = checkpoint;
-  let first: Candidate | undefined;
-  for (const candidate of candidates) {
-    if (first !== undefined && first.eventId === candidate.eventId) {
-      const payload = JSON.stringify(candidate.raw);
-      if (payload === JSON.stringify(first.raw)) {
-        skipped++;
-      } else {
-        rejections.push({
-          eventId: candidate.eventId,
-          reason:
-            `duplicate EventId ${candidate.eventId} in the page, different from its first occurrence`,
-          payload,
-        });
-      }
-      continue;
-    }
-    first = candidate;
-    to = candidate.eventId;
-    if (candidate.event !== null) {
-      const event = candidate.event;
-      parcels.set(event.parcelId, foldParcel(parcels.get(event.parcelId), event));
-      applied++;
-    } else if (candidate.rejection !== null) {
-      rejections.push(candidate.rejection);
-    }
-  }
-
-  const changes = [...parcels.values()].sort((a, b) => a.parcelId - b.parcelId);
-  return {
-    from: checkpoint,
-    to,
-    changes,
-    rejections: [...rejections, ...idless],
-    applied,
-    skipped,
-    empty: candidates.length === 0,
-  };
+  return { candidates, idless, skipped };
 }

@@ -53,104 +53,92 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
   #newestEventMs: number | null = null;
   #checkpoint = 0;
 
-  readonly #eventsApplied: client.Counter;
-  readonly #eventsRejected: client.Counter;
-  readonly #eventsSkipped: client.Counter;
-  readonly #pages: client.Counter;
-  readonly #pageSeconds: client.Histogram;
-  readonly #requests: client.Counter<"outcome">;
-  readonly #requestSeconds: client.Histogram<"outcome">;
-  readonly #retries: client.Counter<"kind">;
+  readonly #eventsApplied = this.#counter(
+    "scan_worker_events_applied_total",
+    "Valid events above the checkpoint applied to parcel states.",
+  );
+  readonly #eventsRejected = this.#counter(
+    "scan_worker_events_rejected_total",
+    "Events rejected and kept in RejectedEvents.",
+  );
+  readonly #eventsSkipped = this.#counter(
+    "scan_worker_events_skipped_total",
+    "Events skipped as duplicates: at or below the checkpoint, or repeated in a page.",
+  );
+  readonly #pages = this.#counter(
+    "scan_worker_pages_total",
+    "Pages written (each in one transaction).",
+  );
+  readonly #pageSeconds = new client.Histogram({
+    name: "scan_worker_page_duration_seconds",
+    help: "Time to project and write one page.",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly #requests = new client.Counter({
+    name: "scan_worker_api_requests_total",
+    help: "Scan Event API requests by outcome.",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+  readonly #requestSeconds = new client.Histogram({
+    name: "scan_worker_api_request_duration_seconds",
+    help: "Scan Event API request time, body included, by outcome.",
+    labelNames: ["outcome"] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly #retries = new client.Counter({
+    name: "scan_worker_retries_total",
+    help: "Retries after a failed API request or page write.",
+    labelNames: ["kind"] as const,
+    registers: [this.registry],
+  });
 
   /** @param options verdict thresholds. */
   constructor(options: MonitorOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#stepSince = this.#now();
-    const registers = [this.registry];
     client.collectDefaultMetrics({ register: this.registry, prefix: "scan_worker_" });
-    this.#eventsApplied = new client.Counter({
-      name: "scan_worker_events_applied_total",
-      help: "Valid events above the checkpoint applied to parcel states.",
-      registers,
-    });
-    this.#eventsRejected = new client.Counter({
-      name: "scan_worker_events_rejected_total",
-      help: "Events rejected and kept in RejectedEvents.",
-      registers,
-    });
-    this.#eventsSkipped = new client.Counter({
-      name: "scan_worker_events_skipped_total",
-      help: "Events skipped as duplicates: at or below the checkpoint, or repeated in a page.",
-      registers,
-    });
-    this.#pages = new client.Counter({
-      name: "scan_worker_pages_total",
-      help: "Pages written (each in one transaction).",
-      registers,
-    });
-    this.#pageSeconds = new client.Histogram({
-      name: "scan_worker_page_duration_seconds",
-      help: "Time to project and write one page.",
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
-    this.#requests = new client.Counter({
-      name: "scan_worker_api_requests_total",
-      help: "Scan Event API requests by outcome.",
-      labelNames: ["outcome"],
-      registers,
-    });
-    this.#requestSeconds = new client.Histogram({
-      name: "scan_worker_api_request_duration_seconds",
-      help: "Scan Event API request time, body included, by outcome.",
-      labelNames: ["outcome"],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.#retries = new client.Counter({
-      name: "scan_worker_retries_total",
-      help: "Retries after a failed API request or page write.",
-      labelNames: ["kind"],
-      registers,
-    });
-    new client.Gauge({
-      name: "scan_worker_checkpoint_event_id",
-      help: "The last EventId whose page is stored.",
-      registers,
-      collect: () => this.#gauge("scan_worker_checkpoint_event_id", this.#checkpoint),
-    });
-    new client.Gauge({
-      name: "scan_worker_newest_event_age_seconds",
-      help:
-        "Now minus the CreatedDateTimeUtc of the newest applied event (lag behind the couriers).",
-      registers,
-      collect: () =>
-        this.#gauge(
-          "scan_worker_newest_event_age_seconds",
-          this.#newestEventMs === null ? Number.NaN : (this.#now() - this.#newestEventMs) / 1000,
-        ),
-    });
-    new client.Gauge({
-      name: "scan_worker_last_successful_poll_age_seconds",
-      help: "Seconds since the Scan Event API last answered with a page.",
-      registers,
-      collect: () =>
-        this.#gauge(
-          "scan_worker_last_successful_poll_age_seconds",
-          this.#lastPollOkAt === null ? Number.NaN : (this.#now() - this.#lastPollOkAt) / 1000,
-        ),
-    });
-    new client.Gauge({
-      name: "scan_worker_feed_lock_held",
-      help: "1 while this instance holds the feed lock (is the active worker), else 0.",
-      registers,
-      collect: () => this.#gauge("scan_worker_feed_lock_held", this.#lockHeld ? 1 : 0),
-    });
+    const age = (ms: number | null) => (ms === null ? Number.NaN : (this.#now() - ms) / 1000);
+    this.#gauge(
+      "scan_worker_checkpoint_event_id",
+      "The last EventId whose page is stored.",
+      () => this.#checkpoint,
+    );
+    this.#gauge(
+      "scan_worker_newest_event_age_seconds",
+      "Now minus the CreatedDateTimeUtc of the newest applied event (lag behind the couriers).",
+      () => age(this.#newestEventMs),
+    );
+    this.#gauge(
+      "scan_worker_last_successful_poll_age_seconds",
+      "Seconds since the Scan Event API last answered with a page.",
+      () => age(this.#lastPollOkAt),
+    );
+    this.#gauge(
+      "scan_worker_feed_lock_held",
+      "1 while this instance holds the feed lock (is the active worker), else 0.",
+      () => (this.#lockHeld ? 1 : 0),
+    );
   }
 
-  #gauge(name: string, value: number): void {
-    (this.registry.getSingleMetric(name) as client.Gauge | undefined)?.set(value);
+  /** A counter in this monitor's registry. */
+  #counter(name: string, help: string): client.Counter {
+    return new client.Counter({ name, help, registers: [this.registry] });
+  }
+
+  /** A gauge in this monitor's registry whose value is read when it is scraped. */
+  #gauge(name: string, help: string, value: () => number): void {
+    new client.Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect(this: client.Gauge) {
+        this.set(value());
+      },
+    });
   }
 
   /** Record the checkpoint (at start and after each page). */

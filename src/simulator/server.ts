@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import { sleep } from "../retry.ts";
 import { type FeedShape, hash, pageEvents, pageText, unit } from "./model.ts";
 
 /** The path the simulator serves. */
@@ -121,7 +122,6 @@ function droppedBody(text: string): Response {
 
 /** Start the simulator; resolves once it listens. */
 export function startSimulator(options: SimulatorOptions): Simulator {
-  const { shape, faults, logger } = options;
   const startedAt = performance.now();
   const stats: SimulatorStats = {
     requests: 0,
@@ -129,65 +129,12 @@ export function startSimulator(options: SimulatorOptions): Simulator {
     faults: { fail: 0, slow: 0, garbage: 0, reset: 0, throttle: 0 },
   };
   const available = () =>
-    shape.events + Math.floor(options.rate * (performance.now() - startedAt) / 1000);
+    options.shape.events + Math.floor(options.rate * (performance.now() - startedAt) / 1000);
   const closing = new AbortController();
-
-  const handler = async (request: Request): Promise<Response> => {
-    const url = new URL(request.url);
-    if (url.pathname !== FEED_PATH) {
-      return Response.json({ error: `no such path ${url.pathname}; try ${FEED_PATH}` }, {
-        status: 404,
-      });
-    }
-    if (request.method !== "GET") return new Response(null, { status: 405 });
-    const from = positiveInteger(url, "FromEventId", 1);
-    if (typeof from === "string") return badRequest(from);
-    const asked = positiveInteger(url, "Limit", 100);
-    if (typeof asked === "string") return badRequest(asked);
-    const limit = Math.min(asked, options.maxLimit);
-
-    const index = stats.requests++;
-    const fault = faultFor(shape.seed, index, faults);
-    if (fault !== null) {
-      stats.faults[fault]++;
-      logger.debug("Injecting {fault} into request {index} (FromEventId={from})", {
-        fault,
-        index,
-        from,
-      });
-    }
-    if (fault === "fail") return new Response("Service Unavailable", { status: 503 });
-    if (fault === "throttle") {
-      return new Response("Too Many Requests", { status: 429, headers: { "retry-after": "1" } });
-    }
-    if (fault === "garbage") {
-      return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
-        status: 200,
-        headers: { "content-type": "text/html" },
-      });
-    }
-    if (fault === "slow") {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, faults.slowMs);
-        closing.signal.addEventListener("abort", () => {
-          clearTimeout(timer);
-          resolve();
-        }, { once: true });
-      });
-    }
-
-    const events = pageEvents(shape, from, limit, available());
-    const body = pageText(events);
-    if (fault === "reset") return droppedBody(body);
-    stats.eventsServed += events.length;
-    return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
-  };
-
-  const server = Deno.serve({
-    hostname: options.host,
-    port: options.port,
-    onListen: () => {},
-  }, handler);
+  const server = Deno.serve(
+    { hostname: options.host, port: options.port, onListen: () => {} },
+    (request) => servePage(request, options, stats, available(), closing.signal),
+  );
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
     url: `http://${host}:${server.addr.port}${FEED_PATH}`,
@@ -198,4 +145,58 @@ export function startSimulator(options: SimulatorOptions): Simulator {
       return server.shutdown();
     },
   };
+}
+
+/**
+ * Answer one request: the page of the feed it asks for (`available` events so far), or the
+ * fault this request draws. `closing` ends a slow response early at shutdown.
+ */
+async function servePage(
+  request: Request,
+  options: SimulatorOptions,
+  stats: SimulatorStats,
+  available: number,
+  closing: AbortSignal,
+): Promise<Response> {
+  const { shape, faults, logger } = options;
+  const url = new URL(request.url);
+  if (url.pathname !== FEED_PATH) {
+    return Response.json({ error: `no such path ${url.pathname}; try ${FEED_PATH}` }, {
+      status: 404,
+    });
+  }
+  if (request.method !== "GET") return new Response(null, { status: 405 });
+  const from = positiveInteger(url, "FromEventId", 1);
+  if (typeof from === "string") return badRequest(from);
+  const asked = positiveInteger(url, "Limit", 100);
+  if (typeof asked === "string") return badRequest(asked);
+  const limit = Math.min(asked, options.maxLimit);
+
+  const index = stats.requests++;
+  const fault = faultFor(shape.seed, index, faults);
+  if (fault !== null) {
+    stats.faults[fault]++;
+    logger.debug("Injecting {fault} into request {index} (FromEventId={from})", {
+      fault,
+      index,
+      from,
+    });
+  }
+  if (fault === "fail") return new Response("Service Unavailable", { status: 503 });
+  if (fault === "throttle") {
+    return new Response("Too Many Requests", { status: 429, headers: { "retry-after": "1" } });
+  }
+  if (fault === "garbage") {
+    return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", {
+      status: 200,
+      headers: { "content-type": "text/html" },
+    });
+  }
+  if (fault === "slow") await sleep(faults.slowMs, closing);
+
+  const events = pageEvents(shape, from, limit, available);
+  const body = pageText(events);
+  if (fault === "reset") return droppedBody(body);
+  stats.eventsServed += events.length;
+  return new Response(body, { headers: { "content-type": "application/json; charset=utf-8" } });
 }

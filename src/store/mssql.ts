@@ -55,24 +55,20 @@ export function mssqlTime(text: string): string {
 
 /**
  * SQL Server error numbers worth retrying: deadlock victim, lock request timeout, the busy
- * migration lock (50001, raised by the store), and the connection and Azure failover and
- * throttling errors of Microsoft's transient-fault lists.
+ * migration lock (50001, raised by the store), and the errors on Microsoft's transient-fault
+ * lists (SqlClient's retry logic, Azure SQL): failover, throttling, a database not yet available.
+ * Login errors carry their number too (see `attachLoginError` in mssql_config.ts); tedious
+ * itself retries a few of them (4060, 40613 …) before giving up. Client-side conditions
+ * (timeouts, dropped sockets) come from tedious as codes, below, not as numbers.
  */
 export const TRANSIENT_ERROR_NUMBERS: ReadonlySet<number> = new Set([
-  -2, // client timeout
-  20, // the instance does not support encryption … (connection reset during login)
-  64, // the connection was dropped
-  121, // the semaphore timeout period has expired (transport)
-  233, // no process is on the other end of the pipe
   1205, // deadlock victim
   1222, // lock request timeout
   4060, // cannot open database (during failover)
   4221, // login to read-secondary failed (replica not ready)
-  10053, // transport-level error: connection aborted
-  10054, // transport-level error: connection reset
-  10060, // transport-level error: timed out
   10928, // resource limit reached
   10929, // resource limit: minimum guarantee
+  40143, // the service has encountered an error processing your request
   40197, // service error processing the request (failover)
   40501, // service busy
   40540, // service encountered an error processing the request
@@ -100,10 +96,12 @@ const TRANSIENT_CODES = new Set([
 
 /**
  * Sort an error from `mssql`. Known transient numbers and driver codes are transient. Any
- * other server error is sorted by its severity: 11–16 are errors the user must correct
- * (syntax 102/156, invalid object 208, invalid column 207, permission 229/230, truncation
- * 2628/8152, constraint 547/2627): permanent; 17 and above are resource and system errors:
- * transient. Errors with neither a number nor a known code are unknown.
+ * other server error is sorted by its severity (the Database Engine's error severities):
+ * 11–16 are errors the user must correct (syntax 102/156, invalid object 208, invalid column
+ * 207, permission 229/230, truncation 2628/8152, constraint 547/2627, login failed 18456):
+ * permanent; 17–21 are resource, software and fatal connection errors: transient; 22–24 mean a
+ * damaged table, suspect integrity or a failed disk: permanent, for a person to look at.
+ * Errors with neither a number nor a known code are unknown.
  * @example classifyMssqlError({ number: 208, class: 16 }) // { kind: "permanent", code: "error 208" }
  */
 export function classifyMssqlError(error: unknown): ErrorClass {
@@ -118,10 +116,8 @@ export function classifyMssqlError(error: unknown): ErrorClass {
   if (typeof number === "number") {
     const code = `error ${number}`;
     if (TRANSIENT_ERROR_NUMBERS.has(number)) return { kind: "transient", code };
-    return {
-      kind: typeof severity === "number" && severity >= 17 ? "transient" : "permanent",
-      code,
-    };
+    const passing = typeof severity === "number" && severity >= 17 && severity <= 21;
+    return { kind: passing ? "transient" : "permanent", code };
   }
   if (typeof e?.code === "string" && TRANSIENT_CODES.has(e.code)) {
     return { kind: "transient", code: e.code };
@@ -137,6 +133,16 @@ export function isTransientMssqlError(error: unknown): boolean {
 
 /** How the SQL Server store names itself and sorts errors. */
 const ERRORS: StoreErrors = { store: "SQL Server", classify: classifyMssqlError };
+
+/**
+ * Whether a connection failed because the server requires encryption and the client did not
+ * offer it (tedious: EENCRYPT "Server requires encryption").
+ */
+export function requiresEncryption(error: unknown): boolean {
+  const e = error as { code?: string; message?: string; originalError?: { code?: string } };
+  const code = e?.code ?? e?.originalError?.code;
+  return code === "EENCRYPT" && /requires encryption/i.test(e?.message ?? "");
+}
 
 function isMissingObject(error: unknown): boolean {
   return (error as { number?: number })?.number === 208;
@@ -163,7 +169,7 @@ type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 
 /** The SQL Server store. */
 export class MssqlStore implements Store {
-  readonly #config: sql.config;
+  #config: sql.config;
   readonly #logger: Logger;
   #connecting: Promise<sql.ConnectionPool> | null = null;
   #compatible = false;
@@ -187,14 +193,35 @@ export class MssqlStore implements Store {
 
   #pool(): Promise<sql.ConnectionPool> {
     if (this.#connecting === null) {
-      const pool = new sql.ConnectionPool(this.#config);
-      pool.on("error", this.#poolError);
-      this.#connecting = pool.connect().catch((error) => {
+      this.#connecting = this.#open({}).catch((error) => {
         this.#connecting = null;
         throw error;
       });
     }
     return this.#connecting;
+  }
+
+  /**
+   * Connect a pool with `overrides` on the store's config. `Encrypt=Optional` means "encrypt if
+   * the server requires it"; tedious cannot negotiate that, so when a server refuses an
+   * unencrypted connection the store connects again encrypted, and keeps to that.
+   */
+  async #open(overrides: Partial<sql.config>): Promise<sql.ConnectionPool> {
+    const connect = async () => {
+      const pool = new sql.ConnectionPool({ ...this.#config, ...overrides });
+      pool.on("error", this.#poolError);
+      return await pool.connect();
+    };
+    try {
+      return await connect();
+    } catch (error) {
+      if (this.#config.options?.encrypt !== false || !requiresEncryption(error)) throw error;
+      this.#logger.info(
+        "The SQL Server requires encryption: connecting encrypted (Encrypt=Optional allows it)",
+      );
+      this.#config = { ...this.#config, options: { ...this.#config.options, encrypt: true } };
+      return await connect();
+    }
   }
 
   /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
@@ -227,9 +254,12 @@ export class MssqlStore implements Store {
       { compatibilityLevel: number; databaseName: string }
     >("compatibilityLevel");
     const row = result.recordset[0];
-    const problem = row === undefined
-      ? null
-      : compatibilityProblem(row.databaseName, Number(row.compatibilityLevel));
+    if (row === undefined) {
+      throw new UnsupportedDatabaseError(
+        "could not read this database's compatibility level from sys.databases; scan-worker needs 130 or higher (for OPENJSON)",
+      );
+    }
+    const problem = compatibilityProblem(row.databaseName, Number(row.compatibilityLevel));
     if (problem !== null) throw new UnsupportedDatabaseError(problem);
     this.#compatible = true;
   }
@@ -372,14 +402,9 @@ export class MssqlStore implements Store {
   }
 
   async #tryLockFeed(): Promise<FeedLock | null> {
-    const pool = await new sql.ConnectionPool({
-      ...this.#config,
+    // A one-connection pool of its own; a failure of its session shows in held().
+    const pool = await this.#open({
       pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
-    }).connect();
-    pool.on("error", (error: unknown) => {
-      this.#logger.warn("The feed lock's SQL Server session failed: {error}", {
-        error: String((error as Error)?.message ?? error),
-      });
     });
     const withResource = () => pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME);
     const taken = await MssqlStore.#send(withResource())<{ lockResult: number }>("takeFeedLock")
@@ -438,7 +463,7 @@ export class MssqlStore implements Store {
     return this.#call(
       "reading rejections",
       async (pool) =>
-        (await MssqlStore.#send(pool.request().input("limit", sql.Int, limit))<{
+        (await MssqlStore.#send(pool.request().input("limit", sql.BigInt, limit))<{
           Id: string;
           EventId: string | null;
           Reason: string;

@@ -68,10 +68,41 @@ function positive(value: string, name: string): number {
   return Number(value);
 }
 
+/** What tedious says of a server's error message token (the part the classification needs). */
+interface ErrorToken {
+  readonly number: number;
+  readonly class: number;
+}
+
+/** The events of a tedious connection this module listens to. */
+interface LoginEvents {
+  on(event: "errorMessage", listener: (token: ErrorToken) => void): unknown;
+  once(event: "connect", listener: (error?: Error) => void): unknown;
+}
+
+/**
+ * Give a failed login's error the server's number and severity. tedious reports a refused login
+ * (18456 login failed, 4060 cannot open database, 40613 database unavailable …) as `ELOGIN`
+ * without them; the server's error token, seen just before, carries both. Set as the driver's
+ * `beforeConnect` hook, so every connection of every pool gets it.
+ */
+export function attachLoginError(connection: LoginEvents): void {
+  let token: ErrorToken | undefined;
+  connection.on("errorMessage", (message) => {
+    token = message;
+  });
+  connection.once("connect", (error) => {
+    if (error === undefined || token === undefined) return;
+    const failed = error as Error & { info?: ErrorToken };
+    failed.info ??= { number: token.number, class: token.class };
+  });
+}
+
 /** The worker's defaults, under what the string sets. */
 function withDefaults(config: sql.config): sql.config {
   return {
     ...config,
+    beforeConnect: attachLoginError,
     connectionTimeout: config.connectionTimeout ?? 15_000,
     requestTimeout: config.requestTimeout ?? 30_000,
     pool: {
@@ -88,6 +119,9 @@ function withDefaults(config: sql.config): sql.config {
       // Tedious otherwise asks the OS for the host name, which needs another permission.
       workstationId: "scan-worker",
       useUTC: true,
+      // `Transaction Binding=Implicit Unbind` (SqlClient's default) is read by the driver as
+      // "implicit transactions on": pages would then never commit. No string may turn it on.
+      enableImplicitTransactions: false,
     },
   };
 }
@@ -123,41 +157,45 @@ function parseUrl(text: string): sql.config {
     options,
     pool: {},
   };
-  for (const [key, value] of url.searchParams) {
-    switch (key as typeof URL_OPTIONS[number]) {
-      case "encrypt":
-        options.encrypt = encryptMode(value, key);
-        break;
-      case "trustServerCertificate":
-        options.trustServerCertificate = flag(value, key);
-        break;
-      case "instanceName":
-        // As in ADO.NET, an explicit port wins over the instance name (no SQL Browser lookup).
-        if (url.port === "") {
-          options.instanceName = value;
-          delete config.port;
-        }
-        break;
-      case "connectTimeout":
-        config.connectionTimeout = positive(value, key);
-        break;
-      case "requestTimeout":
-        config.requestTimeout = positive(value, key);
-        break;
-      case "applicationName":
-        options.appName = value;
-        break;
-      case "poolMax":
-        config.pool = { ...config.pool, max: positive(value, key) };
-        break;
-      default:
-        throw new ConfigError(
-          SETTING,
-          `unknown mssql:// URL parameter ${JSON.stringify(key)}; known: ${URL_OPTIONS.join(", ")}`,
-        );
-    }
-  }
+  for (const [key, value] of url.searchParams) urlOption(config, key, value, url.port !== "");
   return config;
+}
+
+/** Apply one query parameter of an `mssql://` URL to `config` (its options object included). */
+function urlOption(config: sql.config, key: string, value: string, hasPort: boolean): void {
+  const options = config.options ?? {};
+  switch (key as typeof URL_OPTIONS[number]) {
+    case "encrypt":
+      options.encrypt = encryptMode(value, key);
+      return;
+    case "trustServerCertificate":
+      options.trustServerCertificate = flag(value, key);
+      return;
+    case "instanceName":
+      // As in ADO.NET, an explicit port wins over the instance name (no SQL Browser lookup).
+      if (!hasPort) {
+        options.instanceName = value;
+        delete config.port;
+      }
+      return;
+    case "connectTimeout":
+      config.connectionTimeout = positive(value, key);
+      return;
+    case "requestTimeout":
+      config.requestTimeout = positive(value, key);
+      return;
+    case "applicationName":
+      options.appName = value;
+      return;
+    case "poolMax":
+      config.pool = { ...config.pool, max: positive(value, key) };
+      return;
+    default:
+      throw new ConfigError(
+        SETTING,
+        `unknown mssql:// URL parameter ${JSON.stringify(key)}; known: ${URL_OPTIONS.join(", ")}`,
+      );
+  }
 }
 
 /** Keys meaning Windows (integrated) authentication. */
@@ -193,6 +231,9 @@ function parseAdoNet(text: string): sql.config {
   // `User` is SqlClient's synonym of `User Id` (the package knows only `User Id` and `UID`).
   const user = entries.get("user");
   if (!config.user && user !== undefined) config.user = user;
+  // The package drops `Application Name` (also `App`); SqlClient sends it to the server.
+  const appName = entries.get("application name") ?? entries.get("app");
+  if (appName !== undefined) config.options = { ...config.options, appName };
   // Server=host\INSTANCE,1444: a port wins over the instance name, as in ADO.NET, so the
   // driver connects to the port instead of asking SQL Browser where the instance is.
   const server = config.server ?? "";

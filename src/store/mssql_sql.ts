@@ -56,10 +56,11 @@ SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
 
   /**
    * The database's compatibility level (OPENJSON needs 130). The database a session is
-   * connected to is always visible to it in sys.databases.
+   * connected to is always visible to it in sys.databases; it is found by name, since on Azure
+   * SQL Database DB_ID() need not equal sys.databases.database_id.
    */
   compatibilityLevel: `SELECT compatibility_level AS compatibilityLevel, DB_NAME() AS databaseName
-FROM sys.databases WHERE database_id = DB_ID();`,
+FROM sys.databases WHERE name = DB_NAME();`,
 
   /** The feed's checkpoint. */
   readCheckpoint: `SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id;`,
@@ -199,7 +200,7 @@ SELECT @lockResult AS lockResult;`,
     CONVERT(char(27), UpdatedAtUtc, 121) AS Updated
 FROM dbo.ParcelStates WHERE ParcelId = @parcelId;`,
 
-  /** The newest rejections, newest first. */
+  /** The newest rejections, newest first (`@limit` is a bigint: any count the CLI takes). */
   rejections: `SELECT TOP (@limit) Id, EventId, Reason, Payload,
     CONVERT(char(27), RejectedAtUtc, 121) AS RejectedAt
 FROM dbo.RejectedEvents ORDER BY Id DESC;`,

@@ -9,7 +9,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import { FetchAbortedError } from "../api/client.ts";
-import { type PageResult, writesNothing } from "../domain/project.ts";
+import { writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type FeedStore, isFatalStoreError } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
@@ -55,88 +55,141 @@ export interface LoopSummary extends Readonly<Totals> {
  * errors (a missing or edited schema, an unsupported database, a permanent database error) end
  * the loop by throwing.
  */
-export async function runLoop(options: LoopOptions): Promise<LoopSummary> {
-  const { store, pollIntervalMs, drain, signal, logger, events } = options;
-  const progress = new Progress(logger, options.progressIntervalMs ?? 10_000);
-  const lock = new LockKeeper(options);
-  const pages = new Prefetcher(options.source, signal);
-  let checkpoint = await store.readCheckpoint();
-  let failures = 0;
-  const wait = (ms: number) => {
-    events?.step("wait");
-    return sleep(ms, signal);
-  };
-  const gained = async () => {
-    checkpoint = await store.readCheckpoint();
-    events?.checkpoint(checkpoint);
-    logger.info("Starting at checkpoint {checkpoint}", { checkpoint });
-  };
-  /** After a failed write: log, wait with backoff, re-read the checkpoint; false on shutdown. */
-  const recover = async (error: unknown, result: PageResult): Promise<boolean> => {
-    if (isFatalStoreError(error)) throw error;
-    events?.writeFailed(error);
-    events?.retry("store");
-    const delayMs = backoffDelay(++failures, options.backoff);
-    logger.error(
-      "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-      { from: result.from + 1, to: result.to, attempt: failures, error: String(error), delayMs },
-    );
-    if (!await wait(delayMs)) return false;
-    checkpoint = await store.readCheckpoint().catch((readError) => {
-      if (isFatalStoreError(readError)) throw readError;
-      return checkpoint; // the next write fails again and is retried with a longer wait
+export function runLoop(options: LoopOptions): Promise<LoopSummary> {
+  return new Loop(options).run();
+}
+
+/** What to do after a page. */
+type Next = "go on" | "wait" | "drained";
+
+/** One run of the loop and its state. */
+class Loop {
+  readonly #options: LoopOptions;
+  readonly #progress: Progress;
+  readonly #lock: LockKeeper;
+  readonly #pages: Prefetcher;
+  #checkpoint = 0;
+  /** Failed writes in a row, and the wait before the next try. */
+  #failures = 0;
+  #retryInMs = 0;
+
+  constructor(options: LoopOptions) {
+    this.#options = options;
+    this.#progress = new Progress(options.logger, options.progressIntervalMs ?? 10_000);
+    this.#lock = new LockKeeper(options);
+    this.#pages = new Prefetcher(options.source, options.signal);
+  }
+
+  async run(): Promise<LoopSummary> {
+    const { store, signal, pollIntervalMs, events } = this.#options;
+    this.#checkpoint = await store.readCheckpoint();
+    let reason: LoopSummary["reason"] = "stopped";
+    try {
+      while (!signal.aborted) {
+        events?.step("lock");
+        if (!await this.#lock.ensure(() => this.#gained())) break;
+        events?.step("fetch");
+        const next = await this.#pages.take(this.#checkpoint + 1).catch((error) => {
+          if (error instanceof FetchAbortedError) return null;
+          throw error;
+        });
+        if (next === null) break;
+        events?.step("write");
+        if (!await this.#write(next)) {
+          if (await this.#recover()) continue;
+          break;
+        }
+        const then = this.#after(next);
+        if (then === "drained") {
+          reason = "drained";
+          break;
+        }
+        if (then === "wait" && !await this.#wait(pollIntervalMs)) break;
+      }
+      return { reason, checkpoint: this.#checkpoint, ...this.#progress.totals };
+    } finally {
+      await this.#pages.cancel();
+      this.#progress.flush(this.#checkpoint);
+      events?.step("stopped");
+      await this.#lock.release();
+    }
+  }
+
+  /** The lock was (re)taken: start from the stored checkpoint. */
+  async #gained(): Promise<void> {
+    this.#checkpoint = await this.#options.store.readCheckpoint();
+    this.#options.events?.checkpoint(this.#checkpoint);
+    this.#options.logger.info("Starting at checkpoint {checkpoint}", {
+      checkpoint: this.#checkpoint,
+    });
+  }
+
+  /** Write a page (not interrupted by shutdown: it commits or rolls back whole); false if it failed. */
+  async #write(next: Projected): Promise<boolean> {
+    const { store, events, logger, backoff } = this.#options;
+    const { result } = next;
+    const started = performance.now();
+    try {
+      if (!writesNothing(result)) await store.applyPage(result);
+    } catch (error) {
+      if (isFatalStoreError(error)) throw error;
+      events?.writeFailed(error);
+      events?.retry("store");
+      this.#failures++;
+      this.#retryInMs = backoffDelay(this.#failures, backoff);
+      logger.error(
+        "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
+        {
+          from: result.from + 1,
+          to: result.to,
+          attempt: this.#failures,
+          error: String(error),
+          delayMs: this.#retryInMs,
+        },
+      );
+      return false;
+    }
+    this.#failures = 0;
+    const ms = next.projectMs + performance.now() - started; // project and write
+    events?.pageWritten(result, ms);
+    this.#progress.written(next, ms);
+    return true;
+  }
+
+  /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */
+  async #recover(): Promise<boolean> {
+    if (!await this.#wait(this.#retryInMs)) return false;
+    this.#checkpoint = await this.#options.store.readCheckpoint().catch((error) => {
+      if (isFatalStoreError(error)) throw error;
+      return this.#checkpoint; // the next write fails again and is retried with a longer wait
     });
     return true;
-  };
-  const summary = (reason: LoopSummary["reason"]) => ({ reason, checkpoint, ...progress.totals });
+  }
 
-  try {
-    while (!signal.aborted) {
-      events?.step("lock");
-      if (!await lock.ensure(gained)) break;
-      events?.step("fetch");
-      const next: Projected | null = await pages.take(checkpoint + 1).catch((error) => {
-        if (error instanceof FetchAbortedError) return null;
-        throw error;
+  /** After a written page: go straight on (a full page), wait for more, or stop (drained). */
+  #after({ page, result }: Projected): Next {
+    const { drain, logger, pollIntervalMs } = this.#options;
+    if (result.empty) {
+      this.#progress.caughtUp(this.#checkpoint);
+      if (drain) return "drained";
+      logger.debug("Caught up at checkpoint {checkpoint}; next poll in {pollIntervalMs} ms", {
+        checkpoint: this.#checkpoint,
+        pollIntervalMs,
       });
-      if (next === null) break;
-      const { page, result } = next;
-      events?.step("write");
-      const started = performance.now();
-      try {
-        // Not interrupted by the signal: the page in flight commits or rolls back as a whole.
-        if (!writesNothing(result)) await store.applyPage(result);
-        failures = 0;
-      } catch (error) {
-        if (await recover(error, result)) continue;
-        break;
-      }
-      const ms = next.projectMs + performance.now() - started; // project and write
-      events?.pageWritten(result, ms);
-      progress.written(next, ms);
-      if (result.empty) {
-        progress.caughtUp(checkpoint);
-        if (drain) return summary("drained");
-        logger.debug("Caught up at checkpoint {checkpoint}; next poll in {pollIntervalMs} ms", {
-          checkpoint,
-          pollIntervalMs,
-        });
-        if (!await wait(pollIntervalMs)) break;
-        continue;
-      }
-      checkpoint = result.to;
-      if (page.full) {
-        progress.tick(checkpoint);
-      } else {
-        progress.caughtUp(checkpoint);
-        if (!drain && !await wait(pollIntervalMs)) break;
-      }
+      return "wait";
     }
-    return summary("stopped");
-  } finally {
-    await pages.cancel();
-    progress.flush(checkpoint);
-    events?.step("stopped");
-    await lock.release();
+    this.#checkpoint = result.to;
+    if (page.full) {
+      this.#progress.tick(this.#checkpoint);
+      return "go on";
+    }
+    this.#progress.caughtUp(this.#checkpoint);
+    return drain ? "go on" : "wait";
+  }
+
+  /** Wait between polls or retries; false when interrupted by shutdown. */
+  #wait(ms: number): Promise<boolean> {
+    this.#options.events?.step("wait");
+    return sleep(ms, this.#options.signal);
   }
 }

@@ -398,6 +398,20 @@ export function storeContract(
     ]);
   });
 
+  test(
+    "a different event repeated under one EventId is stored as one rejection",
+    async (h, store) => {
+      await store.migrate();
+      const other = scanEvent(1, 11, "DELIVERY", T2);
+      await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1), other, other]));
+      assertEquals(await h.rejections(), [{
+        eventId: 1,
+        reason: "duplicate EventId 1 in the page, different from its first occurrence",
+        payload: JSON.stringify(other),
+      }]);
+    },
+  );
+
   test("a page's rejections get ids in page order", async (h, store) => {
     await store.migrate();
     const page = [

@@ -1,10 +1,10 @@
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, runMain, startMain } from "../helpers/cli.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
 Deno.test("--help prints usage with examples and exits 0", async () => {
-  const result = await runCli(["--help"]);
+  const result = await runMain(["--help"]);
   assertEquals(result.code, 0);
   assertIncludes(result.stdout, "Usage:");
   assertIncludes(result.stdout, "scan-worker run [--drain] [--no-migrate]");
@@ -12,7 +12,7 @@ Deno.test("--help prints usage with examples and exits 0", async () => {
 });
 
 Deno.test("--version prints the version from deno.json", async () => {
-  const result = await runCli(["--version"]);
+  const result = await runMain(["--version"]);
   assertEquals(result.code, 0);
   assertOk(result.stdout.startsWith(`scan-worker ${denoConfig.version} (commit `), result.stdout);
 });
@@ -28,7 +28,7 @@ Deno.test("usage errors exit 2 with one clear line and a hint", async () => {
       [["migrate", "extra"], 'scan-worker: unexpected argument "extra"'],
     ] as const
   ) {
-    const result = await runCli([...args]);
+    const result = await runMain([...args]);
     assertEquals(result.code, 2, args.join(" "));
     assertOk(result.stderr.startsWith(message), `${args.join(" ")}: ${result.stderr}`);
     assertIncludes(result.stderr, 'Run "scan-worker --help" for usage.');
@@ -64,7 +64,7 @@ Deno.test("an invalid setting stops at start with one line naming it, exit 2", a
     ],
   ];
   for (const [env, args, expected] of cases) {
-    const result = await runCli(["run", ...args], { env });
+    const result = await runMain(["run", ...args], { env });
     assertEquals([result.code, result.stderr, result.stdout], [2, expected, ""]);
   }
 });
@@ -73,10 +73,10 @@ Deno.test("a .env file in the working directory is read, and the environment ove
   const cwd = Deno.makeTempDirSync({ prefix: "scan-worker-dotenv-" });
   try {
     Deno.writeTextFileSync(`${cwd}/.env`, "# settings\nSCAN_API_LIMIT=0\nLOG_LEVEL=debug\n");
-    const fromFile = await runCli(["run"], { cwd });
+    const fromFile = await runMain(["run"], { cwd });
     assertEquals(fromFile.code, 2);
     assertIncludes(fromFile.stderr, 'invalid SCAN_API_LIMIT (--limit): "0"');
-    const overridden = await runCli(["status"], {
+    const overridden = await runMain(["status"], {
       cwd,
       env: { SCAN_API_LIMIT: "10", LOG_LEVEL: "shout" },
     });
@@ -88,7 +88,7 @@ Deno.test("a .env file in the working directory is read, and the environment ove
 });
 
 Deno.test("an unreachable PostgreSQL is a runtime failure with the password kept out, exit 1", async () => {
-  const result = await runCli(["status"], {
+  const result = await runMain(["status"], {
     env: { DATABASE_URL: "postgres://u:pw-hidden@127.0.0.1:1/x?connect_timeout=2" },
   });
   assertEquals(result.code, 1);
@@ -102,10 +102,10 @@ Deno.test("migrate applies once, then says the schema is up to date", async () =
   const dir = Deno.makeTempDirSync({ prefix: "scan-worker-migrate-" });
   try {
     const env = { DATABASE_URL: `sqlite:${dir}/scan.db` };
-    const first = await runCli(["migrate"], { env });
+    const first = await runMain(["migrate"], { env });
     assertEquals(first.code, 0, first.stderr);
     assertOk(/^applied 001_init \([0-9a-f]{12}\)\n$/.test(first.stdout), first.stdout);
-    const second = await runCli(["migrate"], { env });
+    const second = await runMain(["migrate"], { env });
     assertEquals([second.code, second.stdout], [0, "schema is up to date (version 1)\n"]);
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -115,7 +115,7 @@ Deno.test("migrate applies once, then says the schema is up to date", async () =
 Deno.test("run --no-migrate on an empty database fails with a clear error, exit 1", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "scan-worker-nomigrate-" });
   try {
-    const result = await runCli(["run", "--no-migrate", "--drain"], {
+    const result = await runMain(["run", "--no-migrate", "--drain"], {
       env: { DATABASE_URL: `sqlite:${dir}/scan.db` },
     });
     assertEquals(result.code, 1);
@@ -129,14 +129,14 @@ Deno.test("an edited, already-applied migration stops run with a clear error, ex
   const dir = Deno.makeTempDirSync({ prefix: "scan-worker-edited-" });
   try {
     const env = { DATABASE_URL: `sqlite:${dir}/scan.db` };
-    assertEquals((await runCli(["migrate"], { env })).code, 0);
+    assertEquals((await runMain(["migrate"], { env })).code, 0);
     const db = new DatabaseSync(`${dir}/scan.db`);
     db.exec("UPDATE SchemaMigrations SET Checksum = 'abc' WHERE Version = 1");
     db.close();
-    const result = await runCli(["run", "--drain"], { env });
+    const result = await runMain(["run", "--drain"], { env });
     assertEquals(result.code, 1);
     assertIncludes(result.stdout, "migration 001_init.sql was edited after it was applied");
-    const migrate = await runCli(["migrate"], { env });
+    const migrate = await runMain(["migrate"], { env });
     assertEquals(migrate.code, 1);
     assertIncludes(migrate.stderr, "001_init.sql was edited");
   } finally {
@@ -147,7 +147,7 @@ Deno.test("an edited, already-applied migration stops run with a clear error, ex
 Deno.test("status on a missing database file fails without creating it, exit 1", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "scan-worker-status-" });
   try {
-    const result = await runCli(["status"], { env: { DATABASE_URL: `sqlite:${dir}/none.db` } });
+    const result = await runMain(["status"], { env: { DATABASE_URL: `sqlite:${dir}/none.db` } });
     assertEquals(result.code, 1);
     assertIncludes(result.stderr, "cannot open SQLite database");
     assertEquals([...Deno.readDirSync(dir)].length, 0);
@@ -157,7 +157,7 @@ Deno.test("status on a missing database file fails without creating it, exit 1",
 });
 
 Deno.test("a SQL Server string with Windows authentication stops at start, exit 2", async () => {
-  const result = await runCli(["status"], {
+  const result = await runMain(["status"], {
     env: {
       DATABASE_URL:
         "Server=localhost\\SQLEXPRESS;Database=ScanWorkerDb;Trusted_Connection=True;TrustServerCertificate=True;",
@@ -171,7 +171,7 @@ Deno.test("a SQL Server string with Windows authentication stops at start, exit 
 });
 
 Deno.test("an unreachable SQL Server is a runtime failure with the password kept out, exit 1", async () => {
-  const result = await runCli(["status"], {
+  const result = await runMain(["status"], {
     env: {
       DATABASE_URL: "mssql://app:hunter2-secret@127.0.0.1:1/ScanWorkerDb?connectTimeout=2000",
     },
@@ -181,4 +181,57 @@ Deno.test("an unreachable SQL Server is a runtime failure with the password kept
   assertEquals([line.level, line.properties.command], ["ERROR", "status"]);
   assertIncludes(line.properties.error, "Failed to connect to 127.0.0.1:1");
   assertOk(!result.stderr.includes("hunter2-secret") && !result.stdout.includes("hunter2-secret"));
+});
+
+Deno.test("each command's --help is its own: usage, flags, settings, examples", async () => {
+  const run = await runMain(["run", "--help"]);
+  assertEquals(run.code, 0);
+  assertOk(run.stdout.startsWith("scan-worker run — "), run.stdout);
+  assertIncludes(run.stdout, "  scan-worker run [--drain] [--no-migrate] [options]\n");
+  assertIncludes(run.stdout, "--drain");
+  assertIncludes(run.stdout, "SCAN_API_URL");
+  assertIncludes(run.stdout, "Examples:");
+  const rejected = await runMain(["rejected", "--help"]);
+  assertIncludes(rejected.stdout, "--limit N");
+  assertIncludes(rejected.stdout, "how many (20)");
+  assertOk(!rejected.stdout.includes("SCAN_API_LIMIT"), "rejected reads no API setting");
+  // --db lists every store's form.
+  const status = await runMain(["status", "--help"]);
+  for (const form of ["sqlite:PATH", "postgres://", "mssql://", "Server=host,1433;Database="]) {
+    assertIncludes(status.stdout, form);
+  }
+  const simulate = await runMain(["simulate", "--help"]);
+  assertIncludes(simulate.stdout, "--malformed-rate F");
+  assertOk(!simulate.stdout.includes("DATABASE_URL"), "simulate uses no database");
+});
+
+Deno.test("a command resolves only the settings it needs", async () => {
+  const simulator = startMain(["simulate", "--events", "10"], {
+    env: { DATABASE_URL: "oracle://x", SCAN_API_LIMIT: "lots", LOG_LEVEL: "error" },
+  });
+  await simulator.waitForLine((l) => l.includes("listening on"));
+  simulator.signal("SIGTERM");
+  assertEquals((await simulator.done).code, 0);
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-needs-" });
+  try {
+    const env = { DATABASE_URL: `sqlite:${dir}/scan.db`, SCAN_API_LIMIT: "lots" };
+    assertEquals((await runMain(["migrate"], { env })).code, 0);
+    const rejected = await runMain(["rejected", "--limit", "5"], { env });
+    assertEquals([rejected.code, rejected.stdout], [0, "no rejected events\n"]);
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 2);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("as a real process: --version exits 0, a bad setting 2, a usage error 2", async () => {
+  const version = await runCli(["--version"]);
+  assertEquals(version.code, 0);
+  assertOk(version.stdout.startsWith(`scan-worker ${denoConfig.version} (commit `));
+  const setting = await runCli(["status"], { env: { LOG_LEVEL: "loud" } });
+  assertEquals([setting.code, setting.stdout], [2, ""]);
+  assertIncludes(setting.stderr, 'invalid LOG_LEVEL (--log-level): "loud"');
+  const usage = await runCli(["launch"]);
+  assertEquals(usage.code, 2);
+  assertIncludes(usage.stderr, 'scan-worker: unknown command "launch"');
 });

@@ -1,5 +1,5 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runMain } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { FIXTURE_FEED, FIXTURE_REQUESTS_AT_LIMIT_3, FIXTURE_TABLES } from "./fixture.ts";
@@ -8,7 +8,7 @@ Deno.test("run --drain turns the fixture feed into exactly the expected tables",
   const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED, { reversePages: true });
   try {
-    const result = await runCli(["run", "--drain"], {
+    const result = await runMain(["run", "--drain"], {
       env: {
         SCAN_API_URL: feed.url,
         SCAN_API_LIMIT: "3",
@@ -40,10 +40,10 @@ Deno.test("draining again changes nothing and asks for checkpoint + 1", async ()
   const feed = serveFeed(FIXTURE_FEED);
   try {
     const env = { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url };
-    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
     const before = readTables(db.path);
     feed.requests.length = 0;
-    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
     assertEquals(feed.requests.map((r) => r.from), [16]);
     assertEquals(readTables(db.path), before);
   } finally {
@@ -59,7 +59,7 @@ Deno.test("an API that ignores FromEventId cannot make the worker spin or double
     fault: (_req, _i) => Response.json({ ScanEvents: FIXTURE_FEED.map((e) => e.raw) }),
   });
   try {
-    const result = await runCli(["run", "--drain"], {
+    const result = await runMain(["run", "--drain"], {
       env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "100", DATABASE_URL: db.url },
     });
     assertEquals(result.code, 0, result.stdout + result.stderr);
@@ -81,7 +81,7 @@ Deno.test("the bearer token is sent and never logged", async () => {
   const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED);
   try {
-    const result = await runCli(["run", "--drain", "--log-level", "debug"], {
+    const result = await runMain(["run", "--drain", "--log-level", "debug"], {
       env: {
         SCAN_API_URL: feed.url,
         DATABASE_URL: db.url,
@@ -102,15 +102,15 @@ Deno.test("status reports the checkpoint, counts and schema version", async () =
   const feed = serveFeed(FIXTURE_FEED);
   try {
     const env = { SCAN_API_URL: feed.url, DATABASE_URL: db.url };
-    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
-    const json = await runCli(["status", "--json"], { env });
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
+    const json = await runMain(["status", "--json"], { env });
     assertEquals(json.code, 0, json.stderr);
     const report = JSON.parse(json.stdout);
     assertEquals(
       [report.checkpoint, report.parcels, report.rejected, report.schemaVersion, report.database],
       [15, 5, 4, 1, db.url],
     );
-    const text = await runCli(["status"], { env });
+    const text = await runMain(["status"], { env });
     assertIncludes(text.stdout, "checkpoint      15 (moved ");
     assertIncludes(text.stdout, "parcels         5\n");
     assertIncludes(text.stdout, "rejected        4\n");

@@ -1,5 +1,5 @@
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { props, runCli } from "../helpers/cli.ts";
+import { props, runMain } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { readTables } from "../helpers/tables.ts";
 import { sleep } from "../../src/retry.ts";
@@ -25,7 +25,7 @@ Deno.test("5xx bursts, a stall, a non-JSON 200, a 404 and a 429 are survived exa
     fault: (_req, index, closing) => (index >= 1 ? faults[index - 1]?.(closing) ?? null : null),
   });
   try {
-    const result = await runCli(["run", "--drain"], {
+    const result = await runMain(["run", "--drain"], {
       env: {
         SCAN_API_URL: feed.url,
         SCAN_API_LIMIT: "3",

@@ -1,5 +1,5 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
-import { props, runCli, spawnCli } from "../helpers/cli.ts";
+import { props, runMain, startMain } from "../helpers/cli.ts";
 import { entries, serveFeed } from "../helpers/feed_server.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { FIXTURE_FEED } from "./fixture.ts";
@@ -44,7 +44,7 @@ function feedOf(count: number) {
 Deno.test("/metrics scraped during a drain agrees with the database", async () => {
   const db = tempDatabase("scan-worker-metrics-");
   const feed = serveFeed(feedOf(3000), { delayMs: 20 });
-  const worker = spawnCli(["run", "--metrics-port", "0"], {
+  const worker = startMain(["run", "--metrics-port", "0"], {
     env: {
       SCAN_API_URL: feed.url,
       SCAN_API_LIMIT: "100",
@@ -91,7 +91,7 @@ Deno.test("/metrics scraped during a drain agrees with the database", async () =
     const ready = await get(`${base}/readyz`);
     assertEquals([ready.status, JSON.parse(ready.text).role], [200, "active"]);
   } finally {
-    worker.process.kill("SIGTERM");
+    worker.signal("SIGTERM");
     const result = await worker.done;
     assertEquals(result.code, 0);
     // Catching up is told in progress lines at info, not one line per page.
@@ -116,7 +116,7 @@ Deno.test("/readyz turns 503 while the API is down and 200 when it returns; /hea
       fault: () => (down ? new Response("down", { status: 503 }) : null),
     },
   );
-  const worker = spawnCli(["run"], {
+  const worker = startMain(["run"], {
     env: {
       SCAN_API_URL: feed.url,
       DATABASE_URL: db.url,
@@ -144,7 +144,7 @@ Deno.test("/readyz turns 503 while the API is down and 200 when it returns; /hea
     assertEquals((await get(`${base}/healthz`)).status, 200);
     assertEquals((await get(`${base}/nothing`)).status, 404);
   } finally {
-    worker.process.kill("SIGTERM");
+    worker.signal("SIGTERM");
     assertEquals((await worker.done).code, 0);
     await feed.close();
     Deno.removeSync(db.dir, { recursive: true });
@@ -155,7 +155,7 @@ Deno.test("without METRICS_PORT no listener is started", async () => {
   const db = tempDatabase("scan-worker-nolistener-");
   const feed = serveFeed(feedOf(10));
   try {
-    const result = await runCli(["run", "--drain"], {
+    const result = await runMain(["run", "--drain"], {
       env: { SCAN_API_URL: feed.url, DATABASE_URL: db.url },
     });
     assertEquals(result.code, 0, result.stderr);
@@ -175,8 +175,8 @@ Deno.test("status --json reports the newest event and its age", async () => {
   const feed = serveFeed(feedOf(10));
   try {
     const env = { SCAN_API_URL: feed.url, DATABASE_URL: db.url };
-    assertEquals((await runCli(["run", "--drain"], { env })).code, 0);
-    const report = JSON.parse((await runCli(["status", "--json"], { env })).stdout);
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
+    const report = JSON.parse((await runMain(["status", "--json"], { env })).stdout);
     assertEquals(report.newestEventUtc, "2021-05-11T10:00:00.0000009Z");
     assertOk(report.newestEventAgeSeconds > 100_000_000, String(report.newestEventAgeSeconds));
     assertOk(report.checkpointAgeSeconds >= 0 && report.checkpointAgeSeconds < 60);

@@ -1,5 +1,5 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
-import { runCli, spawnCli } from "../helpers/cli.ts";
+import { runMain, spawnCli } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { createTestDatabase, PG_SKIP } from "../helpers/postgres.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
@@ -32,7 +32,7 @@ async function drained(kind: "sqlite" | "postgres", feedUrl: string): Promise<Dr
       );
     cleanup = () => db.drop();
   }
-  const run = await runCli(["run", "--drain"], {
+  const run = await runMain(["run", "--drain"], {
     env: { SCAN_API_URL: feedUrl, SCAN_API_LIMIT: "3", DATABASE_URL: url },
   });
   assertEquals(run.code, 0, run.stderr);
@@ -67,7 +67,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
 
   operatorTest("parcel prints one parcel's row, in UTC", async (db) => {
     const env = { DATABASE_URL: db.url };
-    const json = await runCli(["parcel", "2", "--json"], { env });
+    const json = await runMain(["parcel", "2", "--json"], { env });
     assertEquals(json.code, 0, json.stderr);
     const row = JSON.parse(json.stdout);
     const expected = FIXTURE_TABLES.parcels[1];
@@ -95,19 +95,19 @@ for (const kind of ["sqlite", "postgres"] as const) {
         micro(expected?.DeliveryTimeUtc),
       ],
     );
-    const text = await runCli(["parcel", "4"], { env });
+    const text = await runMain(["parcel", "4"], { env });
     assertEquals(text.code, 0);
     assertIncludes(text.stdout, "Type                CUSTOMS_HOLD\n");
     assertIncludes(text.stdout, "RunId               NULL\n");
     assertIncludes(text.stdout, "PickupTimeUtc       NULL\n");
 
-    const missing = await runCli(["parcel", "999"], { env });
+    const missing = await runMain(["parcel", "999"], { env });
     assertEquals([missing.code, missing.stderr], [
       1,
       "scan-worker: parcel 999 is not in ParcelStates\n",
     ]);
     for (const args of [["parcel"], ["parcel", "abc"], ["parcel", "0"], ["parcel", "1", "2"]]) {
-      assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
+      assertEquals((await runMain(args, { env })).code, 2, args.join(" "));
     }
   });
 
@@ -115,7 +115,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
     "rejected prints the newest rejections with reason and payload",
     async (db) => {
       const env = { DATABASE_URL: db.url };
-      const json = await runCli(["rejected", "--limit", "2", "--json"], { env });
+      const json = await runMain(["rejected", "--limit", "2", "--json"], { env });
       assertEquals(json.code, 0, json.stderr);
       const rows = JSON.parse(json.stdout);
       assertEquals(rows.map((r: { eventId: number; reason: string }) => [r.eventId, r.reason]), [
@@ -123,11 +123,11 @@ for (const kind of ["sqlite", "postgres"] as const) {
         [13, 'CreatedDateTimeUtc "2021-02-30T00:00:00Z" is not an ISO-8601 date-time'],
       ]);
       assertEquals(JSON.parse(rows[0].payload).ParcelId, "4");
-      const text = await runCli(["rejected"], { env });
+      const text = await runMain(["rejected"], { env });
       assertEquals(text.code, 0);
       assertEquals(text.stdout.match(/^#\d+ EventId /gm)?.length, 4);
       assertIncludes(text.stdout, "EventId - at ");
-      assertEquals((await runCli(["rejected", "--limit", "0"], { env })).code, 2);
+      assertEquals((await runMain(["rejected", "--limit", "0"], { env })).code, 2);
     },
   );
 
@@ -135,7 +135,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
     "reset moves the checkpoint back (replay changes nothing) and forward (skip)",
     async (db, feed) => {
       const env = { DATABASE_URL: db.url };
-      const refused = await runCli(["reset", "--to", "5"], { env });
+      const refused = await runMain(["reset", "--to", "5"], { env });
       assertEquals(refused.code, 2);
       assertIncludes(
         refused.stderr,
@@ -143,21 +143,21 @@ for (const kind of ["sqlite", "postgres"] as const) {
       );
       assertEquals(await db.checkpoint(), 15);
 
-      const back = await runCli(["reset", "--to", "5", "--yes"], { env });
+      const back = await runMain(["reset", "--to", "5", "--yes"], { env });
       assertEquals([back.code, back.stdout], [0, "checkpoint moved from 15 to 5\n"]);
       assertEquals(await db.checkpoint(), 5);
-      const parcelsBefore = (await runCli(["parcel", "1", "--json"], { env })).stdout;
-      const replay = await runCli(["run", "--drain"], {
+      const parcelsBefore = (await runMain(["parcel", "1", "--json"], { env })).stdout;
+      const replay = await runMain(["run", "--drain"], {
         env: { ...env, SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3" },
       });
       assertEquals(replay.code, 0);
       assertEquals(await db.checkpoint(), 15);
-      const after = JSON.parse((await runCli(["parcel", "1", "--json"], { env })).stdout);
+      const after = JSON.parse((await runMain(["parcel", "1", "--json"], { env })).stdout);
       const before = JSON.parse(parcelsBefore);
       assertEquals({ ...after, updatedAtUtc: "" }, { ...before, updatedAtUtc: "" });
-      assertEquals(JSON.parse((await runCli(["status", "--json"], { env })).stdout).rejected, 4);
+      assertEquals(JSON.parse((await runMain(["status", "--json"], { env })).stdout).rejected, 4);
 
-      const forward = await runCli(["reset", "--to", "40", "--yes"], { env });
+      const forward = await runMain(["reset", "--to", "40", "--yes"], { env });
       assertEquals([forward.code, forward.stdout], [0, "checkpoint moved from 15 to 40\n"]);
       for (
         const args of [["reset"], ["reset", "--to", "x", "--yes"], [
@@ -167,7 +167,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
           "--yes",
         ]]
       ) {
-        assertEquals((await runCli(args, { env })).code, 2, args.join(" "));
+        assertEquals((await runMain(args, { env })).code, 2, args.join(" "));
       }
     },
   );
@@ -178,7 +178,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
     });
     try {
       await worker.waitForLog((l) => String(l.message).startsWith("Holding the feed lock"));
-      const refused = await runCli(["reset", "--to", "0", "--yes"], {
+      const refused = await runMain(["reset", "--to", "0", "--yes"], {
         env: { DATABASE_URL: db.url },
       });
       assertEquals(refused.code, 1);
@@ -192,7 +192,7 @@ for (const kind of ["sqlite", "postgres"] as const) {
 }
 
 Deno.test("--version prints the version and the commit it was built from", async () => {
-  const result = await runCli(["--version"]);
+  const result = await runMain(["--version"]);
   assertEquals(result.code, 0);
   assertOk(
     /^scan-worker \d+\.\d+\.\d+ \(commit [0-9a-f]{12}\)\n$/.test(result.stdout),

@@ -1,6 +1,6 @@
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { runCli } from "../helpers/cli.ts";
+import { runMain } from "../helpers/cli.ts";
 import { startSimulator } from "../helpers/simulator.ts";
 import { oracle } from "../helpers/oracle.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
@@ -28,7 +28,7 @@ Deno.test("a simulated feed of 50,000 events with malformed ones and API faults 
   const db = tempDatabase("scan-worker-oracle-");
   try {
     const url = simulator.url;
-    const worker = await runCli(["run", "--drain"], {
+    const worker = await runMain(["run", "--drain"], {
       env: {
         SCAN_API_URL: url,
         SCAN_API_LIMIT: "500",

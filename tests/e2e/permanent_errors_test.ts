@@ -5,7 +5,7 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { type CliResult, props, runCli, spawnCli } from "../helpers/cli.ts";
+import { type CliResult, props, runMain, startMain } from "../helpers/cli.ts";
 import { entries, serveFeed } from "../helpers/feed_server.ts";
 import { adminQuery, createTestDatabase, PG_SKIP } from "../helpers/postgres.ts";
 import { tempDatabase } from "../helpers/tables.ts";
@@ -29,7 +29,7 @@ async function breakMidRun(
   breakIt: () => Promise<void>,
 ): Promise<CliResult> {
   const feed = serveFeed(FEED, { delayMs: 5 });
-  const worker = spawnCli(["run"], {
+  const worker = startMain(["run"], {
     env: {
       SCAN_API_URL: feed.url,
       SCAN_API_LIMIT: "10",
@@ -43,16 +43,13 @@ async function breakMidRun(
   try {
     await worker.waitForLog((l) => isPage(l) && Number(props(l).to) >= 50);
     await breakIt();
-    const timer = setTimeout(() => worker.process.kill("SIGKILL"), 30_000);
+    // A retry loop would never end: stop it after 30 s (the test then fails on its exit code).
+    const timer = setTimeout(() => worker.signal("SIGTERM"), 30_000);
     const result = await worker.done;
     clearTimeout(timer);
     return result;
   } finally {
-    try {
-      worker.process.kill("SIGKILL");
-    } catch {
-      // already ended
-    }
+    worker.signal("SIGTERM");
     await worker.done;
     await feed.close();
   }
@@ -117,7 +114,7 @@ Deno.test({
     const role = `scan_worker_role_${crypto.randomUUID().replaceAll("-", "").slice(0, 10)}`;
     await db.query(`CREATE ROLE ${role} LOGIN`);
     try {
-      const migrated = await runCli(["migrate"], { env: { DATABASE_URL: db.url } });
+      const migrated = await runMain(["migrate"], { env: { DATABASE_URL: db.url } });
       assertEquals(migrated.code, 0, migrated.stderr);
       await db.query(
         `GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ${role}`,

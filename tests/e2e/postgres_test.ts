@@ -1,5 +1,5 @@
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { props, runCli, spawnCli } from "../helpers/cli.ts";
+import { props, runMain, spawnCli } from "../helpers/cli.ts";
 import { oracle } from "../helpers/oracle.ts";
 import {
   atMicroseconds,
@@ -63,9 +63,9 @@ Deno.test({
     const pgdb = await createTestDatabase("scan_worker_e2e");
     try {
       const env = { SCAN_API_URL: sim.url, SCAN_API_LIMIT: "500", LOG_LEVEL: "warning" };
-      const a = await runCli(["run", "--drain"], { env: { ...env, DATABASE_URL: sqlite.url } });
+      const a = await runMain(["run", "--drain"], { env: { ...env, DATABASE_URL: sqlite.url } });
       assertEquals(a.code, 0, a.stderr);
-      const b = await runCli(["run", "--drain"], { env: { ...env, DATABASE_URL: pgdb.url } });
+      const b = await runMain(["run", "--drain"], { env: { ...env, DATABASE_URL: pgdb.url } });
       assertEquals(b.code, 0, b.stderr);
 
       const fromSqlite = atMicroseconds(readTables(sqlite.path));
@@ -75,7 +75,7 @@ Deno.test({
       assertEquals(fromPostgres.rejected.length, fromSqlite.rejected.length);
       assertOk(fromSqlite.parcels.length > 2000);
 
-      const status = await runCli(["status", "--json"], { env: { DATABASE_URL: pgdb.url } });
+      const status = await runMain(["status", "--json"], { env: { DATABASE_URL: pgdb.url } });
       assertEquals(status.code, 0, status.stderr);
       const report = JSON.parse(status.stdout);
       assertEquals(

@@ -1,14 +1,18 @@
 /**
- * Run the CLI as a subprocess, the way operators do, with a clean configuration environment.
+ * Run `scan-worker` the way the tests need it: in this process through `main(args, io)` with
+ * its output captured and signals sent by the test (most tests), or as a real subprocess for
+ * what only a process shows (signals, kill -9, exit codes, two instances). Either way the
+ * program sees only the settings the test gives it.
  *
  * @module
  */
 
-const ROOT = new URL("../../", import.meta.url);
-const MAIN = new URL("src/main.ts", ROOT).pathname;
-const CONFIG = new URL("deno.json", ROOT).pathname;
+import { main } from "../../src/cli/main.ts";
+import type { CliIo, ShutdownSignal } from "../../src/cli/io.ts";
+import { readDotEnv } from "../../src/config.ts";
+import { cliCommand } from "../../scripts/subprocess.ts";
 
-/** Variables the program reads; removed from the inherited environment so tests set them. */
+/** Variables the program reads; removed from a subprocess's inherited environment. */
 const PROGRAM_VARIABLES = [
   "SCAN_API_URL",
   "SCAN_API_LIMIT",
@@ -27,7 +31,7 @@ const PROGRAM_VARIABLES = [
   "SCAN_API_MAX_BODY_BYTES",
 ];
 
-/** What a finished CLI run printed. */
+/** What a finished run printed. */
 export interface CliResult {
   readonly code: number;
   readonly stdout: string;
@@ -36,130 +40,167 @@ export interface CliResult {
   readonly logs: Record<string, unknown>[];
 }
 
-/** Options of a CLI run. */
+/** Options of a run. */
 export interface CliOptions {
-  /** Program variables to set (others are removed). */
+  /** Program variables to set (no others are seen). */
   readonly env?: Record<string, string>;
-  /** Working directory (a temporary one by default, so no stray .env is read). */
+  /** Working directory: where `.env` is read (a fresh temporary one for a subprocess). */
   readonly cwd?: string;
+  /** In-process only: stdin is a terminal, and these are the answers typed at its prompts. */
+  readonly answers?: readonly string[];
 }
 
-/** A CLI run in progress. */
-export interface RunningCli {
-  readonly process: Deno.ChildProcess;
-  /** Resolves when the process ends. */
+/** A run in progress. */
+export interface Running {
+  /** Resolves when the program ends. */
   readonly done: Promise<CliResult>;
-  /** Resolves with the first stdout line that `match` accepts (rejects on timeout or exit). */
+  /** Resolves with the first stdout line that `match` accepts (rejects on timeout or end). */
   waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
-  /** Resolves with the first JSON log line that `match` accepts. */
+  /** Resolves with the first JSON log line on stdout that `match` accepts. */
   waitForLog(
     match: (line: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
 }
 
-function environment(overrides: Record<string, string> = {}): Record<string, string> {
-  const env = Deno.env.toObject();
-  for (const name of PROGRAM_VARIABLES) delete env[name];
-  return { ...env, ...overrides };
+/** A run in this process. */
+export interface RunningMain extends Running {
+  /** Send the program SIGINT or SIGTERM. */
+  signal(signal: ShutdownSignal): void;
+}
+
+/** A run in a subprocess. */
+export interface RunningCli extends Running {
+  readonly process: Deno.ChildProcess;
 }
 
 function parseLogs(text: string): Record<string, unknown>[] {
   return text.split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
 }
 
-interface Waiter {
-  match: (line: string) => boolean;
-  resolve: (line: string) => void;
-}
+/** stdout as it arrives, line by line, with waiters for lines to come. */
+class Lines {
+  text = "";
+  readonly #lines: string[] = [];
+  readonly #waiters = new Set<{ match: (line: string) => boolean; resolve(l: string): void }>();
+  #pending = "";
+  #ended: Promise<unknown>;
 
-/** Start the CLI with `args`. Its stdout is read line by line as it runs. */
-export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
-  const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      `--config=${CONFIG}`,
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      MAIN,
-      ...args,
-    ],
-    cwd: options.cwd ?? Deno.makeTempDirSync({ prefix: "scan-worker-cwd-" }),
-    env: environment(options.env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  constructor(ended: Promise<unknown>) {
+    this.#ended = ended;
+  }
 
-  let stdout = "";
-  const lines: string[] = [];
-  const waiters: Waiter[] = [];
-  const readStdout = (async () => {
-    const decoder = new TextDecoder();
-    let pending = "";
-    for await (const chunk of process.stdout) {
-      const text = decoder.decode(chunk, { stream: true });
-      stdout += text;
-      pending += text;
-      const complete = pending.split("\n");
-      pending = complete.pop() ?? "";
-      for (const line of complete) {
-        lines.push(line);
-        for (const waiter of waiters.filter((w) => w.match(line))) {
-          waiters.splice(waiters.indexOf(waiter), 1);
+  push(text: string): void {
+    this.text += text;
+    const complete = (this.#pending + text).split("\n");
+    this.#pending = complete.pop() ?? "";
+    for (const line of complete) {
+      this.#lines.push(line);
+      for (const waiter of this.#waiters) {
+        if (waiter.match(line)) {
+          this.#waiters.delete(waiter);
           waiter.resolve(line);
         }
       }
     }
-  })();
-  const readStderr = new Response(process.stderr).text();
-  const done = (async () => {
-    const [status, , stderr] = await Promise.all([process.status, readStdout, readStderr]);
-    return { code: status.code, stdout, stderr, logs: parseLogs(stdout) };
-  })();
+  }
 
-  const waitForLine = (match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> => {
-    const seen = lines.find(match);
+  wait(match: (line: string) => boolean, timeoutMs = 30_000): Promise<string> {
+    const seen = this.#lines.find(match);
     if (seen !== undefined) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
       const fail = (why: string) => {
         clearTimeout(timer);
-        if (!waiters.includes(waiter)) return;
-        waiters.splice(waiters.indexOf(waiter), 1);
-        reject(new Error(`${why}; stdout so far:\n${stdout}`));
+        if (!this.#waiters.delete(waiter)) return;
+        reject(new Error(`${why}; stdout so far:\n${this.text}`));
       };
       const timer = setTimeout(() => fail(`no matching line within ${timeoutMs} ms`), timeoutMs);
-      const waiter: Waiter = {
+      const waiter = {
         match,
-        resolve: (line) => {
+        resolve: (line: string) => {
           clearTimeout(timer);
           resolve(line);
         },
       };
-      waiters.push(waiter);
-      done.then(() => fail("the process ended without a matching line"));
+      this.#waiters.add(waiter);
+      this.#ended.then(() => fail("the program ended without a matching line"));
     });
-  };
+  }
 
-  return {
-    process,
-    done,
-    waitForLine,
-    async waitForLog(match, timeoutMs) {
-      const line = await waitForLine(
-        (text) => text.startsWith("{") && match(JSON.parse(text)),
-        timeoutMs,
-      );
-      return JSON.parse(line);
+  running(done: Promise<CliResult>): Running {
+    return {
+      done,
+      waitForLine: (match, timeoutMs) => this.wait(match, timeoutMs),
+      waitForLog: async (match, timeoutMs) =>
+        JSON.parse(
+          await this.wait((text) => text.startsWith("{") && match(JSON.parse(text)), timeoutMs),
+        ),
+    };
+  }
+}
+
+/** Start `scan-worker args` in this process. */
+export function startMain(args: string[], options: CliOptions = {}): RunningMain {
+  let stderr = "";
+  const handlers = new Set<(signal: ShutdownSignal) => void>();
+  const answers = [...options.answers ?? []];
+  let finished: (value: unknown) => void = () => {};
+  const lines = new Lines(new Promise((resolve) => finished = resolve));
+  const io: CliIo = {
+    stdout: (text) => lines.push(text),
+    stderr: (text) => {
+      stderr += text;
     },
+    env: { ...options.env },
+    readDotEnv: () => (options.cwd === undefined ? {} : readDotEnv(`${options.cwd}/.env`)),
+    stdoutIsTerminal: false,
+    stdinIsTerminal: options.answers !== undefined,
+    prompt: () => answers.shift() ?? null,
+    onSignal(handler) {
+      handlers.add(handler);
+      return () => handlers.delete(handler);
+    },
+    exit(code): never {
+      throw new Error(`the program asked to exit at once with ${code}`);
+    },
+  };
+  const done = main(args, io).then((code) => {
+    finished(code);
+    return { code, stdout: lines.text, stderr, logs: parseLogs(lines.text) };
+  });
+  return {
+    ...lines.running(done),
+    signal: (signal) => [...handlers].forEach((handler) => handler(signal)),
   };
 }
 
-/** Run the CLI to the end. */
+/** Run `scan-worker args` in this process to the end. */
+export function runMain(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  return startMain(args, options).done;
+}
+
+/** Start `scan-worker args` as a subprocess, as operators run it. */
+export function spawnCli(args: string[], options: CliOptions = {}): RunningCli {
+  const env = Deno.env.toObject();
+  for (const name of PROGRAM_VARIABLES) delete env[name];
+  const cwd = options.cwd ?? Deno.makeTempDirSync({ prefix: "scan-worker-cwd-" });
+  const process = cliCommand(args, { env: { ...env, ...options.env }, clearEnv: true, cwd })
+    .spawn();
+  const decoder = new TextDecoder();
+  const lines = new Lines(process.status);
+  const readStdout = (async () => {
+    for await (const chunk of process.stdout) lines.push(decoder.decode(chunk, { stream: true }));
+  })();
+  const readStderr = new Response(process.stderr).text();
+  const done = (async () => {
+    const [status, , stderr] = await Promise.all([process.status, readStdout, readStderr]);
+    if (options.cwd === undefined) Deno.removeSync(cwd, { recursive: true });
+    return { code: status.code, stdout: lines.text, stderr, logs: parseLogs(lines.text) };
+  })();
+  return { ...lines.running(done), process };
+}
+
+/** Run `scan-worker args` as a subprocess to the end. */
 export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
   return spawnCli(args, options).done;
 }

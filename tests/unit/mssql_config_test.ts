@@ -154,3 +154,22 @@ Deno.test("a port wins over an instance name, so SQL Browser is not asked", () =
   const url = mssqlConfig("mssql://a:p@db:1444/D?instanceName=INST");
   assertEquals([url.port, url.options?.instanceName], [1444, undefined]);
 });
+
+Deno.test("no connection string turns implicit transactions on (pages would never commit)", () => {
+  const config = mssqlConfig(
+    "Server=db;Database=D;User Id=a;Password=p;Transaction Binding=Implicit Unbind",
+  );
+  assertEquals(config.options?.enableImplicitTransactions, false);
+});
+
+Deno.test("Application Name reaches the server; scan-worker by default", () => {
+  assertEquals(
+    mssqlConfig("Server=db;Database=D;User Id=a;Password=p;Application Name=billing").options
+      ?.appName,
+    "billing",
+  );
+  assertEquals(
+    mssqlConfig("Server=db;Database=D;User Id=a;Password=p").options?.appName,
+    "scan-worker",
+  );
+});

@@ -7,6 +7,7 @@ import {
   isTransientMssqlError,
   MSSQL_MIGRATIONS,
   mssqlTime,
+  requiresEncryption,
 } from "../../src/store/mssql.ts";
 import { pageDocument } from "../../src/store/page_document.ts";
 import { renderInitDb } from "../../scripts/init_db.ts";
@@ -105,10 +106,34 @@ Deno.test("errors the user must correct (severity 11-16) are permanent, by their
   );
 });
 
-Deno.test("resource and system errors (severity 17 and above) are transient", () => {
+Deno.test("resource and system errors (severity 17-21) are transient", () => {
   assertEquals(classifyMssqlError({ number: 701, class: 17 }).kind, "transient"); // out of memory
   assertEquals(classifyMssqlError({ number: 9002, class: 17 }).kind, "transient"); // log full
   assertEquals(classifyMssqlError({ number: 596, class: 21 }).kind, "transient"); // session killed
+  assertEquals(classifyMssqlError({ number: 40143, class: 16 }).kind, "transient"); // Azure
+});
+
+Deno.test("a damaged table, suspect integrity or a failed disk (severity 22-24) is permanent", () => {
+  assertEquals(classifyMssqlError({ number: 824, class: 24 }), {
+    kind: "permanent",
+    code: "error 824",
+  });
+  assertEquals(classifyMssqlError({ number: 8966, class: 22 }).kind, "permanent");
+});
+
+Deno.test("a server that requires encryption is told apart from other encryption errors", () => {
+  assertEquals(
+    requiresEncryption({
+      code: "EENCRYPT",
+      message: "Server requires encryption, set 'encrypt' config option to `true`.",
+    }),
+    true,
+  );
+  assertEquals(
+    requiresEncryption({ code: "EENCRYPT", message: "Server did not negotiate encryption" }),
+    false,
+  );
+  assertEquals(requiresEncryption({ code: "ESOCKET", message: "requires encryption" }), false);
 });
 
 Deno.test("errors that are not the database's are unknown, not permanent", () => {

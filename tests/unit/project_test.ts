@@ -144,6 +144,18 @@ Deno.test("a different event under a repeated EventId is rejected, the first one
   }]);
 });
 
+Deno.test("a different event repeated under one EventId is rejected once, the repeat skipped", () => {
+  const second = ev(1, 8, "DELIVERY");
+  const third = ev(1, 9, "STATUS");
+  const result = projectPage(0, [ev(1, 7, "PICKUP"), second, second, third, second]);
+  assertEquals(result.changes.map((c) => c.parcelId), [7]);
+  assertEquals(result.rejections.map((r) => r.payload), [
+    JSON.stringify(second),
+    JSON.stringify(third),
+  ]);
+  assertEquals([result.applied, result.skipped], [1, 2]);
+});
+
 Deno.test("a rejected event moves the checkpoint past it", () => {
   const result = projectPage(0, [ev(1, 7, "PICKUP"), ev(2, 7, "")]);
   assertEquals(result.to, 2);
