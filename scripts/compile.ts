@@ -1,6 +1,8 @@
 // deno-lint-ignore-file no-console -- a build script reports what it built
 /**
  * `deno task compile [--target T] [--output PATH]`: build the `scan-worker` executable.
+ * Where the sources are not a git checkout (a container build), `SCAN_WORKER_COMMIT` gives the
+ * commit.
  *
  * The build runs on a copy of the sources in a temporary folder, where the commit (`git
  * rev-parse HEAD`) is written into `src/build_info.ts`: the checkout is never changed, even
@@ -20,21 +22,25 @@
 import { parseArgs } from "node:util";
 import { V8_FLAGS } from "./subprocess.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: { target: { type: "string" }, output: { type: "string" } },
-});
 const root = new URL("../", import.meta.url);
-const output = values.output ?? `dist/scan-worker${values.target ? `-${values.target}` : ""}`;
 
-const git = await new Deno.Command("git", {
-  args: ["rev-parse", "HEAD"],
-  cwd: root,
-  stdout: "piped",
-  stderr: "null",
-})
-  .output().catch(() => null);
-const commit = git?.success ? new TextDecoder().decode(git.stdout).trim() : null;
+/**
+ * The commit to build into the executable: the checkout's (`git rev-parse HEAD`), or, where there
+ * is no `.git` (a container build), `SCAN_WORKER_COMMIT`; null when neither says.
+ */
+export async function buildCommit(
+  cwd: URL = root,
+  env: string | undefined = Deno.env.get("SCAN_WORKER_COMMIT"),
+): Promise<string | null> {
+  const git = await new Deno.Command("git", {
+    args: ["rev-parse", "HEAD"],
+    cwd,
+    stdout: "piped",
+    stderr: "null",
+  }).output().catch(() => null);
+  if (git?.success) return new TextDecoder().decode(git.stdout).trim();
+  return env && /^[0-9a-f]{7,40}$/.test(env.trim()) ? env.trim() : null;
+}
 
 /** Copy a folder's files (recursively) into another. */
 async function copyTree(from: URL, to: URL): Promise<void> {
@@ -47,47 +53,66 @@ async function copyTree(from: URL, to: URL): Promise<void> {
   }
 }
 
-const build = new URL(`file://${await Deno.makeTempDir({ prefix: "scan-worker-build-" })}/`);
-let code = 1;
-try {
-  await copyTree(new URL("src/", root), new URL("src/", build));
-  await copyTree(new URL("sql/", root), new URL("sql/", build));
-  for (const file of ["deno.json", "deno.lock"]) {
-    await Deno.copyFile(new URL(file, root), new URL(file, build));
-  }
-  if (commit !== null) {
-    const buildInfo = new URL("src/build_info.ts", build);
-    const original = await Deno.readTextFile(buildInfo);
-    await Deno.writeTextFile(
-      buildInfo,
-      original.replace(
-        "export const BUILD_COMMIT: string | null = null;",
-        `export const BUILD_COMMIT: string | null = ${JSON.stringify(commit)};`,
-      ),
-    );
-  }
-  const result = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "compile",
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      ...V8_FLAGS,
-      ...(values.target ? ["--target", values.target] : []),
-      "--output",
-      new URL(output, root).pathname,
-      "src/main.ts",
-    ],
-    cwd: build,
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  code = result.code;
-} finally {
-  await Deno.remove(build, { recursive: true });
+if (import.meta.main) {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: { target: { type: "string" }, output: { type: "string" } },
+  });
+  const output = values.output ?? `dist/scan-worker${values.target ? `-${values.target}` : ""}`;
+  Deno.exit(await compile(await buildCommit(), output, values.target));
 }
-if (code === 0) {
-  console.log(`built ${output}${commit ? ` from commit ${commit.slice(0, 12)}` : ""}`);
+
+/**
+ * Build the executable at `output` (for `target`, or this machine) with `commit` written into
+ * it; returns deno compile's exit code.
+ */
+async function compile(
+  commit: string | null,
+  output: string,
+  target: string | undefined,
+): Promise<number> {
+  const build = new URL(`file://${await Deno.makeTempDir({ prefix: "scan-worker-build-" })}/`);
+  let code = 1;
+  try {
+    await copyTree(new URL("src/", root), new URL("src/", build));
+    await copyTree(new URL("sql/", root), new URL("sql/", build));
+    for (const file of ["deno.json", "deno.lock"]) {
+      await Deno.copyFile(new URL(file, root), new URL(file, build));
+    }
+    if (commit !== null) {
+      const buildInfo = new URL("src/build_info.ts", build);
+      const original = await Deno.readTextFile(buildInfo);
+      await Deno.writeTextFile(
+        buildInfo,
+        original.replace(
+          "export const BUILD_COMMIT: string | null = null;",
+          `export const BUILD_COMMIT: string | null = ${JSON.stringify(commit)};`,
+        ),
+      );
+    }
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "compile",
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+        "--allow-env",
+        ...V8_FLAGS,
+        ...(target ? ["--target", target] : []),
+        "--output",
+        new URL(output, root).pathname,
+        "src/main.ts",
+      ],
+      cwd: build,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    code = result.code;
+  } finally {
+    await Deno.remove(build, { recursive: true });
+  }
+  if (code === 0) {
+    console.log(`built ${output}${commit ? ` from commit ${commit.slice(0, 12)}` : ""}`);
+  }
+  return code;
 }
-Deno.exit(code);

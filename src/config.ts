@@ -1,5 +1,5 @@
 /**
- * Configuration (SPEC §5): flags override environment variables, which override a `.env`
+ * Configuration (docs/rules.md §5): flags override environment variables, which override a `.env`
  * file in the working directory, which overrides defaults. The result is one frozen
  * {@link Config}, or a {@link ConfigError} naming the setting.
  *
@@ -28,6 +28,8 @@ export interface DatabaseConfig {
   readonly database: DatabaseTarget;
   /** `DATABASE_URL` with any password replaced by `***`, for logs. */
   readonly databaseForLog: string;
+  /** `DB_CONNECT_TIMEOUT_MS`: how long one connection to a database server may take. */
+  readonly connectTimeoutMs: number;
 }
 
 /** The upstream Scan Event API. */
@@ -133,6 +135,11 @@ export const SETTINGS: { readonly [S in Section]: readonly Setting[] } = {
       fallback: DEFAULT_DATABASE_URL,
       help:
         "sqlite:PATH, postgres://user:pass@host:5432/db, mssql://user:pass@host:1433/db or Server=host,1433;Database=…;User Id=…;Password=…",
+    },
+    {
+      variable: "DB_CONNECT_TIMEOUT_MS",
+      fallback: "15000",
+      help: "how long connecting to a database server may take",
     },
   ],
   api: [
@@ -252,7 +259,7 @@ function apiUrl(source: Source): string {
 }
 
 /**
- * Parse `DATABASE_URL` into a store target (SPEC §4).
+ * Parse `DATABASE_URL` into a store target (docs/rules.md §4).
  * @example parseDatabaseUrl("sqlite:./data/scan.db") // { kind: "sqlite", path: "./data/scan.db" }
  */
 export function parseDatabaseUrl(text: string, setting = "DATABASE_URL (--db)"): DatabaseTarget {
@@ -292,6 +299,7 @@ const RESOLVERS: { readonly [S in Section]: (sources: ConfigSources) => ConfigSe
     return {
       database: parseDatabaseUrl(text, databaseUrl.name),
       databaseForLog: redactDatabaseUrl(text),
+      connectTimeoutMs: integer(pick(sources, "DB_CONNECT_TIMEOUT_MS"), 15_000, 1, 3_600_000),
     };
   },
   api(sources) {

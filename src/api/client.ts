@@ -1,6 +1,6 @@
 /**
  * The Scan Event API client: one page per call, with a per-request timeout, and retries with
- * backoff that never give up while the worker runs (SPEC §2).
+ * backoff that never give up while the worker runs (docs/rules.md §2).
  *
  * @module
  */
@@ -16,9 +16,51 @@ export type RequestOutcome =
   | "http_429"
   | "http_5xx"
   | "timeout"
+  | "dns"
+  | "refused"
+  | "reset"
+  | "tls"
   | "network"
   | "bad_body"
   | "too_large";
+
+/** Network failures by cause: what the runtime's message says, and the label it gets. */
+const NETWORK_CAUSES: readonly [RegExp, RequestOutcome, string][] = [
+  [/dns error|failed to lookup address|Name or service not known/i, "dns", "DNS lookup failed"],
+  [/Connection refused/i, "refused", "connection refused"],
+  [
+    /connection closed before message completed|Connection reset|broken pipe|error reading a body|unexpected end of file|IncompleteMessage/i,
+    "reset",
+    "connection reset or closed by the server",
+  ],
+  [
+    /certificate|tls|ssl|handshake|InvalidContentType|corrupt message|UnknownIssuer/i,
+    "tls",
+    "TLS failed (is the URL's scheme right: https against a plain-HTTP server, or the reverse?)",
+  ],
+  [/timed out|os error 110/i, "timeout", "connection timed out"],
+  [
+    /No route to host|Network is unreachable|os error 113|os error 101/i,
+    "network",
+    "host unreachable",
+  ],
+];
+
+/**
+ * Name the cause of a failed `fetch`: the runtime reports every network failure as "fetch
+ * failed", with the reason in its `cause`.
+ * @example describeNetworkError(fetchError) // { outcome: "refused", problem: "request failed: connection refused (tcp connect error: Connection refused (os error 111))" }
+ */
+export function describeNetworkError(error: unknown): { outcome: RequestOutcome; problem: string } {
+  const cause = (error as { cause?: unknown })?.cause;
+  const full = (cause instanceof Error ? cause.message : "") || String((error as Error)?.message);
+  // "error sending request for url (…): client error (Connect): tcp connect error: …" → the reason.
+  const detail = full.replace(/^[\s\S]*client error \([^)]*\):\s*/, "");
+  for (const [pattern, outcome, what] of NETWORK_CAUSES) {
+    if (pattern.test(full)) return { outcome, problem: `request failed: ${what} (${detail})` };
+  }
+  return { outcome: "network", problem: `request failed: ${detail}` };
+}
 
 /** What the client reports as it goes (metrics, health); whoever watches implements it. */
 export interface ClientEvents {
@@ -44,6 +86,8 @@ export interface ClientOptions {
   readonly backoff: BackoffPolicy;
   /** Where failures are logged. */
   readonly logger: Logger;
+  /** Give up after this many failed attempts (FetchFailedError); unset: never give up. */
+  readonly attempts?: number;
   /** Called after each failed attempt (for tests). */
   readonly onRetry?: (failure: AttemptFailure) => void;
   /** Metrics and health hooks. */
@@ -88,6 +132,19 @@ export class FetchAbortedError extends Error {
   constructor(from: number) {
     super(`fetch of FromEventId=${from} interrupted by shutdown`);
     this.name = "FetchAbortedError";
+  }
+}
+
+/** Raised by a client with a bounded number of attempts when the last one failed. */
+export class FetchFailedError extends Error {
+  /** The last attempt's failure. */
+  readonly failure: AttemptFailure;
+
+  /** @param failure the last attempt's failure. */
+  constructor(failure: AttemptFailure) {
+    super(`Scan API request failed (FromEventId=${failure.from}): ${failure.problem}`);
+    this.name = "FetchFailedError";
+    this.failure = failure;
   }
 }
 
@@ -158,8 +215,9 @@ export class ScanApiClient {
   }
 
   /**
-   * Fetch the page starting at `from` (inclusive), retrying until it succeeds.
-   * @throws FetchAbortedError when `signal` aborts; nothing else.
+   * Fetch the page starting at `from` (inclusive), retrying until it succeeds (or, with
+   * `attempts`, until that many have failed).
+   * @throws FetchAbortedError when `signal` aborts; FetchFailedError after `attempts` failures.
    */
   async fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage> {
     const started = performance.now();
@@ -184,6 +242,7 @@ export class ScanApiClient {
         };
       }
       if (signal.aborted) throw new FetchAbortedError(from);
+      if (attempt >= (this.#options.attempts ?? Infinity)) throw new FetchFailedError(outcome);
       const { backoff, logger } = this.#options;
       const delayMs = outcome.retryAfterMs ??
         (outcome.permanent ? backoff.capMs : backoffDelay(attempt, backoff));
@@ -283,7 +342,8 @@ export class ScanApiClient {
       if (timeout.signal.aborted && !signal.aborted) {
         return fail("timeout", `no complete response within ${timeoutMs} ms`);
       }
-      return fail("network", `request failed: ${(error as Error).message}`);
+      const { outcome, problem } = describeNetworkError(error);
+      return fail(outcome, problem);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);

@@ -1,11 +1,11 @@
 /**
- * The JSON shapes of the Scan Event API (SPEC §2) and the check of a response body.
+ * The JSON shapes of the Scan Event API (docs/rules.md §2) and the check of a response body.
  * Individual events stay `unknown` here: validating them is the domain's job.
  *
  * @module
  */
 
-/** An event as the API documents it (SPEC §2). Real bodies are checked, not trusted. */
+/** An event as the API documents it (docs/rules.md §2). Real bodies are checked, not trusted. */
 export interface WireScanEvent {
   /** Unique, ascending id. */
   EventId: number;

@@ -21,7 +21,7 @@ that was edited since, or a database migrated by a newer scan-worker, stops it w
   logTo: "stderr",
   examples: ["scan-worker migrate --db postgres://scan:secret@db:5432/scan"],
   async run({ config, io }) {
-    const store = await openStore(config.database);
+    const store = await openStore(config);
     try {
       const applied = await store.migrate();
       if (applied.length === 0) {

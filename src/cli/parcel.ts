@@ -23,7 +23,7 @@ Exits 1 when the parcel is not in the table.`,
   examples: ["scan-worker parcel 5002", "scan-worker parcel 5002 --json"],
   async run({ config, flags, args, io }) {
     const parcelId = wholeNumber(args[0], "ParcelId", 1);
-    const store = await openStore(config.database, { readOnly: true });
+    const store = await openStore(config, { readOnly: true });
     try {
       const row = await store.parcel(parcelId);
       if (row === null) throw new CommandError(`parcel ${parcelId} is not in ParcelStates`);

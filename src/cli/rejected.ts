@@ -25,7 +25,7 @@ usable one), why it was rejected, and its JSON as received.`,
   examples: ["scan-worker rejected", "scan-worker rejected --limit 100 --json"],
   async run({ config, flags, io }) {
     const limit = typeof flags.limit === "string" ? wholeNumber(flags.limit, "--limit", 1) : 20;
-    const store = await openStore(config.database, { readOnly: true });
+    const store = await openStore(config, { readOnly: true });
     try {
       const rows = await store.rejections(limit);
       io.stdout(flags.json === true ? JSON.stringify(rows) + "\n" : formatRejections(rows));

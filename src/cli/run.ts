@@ -26,7 +26,8 @@ export const run = defineCommand({
 another instance holds it), then polls forever: each page is validated, projected and written
 with the new checkpoint in one transaction. SIGINT/SIGTERM: no new request, the page in flight
 commits or rolls back, exit 0; a second signal exits at once with 1. A permanent database error
-(a missing table, a permission denied) stops it with exit 1 and one line.`,
+(a missing table, a permission denied) stops it with exit 1 and one line. A signal during
+start-up (connecting, migrating, standing by) exits at once.`,
   flags: [
     {
       name: "drain",
@@ -49,9 +50,16 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
   async run({ config, flags, io }) {
     const log = logger("worker");
     const drain = flags.drain === true;
-    const store = await openStore(config.database);
+    const store = await openStore(config);
     const controller = new AbortController();
+    let active = false;
     const stopListening = io.onSignal((signal) => {
+      if (!active) {
+        // Start-up (connecting, migrating, standing by): no page is in flight, and a database
+        // rolls back a migration cut short. Do not wait for a server that may never answer.
+        log.info("Received {signal} during start-up: exiting", { signal });
+        io.exit(EXIT.ok);
+      }
       if (controller.signal.aborted) {
         log.warn("Received {signal} again: exiting now", { signal });
         io.exit(EXIT.failure);
@@ -93,6 +101,7 @@ commits or rolls back, exit 0; a second signal exits at once with 1. A permanent
         progressIntervalMs: config.progressIntervalMs,
         logger: logger("loop"),
         events: monitor,
+        onActive: () => active = true,
       });
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",

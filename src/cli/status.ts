@@ -22,7 +22,7 @@ Reads only; the database must exist.`,
   logTo: "stderr",
   examples: ["scan-worker status", "scan-worker status --json --db sqlite:./scan-worker.db"],
   async run({ config, flags, io }) {
-    const store = await openStore(config.database, { readOnly: true });
+    const store = await openStore(config, { readOnly: true });
     try {
       const report = statusReport(config.databaseForLog, await store.status(), Date.now());
       io.stdout(flags.json === true ? JSON.stringify(report) + "\n" : formatStatus(report));

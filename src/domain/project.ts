@@ -1,5 +1,5 @@
 /**
- * The projection of one page of the feed (SPEC §3): given the checkpoint and the raw events of
+ * The projection of one page of the feed (docs/rules.md §3): given the checkpoint and the raw events of
  * a page, the per-parcel changes, the rejections and the new checkpoint. Pure, no I/O.
  *
  * @module
@@ -7,9 +7,9 @@
 
 import { isValidId, type Rejection, type ScanEvent, validateEvent } from "./validate.ts";
 
-/** The event type that sets `PickupTimeUtc` (SPEC §3.7). */
+/** The event type that sets `PickupTimeUtc` (docs/rules.md §3.7). */
 export const PICKUP = "PICKUP";
-/** The event type that sets `DeliveryTimeUtc` (SPEC §3.7). */
+/** The event type that sets `DeliveryTimeUtc` (docs/rules.md §3.7). */
 export const DELIVERY = "DELIVERY";
 
 /**
@@ -41,7 +41,7 @@ export interface ParcelChange {
   readonly deliveryTimeUtc: string | null;
 }
 
-/** Everything a store must write for one page, in one transaction (SPEC §3.8). */
+/** Everything a store must write for one page, in one transaction (docs/rules.md §3.8). */
 export interface PageResult {
   /** The checkpoint the page was projected from; the store refuses it if it moved. */
   readonly from: number;
@@ -55,7 +55,7 @@ export interface PageResult {
   readonly applied: number;
   /** Events ignored: at or below the checkpoint, or exact repeats within the page. */
   readonly skipped: number;
-  /** True when no event is above the checkpoint: the feed is caught up (SPEC §3.1). */
+  /** True when no event is above the checkpoint: the feed is caught up (docs/rules.md §3.1). */
   readonly empty: boolean;
 }
 
@@ -68,7 +68,7 @@ interface Candidate {
 
 /**
  * Reduce a parcel's events of one page, in ascending EventId order, to one change
- * (SPEC §3.6–3.7).
+ * (docs/rules.md §3.6–3.7).
  */
 function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): ParcelChange {
   const isPickup = event.type === PICKUP;
@@ -114,7 +114,7 @@ export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): numb
 }
 
 /**
- * Project one page of raw events onto the checkpoint (SPEC §3.1–3.9).
+ * Project one page of raw events onto the checkpoint (docs/rules.md §3.1–3.9).
  *
  * - Events with `EventId <= checkpoint` are ignored; the rest are taken in ascending EventId
  *   order, whatever order they arrived in.

@@ -1,5 +1,5 @@
 /**
- * Timestamp normalisation (SPEC §3.2 and §3.5), done on text and integers only.
+ * Timestamp normalisation (docs/rules.md §3.2 and §3.5), done on text and integers only.
  *
  * JavaScript `Date` keeps milliseconds, the feed sends up to seven fraction digits, so the
  * fraction is carried as text and only the whole seconds go through calendar arithmetic.
@@ -124,10 +124,10 @@ export function isNormalised(text: string): boolean {
 }
 
 /**
- * Normalise an API timestamp to UTC with seven fraction digits (SPEC §3.5).
+ * Normalise an API timestamp to UTC with seven fraction digits (docs/rules.md §3.5).
  *
  * Accepts `T` or one space between date and time, 1–7 fraction digits and a zone `Z` or
- * `±HH:MM` (SPEC §3.2). Rejects impossible calendar dates (Feb 30, month 13, hour 24, second
+ * `±HH:MM` (docs/rules.md §3.2). Rejects impossible calendar dates (Feb 30, month 13, hour 24, second
  * 60) and results outside years 0001–9999, the range every store can hold.
  *
  * @example normaliseTimestamp("2024-02-01T10:00:00+13:00") // "2024-01-31T21:00:00.0000000Z"
@@ -176,7 +176,7 @@ export function parseTimestamp(text: string): string | null {
 }
 
 /**
- * Round a normalised timestamp (SPEC §3.5 text) to microseconds, half up, carrying into the
+ * Round a normalised timestamp (docs/rules.md §3.5 text) to microseconds, half up, carrying into the
  * seconds: what a store that keeps microseconds (PostgreSQL) is sent, so its one documented
  * loss is the same everywhere. Returns six fraction digits; the year 9999 ceiling is kept.
  * @example roundToMicroseconds("2021-05-11T21:11:34.1506145Z") // "2021-05-11T21:11:34.150615Z"
@@ -198,4 +198,13 @@ export function roundToMicroseconds(text: string): string {
   return `${pad(uy, 4)}-${pad(um, 2)}-${pad(ud, 2)}T${pad(Math.floor(second / 3600), 2)}:${
     pad(Math.floor(second % 3600 / 60), 2)
   }:${pad(second % 60, 2)}.000000Z`;
+}
+
+/**
+ * A normalised UTC time as milliseconds since the epoch, for ages and lags (never for what is
+ * stored: the digits past the millisecond are dropped).
+ * @example epochMs("2021-05-11T21:11:34.1506147Z") // 1620767494150
+ */
+export function epochMs(text: string): number {
+  return Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));
 }

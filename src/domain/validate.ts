@@ -1,5 +1,5 @@
 /**
- * Validation of one raw feed event (SPEC §3.2–3.4): a raw JSON value becomes either a valid
+ * Validation of one raw feed event (docs/rules.md §3.2–3.4): a raw JSON value becomes either a valid
  * {@link ScanEvent} or a {@link Rejection} with a precise reason. Pure, no I/O.
  *
  * @module
@@ -13,17 +13,17 @@ export interface ScanEvent {
   readonly eventId: number;
   /** The parcel the event belongs to (1..2^53-1). */
   readonly parcelId: number;
-  /** The event type, trimmed and upper-cased (SPEC §3.4), e.g. `PICKUP`. */
+  /** The event type, trimmed and upper-cased (docs/rules.md §3.4), e.g. `PICKUP`. */
   readonly type: string;
-  /** The status code as text; `""` when absent or null (SPEC §3.6). */
+  /** The status code as text; `""` when absent or null (docs/rules.md §3.6). */
   readonly statusCode: string;
-  /** `User.RunId` as text (numbers in decimal); null when absent (SPEC §3.6). */
+  /** `User.RunId` as text (numbers in decimal); null when absent (docs/rules.md §3.6). */
   readonly runId: string | null;
-  /** `CreatedDateTimeUtc` normalised to UTC with seven fraction digits (SPEC §3.5). */
+  /** `CreatedDateTimeUtc` normalised to UTC with seven fraction digits (docs/rules.md §3.5). */
   readonly createdDateTimeUtc: string;
 }
 
-/** An event that failed validation, kept with its reason and raw JSON (SPEC §3.3). */
+/** An event that failed validation, kept with its reason and raw JSON (docs/rules.md §3.3). */
 export interface Rejection {
   /** The event's EventId when it has a usable one, else null. */
   readonly eventId: number | null;
@@ -38,7 +38,7 @@ export type Validation =
   | { readonly ok: true; readonly event: ScanEvent }
   | { readonly ok: false; readonly rejection: Rejection };
 
-/** Longest `Type` after trimming (SPEC §3.2). */
+/** Longest `Type` after trimming (docs/rules.md §3.2). */
 export const MAX_TYPE_LENGTH = 50;
 /**
  * Longest `Type` as stored: trimmed to at most {@link MAX_TYPE_LENGTH} characters, then
@@ -46,9 +46,9 @@ export const MAX_TYPE_LENGTH = 50;
  * test checks every code point). Stores with a sized column size it for this.
  */
 export const MAX_STORED_TYPE_LENGTH = 3 * MAX_TYPE_LENGTH;
-/** Longest `StatusCode` (SPEC §3.2). */
+/** Longest `StatusCode` (docs/rules.md §3.2). */
 export const MAX_STATUS_CODE_LENGTH = 100;
-/** Longest `User.RunId` (SPEC §3.2). */
+/** Longest `User.RunId` (docs/rules.md §3.2). */
 export const MAX_RUN_ID_LENGTH = 50;
 
 /**
@@ -116,7 +116,7 @@ function idReason(value: unknown, name: string): string {
 }
 
 /**
- * Validate one raw event of a page (SPEC §3.2) and normalise its fields (§3.4–3.6).
+ * Validate one raw event of a page (docs/rules.md §3.2) and normalise its fields (§3.4–3.6).
  *
  * Reasons name the first failing field, in the order EventId, ParcelId, Type,
  * CreatedDateTimeUtc, StatusCode, User.RunId. Unknown extra fields are ignored.

@@ -63,11 +63,27 @@ async function databaseProblem(options: OpsServerOptions): Promise<string | null
 /** Start the listener. */
 export function serveOps(options: OpsServerOptions): OpsServer {
   const { monitor } = options;
-  const server = Deno.serve({
-    hostname: options.host,
-    port: options.port,
-    onListen: () => {},
-  }, async (request) => {
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve(
+      { hostname: options.host, port: options.port, onListen: () => {} },
+      handler,
+    );
+  } catch (error) {
+    const why = error instanceof Deno.errors.AddrInUse
+      ? "the port is already in use (another scan-worker, or another program?)"
+      : (error as Error).message;
+    throw new Error(
+      `cannot serve health and metrics on ${options.host}:${options.port} (METRICS_PORT, METRICS_HOST): ${why}`,
+      { cause: error },
+    );
+  }
+  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
+  const url = `http://${host}:${server.addr.port}`;
+  options.logger.info("Health and metrics on {url} (/healthz, /readyz, /metrics)", { url });
+  return { url, shutdown: () => server.shutdown() };
+
+  async function handler(request: Request): Promise<Response> {
     const { pathname } = new URL(request.url);
     if (request.method !== "GET") return new Response(null, { status: 405 });
     switch (pathname) {
@@ -82,9 +98,5 @@ export function serveOps(options: OpsServerOptions): OpsServer {
       default:
         return Response.json({ error: "try /healthz, /readyz or /metrics" }, { status: 404 });
     }
-  });
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
-  const url = `http://${host}:${server.addr.port}`;
-  options.logger.info("Health and metrics on {url} (/healthz, /readyz, /metrics)", { url });
-  return { url, shutdown: () => server.shutdown() };
+  }
 }

@@ -9,6 +9,8 @@
 import client from "prom-client";
 import type { ClientEvents, RequestOutcome } from "../api/client.ts";
 import type { PageResult } from "../domain/project.ts";
+import { epochMs } from "../domain/timestamps.ts";
+import type { PageWrite } from "../store/store.ts";
 import type { LoopEvents, Step } from "../worker/events.ts";
 
 /** A health or readiness verdict. */
@@ -33,10 +35,26 @@ export interface MonitorOptions {
 
 const BUSY_STEPS: ReadonlySet<Step> = new Set(["start", "lock", "fetch", "write"]);
 
-/** Parse a normalised timestamp's milliseconds (metrics only need milliseconds). */
-function epochMs(text: string): number {
-  return Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));
-}
+/**
+ * Default metrics that would read 0 for ever under Deno, so they are not exported at all: Deno
+ * refuses reads of /proc without --allow-all (resident and virtual memory, heap, file
+ * descriptors: the resident memory comes from Deno.memoryUsage() instead), and has no lists of
+ * active handles and requests or of V8 heap spaces.
+ */
+const UNMEASURABLE = [
+  "process_resident_memory_bytes",
+  "process_virtual_memory_bytes",
+  "process_heap_bytes",
+  "process_open_fds",
+  "process_max_fds",
+  "nodejs_active_handles",
+  "nodejs_active_handles_total",
+  "nodejs_active_requests",
+  "nodejs_active_requests_total",
+  "nodejs_heap_space_size_total_bytes",
+  "nodejs_heap_space_size_used_bytes",
+  "nodejs_heap_space_size_available_bytes",
+];
 
 /** The worker's live state and metrics. */
 export class WorkerMonitor implements ClientEvents, LoopEvents {
@@ -59,7 +77,7 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
   );
   readonly #eventsRejected = this.#counter(
     "scan_worker_events_rejected_total",
-    "Events rejected and kept in RejectedEvents.",
+    "Events rejected and newly kept in RejectedEvents (one already stored is not counted again).",
   );
   readonly #eventsSkipped = this.#counter(
     "scan_worker_events_skipped_total",
@@ -100,7 +118,15 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#stepSince = this.#now();
-    client.collectDefaultMetrics({ register: this.registry, prefix: "scan_worker_" });
+    // Process and runtime metrics under their standard names (process_resident_memory_bytes, …),
+    // as every dashboard and alert rule expects them; the worker's own carry scan_worker_.
+    client.collectDefaultMetrics({ register: this.registry });
+    for (const name of UNMEASURABLE) this.registry.removeSingleMetric(name);
+    this.#gauge(
+      "process_resident_memory_bytes",
+      "Resident memory size in bytes.",
+      () => Deno.memoryUsage().rss,
+    );
     const age = (ms: number | null) => (ms === null ? Number.NaN : (this.#now() - ms) / 1000);
     this.#gauge(
       "scan_worker_checkpoint_event_id",
@@ -166,10 +192,10 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
     this.#retries.inc({ kind });
   }
 
-  pageWritten(result: PageResult, ms: number): void {
+  pageWritten(result: PageResult, write: PageWrite, ms: number): void {
     this.#lastWriteFailed = null;
     this.#eventsApplied.inc(result.applied);
-    this.#eventsRejected.inc(result.rejections.length);
+    this.#eventsRejected.inc(write.rejected.length);
     this.#eventsSkipped.inc(result.skipped);
     if (result.empty) return;
     this.#pages.inc();

@@ -75,17 +75,76 @@ export class ResetRefusedError extends CommandError {
 }
 
 /**
+ * Whether the feed has an event at or after an EventId: asks the API for the page there.
+ * Resolves true or false, or rejects when the API cannot say.
+ */
+export type FeedReaches = (eventId: number) => Promise<boolean>;
+
+/**
+ * What moving the checkpoint from `from` to `to` does, in words.
+ * @example describeMove(15, 40) // "forward by 25: events 16..40 are skipped and never applied"
+ */
+export function describeMove(from: number, to: number): string {
+  if (to > from) {
+    return `forward by ${to - from}: events ${from + 1}..${to} are skipped and never applied`;
+  }
+  if (to < from) {
+    return `back by ${from - to}: events ${
+      to + 1
+    }..${from} are applied again (safe: it changes nothing already stored)`;
+  }
+  return "nowhere: nothing changes";
+}
+
+/**
+ * Refuse a move forward beyond the feed's end: asked for the page at `to`, the API must have an
+ * event there or later (a typo like 99999999999 would otherwise skip every event to come).
+ * `beyondFeed` skips the question.
+ */
+async function checkForward(from: number, to: number, reaches: FeedReaches): Promise<void> {
+  let reached: boolean;
+  try {
+    reached = await reaches(to);
+  } catch (error) {
+    throw new ResetRefusedError(
+      `could not ask the feed whether it reaches EventId ${to} (${
+        (error as Error).message
+      }); the checkpoint is unchanged. Add --beyond-feed to move forward without asking`,
+    );
+  }
+  if (!reached) {
+    throw new ResetRefusedError(
+      `the feed has no event at or after EventId ${to}: moving from ${from} there would skip every event still to come; the checkpoint is unchanged. Check the number, or add --beyond-feed to move anyway`,
+    );
+  }
+}
+
+/** How `reset` goes: confirmation, and the feed check of a move forward. */
+export interface ResetOptions {
+  /** The operator said --yes. */
+  readonly yes: boolean;
+  /** The operator said --beyond-feed: a move forward is not checked against the feed. */
+  readonly beyondFeed: boolean;
+  /** How to ask the feed. */
+  readonly reaches: FeedReaches;
+  /** How to ask the operator. */
+  readonly confirm: Confirm;
+}
+
+/**
  * Move the checkpoint to `to`, holding the feed lock so no worker writes meanwhile.
- * Back replays events (safe: applying a page again changes nothing); forward skips them.
+ * Back replays events (safe: applying a page again changes nothing); forward skips them, and
+ * only up to where the feed reaches unless `beyondFeed`.
  * @throws UsageError without `--yes` when no one can be asked (exit 2).
- * @throws ResetRefusedError while another instance holds the feed lock, or when not confirmed.
+ * @throws ResetRefusedError while another instance holds the feed lock, when the feed does not
+ *   reach the target, or when not confirmed.
  */
 export async function resetCheckpoint(
   store: Store,
   to: number,
-  yes: boolean,
-  confirm: Confirm,
+  options: ResetOptions,
 ): Promise<ResetOutcome> {
+  const { yes, confirm } = options;
   await store.verifySchema();
   if (!yes && !confirm.interactive) {
     throw new UsageError(
@@ -100,15 +159,12 @@ export async function resetCheckpoint(
   }
   try {
     const from = await store.readCheckpoint();
+    if (to > from && !options.beyondFeed) await checkForward(from, to, options.reaches);
     if (!yes) {
-      const effect = to < from
-        ? `events ${
-          to + 1
-        }..${from} will be applied again (safe: it changes nothing already stored)`
-        : to > from
-        ? `events ${from + 1}..${to} will be skipped and never applied`
-        : "nothing changes";
-      if (!confirm.ask(`Move the checkpoint from ${from} to ${to}? ${effect}. [y/N]`)) {
+      const question = `Move the checkpoint from ${from} to ${to}, ${
+        describeMove(from, to)
+      }? [y/N]`;
+      if (!confirm.ask(question)) {
         throw new ResetRefusedError("not confirmed; the checkpoint is unchanged");
       }
     }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { epochMs } from "../domain/timestamps.ts";
 import type { StoreStatus } from "../store/store.ts";
 
 /** What `status --json` prints: the store's figures plus which database they came from. */
@@ -16,10 +17,10 @@ export interface StatusReport extends StoreStatus {
   readonly checkpointAgeSeconds: number | null;
 }
 
-/** Seconds from a SPEC §3.5 time to `nowMs` (millisecond precision is enough here). */
+/** Seconds from a docs/rules.md §3.5 time to `nowMs` (millisecond precision is enough here). */
 function ageSeconds(text: string | null, nowMs: number): number | null {
   if (text === null) return null;
-  const ms = Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));
+  const ms = epochMs(text);
   return Number.isNaN(ms) ? null : Math.round((nowMs - ms) / 100) / 10;
 }
 

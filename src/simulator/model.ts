@@ -53,7 +53,7 @@ export interface SimEvent {
   readonly raw: unknown;
 }
 
-/** The ways a simulated event can break SPEC §3.2. */
+/** The ways a simulated event can break docs/rules.md §3.2. */
 export const MALFORMED_KINDS = [
   "EventId as string",
   "EventId fractional",
@@ -70,7 +70,7 @@ export const MALFORMED_KINDS = [
   "not an object",
 ] as const;
 
-/** A way a simulated event breaks SPEC §3.2. */
+/** A way a simulated event breaks docs/rules.md §3.2. */
 export type MalformedKind = typeof MALFORMED_KINDS[number];
 
 /** Slots in a run of consecutive EventIds. */

@@ -1,6 +1,6 @@
 /**
  * The built-in Scan Event API (`scan-worker simulate`): serves the feed model over HTTP exactly
- * as SPEC §2 describes, with optional live growth and fault injection.
+ * as docs/rules.md §2 describes, with optional live growth and fault injection.
  *
  * @module
  */

@@ -17,14 +17,16 @@ import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
-import { pageDocument } from "./page_document.ts";
+import { pageDocument, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
+  CONNECT_TIMEOUT,
   type ErrorClass,
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
+  type PageWrite,
   type ParcelState,
   type RejectedEvent,
   SchemaMissingError,
@@ -119,6 +121,11 @@ export function classifyMssqlError(error: unknown): ErrorClass {
     const passing = typeof severity === "number" && severity >= 17 && severity <= 21;
     return { kind: passing ? "transient" : "permanent", code };
   }
+  if (e?.code === "ETIMEOUT") {
+    // A connection (login) or a request that ran out of its time: not retried at once.
+    const connecting = (error as Error)?.name === "ConnectionError";
+    return { kind: "transient", code: connecting ? CONNECT_TIMEOUT : e.code, slow: true };
+  }
   if (typeof e?.code === "string" && TRANSIENT_CODES.has(e.code)) {
     return { kind: "transient", code: e.code };
   }
@@ -130,9 +137,6 @@ export function classifyMssqlError(error: unknown): ErrorClass {
 export function isTransientMssqlError(error: unknown): boolean {
   return classifyMssqlError(error).kind === "transient";
 }
-
-/** How the SQL Server store names itself and sorts errors. */
-const ERRORS: StoreErrors = { store: "SQL Server", classify: classifyMssqlError };
 
 /**
  * Whether a connection failed because the server requires encryption and the client did not
@@ -159,7 +163,7 @@ export function compatibilityProblem(database: string, level: number): string | 
   }] SET COMPATIBILITY_LEVEL = ${MIN_COMPATIBILITY_LEVEL};`;
 }
 
-/** A datetime2 read back with CONVERT(char(27), x, 121) as SPEC §3.5 text. */
+/** A datetime2 read back with CONVERT(char(27), x, 121) as docs/rules.md §3.5 text. */
 export function fromSqlTime(text: string | null): string | null {
   return text === null ? null : `${text.trim().replace(" ", "T")}Z`;
 }
@@ -226,7 +230,16 @@ export class MssqlStore implements Store {
 
   /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
   #call<T>(doing: string, work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
-    return storeCall(ERRORS, doing, async () => work(await this.#pool()));
+    return storeCall(this.#errors(), doing, async () => work(await this.#pool()));
+  }
+
+  /** How this store names itself and sorts errors. */
+  #errors(): StoreErrors {
+    return {
+      store: "SQL Server",
+      classify: classifyMssqlError,
+      connectTimeoutMs: this.#config.connectionTimeout ?? 15_000,
+    };
   }
 
   /** Send one of the store's texts with `request`'s parameters. */
@@ -342,7 +355,7 @@ export class MssqlStore implements Store {
   }
 
   /** Write one page in one round trip and one transaction. */
-  applyPage(result: PageResult): Promise<void> {
+  applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
     return this.#call(writingPage(result), async (pool) => {
       const outcome = await MssqlStore.#send(
@@ -352,7 +365,7 @@ export class MssqlStore implements Store {
           .input("to", sql.BigInt, result.to)
           .input("changes", sql.NVarChar(sql.MAX), document.changes)
           .input("rejections", sql.NVarChar(sql.MAX), document.rejections),
-      )<{ moved: boolean; actual: string | number | null }>("applyPage");
+      )<{ moved: boolean; actual: string | number | null; stored: string | null }>("applyPage");
       const row = outcome.recordset[0];
       if (row === undefined || !row.moved) {
         throw new CheckpointMovedError(
@@ -360,6 +373,8 @@ export class MssqlStore implements Store {
           row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
         );
       }
+      const stored = JSON.parse(row.stored ?? "[]") as { n: number }[];
+      return { rejected: storedRejections(result, stored.map((r) => r.n)) };
     });
   }
 
@@ -398,7 +413,7 @@ export class MssqlStore implements Store {
    * long as the lock is held; `APPLOCK_MODE` tells whether that session still holds it.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return storeCall(ERRORS, "taking the feed lock", () => this.#tryLockFeed(), 1);
+    return storeCall(this.#errors(), "taking the feed lock", () => this.#tryLockFeed(), 1);
   }
 
   async #tryLockFeed(): Promise<FeedLock | null> {

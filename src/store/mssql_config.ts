@@ -99,11 +99,11 @@ export function attachLoginError(connection: LoginEvents): void {
 }
 
 /** The worker's defaults, under what the string sets. */
-function withDefaults(config: sql.config): sql.config {
+function withDefaults(config: sql.config, connectTimeoutMs: number): sql.config {
   return {
     ...config,
     beforeConnect: attachLoginError,
-    connectionTimeout: config.connectionTimeout ?? 15_000,
+    connectionTimeout: config.connectionTimeout ?? connectTimeoutMs,
     requestTimeout: config.requestTimeout ?? 30_000,
     pool: {
       min: 0,
@@ -258,11 +258,15 @@ function parseAdoNet(text: string): sql.config {
 }
 
 /**
- * The `mssql` connection config for a `DATABASE_URL`.
+ * The `mssql` connection config for a `DATABASE_URL`; a connection may take `connectTimeoutMs`
+ * (DB_CONNECT_TIMEOUT_MS) unless the string sets its own (`connectTimeout`, `Connect Timeout`).
  * @example mssqlConfig("mssql://app:pw@db:1433/Scan").database // "Scan"
  * @throws ConfigError naming what is wrong (never echoing the password).
  */
-export function mssqlConfig(text: string): sql.config {
+export function mssqlConfig(text: string, connectTimeoutMs = 15_000): sql.config {
   const value = text.trim();
-  return withDefaults(/^mssql:\/\//i.test(value) ? parseUrl(value) : parseAdoNet(value));
+  return withDefaults(
+    /^mssql:\/\//i.test(value) ? parseUrl(value) : parseAdoNet(value),
+    connectTimeoutMs,
+  );
 }

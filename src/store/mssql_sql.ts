@@ -72,7 +72,8 @@ FROM sys.databases WHERE name = DB_NAME();`,
    * EXISTS under UPDLOCK, HOLDLOCK (no MERGE), with the guards of the projection rules.
    * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
    * collation and its length: the database's collation may ignore case, width and trailing
-   * spaces), their ids in page order (`ORDER BY r.n`).
+   * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
+   * (`stored`: `[{"n":0},…]`, or NULL for none).
    */
   applyPage: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -151,23 +152,35 @@ FROM @c AS c
 WHERE NOT EXISTS (
     SELECT 1 FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) WHERE p.ParcelId = c.ParcelId);
 
-INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
-SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
+DECLARE @r TABLE (
+    n       int            NOT NULL PRIMARY KEY,
+    EventId bigint         NULL,
+    Reason  nvarchar(1000) NOT NULL,
+    Payload nvarchar(max)  NOT NULL
+);
+
+INSERT INTO @r (n, EventId, Reason, Payload)
+SELECT j.n, j.EventId, j.Reason, j.Payload
 FROM OPENJSON(@rejections) WITH (
     n       int            '$.n',
     EventId bigint         '$.e',
     Reason  nvarchar(1000) '$.why',
     Payload nvarchar(max)  '$.raw'
-) AS r
+) AS j
 WHERE NOT EXISTS (
     SELECT 1 FROM dbo.RejectedEvents AS x WITH (UPDLOCK, HOLDLOCK)
-    WHERE (x.EventId = r.EventId OR (x.EventId IS NULL AND r.EventId IS NULL))
-      AND DATALENGTH(x.Payload) = DATALENGTH(r.Payload)
-      AND x.Payload = r.Payload COLLATE Latin1_General_100_BIN2)
+    WHERE (x.EventId = j.EventId OR (x.EventId IS NULL AND j.EventId IS NULL))
+      AND DATALENGTH(x.Payload) = DATALENGTH(j.Payload)
+      AND x.Payload = j.Payload COLLATE Latin1_General_100_BIN2);
+
+INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
+SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
+FROM @r AS r
 ORDER BY r.n;
 
 COMMIT TRANSACTION;
-SELECT CAST(1 AS bit) AS moved, @to AS actual;`,
+SELECT CAST(1 AS bit) AS moved, @to AS actual,
+    (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The key figures of `status`. */
   status: `SELECT

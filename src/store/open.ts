@@ -1,21 +1,23 @@
 /**
- * Pick and open the store that `DATABASE_URL` names (SPEC §4). Server drivers are loaded only
+ * Pick and open the store that `DATABASE_URL` names (docs/rules.md §4). Server drivers are loaded only
  * when chosen, so the embedded store starts without them.
  *
  * @module
  */
 
-import type { DatabaseTarget } from "../config.ts";
+import type { DatabaseConfig } from "../config.ts";
 import type { Store } from "./store.ts";
 
 /**
- * Open the store for a database target; `readOnly` for commands that only look.
+ * Open the store `DATABASE_URL` names; `readOnly` for commands that only look. Server stores
+ * bound each connection by `DB_CONNECT_TIMEOUT_MS`.
  * @throws ConfigError for a connection string that cannot work.
  */
 export async function openStore(
-  target: DatabaseTarget,
+  config: Pick<DatabaseConfig, "database" | "connectTimeoutMs">,
   options: { readOnly?: boolean } = {},
 ): Promise<Store> {
+  const target = config.database;
   switch (target.kind) {
     case "sqlite": {
       const { SqliteStore } = await import("./sqlite.ts");
@@ -23,13 +25,15 @@ export async function openStore(
     }
     case "mssql": {
       const { mssqlConfig } = await import("./mssql_config.ts");
-      const config = mssqlConfig(target.url);
       const { MssqlStore } = await import("./mssql.ts");
-      return new MssqlStore(config);
+      return new MssqlStore(mssqlConfig(target.url, config.connectTimeoutMs));
     }
     case "postgres": {
       const { PostgresStore } = await import("./postgres.ts");
-      return new PostgresStore({ connectionString: target.url });
+      return new PostgresStore({
+        connectionString: target.url,
+        connectionTimeoutMillis: config.connectTimeoutMs,
+      });
     }
   }
 }

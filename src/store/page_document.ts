@@ -7,6 +7,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
+import type { Rejection } from "../domain/validate.ts";
 
 /** The JSON documents sent with one page. */
 export interface PageDocument {
@@ -40,4 +41,18 @@ export function pageDocument(result: PageResult, time: (text: string) => string)
       result.rejections.map((r, n) => ({ n, e: r.eventId, why: r.reason, raw: r.payload })),
     ),
   };
+}
+
+/**
+ * The rejections a statement stored, from the places (`n`) in the page it reports.
+ * @example storedRejections(result, [0, 2]) // [result.rejections[0], result.rejections[2]]
+ */
+export function storedRejections(
+  result: PageResult,
+  places: readonly number[] | null,
+): Rejection[] {
+  return (places ?? []).flatMap((n) => {
+    const rejection = result.rejections[n];
+    return rejection === undefined ? [] : [rejection];
+  });
 }

@@ -16,14 +16,16 @@ import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
-import { pageDocument } from "./page_document.ts";
+import { pageDocument, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
+  CONNECT_TIMEOUT,
   type ErrorClass,
   FEED_ID,
   FEED_LOCK_NAME,
   type FeedLock,
+  type PageWrite,
   type ParcelState,
   type RejectedEvent,
   SchemaMissingError,
@@ -34,7 +36,7 @@ import {
   writingPage,
 } from "./store.ts";
 
-/** The PostgreSQL migrations, embedded in the program (SPEC §4). */
+/** The PostgreSQL migrations, embedded in the program (docs/rules.md §4). */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
 });
@@ -49,7 +51,7 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
 /** The advisory lock key migrators share (two instances cannot migrate at once). */
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:migrations'))";
 
-/** A timestamptz as SPEC §3.5 text in UTC (microseconds, and a seventh digit of 0). */
+/** A timestamptz as docs/rules.md §3.5 text in UTC (microseconds, and a seventh digit of 0). */
 const utcText = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"0Z"')`;
 
@@ -101,20 +103,22 @@ WITH moved AS (
        OR excluded.pickup_event_id < coalesce(ps.pickup_event_id, 9007199254740992)
        OR excluded.delivery_event_id < coalesce(ps.delivery_event_id, 9007199254740992)
     RETURNING 1
-), rejections AS (
-    INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
-    SELECT r.e, r.why, r.raw, now()
+), new_rejections AS (
+    SELECT r.n, r.e, r.why, r.raw
     FROM jsonb_to_recordset($5::jsonb) AS r(n integer, e bigint, why text, raw text)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND NOT EXISTS (
         SELECT 1 FROM rejected_events AS x
         WHERE x.event_id IS NOT DISTINCT FROM r.e AND x.payload = r.raw)
-    ORDER BY r.n
+), rejections AS (
+    INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
+    SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM parcels) AS parcels,
        (SELECT count(*) FROM rejections) AS rejections,
+       (SELECT coalesce(json_agg(n ORDER BY n), '[]') FROM new_rejections) AS stored,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
 
 /**
@@ -142,10 +146,10 @@ export function classifyPostgresError(error: unknown): ErrorClass {
   }
   if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return { kind: "transient", code };
   const message = (error as Error)?.message ?? "";
-  if (
-    /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i
-      .test(message)
-  ) {
+  if (/due to connection timeout|timeout exceeded when trying to connect/i.test(message)) {
+    return { kind: "transient", code: CONNECT_TIMEOUT, slow: true };
+  }
+  if (/Connection terminated|Client has encountered a connection error/i.test(message)) {
     return { kind: "transient", code: null };
   }
   return { kind: "unknown", code: null };
@@ -156,11 +160,22 @@ export function isTransientPostgresError(error: unknown): boolean {
   return classifyPostgresError(error).kind === "transient";
 }
 
-/** How the PostgreSQL store names itself and sorts errors. */
-const ERRORS: StoreErrors = { store: "PostgreSQL", classify: classifyPostgresError };
-
 function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
+}
+
+/**
+ * A connection string whose `sslmode` means what it means to libpq: `require` encrypts without
+ * checking the certificate (unless `sslrootcert` is given), `verify-ca` checks the CA,
+ * `verify-full` the CA and the host name, `disable` turns TLS off. The `pg` package reads
+ * `require` and `verify-ca` as `verify-full` (with a warning) unless told `uselibpqcompat=true`.
+ * @example libpqSslmode("postgres://h/db?sslmode=require") // "postgres://h/db?sslmode=require&uselibpqcompat=true"
+ */
+export function libpqSslmode(connectionString: string): string {
+  if (!/[?&]sslmode=/i.test(connectionString) || /[?&]uselibpqcompat=/i.test(connectionString)) {
+    return connectionString;
+  }
+  return `${connectionString}&uselibpqcompat=true`;
 }
 
 /** A time as PostgreSQL is sent it: rounded to microseconds, half up (its one documented loss). */
@@ -171,20 +186,31 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #config: pg.PoolConfig;
   readonly #logger: Logger;
+  readonly #errors: StoreErrors;
 
   /**
    * @param config `pg` pool settings (from the URL: connection string, `sslmode` included).
    * @param logger where lost idle connections are reported.
    */
   constructor(config: pg.PoolConfig, logger: Logger = programLogger("store")) {
-    this.#config = config;
     this.#logger = logger;
+    this.#errors = {
+      store: "PostgreSQL",
+      classify: classifyPostgresError,
+      connectTimeoutMs: config.connectionTimeoutMillis ?? 10_000,
+    };
+    this.#config = {
+      ...config,
+      ...(config.connectionString
+        ? { connectionString: libpqSslmode(config.connectionString) }
+        : {}),
+    };
     this.#pool = new pg.Pool({
       max: 4,
       idleTimeoutMillis: 30_000,
       connectionTimeoutMillis: 10_000,
       application_name: "scan-worker",
-      ...config,
+      ...this.#config,
     });
     this.#pool.on("error", (error) => {
       logger.warn(
@@ -195,8 +221,8 @@ export class PostgresStore implements Store {
   }
 
   /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
-  #call<T>(doing: string, work: () => Promise<T>): Promise<T> {
-    return storeCall(ERRORS, doing, work);
+  #call<T>(doing: string, work: () => Promise<T>, attempts?: number): Promise<T> {
+    return storeCall(this.#errors, doing, work, attempts);
   }
 
   async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {
@@ -284,11 +310,13 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Write one page in one statement (SPEC §3.8). */
-  applyPage(result: PageResult): Promise<void> {
+  /** Write one page in one statement (docs/rules.md §3.8). */
+  applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, postgresTime);
     return this.#call(writingPage(result), async () => {
-      const outcome = await this.#pool.query<{ moved: string; actual: string | null }>(
+      const outcome = await this.#pool.query<
+        { moved: string; actual: string | null; stored: number[] }
+      >(
         APPLY_PAGE,
         [FEED_ID, result.from, result.to, document.changes, document.rejections],
       );
@@ -299,6 +327,7 @@ export class PostgresStore implements Store {
           row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
         );
       }
+      return { rejected: storedRejections(result, row.stored) };
     });
   }
 
@@ -345,7 +374,7 @@ export class PostgresStore implements Store {
    * is held: if the worker dies or the connection drops, the server releases it.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return storeCall(ERRORS, "taking the feed lock", () => this.#tryLockFeed(), 1);
+    return this.#call("taking the feed lock", () => this.#tryLockFeed(), 1);
   }
 
   async #tryLockFeed(): Promise<FeedLock | null> {

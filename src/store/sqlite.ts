@@ -6,6 +6,7 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { PageResult } from "../domain/project.ts";
+import type { Rejection } from "../domain/validate.ts";
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
@@ -15,6 +16,7 @@ import {
   FEED_ID,
   type FeedLock,
   nowUtc,
+  type PageWrite,
   type ParcelState,
   type RejectedEvent,
   SchemaMissingError,
@@ -25,7 +27,7 @@ import {
   writingPage,
 } from "./store.ts";
 
-/** The SQLite migrations, embedded in the program (SPEC §4). */
+/** The SQLite migrations, embedded in the program (docs/rules.md §4). */
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
 });
@@ -34,7 +36,7 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Insert or merge one parcel's change under the guards of SPEC §3.6–3.7: the last-event
+ * Insert or merge one parcel's change under the guards of docs/rules.md §3.6–3.7: the last-event
  * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
  * the stored one. A replayed page therefore matches no row's WHERE and changes nothing.
  * Parameters ?1–?11: ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
@@ -69,13 +71,13 @@ WHERE excluded.LastEventId > ParcelStates.LastEventId
    OR excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
    OR excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)`;
 
-/** A rejection is one row per (EventId, Payload): replaying a page adds none (SPEC §3.9). */
+/** A rejection is one row per (EventId, Payload): replaying a page adds none (docs/rules.md §3.9). */
 const INSERT_REJECTION = `
 INSERT INTO RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
 SELECT :eventId, :reason, :payload, :now
 WHERE NOT EXISTS (SELECT 1 FROM RejectedEvents WHERE EventId IS :eventId AND Payload = :payload)`;
 
-/** Move the checkpoint only from the value the page was projected from (SPEC §3.8). */
+/** Move the checkpoint only from the value the page was projected from (docs/rules.md §3.8). */
 const MOVE_CHECKPOINT = `
 UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
@@ -154,12 +156,48 @@ export function classifySqliteError(error: unknown): ErrorClass {
 /** How the SQLite store names itself and sorts errors. */
 const ERRORS: StoreErrors = { store: "SQLite", classify: classifySqliteError };
 
+/**
+ * Why a database file could not be opened, in words an operator can act on: a missing file or
+ * directory, a directory or file that cannot be written, or SQLite's own reason.
+ */
+export function whyNotOpened(path: string, readOnly: boolean, error: unknown): string {
+  const reason = (error as Error)?.message ?? String(error);
+  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const exists = (p: string) => {
+    try {
+      Deno.statSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!exists(dir)) return `its directory ${dir} does not exist (${reason})`;
+  if (!Deno.statSync(dir).isDirectory) return `${dir} is not a directory (${reason})`;
+  if (!exists(path)) {
+    if (readOnly) {
+      return `the file does not exist; "migrate" or "run" creates it (${reason})`;
+    }
+    try {
+      const probe = `${dir}/.scan-worker-write-check-${crypto.randomUUID()}`;
+      Deno.writeTextFileSync(probe, "");
+      Deno.removeSync(probe);
+    } catch (probeError) {
+      return `its directory ${dir} is read-only or not writable by this user (${
+        (probeError as Error).message
+      })`;
+    }
+  } else if (!readOnly && /readonly|read-only|unable to open/i.test(reason)) {
+    return `the file or its directory ${dir} is read-only (SQLite needs to write the database and its -wal and -shm files beside it) (${reason})`;
+  }
+  return reason;
+}
+
 /** Whether an error from node:sqlite says a table is missing. */
 function isMissingTable(error: unknown): boolean {
   return error instanceof Error && /no such table/i.test(error.message);
 }
 
-/** The embedded SQLite store (SPEC §4). */
+/** The embedded SQLite store (docs/rules.md §4). */
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #path: string;
@@ -179,18 +217,23 @@ export class SqliteStore implements Store {
   constructor(path: string, options: { readOnly?: boolean } = {}) {
     const readOnly = options.readOnly ?? false;
     this.#path = path;
+    let db: DatabaseSync | null = null;
     try {
-      this.#db = new DatabaseSync(path, { readOnly });
+      db = new DatabaseSync(path, { readOnly });
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      if (!readOnly) {
+        db.exec("PRAGMA journal_mode = WAL");
+        db.exec("PRAGMA synchronous = NORMAL");
+        db.exec("PRAGMA cache_size = -32768");
+      }
     } catch (error) {
-      throw new Error(`cannot open SQLite database ${path}: ${(error as Error).message}`, {
-        cause: error,
-      });
+      if (db?.isOpen) db.close();
+      throw new Error(
+        `cannot open SQLite database ${path}: ${whyNotOpened(path, readOnly, error)}`,
+        { cause: error },
+      );
     }
-    this.#db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    if (readOnly) return;
-    this.#db.exec("PRAGMA journal_mode = WAL");
-    this.#db.exec("PRAGMA synchronous = NORMAL");
-    this.#db.exec("PRAGMA cache_size = -32768");
+    this.#db = db;
   }
 
   #statements(): Prepared {
@@ -279,11 +322,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  /** Write one page in one transaction (SPEC §3.8); see {@link Store.applyPage}. */
-  applyPage(result: PageResult): Promise<void> {
+  /** Write one page in one transaction (docs/rules.md §3.8); see {@link Store.applyPage}. */
+  applyPage(result: PageResult): Promise<PageWrite> {
     return settle(writingPage(result), () => {
       const s = this.#statements();
       const now = nowUtc();
+      const rejected: Rejection[] = [];
       this.#transaction(() => {
         for (const c of result.changes) {
           // Positional parameters: no object to build or names to look up per parcel.
@@ -302,13 +346,15 @@ export class SqliteStore implements Store {
           );
         }
         for (const r of result.rejections) {
-          s.insertRejection.run({ eventId: r.eventId, reason: r.reason, payload: r.payload, now });
+          const row = { eventId: r.eventId, reason: r.reason, payload: r.payload, now };
+          if (s.insertRejection.run(row).changes === 1) rejected.push(r);
         }
         const moved = s.moveCheckpoint.run({ id: FEED_ID, from: result.from, to: result.to, now });
         if (moved.changes !== 1) {
           throw new CheckpointMovedError(result.from, this.#checkpoint());
         }
       });
+      return { rejected };
     });
   }
 

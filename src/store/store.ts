@@ -6,6 +6,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
+import type { Rejection } from "../domain/validate.ts";
 import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
 
 /** A migration recorded as applied in the database. */
@@ -48,7 +49,7 @@ export interface FeedLock {
   release(): Promise<void>;
 }
 
-/** A ParcelStates row, times as SPEC §3.5 text. */
+/** A ParcelStates row, times as docs/rules.md §3.5 text. */
 export interface ParcelState {
   readonly parcelId: number;
   readonly lastEventId: number;
@@ -70,6 +71,16 @@ export interface RejectedEvent {
   readonly rejectedAtUtc: string;
 }
 
+/** What a page write stored. */
+export interface PageWrite {
+  /**
+   * The page's rejections that were new, in page order: a rejection already stored (the same
+   * EventId and payload: a replay, or an event without an id served again at a page's edge) is
+   * not stored twice, and not counted or reported twice.
+   */
+  readonly rejected: readonly Rejection[];
+}
+
 /**
  * What the loop needs of a store: the checkpoint, a page written atomically, the feed lock.
  */
@@ -77,10 +88,11 @@ export interface FeedStore {
   /** The last EventId whose page is fully stored (0 before the first page). */
   readCheckpoint(): Promise<number>;
   /**
-   * Write a page's parcel changes, rejections and new checkpoint atomically.
-   * Fails with {@link CheckpointMovedError} when the stored checkpoint is not `result.from`.
+   * Write a page's parcel changes, rejections and new checkpoint atomically; returns what it
+   * stored. Fails with {@link CheckpointMovedError} when the stored checkpoint is not
+   * `result.from`.
    */
-  applyPage(result: PageResult): Promise<void>;
+  applyPage(result: PageResult): Promise<PageWrite>;
   /** Take the feed lock if no other instance holds it; null when one does. */
   tryLockFeed(): Promise<FeedLock | null>;
   /** Release connections and files. */
@@ -165,6 +177,29 @@ export interface ErrorClass {
   readonly kind: "transient" | "permanent" | "unknown";
   /** The database's own name for it: `SQLSTATE 42P01`, `error 208`, `SQLITE_BUSY`; or null. */
   readonly code: string | null;
+  /**
+   * A transient error that came after a whole timeout (connecting, or a request): the store
+   * does not retry it at once, which would multiply the wait; the loop retries it, logged.
+   */
+  readonly slow?: boolean;
+}
+
+/** What a connection attempt that ran out of time is called in {@link ErrorClass.code}. */
+export const CONNECT_TIMEOUT = "connect timeout";
+
+/**
+ * No connection to the database server within `DB_CONNECT_TIMEOUT_MS`: the server does not
+ * answer (or not in time). Transient: the loop retries it; at start-up the command stops.
+ */
+export class ConnectTimeoutError extends Error {
+  /** @param store the store's name; @param doing the operation; @param ms the bound; @param cause the driver's error. */
+  constructor(store: string, doing: string, ms: number, cause: unknown) {
+    super(
+      `${store}: no connection within ${ms} ms (DB_CONNECT_TIMEOUT_MS) while ${doing}; the server does not answer`,
+      { cause },
+    );
+    this.name = "ConnectTimeoutError";
+  }
 }
 
 /**
@@ -219,12 +254,16 @@ export interface StoreErrors {
   readonly store: string;
   /** Sort one error. */
   classify(error: unknown): ErrorClass;
+  /** How long connecting may take (`DB_CONNECT_TIMEOUT_MS`), for messages. */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
  * Run one store operation: retry its transient errors a few times with backoff (`attempts` in
- * all), and turn a permanent one into a {@link PermanentStoreError} that says what was being
- * done. Unknown and still-transient errors are rethrown as they are, for the loop to retry.
+ * all; not those that already waited a whole timeout), and turn a permanent one into a
+ * {@link PermanentStoreError} that says what was being done, a connection that timed out into
+ * a {@link ConnectTimeoutError}. Unknown and still-transient errors are rethrown as they are,
+ * for the loop to retry.
  */
 export async function storeCall<T>(
   errors: StoreErrors,
@@ -232,15 +271,19 @@ export async function storeCall<T>(
   work: () => Promise<T>,
   attempts: number = TRANSIENT_RETRY.attempts,
 ): Promise<T> {
+  const retryNow = (error: unknown) => {
+    const sorted = errors.classify(error);
+    return sorted.kind === "transient" && sorted.slow !== true;
+  };
   try {
-    return await retryTransient(work, (error) => errors.classify(error).kind === "transient", {
-      attempts,
-      backoff: TRANSIENT_RETRY.backoff,
-    });
+    return await retryTransient(work, retryNow, { attempts, backoff: TRANSIENT_RETRY.backoff });
   } catch (error) {
     const sorted = errors.classify(error);
     if (sorted.kind === "permanent") {
       throw new PermanentStoreError(errors.store, sorted.code ?? "error", doing, error);
+    }
+    if (sorted.code === CONNECT_TIMEOUT && errors.connectTimeoutMs !== undefined) {
+      throw new ConnectTimeoutError(errors.store, doing, errors.connectTimeoutMs, error);
     }
     throw error;
   }

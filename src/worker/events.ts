@@ -6,6 +6,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
+import type { PageWrite } from "../store/store.ts";
 
 /** The step the loop is in. "wait" and "standby" are idle by design; the others do I/O. */
 export type Step = "start" | "lock" | "fetch" | "write" | "wait" | "standby" | "stopped";
@@ -16,8 +17,8 @@ export interface LoopEvents {
   step(step: Step): void;
   /** A failed page write will be retried. */
   retry(kind: "store"): void;
-  /** A page was projected and written in `ms`. */
-  pageWritten(result: PageResult, ms: number): void;
+  /** A page was projected and written in `ms`; `write` says what it stored. */
+  pageWritten(result: PageResult, write: PageWrite, ms: number): void;
   /** A page write failed. */
   writeFailed(error: unknown): void;
   /** The feed lock was taken or lost. */

@@ -45,6 +45,7 @@ export class LockKeeper {
    */
   async ensure(gained: () => Promise<void>): Promise<boolean> {
     const { store, signal, logger, lockRetryMs, events } = this.#options;
+    let retaking = false;
     if (this.#lock !== null) {
       if (performance.now() - this.#checkedAt < lockRetryMs) return true;
       if (await this.#lock.held()) {
@@ -54,8 +55,10 @@ export class LockKeeper {
       logger.error(
         "Lost the feed lock (its database session ended); taking it again before going on",
       );
+      events?.lock(false);
       await this.#lock.release().catch(() => {});
       this.#lock = null;
+      retaking = true;
     }
     let waiting = false;
     while (!signal.aborted) {
@@ -71,16 +74,27 @@ export class LockKeeper {
       if (this.#lock !== null) {
         this.#checkedAt = performance.now();
         events?.lock(true);
-        logger.info("Holding the feed lock: this instance is active");
+        logger.info(
+          retaking
+            ? "Holding the feed lock again: this instance is active"
+            : "Holding the feed lock: this instance is active",
+        );
         await gained();
         return true;
       }
       events?.step("standby");
       if (!waiting) {
-        logger.info(
-          "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
-          { lockRetryMs },
-        );
+        if (retaking) {
+          logger.warn(
+            "Could not take the feed lock back: another session holds it (another instance, or this instance's old session that the database has not yet seen end); standing by, retrying every {lockRetryMs} ms",
+            { lockRetryMs },
+          );
+        } else {
+          logger.info(
+            "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
+            { lockRetryMs },
+          );
+        }
         waiting = true;
       }
       if (!await sleep(lockRetryMs, signal)) return false;

@@ -11,7 +11,7 @@ import type { Logger } from "@logtape/logtape";
 import { FetchAbortedError } from "../api/client.ts";
 import { writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
-import { type FeedStore, isFatalStoreError } from "../store/store.ts";
+import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
 import { LockKeeper } from "./lock.ts";
 import { type PageSource, Prefetcher, type Projected } from "./prefetch.ts";
@@ -39,6 +39,8 @@ export interface LoopOptions {
   readonly events?: LoopEvents;
   /** While catching up, one progress line at info this often (per-page lines are debug). */
   readonly progressIntervalMs?: number;
+  /** Called once, when this instance first holds the feed lock: start-up is over. */
+  readonly onActive?: () => void;
 }
 
 /** How the loop ended, and what it did. */
@@ -118,6 +120,7 @@ class Loop {
   /** The lock was (re)taken: start from the stored checkpoint. */
   async #gained(): Promise<void> {
     this.#checkpoint = await this.#options.store.readCheckpoint();
+    this.#options.onActive?.();
     this.#options.events?.checkpoint(this.#checkpoint);
     this.#options.logger.info("Starting at checkpoint {checkpoint}", {
       checkpoint: this.#checkpoint,
@@ -129,8 +132,9 @@ class Loop {
     const { store, events, logger, backoff } = this.#options;
     const { result } = next;
     const started = performance.now();
+    let write: PageWrite = { rejected: [] };
     try {
-      if (!writesNothing(result)) await store.applyPage(result);
+      if (!writesNothing(result)) write = await store.applyPage(result);
     } catch (error) {
       if (isFatalStoreError(error)) throw error;
       events?.writeFailed(error);
@@ -151,8 +155,8 @@ class Loop {
     }
     this.#failures = 0;
     const ms = next.projectMs + performance.now() - started; // project and write
-    events?.pageWritten(result, ms);
-    this.#progress.written(next, ms);
+    events?.pageWritten(result, write, ms);
+    this.#progress.written(next, write, ms);
     return true;
   }
 

@@ -1,12 +1,15 @@
 /**
- * What the loop says about its work: a debug line per page, a warning per rejected event, and
- * while catching up one info line per interval (and one when caught up); plus the totals of the
- * run.
+ * What the loop says about its work: a debug line per page, a warning per newly stored
+ * rejection, and at info at most one line per interval: "Catching up …" while behind, "Caught
+ * up …" once it is not (then, on a live feed, one summary per interval, every poll at debug).
+ * Each gives the rate and the lag: how old the newest applied event is. Plus the run's totals.
  *
  * @module
  */
 
 import type { Logger } from "@logtape/logtape";
+import { epochMs } from "../domain/timestamps.ts";
+import type { PageWrite } from "../store/store.ts";
 import type { Projected } from "./prefetch.ts";
 
 /** What a run of the loop did. */
@@ -15,7 +18,7 @@ export interface Totals {
   pages: number;
   /** Valid events applied. */
   applied: number;
-  /** Events rejected. */
+  /** Events rejected and newly stored. */
   rejected: number;
 }
 
@@ -23,41 +26,55 @@ export interface Totals {
 export class Progress {
   readonly #logger: Logger;
   readonly #intervalMs: number;
+  readonly #now: () => number;
   /** Since the start of the run. */
   readonly totals: Totals = { pages: 0, applied: 0, rejected: 0 };
-  /** Since the last progress line. */
-  #since = performance.now();
+  /** Since the last info line. */
+  #since: number;
   #recent: Totals = { pages: 0, applied: 0, rejected: 0 };
+  /** The last line said the feed was caught up (and nothing has been behind since). */
+  #caughtUp = false;
+  /** CreatedDateTimeUtc of the newest applied event, in ms since the epoch. */
+  #newestMs: number | null = null;
 
-  /** @param logger where to log; @param intervalMs how often a progress line while catching up. */
-  constructor(logger: Logger, intervalMs: number) {
+  /**
+   * @param logger where to log; @param intervalMs at most one info line this often;
+   * @param now the clock in ms (tests pass their own).
+   */
+  constructor(logger: Logger, intervalMs: number, now: () => number = Date.now) {
     this.#logger = logger;
     this.#intervalMs = intervalMs;
+    this.#now = now;
+    this.#since = now();
   }
 
   /** A page was written (or had nothing to write), in `ms` to project and write it. */
-  written({ page, result, waitMs }: Projected, ms: number): void {
-    for (const rejection of result.rejections) {
+  written({ page, result, waitMs }: Projected, write: PageWrite, ms: number): void {
+    for (const rejection of write.rejected) {
       this.#logger.warn("Rejected event {eventId}: {reason}", {
         eventId: rejection.eventId,
         reason: rejection.reason,
         payload: rejection.payload.slice(0, 500),
       });
     }
-    this.totals.rejected += result.rejections.length;
-    this.#recent.rejected += result.rejections.length;
+    this.totals.rejected += write.rejected.length;
+    this.#recent.rejected += write.rejected.length;
     if (result.empty) return;
     this.totals.pages++;
     this.totals.applied += result.applied;
     this.#recent.pages++;
     this.#recent.applied += result.applied;
+    for (const change of result.changes) {
+      const created = epochMs(change.createdDateTimeUtc);
+      if (this.#newestMs === null || created > this.#newestMs) this.#newestMs = created;
+    }
     this.#logger.debug(
       "Page {from}..{to}: {applied} applied, {rejected} rejected, {skipped} skipped, {parcels} parcels written in {ms} ms",
       {
         from: result.from + 1,
         to: result.to,
         applied: result.applied,
-        rejected: result.rejections.length,
+        rejected: write.rejected.length,
         skipped: result.skipped,
         parcels: result.changes.length,
         events: page.events.length,
@@ -68,25 +85,36 @@ export class Progress {
     );
   }
 
-  /** A full page was written: a progress line if the interval has passed. */
+  /** A full page was written: still behind; a progress line if the interval has passed. */
   tick(checkpoint: number): void {
-    if (performance.now() - this.#since >= this.#intervalMs) this.#report(checkpoint, false);
+    this.#caughtUp = false;
+    if (this.#now() - this.#since >= this.#intervalMs) this.#report(checkpoint, false);
   }
 
-  /** The feed is caught up (an empty or short page): the line for what was applied since. */
+  /**
+   * The feed is caught up (an empty or short page). Said at info when it was behind before, or
+   * once the interval has passed on a live feed; otherwise at debug.
+   */
   caughtUp(checkpoint: number): void {
-    this.#report(checkpoint, true);
+    if (this.#recent.pages === 0) return;
+    if (!this.#caughtUp || this.#now() - this.#since >= this.#intervalMs) {
+      this.#report(checkpoint, true);
+    } else {
+      this.#logger.debug("Caught up at checkpoint {checkpoint}", { checkpoint });
+    }
+    this.#caughtUp = true;
   }
 
   /** The loop ends: the line for what was applied since the last one. */
   flush(checkpoint: number): void {
-    this.#report(checkpoint, false);
+    this.#report(checkpoint, this.#caughtUp);
   }
 
   #report(checkpoint: number, caughtUp: boolean): void {
     const recent = this.#recent;
     if (recent.pages === 0) return;
-    const seconds = (performance.now() - this.#since) / 1000;
+    const now = this.#now();
+    const seconds = (now - this.#since) / 1000;
     const fields = {
       checkpoint,
       pages: recent.pages,
@@ -94,19 +122,20 @@ export class Progress {
       rejected: recent.rejected,
       seconds: Math.round(seconds * 10) / 10,
       eventsPerSecond: Math.round((recent.applied + recent.rejected) / Math.max(seconds, 0.001)),
+      lagSeconds: this.#newestMs === null ? null : Math.round((now - this.#newestMs) / 100) / 10,
     };
     if (caughtUp) {
       this.#logger.info(
-        "Caught up at checkpoint {checkpoint}: {applied} events applied, {rejected} rejected in {pages} pages ({eventsPerSecond}/s)",
+        "Caught up at checkpoint {checkpoint}: {applied} events applied, {rejected} rejected in {pages} pages ({eventsPerSecond}/s); the newest is {lagSeconds} s old",
         fields,
       );
     } else {
       this.#logger.info(
-        "Catching up: checkpoint {checkpoint}, {eventsPerSecond} events/s, {pages} pages, {rejected} rejected in the last {seconds} s",
+        "Catching up: checkpoint {checkpoint}, {eventsPerSecond} events/s, {pages} pages, {rejected} rejected in the last {seconds} s; the newest applied event is {lagSeconds} s old",
         fields,
       );
     }
-    this.#since = performance.now();
+    this.#since = now;
     this.#recent = { pages: 0, applied: 0, rejected: 0 };
   }
 }

@@ -16,7 +16,7 @@ import {
   type Store,
 } from "../../src/store/store.ts";
 
-/** A ParcelStates row in the common shape (timestamps as SPEC §3.5 text). */
+/** A ParcelStates row in the common shape (timestamps as docs/rules.md §3.5 text). */
 export interface ParcelRow {
   parcelId: number;
   lastEventId: number;
@@ -49,7 +49,7 @@ export interface StoreHarness {
   tamperMigrationChecksum(): Promise<void>;
   /** Drop the database and release everything. */
   cleanup(): Promise<void>;
-  /** How a SPEC §3.5 time reads back from this store (PostgreSQL keeps microseconds). */
+  /** How a docs/rules.md §3.5 time reads back from this store (PostgreSQL keeps microseconds). */
   storedTime?(text: string): string;
 }
 
@@ -207,7 +207,7 @@ export function storeContract(
     checkpoint = 0;
     for (const page of pages) {
       const result = projectPage(checkpoint, page);
-      await store.applyPage(result);
+      assertEquals((await store.applyPage(result)).rejected, [], "a replay stores no rejection");
       checkpoint = result.to;
     }
     assertEquals(await h.parcels(), parcels);
@@ -278,8 +278,9 @@ export function storeContract(
     await store.migrate();
     await store.applyPage(projectPage(0, []));
     assertEquals(await store.readCheckpoint(), 0);
-    await store.applyPage(projectPage(0, ["junk"]));
-    await store.applyPage(projectPage(0, ["junk"]));
+    const first = await store.applyPage(projectPage(0, ["junk"]));
+    const again = await store.applyPage(projectPage(0, ["junk"]));
+    assertEquals([first.rejected.length, again.rejected.length], [1, 0]);
     assertEquals(await h.rejections(), [
       { eventId: null, reason: "event must be a JSON object, got a string", payload: '"junk"' },
     ]);
@@ -422,7 +423,8 @@ export function storeContract(
       scanEvent(3, 13, ""),
       { EventId: "x" },
     ];
-    await store.applyPage(projectPage(0, page));
+    const write = await store.applyPage(projectPage(0, page));
+    assertEquals(write.rejected.map((r) => r.eventId), [2, 3, 5, 9, null, null]);
     assertEquals((await h.rejections()).map((r) => r.eventId), [2, 3, 5, 9, null, null]);
     const newest = await store.rejections(10);
     assertEquals(newest.map((r) => r.eventId), [null, null, 9, 5, 3, 2]);

@@ -1,5 +1,10 @@
-/** The deployment files: the systemd unit passes `systemd-analyze verify`. */
+/**
+ * The deployment files: the systemd unit passes `systemd-analyze verify`; the install steps
+ * work, in a temporary root; the container build names its commit and owns its data folder.
+ */
 import { assertEquals } from "../helpers/assert.ts";
+import { IS_ROOT } from "../helpers/pg_cluster.ts";
+import { buildCommit } from "../../scripts/compile.ts";
 
 const UNIT = new URL("../../deploy/scan-worker.service", import.meta.url);
 
@@ -48,4 +53,102 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const isRoot = IS_ROOT;
+if (!isRoot) {
+  // deno-lint-ignore no-console -- the skip must say why, on the test output
+  console.log("install steps test skipped: it sets owners (install -o/-g), which needs root");
+}
+
+Deno.test({
+  name:
+    "deploy/install.sh installs the executable, settings, state folder and unit (in a temporary root)",
+  ignore: !isRoot,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "scan-worker-install-" });
+    const binary = `${root}-binary`;
+    await Deno.writeTextFile(binary, "#!/bin/sh\nexit 0\n");
+    const install = () =>
+      new Deno.Command("sh", {
+        args: ["deploy/install.sh"],
+        cwd: ROOT,
+        env: {
+          DESTDIR: root,
+          BINARY: binary,
+          SCAN_WORKER_USER: "nobody",
+          SCAN_WORKER_GROUP: "nogroup",
+        },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    try {
+      const first = await install();
+      assertEquals(first.code, 0, new TextDecoder().decode(first.stderr));
+      const nobody = Number(
+        new TextDecoder().decode(
+          (await new Deno.Command("id", { args: ["-u", "nobody"] }).output()).stdout,
+        ),
+      );
+      const nogroup = Number(
+        new TextDecoder().decode(
+          (await new Deno.Command("id", { args: ["-g", "nobody"] }).output()).stdout,
+        ),
+      );
+      const expect: [string, number, number | null, number | null][] = [
+        ["usr/local/bin/scan-worker", 0o755, 0, null],
+        ["etc/scan-worker", 0o750, 0, null],
+        ["etc/scan-worker/scan-worker.env", 0o640, 0, null],
+        ["var/lib/scan-worker", 0o750, nobody, null],
+        ["etc/systemd/system/scan-worker.service", 0o644, 0, null],
+        ["usr/local/share/doc/scan-worker/README.md", 0o644, 0, null],
+        ["usr/local/share/doc/scan-worker/rules.md", 0o644, 0, null],
+      ];
+      for (const [path, mode, uid] of expect) {
+        const info = await Deno.stat(`${root}/${path}`);
+        assertEquals([path, (info.mode ?? 0) & 0o777, info.uid], [path, mode, uid]);
+      }
+      assertEquals((await Deno.stat(`${root}/etc/scan-worker/scan-worker.env`)).gid, nogroup);
+      assertEquals((await Deno.stat(`${root}/var/lib/scan-worker`)).gid, nogroup);
+      assertEquals(
+        await Deno.readTextFile(`${root}/etc/systemd/system/scan-worker.service`),
+        await Deno.readTextFile(UNIT),
+      );
+      // A second install keeps the settings an operator has edited.
+      await Deno.writeTextFile(`${root}/etc/scan-worker/scan-worker.env`, "SCAN_API_LIMIT=7\n");
+      assertEquals((await install()).code, 0);
+      assertEquals(
+        await Deno.readTextFile(`${root}/etc/scan-worker/scan-worker.env`),
+        "SCAN_API_LIMIT=7\n",
+      );
+    } finally {
+      await Deno.remove(root, { recursive: true });
+      await Deno.remove(binary);
+    }
+  },
+});
+
+Deno.test("the container build passes the commit in and gives its data folder to the runtime user", async () => {
+  const dockerfile = await Deno.readTextFile(new URL("../../deploy/Dockerfile", import.meta.url));
+  assertEquals(/^ARG SCAN_WORKER_COMMIT$/m.test(dockerfile), true);
+  assertEquals(/SCAN_WORKER_COMMIT=\$SCAN_WORKER_COMMIT deno task compile/.test(dockerfile), true);
+  assertEquals(
+    /COPY --from=build --chown=nonroot:nonroot \/out\/data \/data/.test(dockerfile),
+    true,
+  );
+});
+
+Deno.test("the executable's commit comes from git, or from SCAN_WORKER_COMMIT without a checkout", async () => {
+  const noCheckout = await Deno.makeTempDir({ prefix: "scan-worker-nogit-" });
+  try {
+    const commit = "0123456789abcdef0123456789abcdef01234567";
+    assertEquals(await buildCommit(new URL(`file://${noCheckout}/`), commit), commit);
+    assertEquals(await buildCommit(new URL(`file://${noCheckout}/`), undefined), null);
+    assertEquals(await buildCommit(new URL(`file://${noCheckout}/`), "not a commit"), null);
+    const head = await buildCommit(new URL("../../", import.meta.url), commit);
+    assertEquals(/^[0-9a-f]{40}$/.test(head ?? ""), true);
+  } finally {
+    await Deno.remove(noCheckout, { recursive: true });
+  }
 });

@@ -120,3 +120,37 @@ Deno.test("status reports the checkpoint, counts and schema version", async () =
     Deno.removeSync(db.dir, { recursive: true });
   }
 });
+
+Deno.test("an event without an id served again at a page's edge is reported and counted once", async () => {
+  const db = tempDatabase();
+  const event = (id: number) => ({
+    EventId: id,
+    ParcelId: 7,
+    Type: "STATUS",
+    CreatedDateTimeUtc: "2021-05-11T10:00:00Z",
+  });
+  // The junk sits between events 2 and 3: it ends the first page (Limit 3) and, paged by the
+  // EventId after it, starts the second.
+  const feed = serveFeed([
+    { key: 1, raw: event(1) },
+    { key: 2, raw: event(2) },
+    { key: 3, raw: "junk" },
+    { key: 3, raw: event(3) },
+    { key: 4, raw: event(4) },
+  ]);
+  try {
+    const result = await runMain(["run", "--drain", "--metrics-port", "0"], {
+      env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url },
+    });
+    assertEquals(result.code, 0, result.stdout);
+    assertEquals(feed.requests.map((r) => r.from), [1, 3, 5]);
+    assertEquals(readTables(db.path).rejected.length, 1);
+    const warnings = result.logs.filter((l) => String(l.message).startsWith("Rejected event"));
+    assertEquals(warnings.length, 1);
+    const stopped = result.logs.at(-1);
+    assertEquals((stopped?.properties as Record<string, unknown>).rejected, 1);
+  } finally {
+    await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});

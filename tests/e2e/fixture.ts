@@ -1,5 +1,5 @@
 /**
- * A small hand-written feed that exercises every rule of SPEC §3, and the tables it must
+ * A small hand-written feed that exercises every rule of docs/rules.md §3, and the tables it must
  * produce, written out by hand (not computed with the worker's code).
  *
  * @module

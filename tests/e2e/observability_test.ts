@@ -84,7 +84,7 @@ Deno.test("/metrics scraped during a drain agrees with the database", async () =
     assertOk(after("scan_worker_newest_event_age_seconds") > 0);
     assertOk(after("scan_worker_last_successful_poll_age_seconds") < 5);
     assertIncludes(metrics.text, 'scan_worker_api_requests_total{outcome="ok"}');
-    assertIncludes(metrics.text, "scan_worker_process_resident_memory_bytes");
+    assertIncludes(metrics.text, "\nprocess_resident_memory_bytes ");
 
     const health = await get(`${base}/healthz`);
     assertEquals(health.status, 200);

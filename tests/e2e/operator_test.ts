@@ -144,7 +144,10 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assertEquals(await db.checkpoint(), 15);
 
       const back = await runMain(["reset", "--to", "5", "--yes"], { env });
-      assertEquals([back.code, back.stdout], [0, "checkpoint moved from 15 to 5\n"]);
+      assertEquals([back.code, back.stdout], [
+        0,
+        "checkpoint moved from 15 to 5, back by 10: events 6..15 are applied again (safe: it changes nothing already stored)\n",
+      ]);
       assertEquals(await db.checkpoint(), 5);
       const parcelsBefore = (await runMain(["parcel", "1", "--json"], { env })).stdout;
       const replay = await runMain(["run", "--drain"], {
@@ -157,8 +160,33 @@ for (const kind of ["sqlite", "postgres"] as const) {
       assertEquals({ ...after, updatedAtUtc: "" }, { ...before, updatedAtUtc: "" });
       assertEquals(JSON.parse((await runMain(["status", "--json"], { env })).stdout).rejected, 4);
 
-      const forward = await runMain(["reset", "--to", "40", "--yes"], { env });
-      assertEquals([forward.code, forward.stdout], [0, "checkpoint moved from 15 to 40\n"]);
+      const withFeed = { ...env, SCAN_API_URL: feed.url };
+      const forward = await runMain(["reset", "--to", "12", "--yes"], { env: withFeed });
+      assertEquals([forward.code, forward.stdout], [
+        0,
+        "checkpoint moved from 15 to 12, back by 3: events 13..15 are applied again (safe: it changes nothing already stored)\n",
+      ]);
+      // Forward within the feed: said how far; beyond its end: refused unless insisted on.
+      const within = await runMain(["reset", "--to", "14", "--yes"], { env: withFeed });
+      assertEquals([within.code, within.stdout], [
+        0,
+        "checkpoint moved from 12 to 14, forward by 2: events 13..14 are skipped and never applied\n",
+      ]);
+      const typo = await runMain(["reset", "--to", "99999999999", "--yes"], { env: withFeed });
+      assertEquals(typo.code, 1);
+      assertIncludes(typo.stderr, "the feed has no event at or after EventId 99999999999");
+      assertIncludes(typo.stderr, "--beyond-feed");
+      assertEquals(await db.checkpoint(), 14);
+      const unreachable = await runMain(["reset", "--to", "40", "--yes"], {
+        env: { ...env, SCAN_API_URL: "http://127.0.0.1:9/v1/scans/scanevents" },
+      });
+      assertEquals(unreachable.code, 1);
+      assertIncludes(unreachable.stderr, "could not ask the feed whether it reaches EventId 40");
+      const insisted = await runMain(["reset", "--to", "40", "--yes", "--beyond-feed"], { env });
+      assertEquals([insisted.code, insisted.stdout], [
+        0,
+        "checkpoint moved from 14 to 40, forward by 26: events 15..40 are skipped and never applied\n",
+      ]);
       for (
         const args of [["reset"], ["reset", "--to", "x", "--yes"], [
           "reset",

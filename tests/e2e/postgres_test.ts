@@ -7,45 +7,11 @@ import {
   PG_SKIP,
   readPostgresTables,
 } from "../helpers/postgres.ts";
+import { entries, serveFeed } from "../helpers/feed_server.ts";
+import { CLUSTER_SKIP, startCluster } from "../helpers/pg_cluster.ts";
 import { startSimulator } from "../helpers/simulator.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
-
-const CLUSTER = (() => {
-  try {
-    const [version] = [...Deno.readDirSync("/etc/postgresql")].map((e) => e.name);
-    return version ?? null;
-  } catch {
-    return null;
-  }
-})();
-
-async function cluster(action: "start" | "stop"): Promise<void> {
-  const result = await new Deno.Command("pg_ctlcluster", {
-    args: [
-      "--skip-systemctl-redirect",
-      CLUSTER ?? "",
-      "main",
-      action,
-      ...(action === "stop" ? ["-m", "fast"] : []),
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (!result.success) {
-    throw new Error(`pg_ctlcluster ${action} failed: ${new TextDecoder().decode(result.stderr)}`);
-  }
-}
-
-async function waitForPostgres(): Promise<void> {
-  for (let i = 0; i < 60; i++) {
-    const ready = await new Deno.Command("pg_isready", { args: ["-h", "127.0.0.1", "-q"] })
-      .output();
-    if (ready.success) return;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error("PostgreSQL did not come back");
-}
 
 Deno.test({
   name: "the same simulated feed gives equal tables in SQLite and PostgreSQL (at microseconds)",
@@ -92,8 +58,8 @@ Deno.test({
 
 Deno.test({
   name:
-    "PostgreSQL stopped for 10 s mid-drain: the worker logs the outage, waits, resumes, ends exact",
-  ignore: PG_SKIP !== null || CLUSTER === null,
+    "PostgreSQL stopped mid-drain, longer than the store's own retries: the worker logs the outage, waits, resumes, ends exact",
+  ignore: CLUSTER_SKIP !== null,
   async fn() {
     const events = 30_000;
     const sim = await startSimulator([
@@ -106,14 +72,14 @@ Deno.test({
       "--slow-ms",
       "15",
     ]);
-    const pgdb = await createTestDatabase("scan_worker_outage");
-    let stopped = false;
+    const cluster = await startCluster();
     try {
+      const db = await createTestDatabase("scan_worker_outage", cluster.url());
       const worker = spawnCli(["run", "--drain"], {
         env: {
           SCAN_API_URL: sim.url,
           SCAN_API_LIMIT: "200",
-          DATABASE_URL: pgdb.url,
+          DATABASE_URL: db.url,
           RETRY_BASE_MS: "100",
           RETRY_MAX_MS: "1000",
           LOG_LEVEL: "debug",
@@ -122,38 +88,72 @@ Deno.test({
       await worker.waitForLog((l) =>
         String(l.message).startsWith("Page ") && Number(props(l).to) >= 4000
       );
-      await cluster("stop");
-      stopped = true;
-      await worker.waitForLog((l) => String(l.message).startsWith("Writing page "), 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 10_000));
-      await cluster("start");
-      stopped = false;
-      await waitForPostgres();
+      await cluster.stop();
+      // The state that matters: the store's own retries are spent, the loop logs the failure.
+      await worker.waitForLog((l) => String(l.message).startsWith("Writing page "), 30_000);
+      await cluster.start();
       const result = await worker.done;
       assertEquals(result.code, 0, result.stderr);
       const failures = result.logs.filter((l) => String(l.message).startsWith("Writing page "));
       assertOk(failures.length >= 1 && failures.every((l) => l.level === "ERROR"));
 
       const expected = oracle(feedShape({ seed: 8, events }), events);
-      const tables = await readPostgresTables(pgdb);
+      const tables = await readPostgresTables(db);
       assertEquals(tables.checkpoint, expected.checkpoint);
       assertEquals(
         tables.parcels,
         atMicroseconds({ checkpoint: 0, parcels: expected.parcels, rejected: [] }).parcels,
       );
       assertEquals(tables.rejected, []);
+      await db.drop();
     } finally {
-      if (stopped) {
-        await cluster("start");
-        await waitForPostgres();
-      }
       await sim.stop();
-      await pgdb.drop();
+      await cluster.destroy();
     }
   },
 });
 
-if (PG_SKIP === null && CLUSTER === null) {
-  // deno-lint-ignore no-console -- the skip must say why, on the test output
-  console.log("PostgreSQL outage test skipped: no cluster under /etc/postgresql to stop and start");
-}
+Deno.test({
+  name: "the feed lock's session ended by the server: the worker says so and takes it back",
+  ignore: PG_SKIP !== null,
+  async fn() {
+    const db = await createTestDatabase("scan_worker_relock");
+    const feed = serveFeed(
+      entries(Array.from({ length: 30 }, (_, i) => ({
+        EventId: i + 1,
+        ParcelId: 1 + (i % 3),
+        Type: "STATUS",
+        CreatedDateTimeUtc: "2021-05-11T10:00:00Z",
+      }))),
+    );
+    const worker = spawnCli(["run"], {
+      env: {
+        SCAN_API_URL: feed.url,
+        DATABASE_URL: db.url,
+        POLL_INTERVAL_MS: "50",
+        LOCK_RETRY_MS: "100",
+      },
+    });
+    try {
+      await worker.waitForLog((l) => String(l.message).startsWith("Caught up at checkpoint 30"));
+      await db.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND application_name = 'scan-worker (feed lock)'`,
+      );
+      await worker.waitForLog((l) => String(l.message).startsWith("Lost the feed lock"));
+      await worker.waitForLog((l) =>
+        l.message === "Holding the feed lock again: this instance is active"
+      );
+    } finally {
+      worker.process.kill("SIGTERM");
+      const result = await worker.done;
+      assertEquals(result.code, 0, result.stderr);
+      assertEquals(
+        result.logs.filter((l) => String(l.message).startsWith("Another instance holds")),
+        [],
+      );
+      await feed.close();
+      await db.drop();
+    }
+  },
+});

@@ -90,7 +90,7 @@ async function crashConsistency(
     SCAN_API_URL: sim.url,
     SCAN_API_LIMIT: String(limit),
     DATABASE_URL: databaseUrl,
-    LOG_LEVEL: "warning",
+    LOG_LEVEL: "debug",
     LOCK_RETRY_MS: "100",
   };
   try {
@@ -98,8 +98,10 @@ async function crashConsistency(
     const checkpoints: number[] = [];
     for (let round = 0; round < 20; round++) {
       const worker = spawnCli(["run", "--drain"], { env });
-      // A random moment: from start-up (before any page) to well into the drain.
-      await sleepMs(150 + hash(RUN_SEED, round) % 700);
+      // A random moment once the worker writes (a state, not a time: on a loaded machine the
+      // start-up alone can take longer than any fixed delay): within its next few pages.
+      await worker.waitForLog(isPage).catch(() => {}); // or it ended: drained already
+      await sleepMs(hash(RUN_SEED, round) % 400);
       kill(worker.process, "SIGKILL");
       const stopped = await worker.done;
       const tables = await read();

@@ -1,5 +1,5 @@
 /**
- * An in-test Scan Event API: serves a fixture feed by `FromEventId` and `Limit` (SPEC §2), on
+ * An in-test Scan Event API: serves a fixture feed by `FromEventId` and `Limit` (docs/rules.md §2), on
  * loopback, recording every request, with a hook to inject faults.
  *
  * @module

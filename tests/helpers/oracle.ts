@@ -1,7 +1,7 @@
 /**
  * The expected database for a simulated feed, computed from the simulator's model alone: its
  * truth for each slot (canonical fields, malformed kind), folded per parcel by the rules of
- * SPEC §3 written out again here, independently of the worker's processor.
+ * docs/rules.md §3 written out again here, independently of the worker's processor.
  *
  * @module
  */

@@ -63,17 +63,22 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Create a fresh database on the test server. */
-export async function createTestDatabase(prefix = "scan_worker_test"): Promise<TestDatabase> {
+/**
+ * Create a fresh database on the test server (or on `server`, a private cluster's URL).
+ */
+export async function createTestDatabase(
+  prefix = "scan_worker_test",
+  server = PG_TEST_URL,
+): Promise<TestDatabase> {
   const name = `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
-  const admin = new pg.Client({ connectionString: PG_TEST_URL });
+  const admin = new pg.Client({ connectionString: server });
   await admin.connect();
   try {
     await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  const url = new URL(PG_TEST_URL);
+  const url = new URL(server);
   url.pathname = `/${name}`;
   const pool = new pg.Pool({ connectionString: url.href, max: 2 });
   // `pool.end()` resolves once its clients are told to end, not once their sessions are gone;
@@ -98,7 +103,7 @@ export async function createTestDatabase(prefix = "scan_worker_test"): Promise<T
     },
     drop: async () => {
       await pool.end();
-      const client = new pg.Client({ connectionString: PG_TEST_URL });
+      const client = new pg.Client({ connectionString: server });
       await client.connect();
       try {
         await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

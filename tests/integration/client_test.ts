@@ -128,3 +128,59 @@ Deno.test("a request cancelled by the worker is not counted as an API outcome", 
     await server.shutdown();
   }
 });
+
+/** The first failed attempt of fetching `url`: its outcome label and its problem. */
+async function firstFailure(url: string): Promise<{ outcome: string; problem: string }> {
+  const outcomes: string[] = [];
+  const failures: AttemptFailure[] = [];
+  const controller = new AbortController();
+  const c = new ScanApiClient({
+    url,
+    limit: 50,
+    token: null,
+    timeoutMs: 5000,
+    maxBodyBytes: 1024 * 1024,
+    backoff: { baseMs: 1, capMs: 5 },
+    logger: getLogger(["test"]),
+    onRetry: (failure) => {
+      failures.push(failure);
+      controller.abort();
+    },
+    events: { request: (outcome) => outcomes.push(outcome), retry: () => {} },
+  });
+  await assertRejects(c.fetchPage(1, controller.signal), FetchAbortedError);
+  return { outcome: failures[0]?.outcome ?? "", problem: failures[0]?.problem ?? "" };
+}
+
+Deno.test("a failed request names its cause: DNS, refused, TLS, reset", async () => {
+  const dns = await firstFailure("http://nohost.invalid/v1/scans/scanevents");
+  assertEquals(dns.outcome, "dns");
+  assertEquals(dns.problem.startsWith("request failed: DNS lookup failed ("), true, dns.problem);
+
+  const free = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (free.addr as Deno.NetAddr).port;
+  free.close();
+  const refused = await firstFailure(`http://127.0.0.1:${port}/x`);
+  assertEquals(refused.outcome, "refused");
+  assertEquals(refused.problem.startsWith("request failed: connection refused ("), true);
+
+  const plain = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => Response.json({ ScanEvents: [] }),
+  );
+  try {
+    const tls = await firstFailure(`https://127.0.0.1:${plain.addr.port}/x`);
+    assertEquals(tls.outcome, "tls");
+    assertEquals(tls.problem.startsWith("request failed: TLS failed (is the URL's scheme"), true);
+  } finally {
+    await plain.shutdown();
+  }
+
+  const dropping = droppingServer();
+  try {
+    const reset = await firstFailure(dropping.url);
+    assertEquals(reset.outcome, "reset", reset.problem);
+  } finally {
+    await dropping.close();
+  }
+});

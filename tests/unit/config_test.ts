@@ -11,7 +11,7 @@ function sources(overrides: Partial<ConfigSources> = {}): ConfigSources {
   return { flags: {}, env: {}, dotenv: {}, stdoutIsTerminal: false, ...overrides };
 }
 
-Deno.test("defaults follow SPEC §5", () => {
+Deno.test("defaults follow docs/rules.md §5", () => {
   const config = resolveConfig(sources());
   assertEquals(config.apiUrl, "http://localhost/v1/scans/scanevents");
   assertEquals(config.limit, 100);

@@ -65,7 +65,7 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   monitor.request("ok", 20);
   monitor.request("timeout", 1000);
   monitor.retry("api");
-  monitor.pageWritten(result, 4);
+  monitor.pageWritten(result, { rejected: result.rejections }, 4);
   monitor.lock(true);
   const text = await monitor.registry.metrics();
   const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];
@@ -81,5 +81,22 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   assertIncludes(text, 'scan_worker_api_requests_total{outcome="timeout"} 1');
   assertIncludes(text, 'scan_worker_retries_total{kind="api"} 1');
   assertIncludes(text, "scan_worker_page_duration_seconds_count 1");
-  assertIncludes(text, "scan_worker_process_resident_memory_bytes");
+  assertIncludes(text, "\nprocess_resident_memory_bytes ");
+});
+
+Deno.test("process and runtime metrics have their standard names and plausible values", async () => {
+  const monitor = monitorAt({ now: Date.now() });
+  const text = await monitor.registry.metrics();
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+  assertEquals(value("process_resident_memory_bytes") > 10_000_000, true);
+  assertEquals(value("process_cpu_seconds_total") > 0, true);
+  assertEquals(Math.abs(value("process_start_time_seconds") - Date.now() / 1000) < 3600, true);
+  assertEquals(value("nodejs_heap_size_used_bytes") > 1_000_000, true);
+  assertEquals(value("nodejs_eventloop_lag_p99_seconds") >= 0, true);
+  assertEquals(/^scan_worker_(process|nodejs)_/m.test(text), false);
+  // What Deno cannot measure without --allow-all is left out, not exported as a 0.
+  assertEquals(
+    /^(process_open_fds|process_virtual_memory_bytes|nodejs_active_handles)/m.test(text),
+    false,
+  );
 });

@@ -48,7 +48,7 @@ Deno.test("the page document carries each parcel change once, times without the 
   }]);
 });
 
-Deno.test("datetime2 text read back with style 121 becomes SPEC §3.5 text", () => {
+Deno.test("datetime2 text read back with style 121 becomes docs/rules.md §3.5 text", () => {
   assertEquals(fromSqlTime("2021-05-11 21:11:34.1506147"), "2021-05-11T21:11:34.1506147Z");
   assertEquals(fromSqlTime(null), null);
 });
@@ -64,9 +64,26 @@ Deno.test("deadlocks, lock timeouts, failovers and dropped connections are trans
 });
 
 Deno.test("a connection dropped mid-request (ECLOSE, EINVALIDSTATE) is transient", () => {
-  for (const code of ["ECLOSE", "EINVALIDSTATE", "ETIMEOUT", "ECONNCLOSED"]) {
+  for (const code of ["ECLOSE", "EINVALIDSTATE", "ECONNCLOSED", "ESOCKET"]) {
     assertEquals(classifyMssqlError({ code, name: "RequestError" }), { kind: "transient", code });
   }
+});
+
+Deno.test("a timed-out login or request is transient but not retried at once", () => {
+  const connect = Object.assign(new Error("Failed to connect to db:1433 in 15000ms"), {
+    name: "ConnectionError",
+    code: "ETIMEOUT",
+  });
+  assertEquals(classifyMssqlError(connect), {
+    kind: "transient",
+    code: "connect timeout",
+    slow: true,
+  });
+  const request = Object.assign(new Error("Timeout: Request failed to complete in 30000ms"), {
+    name: "RequestError",
+    code: "ETIMEOUT",
+  });
+  assertEquals(classifyMssqlError(request), { kind: "transient", code: "ETIMEOUT", slow: true });
 });
 
 Deno.test("the busy migration lock (50001) is transient; other lock failures are not", () => {
@@ -173,17 +190,18 @@ Deno.test("Type is sized for the longest stored Type in the table, the batch and
   );
 });
 
-Deno.test("rejections are compared byte for byte and inserted in page order", () => {
+Deno.test("rejections are compared byte for byte, inserted in page order, reported back", () => {
   assertEquals(
-    /x\.Payload = r\.Payload COLLATE Latin1_General_100_BIN2/.test(MSSQL_SQL.applyPage),
+    /x\.Payload = j\.Payload COLLATE Latin1_General_100_BIN2/.test(MSSQL_SQL.applyPage),
     true,
   );
   assertEquals(
-    /DATALENGTH\(x\.Payload\) = DATALENGTH\(r\.Payload\)/.test(MSSQL_SQL.applyPage),
+    /DATALENGTH\(x\.Payload\) = DATALENGTH\(j\.Payload\)/.test(MSSQL_SQL.applyPage),
     true,
   );
+  assertEquals(/FROM @r AS r\s+ORDER BY r\.n;/.test(MSSQL_SQL.applyPage), true);
   assertEquals(
-    /\) AS r\s+WHERE NOT EXISTS \([\s\S]*?\)\s+ORDER BY r\.n;/.test(MSSQL_SQL.applyPage),
+    /\(SELECT r\.n FROM @r AS r ORDER BY r\.n FOR JSON PATH\) AS stored/.test(MSSQL_SQL.applyPage),
     true,
   );
 });

@@ -1,0 +1,94 @@
+import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { assertEquals } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { Progress } from "../../src/worker/progress.ts";
+import type { Projected } from "../../src/worker/prefetch.ts";
+
+const records: LogRecord[] = [];
+await configure({
+  reset: true,
+  sinks: { memory: (record) => records.push(record) },
+  loggers: [
+    { category: ["progress"], sinks: ["memory"], lowestLevel: "debug" },
+    { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
+  ],
+});
+
+/** A page of `count` events from `from`, each created at 10:00 on 2021-05-11. */
+function page(from: number, count: number, full: boolean): Projected {
+  const events = Array.from({ length: count }, (_, i) => scanEvent(from + i, 1 + i % 5));
+  return {
+    page: { from, events, full, attempts: 1, ms: 1 },
+    result: projectPage(from - 1, events),
+    projectMs: 0,
+    waitMs: 0,
+  };
+}
+
+/** The info lines logged while `work` runs. */
+function infoLines(work: () => void): LogRecord[] {
+  records.length = 0;
+  work();
+  return records.filter((r) => r.level === "info");
+}
+
+const NOON = Date.parse("2021-05-11T12:00:00Z");
+
+Deno.test("a live feed says it is caught up once per interval, every poll at debug", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 10_000, () => clock.now);
+  const lines = infoLines(() => {
+    for (let poll = 0; poll < 10; poll++) {
+      clock.now += 2_000;
+      const p = page(1 + poll * 3, 3, false);
+      progress.written(p, { rejected: [] }, 1);
+      progress.caughtUp(p.result.to);
+    }
+  });
+  // Polls every 2 s: the first one that catches up says so (at 2 s); then one summary once
+  // 10 s have passed (at 12 s, of the five polls since); the other eight polls at debug.
+  assertEquals(lines.length, 2);
+  assertEquals(lines.map((l) => l.properties.applied), [3, 15]);
+  assertEquals(
+    records.filter((r) => r.level === "debug" && String(r.rawMessage).startsWith("Caught up"))
+      .length,
+    8,
+  );
+});
+
+Deno.test("catching up gives the rate and the lag of the newest applied event", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 10_000, () => clock.now);
+  const lines = infoLines(() => {
+    for (let i = 0; i < 6; i++) {
+      clock.now += 2_500;
+      const p = page(1 + i * 100, 100, true);
+      progress.written(p, { rejected: [] }, 1);
+      progress.tick(p.result.to);
+    }
+  });
+  assertEquals(lines.length, 1);
+  assertEquals(lines[0]?.properties.eventsPerSecond, 40);
+  assertEquals(lines[0]?.properties.lagSeconds, 2 * 3600 + 10);
+  assertEquals(String(lines[0]?.rawMessage).startsWith("Catching up:"), true);
+});
+
+Deno.test("only the rejections that were stored are reported and counted", () => {
+  const progress = new Progress(getLogger(["progress"]), 10_000);
+  const p = page(1, 2, false);
+  const rejection = {
+    eventId: null,
+    reason: "event must be a JSON object, got a string",
+    payload: '"x"',
+  };
+  records.length = 0;
+  progress.written(p, { rejected: [rejection] }, 1);
+  progress.written(p, { rejected: [] }, 1);
+  assertEquals(records.filter((r) => r.level === "warning").length, 1);
+  assertEquals(progress.totals.rejected, 1);
+});
+
+Deno.test("progress: logging reset", async () => {
+  await reset();
+});
