@@ -113,7 +113,7 @@ export async function startCluster(options: { ssl?: boolean } = {}): Promise<Pri
   const started = { value: false };
   try {
     await pg("initdb", ["-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]);
-    const port = freePort();
+    let port = freePort();
     const settings = [
       `port = ${port}`,
       "listen_addresses = '127.0.0.1'",
@@ -131,7 +131,17 @@ export async function startCluster(options: { ssl?: boolean } = {}): Promise<Pri
     const start = () => pg("pg_ctl", ["-D", data, "-l", `${dir}/log`, "-w", "-t", "60", "start"]);
     const stop = (mode: "fast" | "immediate" = "fast") =>
       pg("pg_ctl", ["-D", data, "-w", "-t", "60", "-m", mode, "stop"]);
-    await start();
+    // Another test may take the free port first: then try another one (a later line wins).
+    for (let attempt = 1;; attempt++) {
+      try {
+        await start();
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+        port = freePort();
+        await Deno.writeTextFile(`${data}/postgresql.conf`, `\nport = ${port}\n`, { append: true });
+      }
+    }
     started.value = true;
     return {
       port,
