@@ -76,3 +76,23 @@ INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (2, N'type_length', 'afb72229de55ac54ec77be3531f6af7b45a1e59d291ae4f6469e3b783a700d54', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO
+
+-- 003_outbox.sql
+BEGIN TRANSACTION;
+-- The outbox (docs/rules.md §7): each page's accepted events wait here, written by the page's own
+-- batch, until the relay has published them to NATS JetStream; then they are pruned. The relay's
+-- cursor, the last EventId the stream holds, is the WorkerStates row 'scan-events:nats'.
+-- Subject: "scan.v1.events." + a Type token (at most 150) + "." + a ParcelId (at most 16).
+CREATE TABLE dbo.OutboxEvents (
+    EventId      bigint        NOT NULL CONSTRAINT PK_OutboxEvents PRIMARY KEY,
+    Subject      nvarchar(200) NOT NULL,
+    Body         nvarchar(max) NOT NULL,
+    CreatedAtUtc datetime2(7)  NOT NULL
+);
+
+INSERT INTO dbo.WorkerStates (Id, LastProcessedEventId, UpdatedAtUtc)
+VALUES (N'scan-events:nats', 0, SYSUTCDATETIME());
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (3, N'outbox', '7103b7393460edb932a37822c4b1e141e60bef676a4dd8eae9a445a24012df4a', SYSUTCDATETIME());
+COMMIT TRANSACTION;
+GO

@@ -72,11 +72,39 @@ export interface LoggingConfig {
   readonly logFormat: LogFormat;
 }
 
+/** Where a NATS server is and how to log in, from `NATS_URL`. */
+export interface NatsTarget {
+  /** `host:port` of each server (the URL's credentials taken out: the client ignores them). */
+  readonly servers: readonly string[];
+  /** A user and password, from `nats://user:pass@host`. */
+  readonly user: string | null;
+  readonly pass: string | null;
+  /** A token, from `nats://token@host`. */
+  readonly token: string | null;
+}
+
+/** The downstream stream (docs/rules.md §7). */
+export interface NatsConfig {
+  /** `NATS_URL`, parsed; null when unset: nothing goes downstream. */
+  readonly nats: NatsTarget | null;
+  /** `NATS_URL` with any password or token replaced by `***`, for logs. */
+  readonly natsForLog: string | null;
+  /** `NATS_CREDS_FILE`: a creds file (JWT and seed) to log in with, or null. */
+  readonly natsCredsFile: string | null;
+  /** `NATS_STREAM`: the JetStream stream. */
+  readonly natsStream: string;
+  /** `NATS_STREAM_MAX_AGE`: how long the stream keeps a message, when it creates the stream. */
+  readonly natsStreamMaxAgeMs: number;
+  /** `OUTBOX_MAX_ROWS`: ingest pauses while this many events wait to be published. */
+  readonly outboxMaxRows: number;
+}
+
 /** The parts of the configuration, by name: a command resolves only those it needs. */
 export interface ConfigSections {
   readonly database: DatabaseConfig;
   readonly api: ApiConfig;
   readonly worker: WorkerConfig;
+  readonly nats: NatsConfig;
   readonly logging: LoggingConfig;
 }
 
@@ -84,7 +112,7 @@ export interface ConfigSections {
 export type Section = keyof ConfigSections;
 
 /** Every setting of the program, validated. */
-export type Config = DatabaseConfig & ApiConfig & WorkerConfig & LoggingConfig;
+export type Config = DatabaseConfig & ApiConfig & WorkerConfig & NatsConfig & LoggingConfig;
 
 /** One setting: its variable, its flag (if any), its default as text and what it means. */
 export interface Setting {
@@ -176,6 +204,26 @@ export const SETTINGS: { readonly [S in Section]: readonly Setting[] } = {
     { variable: "RETRY_MAX_MS", fallback: "30000", help: "longest retry wait" },
     { variable: "LOCK_RETRY_MS", fallback: "5000", help: "how often a standby retries the lock" },
     { variable: "LOG_PROGRESS_MS", fallback: "10000", help: "progress line interval" },
+  ],
+  nats: [
+    {
+      variable: "NATS_URL",
+      fallback: "unset",
+      help:
+        "publish accepted events to NATS JetStream: nats://[user:pass@]host:4222 or nats://token@host",
+    },
+    { variable: "NATS_CREDS_FILE", fallback: "unset", help: "a creds file to log in with" },
+    { variable: "NATS_STREAM", fallback: "SCAN_EVENTS", help: "the JetStream stream" },
+    {
+      variable: "NATS_STREAM_MAX_AGE",
+      fallback: "7d",
+      help: "how long a stream it creates keeps messages (30m, 12h, 7d)",
+    },
+    {
+      variable: "OUTBOX_MAX_ROWS",
+      fallback: "1000000",
+      help: "ingest pauses while this many events wait to be published",
+    },
   ],
   logging: [
     {
@@ -282,6 +330,83 @@ export function parseDatabaseUrl(text: string, setting = "DATABASE_URL (--db)"):
 }
 
 /**
+ * Parse `NATS_URL`: one or more `nats://` (or `tls://`) URLs, separated by commas; credentials in
+ * the first one log in (`user:pass@` a user, `token@` a token).
+ * @example parseNatsUrl("nats://app:pw@broker:4222") // { servers: ["broker:4222"], user: "app", pass: "pw", token: null }
+ */
+export function parseNatsUrl(text: string, setting = "NATS_URL"): NatsTarget {
+  const servers: string[] = [];
+  let login: Pick<NatsTarget, "user" | "pass" | "token"> = { user: null, pass: null, token: null };
+  for (const [i, part] of text.split(",").map((p) => p.trim()).entries()) {
+    const scheme = /^(nats|tls):\/\//i.exec(part)?.[1];
+    let url: URL;
+    try {
+      url = new URL(part.replace(/^(nats|tls):/i, "http:"));
+    } catch {
+      url = new URL("http://invalid");
+    }
+    if (
+      scheme === undefined || url.hostname === "" || url.hostname === "invalid" ||
+      url.pathname.length > 1
+    ) {
+      throw new ConfigError(
+        setting,
+        `${JSON.stringify(redactNatsUrl(part))} is not nats://[user:pass@]host[:port]`,
+      );
+    }
+    servers.push(
+      `${scheme.toLowerCase() === "tls" ? "tls://" : ""}${url.hostname}:${url.port || "4222"}`,
+    );
+    if (i === 0 && url.username !== "") {
+      const name = decodeURIComponent(url.username);
+      login = url.password === ""
+        ? { user: null, pass: null, token: name }
+        : { user: name, pass: decodeURIComponent(url.password), token: null };
+    }
+  }
+  return { servers, ...login };
+}
+
+/**
+ * `NATS_URL` with its password or token replaced by `***`, safe to log.
+ * @example redactNatsUrl("nats://app:pw@broker:4222") // "nats://app:***@broker:4222"
+ */
+export function redactNatsUrl(text: string): string {
+  return text
+    .replace(/(^|,)\s*([a-z]+:\/\/[^:/@,]*):[^@/,]*@/gi, "$1$2:***@")
+    .replace(/(^|,)\s*([a-z]+:\/\/)[^:/@,]+@/gi, "$1$2***@");
+}
+
+/** A stream name: letters, digits, `_` and `-` (NATS forbids spaces, `.`, `*`, `>`, slashes). */
+function streamName(source: Source): string {
+  const name = source.value?.trim() || "SCAN_EVENTS";
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new ConfigError(
+      source.name,
+      `${JSON.stringify(name)} is not a stream name (A-Z a-z 0-9 _ -)`,
+    );
+  }
+  return name;
+}
+
+/** A duration: `30m`, `12h`, `7d`, `45s`, or a number of seconds; in milliseconds. */
+function duration(source: Source, fallback: number): number {
+  if (source.value === undefined || source.value.trim() === "") return fallback;
+  const match = /^(\d+)\s*(s|m|h|d)?$/i.exec(source.value.trim());
+  const unit = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+  const ms = match
+    ? Number(match[1]) * unit[(match[2]?.toLowerCase() ?? "s") as keyof typeof unit]
+    : 0;
+  if (!(ms > 0) || !Number.isSafeInteger(ms)) {
+    throw new ConfigError(
+      source.name,
+      `${JSON.stringify(source.value)} is not a duration like 30m, 12h or 7d`,
+    );
+  }
+  return ms;
+}
+
+/**
  * A database URL or ADO.NET string with its password replaced by `***`, safe to log.
  * @example redactDatabaseUrl("postgres://app:s3cret@db/scan") // "postgres://app:***@db/scan"
  */
@@ -338,6 +463,19 @@ const RESOLVERS: { readonly [S in Section]: (sources: ConfigSources) => ConfigSe
     }
     return worker;
   },
+  nats(sources) {
+    const url = pick(sources, "NATS_URL");
+    const text = url.value?.trim() ?? "";
+    const creds = pick(sources, "NATS_CREDS_FILE").value?.trim() ?? "";
+    return {
+      nats: text === "" ? null : parseNatsUrl(text, url.name),
+      natsForLog: text === "" ? null : redactNatsUrl(text),
+      natsCredsFile: creds === "" ? null : creds,
+      natsStream: streamName(pick(sources, "NATS_STREAM")),
+      natsStreamMaxAgeMs: duration(pick(sources, "NATS_STREAM_MAX_AGE"), 7 * 86_400_000),
+      outboxMaxRows: integer(pick(sources, "OUTBOX_MAX_ROWS"), 1_000_000, 1, 1_000_000_000),
+    };
+  },
   logging(sources) {
     return {
       logLevel: oneOf(pick(sources, "LOG_LEVEL"), LOG_LEVELS, "info"),
@@ -377,7 +515,7 @@ export type SectionsConfig<S extends Section> = Readonly<UnionToIntersection<Con
  * @throws ConfigError naming the first invalid setting.
  */
 export function resolveConfig(sources: ConfigSources): Config {
-  return resolveSections(sources, ["api", "worker", "database", "logging"]);
+  return resolveSections(sources, ["api", "worker", "database", "nats", "logging"]);
 }
 
 /**

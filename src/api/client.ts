@@ -102,6 +102,11 @@ export interface FetchedPage {
   readonly events: readonly unknown[];
   /** As many events as `Limit` asked for (or more): more are waiting. */
   readonly full: boolean;
+  /**
+   * The longest Type its events may carry: 50 from the API; the stored length from a stream of
+   * events an upstream scan-worker accepted (upper-casing can triple a Type).
+   */
+  readonly typeLength?: number;
   /** Attempts it took (1 = first try). */
   readonly attempts: number;
   /** Milliseconds from the first attempt to the parsed body. */

@@ -12,6 +12,7 @@ import { reset } from "./reset.ts";
 import { run } from "./run.ts";
 import { simulate } from "./simulate.ts";
 import { status } from "./status.ts";
+import { tail } from "./tail.ts";
 
 /** Every command. */
 export const COMMANDS: readonly AnyCommand[] = [
@@ -22,4 +23,5 @@ export const COMMANDS: readonly AnyCommand[] = [
   parcel,
   rejected,
   reset,
+  tail,
 ];

@@ -5,17 +5,23 @@
  * @module
  */
 
-import { type ClientEvents, ScanApiClient } from "../api/client.ts";
-import type { ApiConfig, WorkerConfig } from "../config.ts";
-import { EXIT } from "../errors.ts";
+import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
-import { WorkerMonitor } from "../ops/monitor.ts";
+import type { Relay } from "../outbox/relay.ts";
+import { StreamSource } from "../outbox/source.ts";
 import { openStore } from "../store/open.ts";
-import type { StoreAdmin } from "../store/store.ts";
 import { VERSION } from "../version.ts";
 import { runLoop } from "../worker/loop.ts";
 import { defineCommand } from "./command.ts";
+import {
+  apiClient,
+  backoffOf,
+  monitorFor,
+  prepareSchema,
+  relayFor,
+  streamSource,
+} from "./wiring.ts";
 
 /** The `run` command. */
 export const run = defineCommand({
@@ -27,7 +33,12 @@ another instance holds it), then polls forever: each page is validated, projecte
 with the new checkpoint in one transaction. SIGINT/SIGTERM: no new request, the page in flight
 commits or rolls back, exit 0; a second signal exits at once with 1. A permanent database error
 (a missing table, a permission denied) stops it with exit 1 and one line. A signal during
-start-up (connecting, migrating, standing by) exits at once.`,
+start-up (connecting, migrating, standing by) exits at once.
+
+With NATS_URL set, each page's accepted events also go into an outbox in the page's
+transaction, and a relay publishes them to the stream, once each and in order; with --drain the
+worker exits once they are published. --source nats makes a downstream worker: it reads the
+stream instead of the API into its own database, with the same rules and checkpoint.`,
   flags: [
     {
       name: "drain",
@@ -39,18 +50,31 @@ start-up (connecting, migrating, standing by) exits at once.`,
       type: "boolean",
       help: "do not migrate at start; fail if any migration is missing",
     },
+    {
+      name: "source",
+      type: "string",
+      value: "api|nats",
+      help: "read the Scan Event API (api, the default) or the stream NATS_URL names (nats)",
+    },
   ],
-  needs: ["database", "api", "worker"],
+  needs: ["database", "api", "worker", "nats"],
   logTo: "stdout",
   examples: [
     "scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db",
     "SCAN_API_LIMIT=1000 scan-worker run --drain",
     "scan-worker run --metrics-port 9464 --db postgres://scan:secret@db:5432/scan",
+    "NATS_URL=nats://broker:4222 scan-worker run",
+    "NATS_URL=nats://broker:4222 scan-worker run --source nats --db sqlite:./downstream.db",
   ],
   async run({ config, flags, io }) {
     const log = logger("worker");
     const drain = flags.drain === true;
-    const store = await openStore(config);
+    const fromStream = sourceOf(flags.source) === "nats";
+    if (fromStream && config.nats === null) {
+      throw new UsageError("run --source nats reads the stream NATS_URL names: set NATS_URL");
+    }
+    const publishing = !fromStream && config.nats !== null;
+    const store = await openStore(config, { outbox: publishing });
     const controller = new AbortController();
     let active = false;
     const stopListening = io.onSignal((signal) => {
@@ -68,19 +92,23 @@ start-up (connecting, migrating, standing by) exits at once.`,
       controller.abort();
     });
     let ops: OpsServer | null = null;
+    const monitor = config.metricsPort === null ? undefined : monitorFor(config);
+    const relay = publishing ? relayFor(config, store, monitor) : null;
+    const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       log.info(
-        "scan-worker {version} starting: API {apiUrl}, limit {limit}, database {database}",
+        "scan-worker {version} starting: {source} {url}, limit {limit}, database {database}{downstream}",
         {
           version: VERSION,
-          apiUrl: config.apiUrl,
+          source: fromStream ? "stream" : "API",
+          url: fromStream ? config.natsForLog : config.apiUrl,
           limit: config.limit,
           database: config.databaseForLog,
+          downstream: publishing ? `, publishing to ${config.natsForLog}` : "",
           drain,
         },
       );
-      const monitor = config.metricsPort === null ? undefined : monitorFor(config);
       ops = monitor === undefined ? null : serveOps({
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
@@ -89,20 +117,29 @@ start-up (connecting, migrating, standing by) exits at once.`,
         databaseTimeoutMs: 2000,
         logger: logger("http"),
       });
-      const backoff = { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
       const summary = await runLoop({
         store,
-        source: apiClient(config, monitor),
+        source,
         pollIntervalMs: config.pollIntervalMs,
         drain,
         signal: controller.signal,
-        backoff,
+        backoff: backoffOf(config),
         lockRetryMs: config.lockRetryMs,
         progressIntervalMs: config.progressIntervalMs,
         logger: logger("loop"),
         events: monitor,
-        onActive: () => active = true,
+        onActive: () => {
+          active = true;
+          relay?.start();
+        },
+        ...(relay === null ? {} : {
+          committed: (write, result) => relay.committed(write, result.to),
+          room: (signal) => relay.room(signal),
+        }),
       });
+      if (summary.reason === "drained" && relay !== null) {
+        await publishedAll(relay, controller.signal);
+      }
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
         { ...summary },
@@ -110,41 +147,29 @@ start-up (connecting, migrating, standing by) exits at once.`,
       return EXIT.ok;
     } finally {
       stopListening();
+      await relay?.stop();
+      if (source instanceof StreamSource) await source.close();
       await ops?.shutdown();
       await store.close();
     }
   },
 });
 
-/** Apply pending migrations (logging each), or with `migrate` false check none is missing. */
-async function prepareSchema(store: StoreAdmin, migrate: boolean): Promise<void> {
-  if (!migrate) return await store.verifySchema();
-  for (const m of await store.migrate()) {
-    logger("worker").info("Applied migration {version} {name}", {
-      version: m.version,
-      name: m.name,
-    });
-  }
+/** Where `run` reads events from: the API (the default) or the stream. */
+function sourceOf(flag: string | boolean | undefined): "api" | "nats" {
+  if (flag === undefined || flag === "api") return "api";
+  if (flag === "nats") return "nats";
+  throw new UsageError(`invalid --source: ${JSON.stringify(flag)} is not api or nats`);
 }
 
-/** The health state and metrics, with thresholds from the settings. */
-function monitorFor(config: ApiConfig & WorkerConfig): WorkerMonitor {
-  return new WorkerMonitor({
-    stuckAfterMs: Math.max(60_000, 3 * config.apiTimeoutMs),
-    pollFreshMs: Math.max(30_000, 3 * config.pollIntervalMs, 3 * config.apiTimeoutMs),
-  });
-}
-
-/** The Scan Event API client the settings describe. */
-function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvents): ScanApiClient {
-  return new ScanApiClient({
-    url: config.apiUrl,
-    limit: config.limit,
-    token: config.apiToken,
-    timeoutMs: config.apiTimeoutMs,
-    maxBodyBytes: config.maxBodyBytes,
-    events,
-    backoff: { baseMs: config.retryBaseMs, capMs: config.retryMaxMs },
-    logger: logger("api"),
-  });
+/** With --drain: wait until the relay has published every committed event (or a signal). */
+async function publishedAll(relay: Relay, signal: AbortSignal): Promise<void> {
+  const log = logger("relay");
+  log.info("Caught up; waiting for the relay to publish what is committed");
+  await Promise.race([
+    relay.idle(),
+    new Promise<void>((resolve) =>
+      signal.addEventListener("abort", () => resolve(), { once: true })
+    ),
+  ]);
 }

@@ -5,7 +5,13 @@
  * @module
  */
 
-import { isValidId, type Rejection, type ScanEvent, validateEvent } from "./validate.ts";
+import {
+  isValidId,
+  MAX_TYPE_LENGTH,
+  type Rejection,
+  type ScanEvent,
+  validateEvent,
+} from "./validate.ts";
 
 /** The event type that sets `PickupTimeUtc` (docs/rules.md §3.7). */
 export const PICKUP = "PICKUP";
@@ -51,6 +57,8 @@ export interface PageResult {
   readonly changes: readonly ParcelChange[];
   /** Rejected events, in EventId order (those without a usable EventId last). */
   readonly rejections: readonly Rejection[];
+  /** The events above the checkpoint that were accepted, normalised, in ascending EventId. */
+  readonly events: readonly ScanEvent[];
   /** Valid events above the checkpoint that were applied. */
   readonly applied: number;
   /** Events ignored: at or below the checkpoint, or exact repeats within the page. */
@@ -114,7 +122,8 @@ export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): numb
 }
 
 /**
- * Project one page of raw events onto the checkpoint (docs/rules.md §3.1–3.9).
+ * Project one page of raw events onto the checkpoint (docs/rules.md §3.1–3.9); `typeLength` is
+ * the longest Type accepted (see `validateEvent`).
  *
  * - Events with `EventId <= checkpoint` are ignored; the rest are taken in ascending EventId
  *   order, whatever order they arrived in.
@@ -126,11 +135,15 @@ export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): numb
  *
  * @example projectPage(0, [{ EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }]).to // 1
  */
-export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): PageResult {
-  const { candidates, idless, skipped } = validatePage(checkpoint, rawEvents);
+export function projectPage(
+  checkpoint: number,
+  rawEvents: readonly unknown[],
+  typeLength: number = MAX_TYPE_LENGTH,
+): PageResult {
+  const { candidates, idless, skipped } = validatePage(checkpoint, rawEvents, typeLength);
   const parcels = new Map<number, ParcelChange>();
   const rejections: Rejection[] = [];
-  let applied = 0;
+  const accepted: ScanEvent[] = [];
   let repeats = 0;
   let to = checkpoint;
   let first: Candidate | undefined;
@@ -159,7 +172,7 @@ export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): 
     if (candidate.event !== null) {
       const event = candidate.event;
       parcels.set(event.parcelId, foldParcel(parcels.get(event.parcelId), event));
-      applied++;
+      accepted.push(event);
     } else if (candidate.rejection !== null) {
       rejections.push(candidate.rejection);
     }
@@ -169,7 +182,8 @@ export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): 
     to,
     changes: [...parcels.values()].sort((a, b) => a.parcelId - b.parcelId),
     rejections: [...rejections, ...idless],
-    applied,
+    events: accepted,
+    applied: accepted.length,
     skipped: skipped + repeats,
     empty: candidates.length === 0,
   };
@@ -183,12 +197,13 @@ export function projectPage(checkpoint: number, rawEvents: readonly unknown[]): 
 function validatePage(
   checkpoint: number,
   rawEvents: readonly unknown[],
+  typeLength: number,
 ): { candidates: Candidate[]; idless: Rejection[]; skipped: number } {
   const candidates: Candidate[] = [];
   const idless: Rejection[] = [];
   let skipped = 0;
   for (const raw of rawEvents) {
-    const validation = validateEvent(raw);
+    const validation = validateEvent(raw, typeLength);
     const eventId = validation.ok ? validation.event.eventId : validation.rejection.eventId;
     if (eventId === null) {
       // Identical payloads without a usable EventId are one rejection (the stores keep one row).

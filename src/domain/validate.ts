@@ -121,6 +121,9 @@ function idReason(value: unknown, name: string): string {
  * Reasons name the first failing field, in the order EventId, ParcelId, Type,
  * CreatedDateTimeUtc, StatusCode, User.RunId. Unknown extra fields are ignored.
  *
+ * `typeLength` is the longest Type accepted: 50, or, for events already stored and upper-cased
+ * by a scan-worker upstream (a downstream worker's), {@link MAX_STORED_TYPE_LENGTH}.
+ *
  * One function of a little over 60 lines on purpose: one check per field, top to bottom in the
  * order the reasons name them, so the order can be read off the code.
  *
@@ -128,7 +131,7 @@ function idReason(value: unknown, name: string): string {
  * // { ok: true, event: { eventId: 1, parcelId: 7, type: "PICKUP", statusCode: "", runId: null,
  * //   createdDateTimeUtc: "2021-05-11T21:11:34.0000000Z" } }
  */
-export function validateEvent(raw: unknown): Validation {
+export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH): Validation {
   const reject = (eventId: number | null, reason: string): Validation => ({
     ok: false,
     rejection: { eventId, reason, payload: JSON.stringify(raw) ?? "null" },
@@ -147,8 +150,8 @@ export function validateEvent(raw: unknown): Validation {
   }
   const type = rawType.trim();
   if (type.length === 0) return reject(eventId, "Type is empty");
-  if (type.length > MAX_TYPE_LENGTH) {
-    return reject(eventId, `Type is longer than ${MAX_TYPE_LENGTH} characters (${type.length})`);
+  if (type.length > typeLength) {
+    return reject(eventId, `Type is longer than ${typeLength} characters (${type.length})`);
   }
 
   const created = raw.CreatedDateTimeUtc;

@@ -12,6 +12,8 @@ import type { PageResult } from "../domain/project.ts";
 import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
 import type { LoopEvents, Step } from "../worker/events.ts";
+import type { LinkEvents } from "../outbox/nats.ts";
+import type { RelayEvents } from "../outbox/relay.ts";
 
 /** A health or readiness verdict. */
 export interface Verdict {
@@ -57,7 +59,7 @@ const UNMEASURABLE = [
 ];
 
 /** The worker's live state and metrics. */
-export class WorkerMonitor implements ClientEvents, LoopEvents {
+export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, LinkEvents {
   /** The Prometheus registry (`scan_worker_*` and process metrics). */
   readonly registry: client.Registry = new client.Registry();
   readonly #options: MonitorOptions;
@@ -106,6 +108,32 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
+  /** The relay's state, when it runs. */
+  #relay: { connected: boolean; rows: number; lagSeconds: number; paused: boolean } | null = null;
+  readonly #relayPublished = this.#counter(
+    "scan_worker_relay_published_total",
+    "Events the stream acknowledged (duplicates included).",
+  );
+  readonly #relayDuplicates = this.#counter(
+    "scan_worker_relay_duplicates_total",
+    "Events the broker reported as duplicates (it already held them).",
+  );
+  readonly #relayResyncs = this.#counter(
+    "scan_worker_relay_resyncs_total",
+    "Times the relay read the stream's end to find where to go on.",
+  );
+  readonly #relayErrors = new client.Counter({
+    name: "scan_worker_relay_errors_total",
+    help: "Failed publishes and outbox calls, by cause.",
+    labelNames: ["cause"] as const,
+    registers: [this.registry],
+  });
+  readonly #relayAckSeconds = new client.Histogram({
+    name: "scan_worker_relay_commit_to_ack_seconds",
+    help: "Time from a page's commit to the broker's ack of its last event.",
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
   readonly #retries = new client.Counter({
     name: "scan_worker_retries_total",
     help: "Retries after a failed API request or page write.",
@@ -142,6 +170,26 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
       "scan_worker_last_successful_poll_age_seconds",
       "Seconds since the Scan Event API last answered with a page.",
       () => age(this.#lastPollOkAt),
+    );
+    this.#gauge(
+      "scan_worker_outbox_rows",
+      "Accepted events waiting in the outbox to be published.",
+      () => this.#relay?.rows ?? 0,
+    );
+    this.#gauge(
+      "scan_worker_relay_lag_seconds",
+      "How long the oldest event in the outbox has waited to be published (0 when none).",
+      () => this.#relay?.lagSeconds ?? 0,
+    );
+    this.#gauge(
+      "scan_worker_relay_connected",
+      "1 while the relay is connected to NATS, else 0.",
+      () => (this.#relay?.connected ? 1 : 0),
+    );
+    this.#gauge(
+      "scan_worker_ingest_paused",
+      "1 while ingest waits because the outbox is full (OUTBOX_MAX_ROWS), else 0.",
+      () => (this.#relay?.paused ? 1 : 0),
     );
     this.#gauge(
       "scan_worker_feed_lock_held",
@@ -216,6 +264,40 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
     this.#lockHeld = held;
   }
 
+  #relayState() {
+    this.#relay ??= { connected: false, rows: 0, lagSeconds: 0, paused: false };
+    return this.#relay;
+  }
+
+  connected(up: boolean): void {
+    this.#relayState().connected = up;
+  }
+
+  backlog(rows: number, lagSeconds: number): void {
+    Object.assign(this.#relayState(), { rows, lagSeconds });
+  }
+
+  published(count: number, duplicates: number): void {
+    this.#relayPublished.inc(count);
+    this.#relayDuplicates.inc(duplicates);
+  }
+
+  committedToAcked(seconds: number): void {
+    this.#relayAckSeconds.observe(seconds);
+  }
+
+  resynced(): void {
+    this.#relayResyncs.inc();
+  }
+
+  failed(cause: string): void {
+    this.#relayErrors.inc({ cause });
+  }
+
+  paused(paused: boolean): void {
+    this.#relayState().paused = paused;
+  }
+
   /**
    * Liveness: ok while the loop moves or waits by design; not ok when one I/O step (a request,
    * a write, a lock call) has lasted longer than `stuckAfterMs`.
@@ -243,9 +325,17 @@ export class WorkerMonitor implements ClientEvents, LoopEvents {
       role: this.#lockHeld ? "active" : this.#step === "standby" ? "standby" : "starting",
       checkpoint: this.#checkpoint,
       lastSuccessfulPollAgeSeconds: pollAge,
+      ...(this.#relay === null ? {} : { relay: { ...this.#relay } }),
     };
     if (databaseError !== null) {
       return { ok: false, reason: `database unreachable: ${databaseError}`, details };
+    }
+    if (this.#relay?.paused) {
+      return {
+        ok: false,
+        reason: `ingest paused: the outbox is full (${this.#relay.rows} rows, OUTBOX_MAX_ROWS)`,
+        details,
+      };
     }
     if (this.#lastWriteFailed !== null) {
       return { ok: false, reason: `last page write failed: ${this.#lastWriteFailed}`, details };

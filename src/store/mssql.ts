@@ -12,12 +12,14 @@
 import sql from "mssql";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
+import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
+import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
-import { pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -29,10 +31,12 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
+  RELAY_ID,
   SchemaMissingError,
   type Store,
   storeCall,
   type StoreErrors,
+  type StoreOptions,
   type StoreStatus,
   UnsupportedDatabaseError,
   writingPage,
@@ -42,6 +46,7 @@ import {
 export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_type_length.sql": typeLength,
+  "003_outbox.sql": outbox,
 });
 
 /** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
@@ -175,16 +180,23 @@ type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 export class MssqlStore implements Store {
   #config: sql.config;
   readonly #logger: Logger;
+  readonly #outbox: boolean;
   #connecting: Promise<sql.ConnectionPool> | null = null;
   #compatible = false;
 
   /**
    * @param config from {@link mssqlConfig}; nothing connects until the first call.
    * @param logger where lost idle connections are reported.
+   * @param options.outbox write each page's accepted events into the outbox.
    */
-  constructor(config: sql.config, logger: Logger = programLogger("store")) {
+  constructor(
+    config: sql.config,
+    logger: Logger = programLogger("store"),
+    options: StoreOptions = {},
+  ) {
     this.#config = config;
     this.#logger = logger;
+    this.#outbox = options.outbox ?? false;
   }
 
   /** Report a pooled connection's failure (the pool drops it; the next query reconnects). */
@@ -357,6 +369,7 @@ export class MssqlStore implements Store {
   /** Write one page in one round trip and one transaction. */
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
+    const outboxed = this.#outbox ? outboxDocument(result) : "[]";
     return this.#call(writingPage(result), async (pool) => {
       const outcome = await MssqlStore.#send(
         pool.request()
@@ -364,8 +377,15 @@ export class MssqlStore implements Store {
           .input("from", sql.BigInt, result.from)
           .input("to", sql.BigInt, result.to)
           .input("changes", sql.NVarChar(sql.MAX), document.changes)
-          .input("rejections", sql.NVarChar(sql.MAX), document.rejections),
-      )<{ moved: boolean; actual: string | number | null; stored: string | null }>("applyPage");
+          .input("rejections", sql.NVarChar(sql.MAX), document.rejections)
+          .input("outbox", sql.NVarChar(sql.MAX), outboxed)
+          .input("relayId", sql.NVarChar(100), RELAY_ID),
+      )<{
+        moved: boolean;
+        actual: string | number | null;
+        stored: string | null;
+        outboxed: number | null;
+      }>("applyPage");
       const row = outcome.recordset[0];
       if (row === undefined || !row.moved) {
         throw new CheckpointMovedError(
@@ -374,7 +394,53 @@ export class MssqlStore implements Store {
         );
       }
       const stored = JSON.parse(row.stored ?? "[]") as { n: number }[];
-      return { rejected: storedRejections(result, stored.map((r) => r.n)) };
+      return {
+        rejected: storedRejections(result, stored.map((r) => r.n)),
+        outboxed: row.outboxed ?? 0,
+      };
+    });
+  }
+
+  /** The outbox rows after `eventId`, in EventId order. */
+  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
+    return this.#call("reading the outbox", async (pool) =>
+      (await MssqlStore.#send(
+        pool.request().input("after", sql.BigInt, eventId).input("limit", sql.BigInt, limit),
+      )<{ EventId: string | number; Subject: string; Body: string }>("outboxAfter")).recordset
+        .map((r) => ({ eventId: Number(r.EventId), subject: r.Subject, body: r.Body })));
+  }
+
+  /** The relay's cursor. */
+  readRelayCursor(): Promise<number> {
+    return this.#call("reading the relay's cursor", async (pool) => {
+      const row = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
+        { LastProcessedEventId: string | number }
+      >("readCheckpoint")).recordset[0];
+      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
+      return Number(row.LastProcessedEventId);
+    });
+  }
+
+  /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
+  commitRelay(eventId: number): Promise<void> {
+    return this.#call("recording what the relay published", async (pool) => {
+      await MssqlStore.#send(
+        pool.request().input("id", sql.NVarChar(100), RELAY_ID).input(
+          "eventId",
+          sql.BigInt,
+          eventId,
+        ),
+      )("commitRelay");
+    });
+  }
+
+  /** Rows waiting in the outbox and the oldest one's time. */
+  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
+    return this.#call("reading the outbox", async (pool) => {
+      const row = (await MssqlStore.#send(pool.request())<
+        { outboxRows: string | number; oldest: string | null }
+      >("outboxBacklog")).recordset[0];
+      return { rows: Number(row?.outboxRows ?? 0), oldestUtc: fromSqlTime(row?.oldest ?? null) };
     });
   }
 

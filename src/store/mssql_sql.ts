@@ -73,7 +73,9 @@ FROM sys.databases WHERE name = DB_NAME();`,
    * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
    * collation and its length: the database's collation may ignore case, width and trailing
    * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
-   * (`stored`: `[{"n":0},…]`, or NULL for none).
+   * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
+   * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
+   * holds them).
    */
   applyPage: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -178,9 +180,40 @@ SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
 FROM @r AS r
 ORDER BY r.n;
 
+DECLARE @outboxed int;
+INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
+SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
+FROM OPENJSON(@outbox) WITH (
+    EventId bigint        '$.e',
+    Subject nvarchar(200) '$.s',
+    Body    nvarchar(max) '$.b'
+) AS o
+WHERE o.EventId > ISNULL((SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @relayId), 0)
+  AND NOT EXISTS (
+    SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId);
+SET @outboxed = @@ROWCOUNT;
+
 COMMIT TRANSACTION;
-SELECT CAST(1 AS bit) AS moved, @to AS actual,
+SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
+
+  /** The outbox rows after `@after`, in EventId order. */
+  outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body FROM dbo.OutboxEvents
+WHERE EventId > @after ORDER BY EventId;`,
+
+  /** Move the relay's cursor up to `@eventId` (never back) and prune what it covers. */
+  commitRelay: `SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+UPDATE dbo.WorkerStates SET LastProcessedEventId = @eventId, UpdatedAtUtc = SYSUTCDATETIME()
+WHERE Id = @id AND LastProcessedEventId < @eventId;
+DELETE FROM dbo.OutboxEvents WHERE EventId <= @eventId;
+COMMIT TRANSACTION;`,
+
+  /** Rows waiting in the outbox and the oldest one's time. */
+  outboxBacklog: `SELECT COUNT_BIG(*) AS outboxRows,
+    CONVERT(char(27), MIN(CreatedAtUtc), 121) AS oldest
+FROM dbo.OutboxEvents;`,
 
   /** The key figures of `status`. */
   status: `SELECT

@@ -6,16 +6,16 @@
  */
 
 import type { DatabaseConfig } from "../config.ts";
-import type { Store } from "./store.ts";
+import type { Store, StoreOptions } from "./store.ts";
 
 /**
- * Open the store `DATABASE_URL` names; `readOnly` for commands that only look. Server stores
- * bound each connection by `DB_CONNECT_TIMEOUT_MS`.
+ * Open the store `DATABASE_URL` names; `readOnly` for commands that only look, `outbox` when
+ * accepted events go downstream. Server stores bound each connection by `DB_CONNECT_TIMEOUT_MS`.
  * @throws ConfigError for a connection string that cannot work.
  */
 export async function openStore(
   config: Pick<DatabaseConfig, "database" | "connectTimeoutMs">,
-  options: { readOnly?: boolean } = {},
+  options: StoreOptions = {},
 ): Promise<Store> {
   const target = config.database;
   switch (target.kind) {
@@ -26,14 +26,15 @@ export async function openStore(
     case "mssql": {
       const { mssqlConfig } = await import("./mssql_config.ts");
       const { MssqlStore } = await import("./mssql.ts");
-      return new MssqlStore(mssqlConfig(target.url, config.connectTimeoutMs));
+      return new MssqlStore(mssqlConfig(target.url, config.connectTimeoutMs), undefined, options);
     }
     case "postgres": {
       const { PostgresStore } = await import("./postgres.ts");
-      return new PostgresStore({
-        connectionString: target.url,
-        connectionTimeoutMillis: config.connectTimeoutMs,
-      });
+      return new PostgresStore(
+        { connectionString: target.url, connectionTimeoutMillis: config.connectTimeoutMs },
+        undefined,
+        options,
+      );
     }
   }
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 
@@ -55,4 +56,14 @@ export function storedRejections(
     const rejection = result.rejections[n];
     return rejection === undefined ? [] : [rejection];
   });
+}
+
+/**
+ * The page's accepted events as outbox rows, JSON: `[{e, s, b}, …]` (EventId, subject, body).
+ * @example outboxDocument(result) // '[{"e":1,"s":"scan.v1.events.PICKUP.7","b":"{\\"EventId\\":1,…}"}]'
+ */
+export function outboxDocument(result: PageResult): string {
+  return JSON.stringify(
+    outboxRows(result.events).map((r) => ({ e: r.eventId, s: r.subject, b: r.body })),
+  );
 }

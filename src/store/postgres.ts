@@ -12,11 +12,13 @@
 import pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
+import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
+import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
-import { pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -28,10 +30,12 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
+  RELAY_ID,
   SchemaMissingError,
   type Store,
   storeCall,
   type StoreErrors,
+  type StoreOptions,
   type StoreStatus,
   writingPage,
 } from "./store.ts";
@@ -39,6 +43,7 @@ import {
 /** The PostgreSQL migrations, embedded in the program (docs/rules.md §4). */
 export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
+  "002_outbox.sql": outbox,
 });
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -60,7 +65,8 @@ const utcText = (column: string) =>
  * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
  * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
  * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
- * order.
+ * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
+ * at or below the relay's cursor ($7's row: the stream holds them).
  */
 const APPLY_PAGE = `
 WITH moved AS (
@@ -114,11 +120,21 @@ WITH moved AS (
     INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
+), outbox AS (
+    INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
+    SELECT o.e, o.s, o.b, now()
+    FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
+    WHERE EXISTS (SELECT 1 FROM moved)
+      AND o.e > coalesce(
+        (SELECT last_processed_event_id FROM worker_states WHERE id = $7), 0)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
 )
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM parcels) AS parcels,
        (SELECT count(*) FROM rejections) AS rejections,
        (SELECT coalesce(json_agg(n ORDER BY n), '[]') FROM new_rejections) AS stored,
+       (SELECT count(*) FROM outbox) AS outboxed,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
 
 /**
@@ -187,13 +203,19 @@ export class PostgresStore implements Store {
   readonly #config: pg.PoolConfig;
   readonly #logger: Logger;
   readonly #errors: StoreErrors;
+  readonly #outbox: boolean;
 
   /**
    * @param config `pg` pool settings (from the URL: connection string, `sslmode` included).
    * @param logger where lost idle connections are reported.
    */
-  constructor(config: pg.PoolConfig, logger: Logger = programLogger("store")) {
+  constructor(
+    config: pg.PoolConfig,
+    logger: Logger = programLogger("store"),
+    options: StoreOptions = {},
+  ) {
     this.#logger = logger;
+    this.#outbox = options.outbox ?? false;
     this.#errors = {
       store: "PostgreSQL",
       classify: classifyPostgresError,
@@ -313,12 +335,13 @@ export class PostgresStore implements Store {
   /** Write one page in one statement (docs/rules.md §3.8). */
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, postgresTime);
+    const outbox = this.#outbox ? outboxDocument(result) : "[]";
     return this.#call(writingPage(result), async () => {
       const outcome = await this.#pool.query<
-        { moved: string; actual: string | null; stored: number[] }
+        { moved: string; actual: string | null; stored: number[]; outboxed: string }
       >(
         APPLY_PAGE,
-        [FEED_ID, result.from, result.to, document.changes, document.rejections],
+        [FEED_ID, result.from, result.to, document.changes, document.rejections, outbox, RELAY_ID],
       );
       const row = outcome.rows[0];
       if (row === undefined || Number(row.moved) !== 1) {
@@ -327,7 +350,55 @@ export class PostgresStore implements Store {
           row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
         );
       }
-      return { rejected: storedRejections(result, row.stored) };
+      return { rejected: storedRejections(result, row.stored), outboxed: Number(row.outboxed) };
+    });
+  }
+
+  /** The outbox rows after `eventId`, in EventId order. */
+  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
+    return this.#call(
+      "reading the outbox",
+      async () =>
+        (await this.#pool.query<{ event_id: string; subject: string; body: string }>(
+          `SELECT event_id, subject, body FROM outbox_events WHERE event_id > $1
+         ORDER BY event_id LIMIT $2`,
+          [eventId, limit],
+        )).rows.map((r) => ({ eventId: Number(r.event_id), subject: r.subject, body: r.body })),
+    );
+  }
+
+  /** The relay's cursor. */
+  readRelayCursor(): Promise<number> {
+    return this.#call("reading the relay's cursor", async () => {
+      const row = (await this.#pool.query<{ c: string }>(
+        "SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1",
+        [RELAY_ID],
+      )).rows[0];
+      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${RELAY_ID}'`);
+      return Number(row.c);
+    });
+  }
+
+  /** Move the relay's cursor up to `eventId` and prune what it covers, in one statement. */
+  commitRelay(eventId: number): Promise<void> {
+    return this.#call("recording what the relay published", async () => {
+      await this.#pool.query(
+        `WITH moved AS (
+           UPDATE worker_states SET last_processed_event_id = $2, updated_at_utc = now()
+           WHERE id = $1 AND last_processed_event_id < $2 RETURNING 1)
+         DELETE FROM outbox_events WHERE event_id <= $2`,
+        [RELAY_ID, eventId],
+      );
+    });
+  }
+
+  /** Rows waiting in the outbox and the oldest one's time. */
+  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
+    return this.#call("reading the outbox", async () => {
+      const row = (await this.#pool.query<{ n: string; oldest: string | null }>(
+        `SELECT count(*) AS n, ${utcText("min(created_at_utc)")} AS oldest FROM outbox_events`,
+      )).rows[0];
+      return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
     });
   }
 

@@ -5,9 +5,11 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
+import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
   type AppliedMigration,
@@ -19,10 +21,12 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
+  RELAY_ID,
   SchemaMissingError,
   type Store,
   storeCall,
   type StoreErrors,
+  type StoreOptions,
   type StoreStatus,
   writingPage,
 } from "./store.ts";
@@ -30,6 +34,7 @@ import {
 /** The SQLite migrations, embedded in the program (docs/rules.md §4). */
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
+  "002_outbox.sql": outbox,
 });
 
 /** Milliseconds a writer waits for another connection's lock before failing. */
@@ -82,6 +87,11 @@ const MOVE_CHECKPOINT = `
 UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
 
+/** An accepted event into the outbox, once (docs/rules.md §7). ?1–?4: EventId, Subject, Body, now. */
+const INSERT_OUTBOX = `
+INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (EventId) DO NOTHING`;
+
 const MIGRATIONS_TABLE = `
 CREATE TABLE IF NOT EXISTS SchemaMigrations (
     Version      INTEGER NOT NULL PRIMARY KEY,
@@ -95,6 +105,7 @@ interface Prepared {
   insertRejection: StatementSync;
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
+  insertOutbox: StatementSync;
 }
 
 /**
@@ -201,6 +212,7 @@ function isMissingTable(error: unknown): boolean {
 export class SqliteStore implements Store {
   readonly #db: DatabaseSync;
   readonly #path: string;
+  readonly #outbox: boolean;
   #prepared: Prepared | null = null;
 
   /**
@@ -212,11 +224,13 @@ export class SqliteStore implements Store {
    * wait for a lock instead of failing at once; a 32 MiB page cache (SQLite's default is 2 MiB)
    * keeps the ParcelStates b-tree pages that upserts touch in memory (measured: about 7% more
    * on the store's own write rate, for a few MB of RSS).
-   * @param options.readOnly open an existing file for reading only (fails when it is missing).
+   * @param options.readOnly open an existing file for reading only (fails when it is missing);
+   * `outbox` write each page's accepted events into the outbox.
    */
-  constructor(path: string, options: { readOnly?: boolean } = {}) {
+  constructor(path: string, options: StoreOptions = {}) {
     const readOnly = options.readOnly ?? false;
     this.#path = path;
+    this.#outbox = options.outbox ?? false;
     let db: DatabaseSync | null = null;
     try {
       db = new DatabaseSync(path, { readOnly });
@@ -246,6 +260,7 @@ export class SqliteStore implements Store {
           readCheckpoint: this.#db.prepare(
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
+          insertOutbox: this.#db.prepare(INSERT_OUTBOX),
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
@@ -328,6 +343,7 @@ export class SqliteStore implements Store {
       const s = this.#statements();
       const now = nowUtc();
       const rejected: Rejection[] = [];
+      let outboxed = 0;
       this.#transaction(() => {
         for (const c of result.changes) {
           // Positional parameters: no object to build or names to look up per parcel.
@@ -353,8 +369,67 @@ export class SqliteStore implements Store {
         if (moved.changes !== 1) {
           throw new CheckpointMovedError(result.from, this.#checkpoint());
         }
+        if (this.#outbox) outboxed = this.#writeOutbox(s, result, now);
       });
-      return { rejected };
+      return { rejected, outboxed };
+    });
+  }
+
+  /**
+   * The page's accepted events into the outbox, but those the stream already holds (at or below
+   * the relay's cursor: a replay after `reset`); returns how many rows were new.
+   */
+  #writeOutbox(s: Prepared, result: PageResult, now: string): number {
+    const cursor = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
+      ?.checkpoint ?? 0;
+    let written = 0;
+    for (const row of outboxRows(result.events)) {
+      if (row.eventId > cursor) {
+        written += Number(s.insertOutbox.run(row.eventId, row.subject, row.body, now).changes);
+      }
+    }
+    return written;
+  }
+
+  /** The outbox rows after `eventId`, in EventId order. */
+  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
+    return settle("reading the outbox", () =>
+      (this.#db.prepare(
+        `SELECT EventId AS eventId, Subject AS subject, Body AS body FROM OutboxEvents
+         WHERE EventId > ? ORDER BY EventId LIMIT ?`,
+      ).all(eventId, limit) as unknown as OutboxRow[]).map((row) => ({ ...row })));
+  }
+
+  /** The relay's cursor. */
+  readRelayCursor(): Promise<number> {
+    return settle("reading the relay's cursor", () => {
+      const row = this.#statements().readCheckpoint.get(RELAY_ID) as
+        | { checkpoint: number }
+        | undefined;
+      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
+      return row.checkpoint;
+    });
+  }
+
+  /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
+  commitRelay(eventId: number): Promise<void> {
+    return settle("recording what the relay published", () =>
+      this.#transaction(() => {
+        this.#db.prepare(
+          `UPDATE WorkerStates SET LastProcessedEventId = ?1, UpdatedAtUtc = ?2
+           WHERE Id = ?3 AND LastProcessedEventId < ?1`,
+        ).run(eventId, nowUtc(), RELAY_ID);
+        this.#db.prepare("DELETE FROM OutboxEvents WHERE EventId <= ?").run(eventId);
+      }));
+  }
+
+  /** Rows waiting in the outbox and the oldest one's time. */
+  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
+    return settle("reading the outbox", () => {
+      const row = this.#db.prepare(
+        "SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents",
+      ).get() as { n: number; oldest: string | null };
+      return { rows: row.n, oldestUtc: row.oldest };
     });
   }
 

@@ -6,6 +6,7 @@
  */
 
 import type { PageResult } from "../domain/project.ts";
+import type { OutboxRow } from "../domain/message.ts";
 import type { Rejection } from "../domain/validate.ts";
 import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
 
@@ -79,6 +80,8 @@ export interface PageWrite {
    * not stored twice, and not counted or reported twice.
    */
   readonly rejected: readonly Rejection[];
+  /** How many of the page's accepted events went into the outbox (0 when it is off). */
+  readonly outboxed: number;
 }
 
 /**
@@ -115,11 +118,40 @@ export interface StoreAdmin {
   resetCheckpoint(eventId: number): Promise<number>;
 }
 
+/**
+ * What the relay needs of a store: the outbox, where each page's accepted events wait (written
+ * by `applyPage` when the store was opened with `outbox`), and how far the stream has them.
+ */
+export interface OutboxStore {
+  /** The outbox rows after `eventId`, in EventId order, at most `limit`. */
+  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]>;
+  /** The relay's cursor: the last EventId the stream is known to hold (0 before the first). */
+  readRelayCursor(): Promise<number>;
+  /**
+   * Move the relay's cursor up to `eventId` (never back) and prune the outbox rows up to it, in
+   * one transaction.
+   */
+  commitRelay(eventId: number): Promise<void>;
+  /** How many rows wait in the outbox, and when the oldest was written (UTC), or null. */
+  outboxBacklog(): Promise<{ readonly rows: number; readonly oldestUtc: string | null }>;
+}
+
 /** A place that keeps parcel states and the feed checkpoint: the loop's part and the admin's. */
-export interface Store extends FeedStore, StoreAdmin {}
+export interface Store extends FeedStore, StoreAdmin, OutboxStore {}
+
+/** How a store is opened. */
+export interface StoreOptions {
+  /** Only look (operator commands): open an existing database, write nothing. */
+  readonly readOnly?: boolean;
+  /** Write each page's accepted events into the outbox (when NATS_URL is set). */
+  readonly outbox?: boolean;
+}
 
 /** The feed's row in WorkerStates. */
 export const FEED_ID = "scan-events";
+
+/** The relay's row in WorkerStates: the last EventId the stream holds. */
+export const RELAY_ID = "scan-events:nats";
 
 /** The name of the feed lock in the server databases. */
 export const FEED_LOCK_NAME = `scan-worker:feed:${FEED_ID}`;

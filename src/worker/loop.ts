@@ -9,7 +9,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import { FetchAbortedError } from "../api/client.ts";
-import { writesNothing } from "../domain/project.ts";
+import { type PageResult, writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
@@ -41,6 +41,10 @@ export interface LoopOptions {
   readonly progressIntervalMs?: number;
   /** Called once, when this instance first holds the feed lock: start-up is over. */
   readonly onActive?: () => void;
+  /** Called after each page is committed (the relay wakes up). */
+  readonly committed?: (write: PageWrite, result: PageResult) => void;
+  /** Resolves when the next page may be written (the outbox has room); false on shutdown. */
+  readonly room?: (signal: AbortSignal) => Promise<boolean>;
 }
 
 /** How the loop ended, and what it did. */
@@ -96,6 +100,7 @@ class Loop {
           throw error;
         });
         if (next === null) break;
+        if (this.#options.room && !await this.#options.room(signal)) break;
         events?.step("write");
         if (!await this.#write(next)) {
           if (await this.#recover()) continue;
@@ -132,7 +137,7 @@ class Loop {
     const { store, events, logger, backoff } = this.#options;
     const { result } = next;
     const started = performance.now();
-    let write: PageWrite = { rejected: [] };
+    let write: PageWrite = { rejected: [], outboxed: 0 };
     try {
       if (!writesNothing(result)) write = await store.applyPage(result);
     } catch (error) {
@@ -155,6 +160,7 @@ class Loop {
     }
     this.#failures = 0;
     const ms = next.projectMs + performance.now() - started; // project and write
+    this.#options.committed?.(write, result);
     events?.pageWritten(result, write, ms);
     this.#progress.written(next, write, ms);
     return true;

@@ -126,7 +126,7 @@ export class Prefetcher {
           if (entry.next !== null) await turnEventLoop(REQUEST_TURNS);
         }
         const started = performance.now();
-        const result = projectPage(from - 1, page.events);
+        const result = projectPage(from - 1, page.events, page.typeLength);
         return { page, result, projectMs: performance.now() - started };
       }),
       take: () => {

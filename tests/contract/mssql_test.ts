@@ -23,7 +23,7 @@ async function mssqlHarness(): Promise<StoreHarness> {
   const config = { ...server, database };
   const pool = await new sql.ConnectionPool(config).connect();
   return {
-    open: () => Promise.resolve(new MssqlStore(config)),
+    open: (options) => Promise.resolve(new MssqlStore(config, undefined, options)),
     parcels: async () =>
       (await pool.request().query<Record<string, string | number | null>>(
         `SELECT ParcelId, LastEventId, Type, StatusCode, RunId,

@@ -15,7 +15,8 @@ const micro = (column: string) =>
 async function postgresHarness(): Promise<StoreHarness> {
   const db = await createTestDatabase();
   return {
-    open: () => Promise.resolve(new PostgresStore({ connectionString: db.url })),
+    open: (options) =>
+      Promise.resolve(new PostgresStore({ connectionString: db.url }, undefined, options)),
     parcels: async () =>
       (await db.query<Record<string, string | null>>(
         `SELECT parcel_id, last_event_id, type, status_code, run_id,

@@ -15,7 +15,7 @@ function sqliteHarness(): Promise<StoreHarness> {
     }
   };
   return Promise.resolve({
-    open: () => Promise.resolve(new SqliteStore(path)),
+    open: (options) => Promise.resolve(new SqliteStore(path, options)),
     parcels: () =>
       Promise.resolve(
         query(

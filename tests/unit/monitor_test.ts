@@ -65,7 +65,7 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   monitor.request("ok", 20);
   monitor.request("timeout", 1000);
   monitor.retry("api");
-  monitor.pageWritten(result, { rejected: result.rejections }, 4);
+  monitor.pageWritten(result, { rejected: result.rejections, outboxed: 0 }, 4);
   monitor.lock(true);
   const text = await monitor.registry.metrics();
   const value = (name: string) => new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1];

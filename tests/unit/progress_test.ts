@@ -42,7 +42,7 @@ Deno.test("a live feed says it is caught up once per interval, every poll at deb
     for (let poll = 0; poll < 10; poll++) {
       clock.now += 2_000;
       const p = page(1 + poll * 3, 3, false);
-      progress.written(p, { rejected: [] }, 1);
+      progress.written(p, { rejected: [], outboxed: 0 }, 1);
       progress.caughtUp(p.result.to);
     }
   });
@@ -64,7 +64,7 @@ Deno.test("catching up gives the rate and the lag of the newest applied event", 
     for (let i = 0; i < 6; i++) {
       clock.now += 2_500;
       const p = page(1 + i * 100, 100, true);
-      progress.written(p, { rejected: [] }, 1);
+      progress.written(p, { rejected: [], outboxed: 0 }, 1);
       progress.tick(p.result.to);
     }
   });
@@ -83,8 +83,8 @@ Deno.test("only the rejections that were stored are reported and counted", () =>
     payload: '"x"',
   };
   records.length = 0;
-  progress.written(p, { rejected: [rejection] }, 1);
-  progress.written(p, { rejected: [] }, 1);
+  progress.written(p, { rejected: [rejection], outboxed: 0 }, 1);
+  progress.written(p, { rejected: [], outboxed: 0 }, 1);
   assertEquals(records.filter((r) => r.level === "warning").length, 1);
   assertEquals(progress.totals.rejected, 1);
 });

@@ -13,6 +13,7 @@ Deno.test("an empty page is empty and keeps the checkpoint", () => {
     to: 10,
     changes: [],
     rejections: [],
+    events: [],
     applied: 0,
     skipped: 0,
     empty: true,
@@ -36,10 +37,35 @@ Deno.test("one PICKUP creates the parcel's change with its pickup time", () => {
       deliveryTimeUtc: null,
     }],
     rejections: [],
+    events: [{
+      eventId: 1,
+      parcelId: 7,
+      type: "PICKUP",
+      statusCode: "",
+      runId: "R1",
+      createdDateTimeUtc: "2021-05-11T10:05:00.1234567Z",
+    }],
     applied: 1,
     skipped: 0,
     empty: false,
   });
+});
+
+Deno.test("the accepted events are kept in EventId order: no repeat, no rejected one", () => {
+  const result = projectPage(2, [
+    ev(5, 7, "STATUS"),
+    ev(3, 8, "PICKUP"),
+    ev(2, 8, "PICKUP"),
+    ev(4, 9, ""),
+    ev(5, 7, "STATUS"),
+    ev(6, 7, "DELIVERY"),
+  ]);
+  assertEquals(result.events.map((e) => [e.eventId, e.type]), [
+    [3, "PICKUP"],
+    [5, "STATUS"],
+    [6, "DELIVERY"],
+  ]);
+  assertEquals(result.applied, 3);
 });
 
 Deno.test("a page is reduced to one change per parcel, with its last event", () => {

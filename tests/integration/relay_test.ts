@@ -1,0 +1,177 @@
+/**
+ * The relay and the stream source against a real (private) NATS server with JetStream: the
+ * stream holds each accepted event once, in order, whatever the relay finds there when it
+ * starts; a downstream source reads it back page by page.
+ */
+import { getLogger } from "@logtape/logtape";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { assertEquals, assertOk } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
+import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import { tempDatabase } from "../helpers/tables.ts";
+import { parseNatsUrl } from "../../src/config.ts";
+import { messageId } from "../../src/domain/message.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { connectNats, ensureStream, type NatsLink } from "../../src/outbox/nats.ts";
+import { Relay } from "../../src/outbox/relay.ts";
+import { StreamSource } from "../../src/outbox/source.ts";
+import { SqliteStore } from "../../src/store/sqlite.ts";
+
+const logger = getLogger(["test"]);
+const backoff = { baseMs: 10, capMs: 100 };
+
+/** A link to `server`'s stream SCAN_EVENTS, created when absent. */
+function linkTo(server: PrivateNats) {
+  const config = {
+    nats: parseNatsUrl(server.url),
+    natsForLog: server.url,
+    natsCredsFile: null,
+    natsStream: "SCAN_EVENTS",
+  };
+  return async (signal: AbortSignal): Promise<NatsLink | null> => {
+    const link = await connectNats(config, { logger, signal, backoff });
+    if (link !== null) await ensureStream(link, 3_600_000, logger);
+    return link;
+  };
+}
+
+/** Every message of the stream: its EventId (from the message id) and body. */
+async function streamMessages(server: PrivateNats): Promise<{ id: string; body: string }[]> {
+  const nc = await connect({ servers: server.url.replace("nats://", "") });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info("SCAN_EVENTS");
+    const messages = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+      const m = await jsm.streams.getMessage("SCAN_EVENTS", { seq });
+      if (m !== null) messages.push({ id: m.header?.get("Nats-Msg-Id") ?? "", body: m.string() });
+    }
+    return messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Pages of `count` events, 10 a page, over a few parcels. */
+async function ingest(store: SqliteStore, relay: Relay | null, from: number, count: number) {
+  let checkpoint = await store.readCheckpoint();
+  for (let id = from; id < from + count; id += 10) {
+    const events = Array.from(
+      { length: Math.min(10, from + count - id) },
+      (_, i) => scanEvent(id + i, 1 + ((id + i) % 7), (id + i) % 3 === 0 ? "PICKUP" : "STATUS"),
+    );
+    const result = projectPage(checkpoint, events);
+    const write = await store.applyPage(result);
+    relay?.committed(write, result.to);
+    checkpoint = result.to;
+  }
+}
+
+Deno.test({
+  name: "the relay publishes the outbox in order, once, and prunes it",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    const relay = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+    try {
+      await store.migrate();
+      relay.start();
+      await ingest(store, relay, 1, 95);
+      await relay.idle();
+      await ingest(store, relay, 96, 30);
+      await relay.idle();
+      const messages = await streamMessages(server);
+      assertEquals(
+        messages.map((m) => m.id),
+        Array.from({ length: 125 }, (_, i) => messageId(i + 1)),
+      );
+      assertEquals(JSON.parse(messages[2]?.body ?? "{}"), {
+        EventId: 3,
+        ParcelId: 4,
+        Type: "PICKUP",
+        CreatedDateTimeUtc: "2021-05-11T10:00:00.0000000Z",
+        StatusCode: "",
+        RunId: null,
+      });
+      assertEquals(await store.readRelayCursor(), 125);
+      assertEquals((await store.outboxBacklog()).rows, 0);
+    } finally {
+      await relay.stop();
+      await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a relay that finds its events already in the stream (a crash before its commit) goes on after them",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-resync-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    try {
+      await store.migrate();
+      await ingest(store, null, 1, 40);
+      // A first relay published 1..25 and died before recording it.
+      const first = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+      const link = await linkTo(server)(new AbortController().signal);
+      assertOk(link !== null);
+      for (const row of await store.outboxAfter(0, 25)) {
+        await link.js.publish(row.subject, row.body, { msgID: messageId(row.eventId) });
+      }
+      await link.close();
+      assertEquals(await store.readRelayCursor(), 0);
+      first.start();
+      await first.idle();
+      await first.stop();
+      const ids = (await streamMessages(server)).map((m) => m.id);
+      assertEquals(ids, Array.from({ length: 40 }, (_, i) => messageId(i + 1)));
+    } finally {
+      await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "the stream source reads the stream back, page by page, from any EventId",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-source-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    const relay = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+    const source = new StreamSource({ connect: linkTo(server), limit: 30, logger, backoff });
+    const signal = new AbortController().signal;
+    try {
+      await store.migrate();
+      relay.start();
+      await ingest(store, relay, 1, 70);
+      await relay.idle();
+      const first = await source.fetchPage(1, signal);
+      assertEquals([first.events.length, first.full], [30, true]);
+      assertEquals((first.events[0] as { EventId: number }).EventId, 1);
+      assertEquals((first.events[0] as { User: unknown }).User, { RunId: null });
+      const second = await source.fetchPage(31, signal);
+      assertEquals((second.events.at(-1) as { EventId: number }).EventId, 60);
+      const last = await source.fetchPage(61, signal);
+      assertEquals([last.events.length, last.full], [10, false]);
+      const elsewhere = await source.fetchPage(42, signal);
+      assertEquals((elsewhere.events[0] as { EventId: number }).EventId, 42);
+      assertEquals((await source.fetchPage(71, signal)).events, []);
+    } finally {
+      await source.close();
+      await relay.stop();
+      await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
