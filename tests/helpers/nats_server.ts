@@ -6,6 +6,9 @@
  * @module
  */
 
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { connect, nanos } from "@nats-io/transport-node";
+
 /** Why private NATS servers cannot run here, or null. */
 export const NATS_SKIP: string | null = (() => {
   try {
@@ -90,4 +93,62 @@ export async function startNats(): Promise<PrivateNats> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** One message of the stream: its sequence, message id, subject and body. */
+export interface StreamMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly subject: string;
+  readonly body: string;
+}
+
+/** Every message of `stream` on the server at `url`, in order (read with an ordered consumer). */
+export async function readStream(url: string, stream = "SCAN_EVENTS"): Promise<StreamMessage[]> {
+  const nc = await connect({ servers: url.replace("nats://", "") });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const { state } = await jsm.streams.info(stream);
+    const messages: StreamMessage[] = [];
+    if (state.messages === 0) return messages;
+    const consumer = await jetstream(nc).consumers.get(stream, { opt_start_seq: state.first_seq });
+    while (messages.length < state.messages) {
+      const batch = await consumer.fetch({ max_messages: 1000, expires: 2000 });
+      let got = 0;
+      for await (const m of batch) {
+        got++;
+        messages.push({
+          seq: m.seq,
+          id: m.headers?.get("Nats-Msg-Id") ?? "",
+          subject: m.subject,
+          body: m.string(),
+        });
+        if (messages.length >= state.messages) break;
+      }
+      if (got === 0) break;
+    }
+    return messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Create `stream` on the server at `url` with a duplicate window of `windowMs` (the worker then uses it as it is). */
+export async function createStream(
+  url: string,
+  windowMs: number,
+  stream = "SCAN_EVENTS",
+): Promise<void> {
+  const nc = await connect({ servers: url.replace("nats://", "") });
+  try {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({
+      name: stream,
+      subjects: ["scan.v1.events.>"],
+      storage: StorageType.File,
+      duplicate_window: nanos(windowMs),
+    });
+  } finally {
+    await nc.close();
+  }
 }

@@ -17,6 +17,11 @@ export interface OracleResult {
   rejectedIds: (number | null)[];
   pickedUp: number;
   delivered: number;
+  /**
+   * The stream's messages after a drain with NATS_URL set: the accepted events' bodies, in
+   * EventId order, written out from the model's truth (docs/rules.md §7).
+   */
+  stream: string[];
 }
 
 /** Malformed kinds whose EventId the worker cannot use. */
@@ -26,6 +31,7 @@ const IDLESS = new Set(["EventId as string", "EventId fractional", "not an objec
 export function oracle(shape: FeedShape, slots: number): OracleResult {
   const parcels = new Map<number, ParcelStateRow>();
   const rejectedIds: (number | null)[] = [];
+  const stream: string[] = [];
   let checkpoint = 0;
   for (let slot = 1; slot <= slots; slot++) {
     const e: SimEvent = eventAt(shape, slot);
@@ -36,6 +42,14 @@ export function oracle(shape: FeedShape, slots: number): OracleResult {
       continue;
     }
     checkpoint = e.eventId;
+    stream.push(JSON.stringify({
+      EventId: e.eventId,
+      ParcelId: e.parcelId,
+      Type: e.canonicalType,
+      CreatedDateTimeUtc: e.createdUtc,
+      StatusCode: e.statusCode,
+      RunId: e.runId,
+    }));
     const row = parcels.get(e.parcelId);
     parcels.set(e.parcelId, {
       ParcelId: e.parcelId,
@@ -56,5 +70,6 @@ export function oracle(shape: FeedShape, slots: number): OracleResult {
     rejectedIds: rejectedIds.sort((a, b) => (a ?? 0) - (b ?? 0)),
     pickedUp: rows.filter((r) => r.PickupTimeUtc !== null).length,
     delivered: rows.filter((r) => r.DeliveryTimeUtc !== null).length,
+    stream,
   };
 }

@@ -4,11 +4,9 @@
  * starts; a downstream source reads it back page by page.
  */
 import { getLogger } from "@logtape/logtape";
-import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import { NATS_IGNORE, type PrivateNats, readStream, startNats } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { parseNatsUrl } from "../../src/config.ts";
 import { messageId } from "../../src/domain/message.ts";
@@ -36,21 +34,9 @@ function linkTo(server: PrivateNats) {
   };
 }
 
-/** Every message of the stream: its EventId (from the message id) and body. */
+/** Every message of the stream: its message id and body. */
 async function streamMessages(server: PrivateNats): Promise<{ id: string; body: string }[]> {
-  const nc = await connect({ servers: server.url.replace("nats://", "") });
-  try {
-    const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info("SCAN_EVENTS");
-    const messages = [];
-    for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
-      const m = await jsm.streams.getMessage("SCAN_EVENTS", { seq });
-      if (m !== null) messages.push({ id: m.header?.get("Nats-Msg-Id") ?? "", body: m.string() });
-    }
-    return messages;
-  } finally {
-    await nc.close();
-  }
+  return (await readStream(server.url)).map((m) => ({ id: m.id, body: m.body }));
 }
 
 /** Pages of `count` events, 10 a page, over a few parcels. */
