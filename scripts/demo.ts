@@ -57,7 +57,9 @@ try {
 
   const db = new DatabaseSync(dbPath, { readOnly: true });
   const one = (sql: string) => (db.prepare(sql).get() as { n: number }).n;
-  const checkpoint = one("SELECT LastProcessedEventId AS n FROM WorkerStates");
+  const checkpoint = one(
+    "SELECT LastProcessedEventId AS n FROM WorkerStates WHERE Id = 'scan-events'",
+  );
   const parcels = one("SELECT count(*) AS n FROM ParcelStates");
   const pickedUp = one("SELECT count(*) AS n FROM ParcelStates WHERE PickupTimeUtc IS NOT NULL");
   const delivered = one("SELECT count(*) AS n FROM ParcelStates WHERE DeliveryTimeUtc IS NOT NULL");

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Logger } from "@logtape/logtape";
+import type { ApiConfig, DatabaseConfig, NatsConfig, WorkerConfig } from "../config.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
@@ -14,6 +16,7 @@ import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
 import { runLoop } from "../worker/loop.ts";
 import { defineCommand } from "./command.ts";
+import type { CliIo } from "./io.ts";
 import {
   apiClient,
   backoffOf,
@@ -75,40 +78,14 @@ stream instead of the API into its own database, with the same rules and checkpo
     }
     const publishing = !fromStream && config.nats !== null;
     const store = await openStore(config, { outbox: publishing });
-    const controller = new AbortController();
-    let active = false;
-    const stopListening = io.onSignal((signal) => {
-      if (!active) {
-        // Start-up (connecting, migrating, standing by): no page is in flight, and a database
-        // rolls back a migration cut short. Do not wait for a server that may never answer.
-        log.info("Received {signal} during start-up: exiting", { signal });
-        io.exit(EXIT.ok);
-      }
-      if (controller.signal.aborted) {
-        log.warn("Received {signal} again: exiting now", { signal });
-        io.exit(EXIT.failure);
-      }
-      log.info("Received {signal}: stopping after the page in flight", { signal });
-      controller.abort();
-    });
+    const shutdown = new Shutdown(io, log);
     let ops: OpsServer | null = null;
     const monitor = config.metricsPort === null ? undefined : monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
     const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
-      log.info(
-        "scan-worker {version} starting: {source} {url}, limit {limit}, database {database}{downstream}",
-        {
-          version: VERSION,
-          source: fromStream ? "stream" : "API",
-          url: fromStream ? config.natsForLog : config.apiUrl,
-          limit: config.limit,
-          database: config.databaseForLog,
-          downstream: publishing ? `, publishing to ${config.natsForLog}` : "",
-          drain,
-        },
-      );
+      logStart(log, config, { fromStream, publishing, drain });
       ops = monitor === undefined ? null : serveOps({
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
@@ -118,18 +95,14 @@ stream instead of the API into its own database, with the same rules and checkpo
         logger: logger("http"),
       });
       const summary = await runLoop({
+        ...loopSettings(config),
         store,
         source,
-        pollIntervalMs: config.pollIntervalMs,
         drain,
-        signal: controller.signal,
-        backoff: backoffOf(config),
-        lockRetryMs: config.lockRetryMs,
-        progressIntervalMs: config.progressIntervalMs,
-        logger: logger("loop"),
+        signal: shutdown.signal,
         events: monitor,
         onActive: () => {
-          active = true;
+          shutdown.started();
           relay?.start();
         },
         ...(relay === null ? {} : {
@@ -138,7 +111,7 @@ stream instead of the API into its own database, with the same rules and checkpo
         }),
       });
       if (summary.reason === "drained" && relay !== null) {
-        await publishedAll(relay, controller.signal);
+        await publishedAll(relay, shutdown.signal);
       }
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
@@ -146,7 +119,7 @@ stream instead of the API into its own database, with the same rules and checkpo
       );
       return EXIT.ok;
     } finally {
-      stopListening();
+      shutdown.stopListening();
       await relay?.stop();
       if (source instanceof StreamSource) await source.close();
       await ops?.shutdown();
@@ -154,6 +127,75 @@ stream instead of the API into its own database, with the same rules and checkpo
     }
   },
 });
+
+/** The one line `run` logs once the schema is ready: what it reads, where it writes. */
+function logStart(
+  log: Logger,
+  config: DatabaseConfig & ApiConfig & WorkerConfig & NatsConfig,
+  how: { fromStream: boolean; publishing: boolean; drain: boolean },
+): void {
+  log.info(
+    "scan-worker {version} starting: {source} {url}, limit {limit}, database {database}{downstream}",
+    {
+      version: VERSION,
+      source: how.fromStream ? "stream" : "API",
+      url: how.fromStream ? config.natsForLog : config.apiUrl,
+      limit: config.limit,
+      database: config.databaseForLog,
+      downstream: how.publishing ? `, publishing to ${config.natsForLog}` : "",
+      drain: how.drain,
+    },
+  );
+}
+
+/** The loop's settings from the configuration. */
+function loopSettings(config: WorkerConfig) {
+  return {
+    pollIntervalMs: config.pollIntervalMs,
+    backoff: backoffOf(config),
+    lockRetryMs: config.lockRetryMs,
+    progressIntervalMs: config.progressIntervalMs,
+    logger: logger("loop"),
+  };
+}
+
+/**
+ * SIGINT and SIGTERM for `run`. During start-up (connecting, migrating, standing by) a signal
+ * ends the program at once: no page is in flight, and a database rolls back a migration cut
+ * short, so there is nothing to wait for, least of all a server that may never answer. Once the
+ * worker is active, the first signal stops it after the page in flight, a second one at once.
+ */
+class Shutdown {
+  readonly #controller = new AbortController();
+  #active = false;
+  /** Stop listening for the signals. */
+  readonly stopListening: () => void;
+
+  constructor(io: CliIo, log: Logger) {
+    this.stopListening = io.onSignal((signal) => {
+      if (!this.#active) {
+        log.info("Received {signal} during start-up: exiting", { signal });
+        io.exit(EXIT.ok);
+      }
+      if (this.#controller.signal.aborted) {
+        log.warn("Received {signal} again: exiting now", { signal });
+        io.exit(EXIT.failure);
+      }
+      log.info("Received {signal}: stopping after the page in flight", { signal });
+      this.#controller.abort();
+    });
+  }
+
+  /** Aborts on the first signal once active. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Start-up is over: a signal now stops the worker after the page in flight. */
+  started(): void {
+    this.#active = true;
+  }
+}
 
 /** Where `run` reads events from: the API (the default) or the stream. */
 function sourceOf(flag: string | boolean | undefined): "api" | "nats" {

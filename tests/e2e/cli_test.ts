@@ -2,6 +2,7 @@ import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { runCli, runMain, startMain } from "../helpers/cli.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
+import { SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
 
 Deno.test("--help prints usage with examples and exits 0", async () => {
   const result = await runMain(["--help"]);
@@ -104,9 +105,16 @@ Deno.test("migrate applies once, then says the schema is up to date", async () =
     const env = { DATABASE_URL: `sqlite:${dir}/scan.db` };
     const first = await runMain(["migrate"], { env });
     assertEquals(first.code, 0, first.stderr);
-    assertOk(/^applied 001_init \([0-9a-f]{12}\)\n$/.test(first.stdout), first.stdout);
+    const applied = SQLITE_MIGRATIONS.map((m) =>
+      `applied ${String(m.version).padStart(3, "0")}_${m.name} \\(${m.checksum.slice(0, 12)}\\)\\n`
+    );
+    assertOk(applied.length >= 2, "the outbox is migration 2");
+    assertOk(new RegExp(`^${applied.join("")}$`).test(first.stdout), first.stdout);
     const second = await runMain(["migrate"], { env });
-    assertEquals([second.code, second.stdout], [0, "schema is up to date (version 1)\n"]);
+    assertEquals(
+      [second.code, second.stdout],
+      [0, `schema is up to date (version ${SQLITE_MIGRATIONS.length})\n`],
+    );
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -187,7 +195,10 @@ Deno.test("each command's --help is its own: usage, flags, settings, examples", 
   const run = await runMain(["run", "--help"]);
   assertEquals(run.code, 0);
   assertOk(run.stdout.startsWith("scan-worker run — "), run.stdout);
-  assertIncludes(run.stdout, "  scan-worker run [--drain] [--no-migrate] [options]\n");
+  assertIncludes(
+    run.stdout,
+    "  scan-worker run [--drain] [--no-migrate] [--source api|nats] [options]\n",
+  );
   assertIncludes(run.stdout, "--drain");
   assertIncludes(run.stdout, "SCAN_API_URL");
   assertIncludes(run.stdout, "Examples:");

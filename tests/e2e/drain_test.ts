@@ -2,6 +2,7 @@ import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { runMain } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
+import { SQLITE_MIGRATIONS } from "../../src/store/sqlite.ts";
 import { FIXTURE_FEED, FIXTURE_REQUESTS_AT_LIMIT_3, FIXTURE_TABLES } from "./fixture.ts";
 
 Deno.test("run --drain turns the fixture feed into exactly the expected tables", async () => {
@@ -108,13 +109,13 @@ Deno.test("status reports the checkpoint, counts and schema version", async () =
     const report = JSON.parse(json.stdout);
     assertEquals(
       [report.checkpoint, report.parcels, report.rejected, report.schemaVersion, report.database],
-      [15, 5, 4, 1, db.url],
+      [15, 5, 4, SQLITE_MIGRATIONS.length, db.url],
     );
     const text = await runMain(["status"], { env });
     assertIncludes(text.stdout, "checkpoint      15 (moved ");
     assertIncludes(text.stdout, "parcels         5\n");
     assertIncludes(text.stdout, "rejected        4\n");
-    assertIncludes(text.stdout, "schema version  1\n");
+    assertIncludes(text.stdout, `schema version  ${SQLITE_MIGRATIONS.length}\n`);
   } finally {
     await feed.close();
     Deno.removeSync(db.dir, { recursive: true });

@@ -27,7 +27,9 @@ async function drained(kind: "sqlite" | "postgres", feedUrl: string): Promise<Dr
     url = db.url;
     checkpoint = async () =>
       Number(
-        (await db.query<{ c: string }>("SELECT last_processed_event_id AS c FROM worker_states"))[0]
+        (await db.query<{ c: string }>(
+          "SELECT last_processed_event_id AS c FROM worker_states WHERE id = 'scan-events'",
+        ))[0]
           ?.c,
       );
     cleanup = () => db.drop();

@@ -10,6 +10,7 @@ import {
 import { entries, serveFeed } from "../helpers/feed_server.ts";
 import { CLUSTER_SKIP, startCluster } from "../helpers/pg_cluster.ts";
 import { startSimulator } from "../helpers/simulator.ts";
+import { POSTGRES_MIGRATIONS } from "../../src/store/postgres.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
 
@@ -46,7 +47,12 @@ Deno.test({
       const report = JSON.parse(status.stdout);
       assertEquals(
         [report.checkpoint, report.parcels, report.rejected, report.schemaVersion],
-        [fromSqlite.checkpoint, fromSqlite.parcels.length, fromSqlite.rejected.length, 1],
+        [
+          fromSqlite.checkpoint,
+          fromSqlite.parcels.length,
+          fromSqlite.rejected.length,
+          POSTGRES_MIGRATIONS.length,
+        ],
       );
     } finally {
       await sim.stop();

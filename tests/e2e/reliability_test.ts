@@ -215,7 +215,7 @@ Deno.test({
       const expected = oracle(feedShape({ seed, events }), events);
       for (let i = 0; i < 200; i++) {
         const [row] = await db.query<{ c: string }>(
-          "SELECT last_processed_event_id AS c FROM worker_states",
+          "SELECT last_processed_event_id AS c FROM worker_states WHERE id = 'scan-events'",
         );
         if (Number(row?.c) === expected.checkpoint) break;
         await sleepMs(100);

@@ -123,7 +123,7 @@ export function readPostgresTables(db: TestDatabase): Promise<Tables> {
     `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
   return db.snapshot(async (query) => {
     const [state] = await query<{ c: string }>(
-      "SELECT last_processed_event_id AS c FROM worker_states",
+      "SELECT last_processed_event_id AS c FROM worker_states WHERE id = 'scan-events'",
     );
     const parcels = await query<Record<string, string | null>>(
       `SELECT parcel_id, last_event_id, type, status_code, run_id,

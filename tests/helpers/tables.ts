@@ -29,7 +29,9 @@ export interface Tables {
 export function readTables(path: string): Tables {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const state = db.prepare("SELECT LastProcessedEventId AS c FROM WorkerStates").get() as {
+    const state = db.prepare(
+      "SELECT LastProcessedEventId AS c FROM WorkerStates WHERE Id = 'scan-events'",
+    ).get() as {
       c: number;
     };
     return {

@@ -3,7 +3,9 @@ import { ConfigError } from "../../src/errors.ts";
 import {
   type ConfigSources,
   parseDatabaseUrl,
+  parseNatsUrl,
   redactDatabaseUrl,
+  redactNatsUrl,
   resolveConfig,
 } from "../../src/config.ts";
 
@@ -133,4 +135,89 @@ Deno.test("retry timing defaults to 500 ms doubling up to 30 s and can be tuned"
     ConfigError,
     /^invalid RETRY_BASE_MS: 100 is above RETRY_MAX_MS \(50\)$/,
   );
+});
+
+Deno.test("NATS is off unless NATS_URL is set; the stream settings have their defaults", () => {
+  const config = resolveConfig(sources());
+  assertEquals(
+    [config.nats, config.natsForLog, config.natsCredsFile, config.natsStream],
+    [null, null, null, "SCAN_EVENTS"],
+  );
+  assertEquals([config.natsStreamMaxAgeMs, config.outboxMaxRows], [7 * 86_400_000, 1_000_000]);
+});
+
+Deno.test("NATS_URL gives the servers and the login: user and password, or a token", () => {
+  assertEquals(parseNatsUrl("nats://broker"), {
+    servers: ["broker:4222"],
+    user: null,
+    pass: null,
+    token: null,
+  });
+  assertEquals(parseNatsUrl("nats://app:p%40ss@broker:4223"), {
+    servers: ["broker:4223"],
+    user: "app",
+    pass: "p@ss",
+    token: null,
+  });
+  assertEquals(parseNatsUrl("nats://s3cret@broker").token, "s3cret");
+  assertEquals(
+    parseNatsUrl("nats://a:4222, nats://b:4223,tls://c").servers,
+    ["a:4222", "b:4223", "tls://c:4222"],
+  );
+  assertEquals(parseNatsUrl("NATS://[::1]:4222").servers, ["[::1]:4222"]);
+});
+
+Deno.test("a bad NATS_URL is refused, named, without its password", () => {
+  const bad = [
+    "broker:4222",
+    "http://broker",
+    "nats://",
+    "nats://a:pw@broker/path",
+    "nats://a,",
+  ];
+  for (const text of bad) {
+    assertThrows(
+      () => resolveConfig(sources({ env: { NATS_URL: text } })),
+      ConfigError,
+      /^invalid NATS_URL: (?!.*pw).* is not nats:\/\/\[user:pass@\]host\[:port\]$/,
+    );
+  }
+});
+
+Deno.test("NATS passwords and tokens are redacted for logs", () => {
+  const config = resolveConfig(sources({ env: { NATS_URL: "nats://app:pw@broker:4222" } }));
+  assertEquals(config.natsForLog, "nats://app:***@broker:4222");
+  assertEquals(redactNatsUrl("nats://s3cret@broker"), "nats://***@broker");
+  assertEquals(
+    redactNatsUrl("nats://u:p@a:4222,nats://t@b:4222,nats://c:4222"),
+    "nats://u:***@a:4222,nats://***@b:4222,nats://c:4222",
+  );
+  assertEquals(redactNatsUrl("nats://broker:4222"), "nats://broker:4222");
+});
+
+Deno.test("NATS_STREAM_MAX_AGE takes s, m, h, d or seconds; a bad one is refused", () => {
+  const maxAge = (text: string) =>
+    resolveConfig(sources({ env: { NATS_STREAM_MAX_AGE: text } })).natsStreamMaxAgeMs;
+  assertEquals(maxAge("45s"), 45_000);
+  assertEquals(maxAge("30m"), 1_800_000);
+  assertEquals(maxAge("12H"), 43_200_000);
+  assertEquals(maxAge("7d"), 604_800_000);
+  assertEquals(maxAge("90"), 90_000);
+  for (const bad of ["0", "0d", "-1d", "1w", "1.5h", "soon", "99999999999999999d"]) {
+    assertThrows(() => maxAge(bad), ConfigError, /^invalid NATS_STREAM_MAX_AGE: .* like 30m/);
+  }
+});
+
+Deno.test("NATS_STREAM must be a stream name; OUTBOX_MAX_ROWS a positive integer", () => {
+  assertEquals(
+    resolveConfig(sources({ env: { NATS_STREAM: "orders_v2-a" } })).natsStream,
+    "orders_v2-a",
+  );
+  for (const bad of ["a.b", "a b", "a*", "a>", "a/b"]) {
+    assertThrows(() => resolveConfig(sources({ env: { NATS_STREAM: bad } })), ConfigError);
+  }
+  assertEquals(resolveConfig(sources({ env: { OUTBOX_MAX_ROWS: "500" } })).outboxMaxRows, 500);
+  for (const bad of ["0", "-5", "1.5", "many"]) {
+    assertThrows(() => resolveConfig(sources({ env: { OUTBOX_MAX_ROWS: bad } })), ConfigError);
+  }
 });
