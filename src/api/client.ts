@@ -111,6 +111,16 @@ export interface FetchedPage {
   readonly attempts: number;
   /** Milliseconds from the first attempt to the parsed body. */
   readonly ms: number;
+  /** Milliseconds of the last attempt spent decoding the body to text and parsing it. */
+  readonly stages?: BodyStages;
+}
+
+/** Where a response body's time went, once its bytes had arrived. */
+export interface BodyStages {
+  /** UTF-8 bytes to text. */
+  readonly decodeMs: number;
+  /** Text to JSON, and the check that it is a page. */
+  readonly parseMs: number;
 }
 
 /** Why one attempt failed, and how to wait before the next. */
@@ -160,7 +170,10 @@ class BodyTooLargeError extends Error {}
  * Read a response body as text, refusing it once it passes `maxBytes` (by its Content-Length,
  * or while streaming when there is none). A UTF-8 byte order mark is dropped.
  */
-async function readBody(response: Response, maxBytes: number): Promise<string> {
+async function readBody(
+  response: Response,
+  maxBytes: number,
+): Promise<{ text: string; decodeMs: number }> {
   const declared = Number(response.headers.get("content-length") ?? "NaN");
   if (declared > maxBytes) {
     await response.body?.cancel();
@@ -168,9 +181,9 @@ async function readBody(response: Response, maxBytes: number): Promise<string> {
       `response body of ${declared} bytes is above the limit of ${maxBytes}`,
     );
   }
-  if (response.body === null) return "";
+  if (response.body === null) return { text: "", decodeMs: 0 };
   // A declared length within the limit: one native read (the usual case, and the fast one).
-  if (Number.isFinite(declared)) return new TextDecoder().decode(await response.arrayBuffer());
+  if (Number.isFinite(declared)) return decode(new Uint8Array(await response.arrayBuffer()));
   const chunks: Uint8Array[] = [];
   let total = 0;
   const reader = response.body.getReader();
@@ -190,7 +203,14 @@ async function readBody(response: Response, maxBytes: number): Promise<string> {
     bytes.set(chunk, offset);
     offset += chunk.length;
   }
-  return new TextDecoder().decode(bytes);
+  return decode(bytes);
+}
+
+/** UTF-8 to text (a byte order mark dropped), and how long it took. */
+function decode(bytes: Uint8Array): { text: string; decodeMs: number } {
+  const started = performance.now();
+  const text = new TextDecoder().decode(bytes);
+  return { text, decodeMs: performance.now() - started };
 }
 
 /** Statuses worth retrying soon: timeouts, throttling, server errors. */
@@ -230,7 +250,7 @@ export class ScanApiClient {
       if (signal.aborted) throw new FetchAbortedError(from);
       const outcome = await this.#attempt(from, attempt, signal);
       if ("events" in outcome) {
-        const { events } = outcome;
+        const { events, stages } = outcome;
         const { limit, logger } = this.#options;
         if (events.length > limit) {
           logger.warn(
@@ -244,6 +264,7 @@ export class ScanApiClient {
           full: events.length >= limit,
           attempts: attempt,
           ms: performance.now() - started,
+          stages,
         };
       }
       if (signal.aborted) throw new FetchAbortedError(from);
@@ -280,7 +301,7 @@ export class ScanApiClient {
     from: number,
     attempt: number,
     signal: AbortSignal,
-  ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
+  ): Promise<{ events: readonly unknown[]; stages: BodyStages } | AttemptFailure> {
     const started = performance.now();
     const result = await this.#request(from, attempt, signal);
     // A request cancelled by the worker (shutdown, or a page fetched ahead that is not wanted)
@@ -298,7 +319,7 @@ export class ScanApiClient {
     from: number,
     attempt: number,
     signal: AbortSignal,
-  ): Promise<{ events: readonly unknown[] } | AttemptFailure> {
+  ): Promise<{ events: readonly unknown[]; stages: BodyStages } | AttemptFailure> {
     const { token, timeoutMs } = this.#options;
     const fail = (
       outcome: RequestOutcome,
@@ -316,7 +337,7 @@ export class ScanApiClient {
       const headers: Record<string, string> = { accept: "application/json" };
       if (token !== null) headers.authorization = `Bearer ${token}`;
       const response = await fetch(this.pageUrl(from), { headers, signal: timeout.signal });
-      const text = await readBody(response, this.#options.maxBodyBytes);
+      const { text, decodeMs } = await readBody(response, this.#options.maxBodyBytes);
       if (!response.ok) {
         const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
         const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
@@ -334,9 +355,10 @@ export class ScanApiClient {
           !isTransientStatus(response.status),
         );
       }
+      const parsing = performance.now();
       const body = parsePageBody(text);
       if (!body.ok) return fail("bad_body", body.problem, response.status);
-      return { events: body.events };
+      return { events: body.events, stages: { decodeMs, parseMs: performance.now() - parsing } };
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return fail(

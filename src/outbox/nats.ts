@@ -22,6 +22,7 @@ import {
 import type { NatsConfig, NatsTarget } from "../config.ts";
 import { eventIdOf, SUBJECTS } from "../domain/message.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { Publisher } from "./publisher.ts";
 
 /** How the connection reports its state (metrics, health). */
 export interface LinkEvents {
@@ -34,6 +35,8 @@ export interface NatsLink {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Publishes with acknowledgements, many in flight. */
+  readonly publisher: Publisher;
   /** The stream's name. */
   readonly stream: string;
   /** Close the connection (and stop watching it). */
@@ -104,12 +107,15 @@ export async function connectNats(
     events?.connected(true);
     logger.info("Connected to NATS at {url}", { url: config.natsForLog });
     const watching = watch(nc, logger, events);
+    const publisher = new Publisher(nc);
     return {
       nc,
       js: jetstream(nc),
       jsm: await jetstreamManager(nc, { checkAPI: false }),
+      publisher,
       stream: config.natsStream,
       close: async () => {
+        publisher.close();
         await nc.close().catch(() => {});
         await watching;
         events?.connected(false);

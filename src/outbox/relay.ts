@@ -9,12 +9,12 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { JetStreamApiCodes, JetStreamApiError, type PubAck } from "@nats-io/jetstream";
 import { messageId, type OutboxRow } from "../domain/message.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { epochMs } from "../domain/timestamps.ts";
 import { isFatalStoreError, type OutboxStore, type PageWrite } from "../store/store.ts";
 import { describe, type NatsLink, streamEnd } from "./nats.ts";
+import { type Ack, PublishRefusedError, WRONG_LAST_SEQUENCE } from "./publisher.ts";
 
 /** What the relay reports as it goes (metrics, health). */
 export interface RelayEvents {
@@ -44,9 +44,13 @@ export interface RelayOptions {
   readonly backoff: BackoffPolicy;
   /** `OUTBOX_MAX_ROWS`: ingest waits while this many rows wait in the outbox. */
   readonly maxRows: number;
-  /** Rows read and published per batch (1000). */
+  /** Rows read and published per batch (2000). */
   readonly batch?: number;
-  /** Publishes in flight at most (256). */
+  /**
+   * Publishes in flight at most (2048: a whole batch). Measured from a full outbox on SQLite,
+   * 100k events, Limit 1000: a window of 256 published 17k events/s, 1024 35k/s; a whole
+   * batch of 2000 the same 33k/s, with a page's commit-to-ack p50 70 ms instead of 520 ms.
+   */
   readonly window?: number;
   /** How long a publish may wait for its ack (5000 ms). */
   readonly publishTimeoutMs?: number;
@@ -55,6 +59,9 @@ export interface RelayOptions {
   /** Metrics and health hooks. */
   readonly events?: RelayEvents;
 }
+
+/** How often, at most, the relay counts the outbox while publishing. */
+const RECOUNT_MS = 1000;
 
 /** A page committed and not yet fully published: when, and its last EventId. */
 interface Committed {
@@ -75,6 +82,11 @@ export class Relay {
   #lastSeq: number | null = null;
   #cursor = 0;
   #rows = 0;
+  /** Rows the pages committed so far added to the outbox. */
+  #added = 0;
+  /** When the outbox was last counted (performance.now), and its oldest row's time then. */
+  #countedAt = 0;
+  #oldestMs: number | null = null;
   #failures = 0;
   #paused = false;
   #fatal: unknown = null;
@@ -99,6 +111,7 @@ export class Relay {
   committed(write: PageWrite, to: number): void {
     if (write.outboxed === 0) return;
     this.#rows += write.outboxed;
+    this.#added += write.outboxed;
     this.#committed.push({ to, atMs: performance.now() });
     this.#wake?.();
   }
@@ -159,8 +172,9 @@ export class Relay {
           started = true;
         }
         if (this.#lastSeq === null) await this.#resync();
-        const rows = await store.outboxAfter(this.#cursor, this.#options.batch ?? 1000);
+        const rows = await store.outboxAfter(this.#cursor, this.#options.batch ?? 2000);
         if (rows.length === 0) {
+          if (this.#rows > 0) await this.#refreshBacklog(); // nothing left: count it exactly
           this.#settleIdle();
           await this.#sleep(this.#options.pollMs ?? 1000);
           continue;
@@ -177,7 +191,7 @@ export class Relay {
         }
         this.#lastSeq = null; // read the stream's end again before going on
         const delayMs = backoffDelay(++this.#failures, this.#options.backoff);
-        const cause = error instanceof JetStreamApiError ? `api_${error.code}` : causeOf(error);
+        const cause = error instanceof PublishRefusedError ? `api_${error.code}` : causeOf(error);
         this.#options.events?.failed(cause);
         logger.warn(
           "The relay could not publish (attempt {attempt}): {error}; going on from the stream's end in {delayMs} ms",
@@ -215,17 +229,19 @@ export class Relay {
   async #publish(rows: readonly OutboxRow[]): Promise<void> {
     const link = this.#link;
     if (link === null || this.#lastSeq === null) return;
-    const window = this.#options.window ?? 256;
+    const window = this.#options.window ?? 2048;
     const timeout = this.#options.publishTimeoutMs ?? 5000;
     const base = this.#lastSeq;
-    const inFlight: Promise<PubAck>[] = [];
+    const inFlight: Promise<Ack>[] = [];
     const send = (i: number) => {
       const row = rows[i] as OutboxRow;
-      const ack = link.js.publish(row.subject, row.body, {
-        msgID: messageId(row.eventId),
-        expect: { lastSequence: base + i },
+      const ack = link.publisher.publish(
+        row.subject,
+        row.body,
+        messageId(row.eventId),
+        base + i,
         timeout,
-      });
+      );
       ack.catch(() => {}); // settled below, in order
       inFlight[i] = ack;
     };
@@ -235,9 +251,9 @@ export class Relay {
     let duplicates = 0;
     let failure: unknown = null;
     for (let i = 0; i < rows.length; i++) {
-      let ack: PubAck;
+      let ack: Ack;
       try {
-        ack = await (inFlight[i] as Promise<PubAck>);
+        ack = await (inFlight[i] as Promise<Ack>);
       } catch (error) {
         failure = error;
         break;
@@ -253,15 +269,9 @@ export class Relay {
       if (sent < rows.length) send(sent++);
     }
     await Promise.allSettled(inFlight.slice(acked));
-    if (acked > 0) {
-      this.#options.events?.published(acked, duplicates);
-      await this.#commit((rows[acked - 1] as OutboxRow).eventId);
-    }
+    if (acked > 0) await this.#acknowledged(rows.slice(0, acked), duplicates);
     if (failure !== null) {
-      if (
-        failure instanceof JetStreamApiError &&
-        failure.code === JetStreamApiCodes.StreamWrongLastSequence
-      ) {
+      if (failure instanceof PublishRefusedError && failure.code === WRONG_LAST_SEQUENCE) {
         this.#options.logger.info(
           "The stream's last sequence is not the one expected ({error}): reading its end again",
           { error: describe(failure) },
@@ -273,24 +283,72 @@ export class Relay {
     }
   }
 
-  /** Commit the cursor up to `eventId` (pruning the outbox) and update the counts. */
-  async #commit(eventId: number): Promise<void> {
+  /** The broker acknowledged `rows`: commit the cursor past them and say so. */
+  async #acknowledged(rows: readonly OutboxRow[], duplicates: number): Promise<void> {
+    this.#options.events?.published(rows.length, duplicates);
+    const eventId = (rows.at(-1) as OutboxRow).eventId;
+    const commitToAckMs = await this.#commit(eventId, rows.length);
+    this.#options.logger.debug(
+      "Published {count} events up to {eventId} ({duplicates} duplicates)",
+      { count: rows.length, eventId, duplicates, commitToAckMs },
+    );
+  }
+
+  /**
+   * Commit the cursor up to `eventId` (pruning the outbox) and update the counts: `published`
+   * rows fewer, or, after a resync (which may prune any number), counted again. Returns the
+   * milliseconds from commit to ack of each page this completes.
+   */
+  async #commit(eventId: number, published?: number): Promise<number[]> {
     await this.#options.store.commitRelay(eventId);
     this.#cursor = Math.max(this.#cursor, eventId);
     const now = performance.now();
+    const settled: number[] = [];
     while ((this.#committed[0]?.to ?? Infinity) <= this.#cursor) {
       const page = this.#committed.shift() as Committed;
-      this.#options.events?.committedToAcked((now - page.atMs) / 1000);
+      const ms = now - page.atMs;
+      settled.push(Math.round(ms * 100) / 100);
+      this.#options.events?.committedToAcked(ms / 1000);
     }
-    await this.#refreshBacklog();
+    if (published === undefined || now - this.#countedAt >= RECOUNT_MS) {
+      await this.#refreshBacklog();
+    } else {
+      this.#rows = Math.max(0, this.#rows - published);
+      this.#backlogChanged();
+    }
+    return settled;
   }
 
-  /** Count the outbox again, and let ingest go on when it has room. */
+  /**
+   * Count the outbox again (at start, after a resync, and at most once a second while
+   * publishing: counting is a scan of the backlog, too slow to repeat for every batch of a large
+   * one); in between, the count follows the pages committed and the rows published.
+   */
   async #refreshBacklog(): Promise<void> {
+    // Pages committed while counting may or may not be in the count: add them, as counting
+    // too many only delays (the next count corrects it) while too few could end a drain early.
+    const added = this.#added;
     const backlog = await this.#options.store.outboxBacklog();
-    this.#rows = backlog.rows;
-    const lag = backlog.oldestUtc === null ? 0 : (Date.now() - epochMs(backlog.oldestUtc)) / 1000;
-    this.#options.events?.backlog(backlog.rows, Math.max(0, lag));
+    this.#countedAt = performance.now();
+    this.#rows = backlog.rows + (this.#added - added);
+    this.#oldestMs = backlog.oldestUtc === null ? null : epochMs(backlog.oldestUtc);
+    this.#backlogChanged();
+  }
+
+  /**
+   * Report the backlog and its lag (the oldest waiting page's commit, or the oldest row as last
+   * counted when it predates this process), and let ingest go on when there is room.
+   */
+  #backlogChanged(): void {
+    const oldest = this.#committed[0];
+    const lag = this.#rows === 0
+      ? 0
+      : oldest !== undefined
+      ? (performance.now() - oldest.atMs) / 1000
+      : this.#oldestMs === null
+      ? 0
+      : (Date.now() - this.#oldestMs) / 1000;
+    this.#options.events?.backlog(this.#rows, Math.max(0, lag));
     if (this.#rows < this.#options.maxRows) {
       if (this.#paused) {
         this.#paused = false;

@@ -437,9 +437,9 @@ export class MssqlStore implements Store {
   /** Rows waiting in the outbox and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return this.#call("reading the outbox", async (pool) => {
-      const row = (await MssqlStore.#send(pool.request())<
-        { outboxRows: string | number; oldest: string | null }
-      >("outboxBacklog")).recordset[0];
+      const row = (await MssqlStore.#send(
+        pool.request().input("id", sql.NVarChar(100), RELAY_ID),
+      )<{ outboxRows: string | number; oldest: string | null }>("outboxBacklog")).recordset[0];
       return { rows: Number(row?.outboxRows ?? 0), oldestUtc: fromSqlTime(row?.oldest ?? null) };
     });
   }

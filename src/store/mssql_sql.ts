@@ -180,6 +180,11 @@ SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
 FROM @r AS r
 ORDER BY r.n;
 
+-- The relay's cursor, locked to the commit: a relay commit moving it (and pruning the rows it
+-- covers) waits for this page, or this page for it, so a replayed event cannot slip back in.
+DECLARE @relayCursor bigint = ISNULL(
+    (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK)
+     WHERE Id = @relayId), 0);
 DECLARE @outboxed int;
 INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
 SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
@@ -188,7 +193,7 @@ FROM OPENJSON(@outbox) WITH (
     Subject nvarchar(200) '$.s',
     Body    nvarchar(max) '$.b'
 ) AS o
-WHERE o.EventId > ISNULL((SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @relayId), 0)
+WHERE o.EventId > @relayCursor
   AND NOT EXISTS (
     SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId);
 SET @outboxed = @@ROWCOUNT;
@@ -210,10 +215,11 @@ WHERE Id = @id AND LastProcessedEventId < @eventId;
 DELETE FROM dbo.OutboxEvents WHERE EventId <= @eventId;
 COMMIT TRANSACTION;`,
 
-  /** Rows waiting in the outbox and the oldest one's time. */
+  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog: `SELECT COUNT_BIG(*) AS outboxRows,
     CONVERT(char(27), MIN(CreatedAtUtc), 121) AS oldest
-FROM dbo.OutboxEvents;`,
+FROM dbo.OutboxEvents
+WHERE EventId > ISNULL((SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id), 0);`,
 
   /** The key figures of `status`. */
   status: `SELECT

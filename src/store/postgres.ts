@@ -66,7 +66,9 @@ const utcText = (column: string) =>
  * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
  * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
  * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
- * at or below the relay's cursor ($7's row: the stream holds them).
+ * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
+ * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
+ * it, so a replayed event the relay is pruning cannot slip back in.
  */
 const APPLY_PAGE = `
 WITH moved AS (
@@ -126,7 +128,7 @@ WITH moved AS (
     FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND o.e > coalesce(
-        (SELECT last_processed_event_id FROM worker_states WHERE id = $7), 0)
+        (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
 )
@@ -392,11 +394,14 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** Rows waiting in the outbox and the oldest one's time. */
+  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return this.#call("reading the outbox", async () => {
       const row = (await this.#pool.query<{ n: string; oldest: string | null }>(
-        `SELECT count(*) AS n, ${utcText("min(created_at_utc)")} AS oldest FROM outbox_events`,
+        `SELECT count(*) AS n, ${utcText("min(created_at_utc)")} AS oldest FROM outbox_events
+         WHERE event_id > coalesce(
+           (SELECT last_processed_event_id FROM worker_states WHERE id = $1), 0)`,
+        [RELAY_ID],
       )).rows[0];
       return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
     });

@@ -423,12 +423,14 @@ export class SqliteStore implements Store {
       }));
   }
 
-  /** Rows waiting in the outbox and the oldest one's time. */
+  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return settle("reading the outbox", () => {
       const row = this.#db.prepare(
-        "SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents",
-      ).get() as { n: number; oldest: string | null };
+        `SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents
+         WHERE EventId > coalesce(
+           (SELECT LastProcessedEventId FROM WorkerStates WHERE Id = ?), 0)`,
+      ).get(RELAY_ID) as { n: number; oldest: string | null };
       return { rows: row.n, oldestUtc: row.oldest };
     });
   }

@@ -159,10 +159,11 @@ class Loop {
       return false;
     }
     this.#failures = 0;
-    const ms = next.projectMs + performance.now() - started; // project and write
+    const writeMs = performance.now() - started;
+    const ms = next.projectMs + writeMs; // project and write
     this.#options.committed?.(write, result);
     events?.pageWritten(result, write, ms);
-    this.#progress.written(next, write, ms);
+    this.#progress.written(next, write, writeMs);
     return true;
   }
 

@@ -48,8 +48,8 @@ export class Progress {
     this.#since = now();
   }
 
-  /** A page was written (or had nothing to write), in `ms` to project and write it. */
-  written({ page, result, waitMs }: Projected, write: PageWrite, ms: number): void {
+  /** A page was written (or had nothing to write), in `writeMs`. */
+  written({ page, result, waitMs, projectMs }: Projected, write: PageWrite, writeMs: number): void {
     for (const rejection of write.rejected) {
       this.#logger.warn("Rejected event {eventId}: {reason}", {
         eventId: rejection.eventId,
@@ -64,9 +64,15 @@ export class Progress {
     this.totals.applied += result.applied;
     this.#recent.pages++;
     this.#recent.applied += result.applied;
+    // Stored times have one fixed-width form (docs/rules.md §3.5): the greatest string is the
+    // newest time, so only that one is parsed.
+    let newest = "";
     for (const change of result.changes) {
-      const created = epochMs(change.createdDateTimeUtc);
-      if (this.#newestMs === null || created > this.#newestMs) this.#newestMs = created;
+      if (change.createdDateTimeUtc > newest) newest = change.createdDateTimeUtc;
+    }
+    const created = newest === "" ? null : epochMs(newest);
+    if (created !== null && (this.#newestMs === null || created > this.#newestMs)) {
+      this.#newestMs = created;
     }
     this.#logger.debug(
       "Page {from}..{to}: {applied} applied, {rejected} rejected, {skipped} skipped, {parcels} parcels written in {ms} ms",
@@ -79,8 +85,13 @@ export class Progress {
         parcels: result.changes.length,
         events: page.events.length,
         fetchMs: Math.round(page.ms),
-        waitMs: Math.round(waitMs * 10) / 10,
-        ms: Math.round(ms),
+        waitMs: hundredths(waitMs),
+        ms: Math.round(projectMs + writeMs),
+        // Where the page's time went on this thread (the bench sums them per stage).
+        decodeMs: hundredths(page.stages?.decodeMs ?? 0),
+        parseMs: hundredths(page.stages?.parseMs ?? 0),
+        projectMs: hundredths(projectMs),
+        writeMs: hundredths(writeMs),
       },
     );
   }
@@ -138,4 +149,9 @@ export class Progress {
     this.#since = now;
     this.#recent = { pages: 0, applied: 0, rejected: 0 };
   }
+}
+
+/** Milliseconds to two decimals, for a log line. */
+function hundredths(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }

@@ -1,7 +1,7 @@
 /**
- * A private NATS server with JetStream for one test: `nats-server -js` on a free port with its
- * store in a temporary folder, so a test can kill and restart its broker and own the stream's
- * subjects. The machine's shared server is never used. Removed by `destroy()`, also on failure.
+ * Private NATS servers for tests: whether one can run here, and reading and creating a stream
+ * on one. Each test starts its own (`startNats`, shared with the bench), never the machine's
+ * shared server, and removes it with `destroy()`, also on failure.
  *
  * @module
  */
@@ -26,74 +26,7 @@ if (NATS_SKIP !== null && Deno.env.get("CI") !== "true") {
 /** Whether NATS tests are ignored (never in CI: there a missing server fails them). */
 export const NATS_IGNORE: boolean = NATS_SKIP !== null && Deno.env.get("CI") !== "true";
 
-/** A private NATS server. */
-export interface PrivateNats {
-  /** `nats://127.0.0.1:<port>`. */
-  readonly url: string;
-  /** Kill it (SIGKILL by default: a crash). */
-  kill(signal?: Deno.Signal): Promise<void>;
-  /** Start it again on the same port and store. */
-  start(): Promise<void>;
-  /** Kill it and remove its store. */
-  destroy(): Promise<void>;
-}
-
-/** Wait until `port` accepts a connection (the server is up), at most ~10 s. */
-async function listening(port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-  throw new Error(`nats-server did not listen on ${port}`);
-}
-
-/** Start a private server on a free port. */
-export async function startNats(): Promise<PrivateNats> {
-  const dir = await Deno.makeTempDir({ prefix: "scan-worker-nats-" });
-  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (probe.addr as Deno.NetAddr).port;
-  probe.close();
-  let child: Deno.ChildProcess | null = null;
-  const start = async () => {
-    child = new Deno.Command("nats-server", {
-      args: ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    await listening(port);
-  };
-  const kill = async (signal: Deno.Signal = "SIGKILL") => {
-    const running: Deno.ChildProcess | null = child;
-    child = null;
-    if (running === null) return;
-    try {
-      running.kill(signal);
-    } catch {
-      // already gone
-    }
-    await running.status;
-  };
-  try {
-    await start();
-  } catch (error) {
-    await kill();
-    await Deno.remove(dir, { recursive: true });
-    throw error;
-  }
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    kill,
-    start,
-    destroy: async () => {
-      await kill();
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
-}
+export { type PrivateNats, startNats } from "../../scripts/nats_server.ts";
 
 /** One message of the stream: its sequence, message id, subject and body. */
 export interface StreamMessage {

@@ -89,6 +89,37 @@ Deno.test("only the rejections that were stored are reported and counted", () =>
   assertEquals(progress.totals.rejected, 1);
 });
 
+Deno.test("each page's debug line says where its time went: decode, parse, project, write", () => {
+  const progress = new Progress(getLogger(["progress"]), 10_000, () => NOON);
+  const p = page(1, 4, true);
+  records.length = 0;
+  progress.written(
+    {
+      ...p,
+      page: { ...p.page, ms: 9.6, stages: { decodeMs: 0.123, parseMs: 2.345 } },
+      projectMs: 1.006,
+      waitMs: 0.04,
+    },
+    { rejected: [], outboxed: 0 },
+    3.5,
+  );
+  const line = records.find((r) => String(r.rawMessage).startsWith("Page "));
+  assertEquals(line?.level, "debug");
+  const { fetchMs, waitMs, ms, decodeMs, parseMs, projectMs, writeMs } = line?.properties ?? {};
+  assertEquals(
+    { fetchMs, waitMs, ms, decodeMs, parseMs, projectMs, writeMs },
+    {
+      fetchMs: 10,
+      waitMs: 0.04,
+      ms: 5,
+      decodeMs: 0.12,
+      parseMs: 2.35,
+      projectMs: 1.01,
+      writeMs: 3.5,
+    },
+  );
+});
+
 Deno.test("progress: logging reset", async () => {
   await reset();
 });

@@ -1,0 +1,212 @@
+/**
+ * The bench's in-process measurements: the store limit, the pipeline limit, the naive baseline
+ * and the relay emptying a full outbox. No HTTP; the clock covers only the work named.
+ *
+ * @module
+ */
+
+import { getLogger } from "@logtape/logtape";
+import { parsePageBody } from "../../src/api/wire.ts";
+import { parseNatsUrl } from "../../src/config.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { connectNats, ensureStream } from "../../src/outbox/nats.ts";
+import { Relay } from "../../src/outbox/relay.ts";
+import { pageText } from "../../src/simulator/model.ts";
+import { startNats } from "../nats_server.ts";
+import { type BenchFeed, feedPages } from "./feed.ts";
+import { meanStages, type Measure, measure, type Stages } from "./measure.ts";
+import { freshTarget, type StoreKind } from "./targets.ts";
+
+/**
+ * The store limit: the feed's pages, generated and projected outside the clock, pushed through
+ * `store.applyPage` alone. With `outbox`, the store also writes each page's outbox rows.
+ */
+export async function storeLimit(
+  kind: StoreKind,
+  feed: BenchFeed,
+  outbox = false,
+): Promise<Measure> {
+  const target = await freshTarget(kind);
+  const store = target.open({ outbox });
+  try {
+    await store.migrate();
+    let checkpoint = 0;
+    const pageMs: number[] = [];
+    for (const page of feedPages(feed)) {
+      const result = projectPage(checkpoint, page.events.map((e) => e.raw));
+      const started = performance.now();
+      await store.applyPage(result);
+      pageMs.push(performance.now() - started);
+      checkpoint = result.to;
+    }
+    return measure(feed.events, sum(pageMs) / 1000, pageMs);
+  } finally {
+    await store.close();
+    await target.drop();
+  }
+}
+
+/**
+ * The pipeline limit: each page's body, rendered as text and encoded outside the clock, put
+ * through exactly what the worker does once a response has arrived, on one thread: decode,
+ * parse, validate and project, write. The ceiling of the worker's loop without HTTP.
+ */
+export async function pipelineLimit(kind: StoreKind, feed: BenchFeed): Promise<Measure> {
+  const target = await freshTarget(kind);
+  const store = target.open();
+  const encoder = new TextEncoder();
+  try {
+    await store.migrate();
+    let checkpoint = 0;
+    const pageMs: number[] = [];
+    const stages: Omit<Stages, "restMs" | "cpuMs">[] = [];
+    for (const page of feedPages(feed)) {
+      const bytes = encoder.encode(pageText(page.events));
+      const t0 = performance.now();
+      const text = new TextDecoder().decode(bytes);
+      const t1 = performance.now();
+      const body = parsePageBody(text);
+      if (!body.ok) throw new Error(`page ${page.from}: ${body.problem}`);
+      const t2 = performance.now();
+      const result = projectPage(checkpoint, body.events);
+      const t3 = performance.now();
+      await store.applyPage(result);
+      const t4 = performance.now();
+      stages.push({ decodeMs: t1 - t0, parseMs: t2 - t1, projectMs: t3 - t2, writeMs: t4 - t3 });
+      pageMs.push(t4 - t0);
+      checkpoint = result.to;
+    }
+    return measure(feed.events, sum(pageMs) / 1000, pageMs, { stages: meanStages(stages) });
+  } finally {
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** The naive baseline: one transaction per event through the same store, on the first `count`. */
+export async function naive(kind: StoreKind, feed: BenchFeed, count: number): Promise<Measure> {
+  const target = await freshTarget(kind);
+  const store = target.open();
+  try {
+    await store.migrate();
+    let checkpoint = 0;
+    const eventMs: number[] = [];
+    const started = performance.now();
+    outer: for (const page of feedPages(feed)) {
+      for (const event of page.events) {
+        if (eventMs.length >= count) break outer;
+        const t = performance.now();
+        const result = projectPage(checkpoint, [event.raw]);
+        await store.applyPage(result);
+        eventMs.push(performance.now() - t);
+        checkpoint = result.to;
+      }
+    }
+    return measure(eventMs.length, (performance.now() - started) / 1000, eventMs);
+  } finally {
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** The relay emptying a full outbox, and the store limit with the outbox on. */
+export interface RelayBacklog {
+  /** The store limit while each page also writes its outbox rows. */
+  readonly storeLimitWithOutbox: Measure;
+  /** Events published per second from a full outbox to a private broker (acks awaited). */
+  readonly relayEventsPerSecond: number;
+  /** How many it published. */
+  readonly published: number;
+}
+
+/**
+ * Fill an outbox with the whole feed (timed: the store limit with the outbox on), then time the
+ * relay publishing all of it to a private NATS server of its own, until the outbox is empty.
+ */
+export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<RelayBacklog> {
+  const target = await freshTarget(kind);
+  const store = target.open({ outbox: true });
+  const nats = await startNats();
+  try {
+    await store.migrate();
+    let checkpoint = 0;
+    const pageMs: number[] = [];
+    for (const page of feedPages(feed)) {
+      const result = projectPage(checkpoint, page.events.map((e) => e.raw));
+      const started = performance.now();
+      await store.applyPage(result);
+      pageMs.push(performance.now() - started);
+      checkpoint = result.to;
+    }
+    const storeLimitWithOutbox = measure(feed.events, sum(pageMs) / 1000, pageMs);
+    const { rows } = await store.outboxBacklog();
+    const { seconds, published } = await drainOutbox(store, nats.url, rows);
+    return {
+      storeLimitWithOutbox,
+      relayEventsPerSecond: Math.round(published / seconds),
+      published,
+    };
+  } finally {
+    await nats.destroy();
+    await store.close();
+    await target.drop();
+  }
+}
+
+/** Run a relay from `store` to the broker at `url` until `rows` are published. */
+async function drainOutbox(
+  store: ConstructorParameters<typeof Relay>[0]["store"],
+  url: string,
+  rows: number,
+): Promise<{ seconds: number; published: number }> {
+  const logger = getLogger(["bench", "relay"]);
+  const config = {
+    nats: parseNatsUrl(url),
+    natsForLog: url,
+    natsCredsFile: null,
+    natsStream: "SCAN_EVENTS",
+  };
+  const backoff = { baseMs: 100, capMs: 1000 };
+  let published = 0;
+  let done = () => {};
+  let fail = (_error: Error) => {};
+  const empty = new Promise<void>((resolve, reject) => {
+    done = resolve;
+    fail = reject;
+  });
+  const relay = new Relay({
+    store,
+    logger,
+    backoff,
+    maxRows: Number.MAX_SAFE_INTEGER,
+    connect: async (signal) => {
+      const link = await connectNats(config, { logger, signal, backoff });
+      if (link !== null) await ensureStream(link, 86_400_000, logger);
+      return link;
+    },
+    events: {
+      backlog: (left) => {
+        if (left === 0 && published > 0) done();
+      },
+      published: (count) => published += count,
+      committedToAcked: () => {},
+      resynced: () => {},
+      failed: (cause) => fail(new Error(`the relay failed (${cause})`)),
+      paused: () => {},
+    },
+  });
+  const started = performance.now();
+  relay.start();
+  try {
+    await empty;
+  } finally {
+    await relay.stop();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  if (published !== rows) throw new Error(`the relay published ${published} of ${rows} rows`);
+  return { seconds, published };
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}

@@ -1,0 +1,104 @@
+/**
+ * What the bench measures and how it reads a process's CPU and memory.
+ *
+ * @module
+ */
+
+/** The `p` quantile (0..1) of sorted numbers; NaN for none. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+
+/** Round to `digits` decimals. */
+export function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** Milliseconds per page spent in each stage of the worker's thread. */
+export interface Stages {
+  /** Response bytes to text. */
+  decodeMs: number;
+  /** Text to JSON. */
+  parseMs: number;
+  /** Validation and projection. */
+  projectMs: number;
+  /** The store's write (wall time: on PostgreSQL mostly waiting for the server). */
+  writeMs: number;
+  /** The process's CPU per page less the stages above (receiving, logging, GC, …), when known. */
+  restMs?: number;
+  /** The process's CPU per page, all threads, when known. */
+  cpuMs?: number;
+}
+
+/** Events/s and page latencies (ms) of one measurement. */
+export interface Measure {
+  events: number;
+  seconds: number;
+  eventsPerSecond: number;
+  pageP50Ms: number;
+  pageP99Ms: number;
+  peakRssMb?: number;
+  fetchP50Ms?: number;
+  fetchP99Ms?: number;
+  /** Per page, where the worker's thread spent its time. */
+  stages?: Stages;
+  /** CPU the simulator used per page while serving the worker, in ms. */
+  simulatorCpuMsPerPage?: number;
+}
+
+/** A measure from a count, the seconds it took and each page's milliseconds. */
+export function measure(
+  count: number,
+  seconds: number,
+  pageMs: readonly number[],
+  extra: Partial<Measure> = {},
+): Measure {
+  const sorted = [...pageMs].sort((a, b) => a - b);
+  return {
+    events: count,
+    seconds: round(seconds),
+    eventsPerSecond: Math.round(count / seconds),
+    pageP50Ms: round(percentile(sorted, 0.5)),
+    pageP99Ms: round(percentile(sorted, 0.99)),
+    ...extra,
+  };
+}
+
+/** The mean per page of each stage, from per-page records. */
+export function meanStages(pages: readonly Omit<Stages, "restMs" | "cpuMs">[]): Stages {
+  const mean = (key: "decodeMs" | "parseMs" | "projectMs" | "writeMs") =>
+    round(pages.reduce((sum, page) => sum + page[key], 0) / Math.max(1, pages.length), 3);
+  return {
+    decodeMs: mean("decodeMs"),
+    parseMs: mean("parseMs"),
+    projectMs: mean("projectMs"),
+    writeMs: mean("writeMs"),
+  };
+}
+
+/** A process's CPU time so far and resident memory. */
+export interface ProcessUsage {
+  cpuMs: number;
+  rssMb: number;
+}
+
+/**
+ * Read a process's usage from `/proc/PID/stat` (through `cat`: Deno reads /proc only with
+ * --allow-all). Linux only; elsewhere, or once the process is gone, null. CPU is user + system
+ * time, in clock ticks of 10 ms; RSS is in pages of 4 KiB.
+ */
+export async function usage(pid: number): Promise<ProcessUsage | null> {
+  const out = await new Deno.Command("cat", {
+    args: [`/proc/${pid}/stat`],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  // Fields after the command name (which may hold spaces) start at field 3.
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  if (!out.success || fields.length < 22) return null;
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { cpuMs: ticks * 10, rssMb: Number(fields[21]) * 4096 / 1048576 };
+}
