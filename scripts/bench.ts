@@ -244,7 +244,11 @@ function printRatios(kind: string, value: StoreReport): void {
   );
   const stages = (label: string, s: Measure["stages"]) => {
     if (!s) return;
-    const rest = s.cpuMs === undefined ? "" : `, rest ${s.restMs} (of ${s.cpuMs} CPU, all threads)`;
+    const rest = s.cpuMs === undefined
+      ? ""
+      : `, rest ${s.restMs} (of ${s.cpuMs} CPU, all threads${
+        kind === "postgres" ? "; the write is wall time, its CPU in the rest" : ""
+      })`;
     console.log(
       `  ${kind}: ${label} ms per page: decode ${s.decodeMs}, parse ${s.parseMs}, ` +
         `validate+project ${s.projectMs}, write ${s.writeMs}${rest}`,

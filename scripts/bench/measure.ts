@@ -26,7 +26,10 @@ export interface Stages {
   projectMs: number;
   /** The store's write (wall time: on PostgreSQL mostly waiting for the server). */
   writeMs: number;
-  /** The process's CPU per page less the stages above (receiving, logging, GC, …), when known. */
+  /**
+   * The process's CPU per page less the stages above (receiving, logging, GC, …; on a server
+   * store, less all but the write, which is mostly waiting), when known.
+   */
   restMs?: number;
   /** The process's CPU per page, all threads, when known. */
   cpuMs?: number;

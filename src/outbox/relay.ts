@@ -61,7 +61,7 @@ export interface RelayOptions {
 }
 
 /** How often, at most, the relay counts the outbox while publishing. */
-const RECOUNT_MS = 1000;
+const RECOUNT_MS = 10_000;
 
 /** A page committed and not yet fully published: when, and its last EventId. */
 interface Committed {
@@ -160,6 +160,8 @@ export class Relay {
     const { store, logger } = this.#options;
     const signal = this.#stop.signal;
     let started = false;
+    // The next batch, read while the current one is published: [its cursor, its rows].
+    let ahead: [number, Promise<OutboxRow[]>] | null = null;
     while (!signal.aborted) {
       try {
         if (this.#link === null) {
@@ -172,16 +174,28 @@ export class Relay {
           started = true;
         }
         if (this.#lastSeq === null) await this.#resync();
-        const rows = await store.outboxAfter(this.#cursor, this.#options.batch ?? 2000);
+        const batch = this.#options.batch ?? 2000;
+        const rows: OutboxRow[] = ahead?.[0] === this.#cursor
+          ? await ahead[1]
+          : await store.outboxAfter(this.#cursor, batch);
+        ahead = null;
         if (rows.length === 0) {
           if (this.#rows > 0) await this.#refreshBacklog(); // nothing left: count it exactly
           this.#settleIdle();
           await this.#sleep(this.#options.pollMs ?? 1000);
           continue;
         }
+        if (rows.length === batch) {
+          // More may wait: read them while these are published (a server store answers
+          // meanwhile). Used only if this batch is published whole.
+          const last: number = (rows.at(-1) as OutboxRow).eventId;
+          ahead = [last, store.outboxAfter(last, batch)];
+          ahead[1].catch(() => {}); // read again if it failed
+        }
         await this.#publish(rows);
         this.#failures = 0;
       } catch (error) {
+        ahead = null;
         if (signal.aborted) break;
         if (isFatalStoreError(error)) {
           // The outbox cannot be read or written: ingest stops too (see room()).
@@ -320,9 +334,9 @@ export class Relay {
   }
 
   /**
-   * Count the outbox again (at start, after a resync, and at most once a second while
-   * publishing: counting is a scan of the backlog, too slow to repeat for every batch of a large
-   * one); in between, the count follows the pages committed and the rows published.
+   * Count the outbox again (at start, after a resync, and at most every 10 s while publishing:
+   * counting is a scan of the backlog, too slow to repeat for every batch of a large one); in
+   * between, the count follows the pages committed and the rows published.
    */
   async #refreshBacklog(): Promise<void> {
     // Pages committed while counting may or may not be in the count: add them, as counting

@@ -189,9 +189,9 @@ DECLARE @outboxed int;
 INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
 SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
 FROM OPENJSON(@outbox) WITH (
-    EventId bigint        '$.e',
-    Subject nvarchar(200) '$.s',
-    Body    nvarchar(max) '$.b'
+    EventId bigint        'strict $.e',
+    Subject nvarchar(max) 'strict $.s',
+    Body    nvarchar(max) 'strict $.b'
 ) AS o
 WHERE o.EventId > @relayCursor
   AND NOT EXISTS (
@@ -206,13 +206,18 @@ SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
   outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body FROM dbo.OutboxEvents
 WHERE EventId > @after ORDER BY EventId;`,
 
-  /** Move the relay's cursor up to `@eventId` (never back) and prune what it covers. */
+  /**
+   * Move the relay's cursor up to `@eventId` (never back) and prune what it covers: the rows
+   * between the old cursor and the new one (those below are gone already).
+   */
   commitRelay: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
 BEGIN TRANSACTION;
+DECLARE @old bigint = ISNULL(
+    (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK) WHERE Id = @id), 0);
 UPDATE dbo.WorkerStates SET LastProcessedEventId = @eventId, UpdatedAtUtc = SYSUTCDATETIME()
 WHERE Id = @id AND LastProcessedEventId < @eventId;
-DELETE FROM dbo.OutboxEvents WHERE EventId <= @eventId;
+DELETE FROM dbo.OutboxEvents WHERE EventId > @old AND EventId <= @eventId;
 COMMIT TRANSACTION;`,
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */

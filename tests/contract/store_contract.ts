@@ -517,6 +517,7 @@ export function storeContract(
     assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4, 5]);
     await store.commitRelay(5);
     assertEquals(await store.outboxBacklog(), { rows: 0, oldestUtc: null });
+    assertEquals(await store.outboxAfter(0, 10), [], "every published row is pruned");
   });
 
   test("with the outbox off, nothing waits there", async (_h, store) => {

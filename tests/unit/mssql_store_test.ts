@@ -254,3 +254,15 @@ Deno.test("init-db.sql is the migrations, rendered: same file, same tables and c
     assertEquals(file.includes(`'${m.checksum}'`), true, `checksum of migration ${m.version}`);
   }
 });
+
+Deno.test("no migration holds a GO line: the store sends each file as one batch", () => {
+  for (const m of MSSQL_MIGRATIONS) {
+    assertEquals(/^\s*GO\s*$/im.test(m.sql), false, `migration ${m.version} ${m.name}`);
+  }
+});
+
+Deno.test("the outbox is read from the page document with strict paths: nothing missing is skipped", () => {
+  for (const path of ["'strict $.e'", "'strict $.s'", "'strict $.b'"]) {
+    assertEquals(MSSQL_SQL.applyPage.includes(path), true, path);
+  }
+});

@@ -1,0 +1,56 @@
+/**
+ * `deno task bench` on a small feed: every measurement it reports is made and adds up (the
+ * figures themselves are for docs/performance.md, never asserted here: speed is not a test).
+ */
+import { assertEquals, assertOk } from "../helpers/assert.ts";
+import { NATS_IGNORE, NATS_SKIP } from "../helpers/nats_server.ts";
+import { PG_SKIP } from "../helpers/postgres.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+Deno.test("deno task bench measures every ceiling, the stages, and the NATS figures", async () => {
+  const args = ["task", "--quiet", "bench", "--events", "6000", "--limit", "500"];
+  args.push("--naive-events", "300", "--store", PG_SKIP === null ? "all" : "sqlite", "--json");
+  if (NATS_IGNORE) args.push("--skip-nats");
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  assertEquals(output.code, 0, stdout + new TextDecoder().decode(output.stderr));
+  const report = JSON.parse(stdout);
+  assertEquals([report.events, report.limit], [6000, 500]);
+  const stores = Object.keys(report.stores);
+  assertEquals(stores, PG_SKIP === null ? ["sqlite", "postgres"] : ["sqlite"]);
+  for (const kind of stores) {
+    const store = report.stores[kind];
+    for (const name of ["storeLimit", "pipelineLimit", "worker", "naive"]) {
+      assertOk(store[name].eventsPerSecond > 0, `${kind} ${name}`);
+    }
+    assertEquals(store.worker.events, 6000, `${kind}: the worker drained the whole feed`);
+    assertEquals(store.naive.events, 300);
+    const stages = store.worker.stages;
+    for (const stage of ["decodeMs", "parseMs", "projectMs", "writeMs", "cpuMs"]) {
+      assertOk(stages[stage] > 0, `${kind} worker ${stage}: ${stages[stage]}`);
+    }
+    assertEquals(
+      Math.round(
+        stages.cpuMs - stages.decodeMs - stages.parseMs - stages.projectMs -
+          (kind === "sqlite" ? stages.writeMs : 0),
+      ),
+      Math.round(stages.restMs),
+    );
+    assertOk(store.ratios.workerToPipelineLimit > 0 && store.ratios.workerToStoreLimit > 0);
+    if (NATS_SKIP === null) {
+      const nats = store.nats;
+      assertEquals(nats.worker.published, 6000, `${kind}: every event published`);
+      assertEquals(nats.downstream.events, 6000, `${kind}: the downstream worker read them all`);
+      assertOk(nats.relayEventsPerSecond > 0 && nats.worker.commitToAck.p99Ms > 0);
+      assertOk(store.ratios.natsWorkerToWorker > 0 && store.ratios.downstreamToWorker > 0);
+    } else {
+      assertEquals(store.nats, null);
+    }
+  }
+});
