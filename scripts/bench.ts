@@ -240,7 +240,11 @@ function printRatios(kind: string, value: StoreReport): void {
       show(r.workerToStoreLimit)
     }, pipeline/store limit ${show(r.pipelineToStoreLimit)}, worker/naive ${
       show(r.workerToNaive)
-    } (naive: first ${naiveEvents} events, one transaction each)`,
+    } (naive: first ${naiveEvents} events, one transaction each)${
+      r.instantApiToPipelineLimit === null
+        ? ""
+        : `; instant API worker/pipeline limit ${r.instantApiToPipelineLimit}`
+    }`,
   );
   const stages = (label: string, s: Measure["stages"]) => {
     if (!s) return;
