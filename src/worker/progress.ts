@@ -107,7 +107,15 @@ export class Progress {
    * once the interval has passed on a live feed; otherwise at debug.
    */
   caughtUp(checkpoint: number): void {
-    if (this.#recent.pages === 0) return;
+    if (this.#recent.pages === 0) {
+      // Nothing since the last line (it was written with the last page behind): still say
+      // that the feed is caught up now, once.
+      if (!this.#caughtUp) {
+        this.#logger.info("Caught up at checkpoint {checkpoint}", { checkpoint });
+        this.#caughtUp = true;
+      }
+      return;
+    }
     if (!this.#caughtUp || this.#now() - this.#since >= this.#intervalMs) {
       this.#report(checkpoint, true);
     } else {

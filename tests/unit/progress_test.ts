@@ -120,6 +120,24 @@ Deno.test("each page's debug line says where its time went: decode, parse, proje
   );
 });
 
+Deno.test("caught up right after a catching-up line (nothing since) is still said, once", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 200, () => clock.now);
+  const lines = infoLines(() => {
+    const last = page(1, 4, true);
+    clock.now += 300; // the interval has passed as the feed's last full page is written
+    progress.written(last, { rejected: [], outboxed: 0 }, 1);
+    progress.tick(last.result.to);
+    progress.caughtUp(last.result.to); // the next page is empty
+    progress.caughtUp(last.result.to); // and the next poll too
+  });
+  assertEquals(lines.map((l) => String(l.rawMessage).split(":")[0]), [
+    "Catching up",
+    "Caught up at checkpoint {checkpoint}",
+  ]);
+  assertEquals(lines[1]?.properties.checkpoint, 4);
+});
+
 Deno.test("progress: logging reset", async () => {
   await reset();
 });
