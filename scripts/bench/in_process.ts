@@ -12,6 +12,7 @@ import { projectPage } from "../../src/domain/project.ts";
 import { connectNats, ensureStream } from "../../src/outbox/nats.ts";
 import { Relay } from "../../src/outbox/relay.ts";
 import { pageText } from "../../src/simulator/model.ts";
+import type { Store } from "../../src/store/store.ts";
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
 import { meanStages, type Measure, measure, type Stages } from "./measure.ts";
@@ -30,20 +31,26 @@ export async function storeLimit(
   const store = target.open({ outbox });
   try {
     await store.migrate();
-    let checkpoint = 0;
-    const pageMs: number[] = [];
-    for (const page of feedPages(feed)) {
-      const result = projectPage(checkpoint, page.events.map((e) => e.raw));
-      const started = performance.now();
-      await store.applyPage(result);
-      pageMs.push(performance.now() - started);
-      checkpoint = result.to;
-    }
+    const pageMs = await writeFeed(store, feed);
     return measure(feed.events, sum(pageMs) / 1000, pageMs);
   } finally {
     await store.close();
     await target.drop();
   }
+}
+
+/** Write the whole feed, page by page, projected outside the clock; each write's milliseconds. */
+async function writeFeed(store: Store, feed: BenchFeed): Promise<number[]> {
+  let checkpoint = 0;
+  const pageMs: number[] = [];
+  for (const page of feedPages(feed)) {
+    const result = projectPage(checkpoint, page.events.map((e) => e.raw));
+    const started = performance.now();
+    await store.applyPage(result);
+    pageMs.push(performance.now() - started);
+    checkpoint = result.to;
+  }
+  return pageMs;
 }
 
 /**
@@ -129,15 +136,7 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
   const nats = await startNats();
   try {
     await store.migrate();
-    let checkpoint = 0;
-    const pageMs: number[] = [];
-    for (const page of feedPages(feed)) {
-      const result = projectPage(checkpoint, page.events.map((e) => e.raw));
-      const started = performance.now();
-      await store.applyPage(result);
-      pageMs.push(performance.now() - started);
-      checkpoint = result.to;
-    }
+    const pageMs = await writeFeed(store, feed);
     const storeLimitWithOutbox = measure(feed.events, sum(pageMs) / 1000, pageMs);
     const { rows } = await store.outboxBacklog();
     const { seconds, published } = await drainOutbox(store, nats.url, rows);
@@ -155,7 +154,7 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
 
 /** Run a relay from `store` to the broker at `url` until `rows` are published. */
 async function drainOutbox(
-  store: ConstructorParameters<typeof Relay>[0]["store"],
+  store: Store,
   url: string,
   rows: number,
 ): Promise<{ seconds: number; published: number }> {

@@ -3,7 +3,7 @@
  * acknowledgements, its refusals (a wrong last sequence, no stream) and a broker that stops
  * answering, each as the relay needs to tell them apart.
  */
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { createStream, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 import {
@@ -13,6 +13,22 @@ import {
   PublishRefusedError,
   WRONG_LAST_SEQUENCE,
 } from "../../src/outbox/publisher.ts";
+
+/** Run `fn` with a publisher on a connection to a private server; all removed after. */
+async function withPublisher(
+  fn: (publisher: Publisher, url: string, nc: NatsConnection) => Promise<void>,
+): Promise<void> {
+  const server = await startNats();
+  const nc = await connect({ servers: server.url.replace("nats://", "") });
+  const publisher = new Publisher(nc);
+  try {
+    await fn(publisher, server.url, nc);
+  } finally {
+    publisher.close();
+    await nc.close();
+    await server.destroy();
+  }
+}
 
 /** The error a promise rejects with (failing when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<Error> {
@@ -27,12 +43,9 @@ async function rejection(promise: Promise<unknown>): Promise<Error> {
 Deno.test({
   name: "acknowledgements in order, duplicates reported, a wrong last sequence refused as such",
   ignore: NATS_IGNORE,
-  async fn() {
-    const server = await startNats();
-    const nc = await connect({ servers: server.url.replace("nats://", "") });
-    const publisher = new Publisher(nc);
-    try {
-      await createStream(server.url, 60_000);
+  fn: () =>
+    withPublisher(async (publisher, url) => {
+      await createStream(url, 60_000);
       const acks = await Promise.all(
         [0, 1, 2].map((i) =>
           publisher.publish(`scan.v1.events.PICKUP.${i}`, `{"n":${i}}`, `id-${i}`, i, 5000)
@@ -50,25 +63,17 @@ Deno.test({
       assertOk(wrong instanceof PublishRefusedError, String(wrong));
       assertEquals((wrong as PublishRefusedError).code, WRONG_LAST_SEQUENCE);
       assertEquals(
-        (await readStream(server.url)).map((m) => [m.seq, m.id, m.body]),
+        (await readStream(url)).map((m) => [m.seq, m.id, m.body]),
         [[1, "id-0", '{"n":0}'], [2, "id-1", '{"n":1}'], [3, "id-2", '{"n":2}']],
       );
-    } finally {
-      publisher.close();
-      await nc.close();
-      await server.destroy();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "no stream on the subject is refused with 503; no answer at all times out",
   ignore: NATS_IGNORE,
-  async fn() {
-    const server = await startNats();
-    const nc = await connect({ servers: server.url.replace("nats://", "") });
-    const publisher = new Publisher(nc);
-    try {
+  fn: () =>
+    withPublisher(async (publisher, _url, nc) => {
       const none = await rejection(publisher.publish("scan.v1.events.X.1", "{}", "a", 0, 5000));
       assertOk(none instanceof PublishRefusedError, String(none));
       assertEquals((none as PublishRefusedError).code, 503);
@@ -83,12 +88,7 @@ Deno.test({
         "no acknowledgement for a message to scan.v1.events.X.1 within 200 ms",
       );
       silent.unsubscribe();
-    } finally {
-      publisher.close();
-      await nc.close();
-      await server.destroy();
-    }
-  },
+    }),
 });
 
 Deno.test("an acknowledgement's body: stored, duplicate, refused, empty, garbage", () => {
