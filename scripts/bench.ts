@@ -28,7 +28,7 @@
 
 import { parseArgs } from "node:util";
 import { feedShape } from "../src/simulator/model.ts";
-import { startNats } from "./nats_server.ts";
+import { natsServerProblem, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
 import { type BenchFeed, instantApi, simulatorSpeed } from "./bench/feed.ts";
 import { naive, pipelineLimit, relayBacklog, storeLimit } from "./bench/in_process.ts";
@@ -59,14 +59,7 @@ const feed: BenchFeed = { shape: feedShape({ seed: 1, events, parcels }), events
 
 /** Why the NATS measurements are left out, or null. */
 function natsSkipped(): string | null {
-  if (values["skip-nats"]) return "--skip-nats";
-  try {
-    const ok = new Deno.Command("nats-server", { args: ["--version"], stdout: "null" })
-      .outputSync().success;
-    return ok ? null : "nats-server does not run";
-  } catch {
-    return "nats-server is not installed";
-  }
+  return values["skip-nats"] ? "--skip-nats" : natsServerProblem();
 }
 
 /** Everything measured for one store. */

@@ -6,6 +6,17 @@
  * @module
  */
 
+/** Why a private NATS server cannot run here (not installed, or does not start), or null. */
+export function natsServerProblem(): string | null {
+  try {
+    const version = new Deno.Command("nats-server", { args: ["--version"], stdout: "null" })
+      .outputSync();
+    return version.success ? null : "nats-server does not run";
+  } catch {
+    return "nats-server is not installed (apt-get install nats-server)";
+  }
+}
+
 /** A private NATS server. */
 export interface PrivateNats {
   /** `nats://127.0.0.1:<port>`. */

@@ -5,12 +5,10 @@
  * @module
  */
 
-import { getLogger } from "@logtape/logtape";
 import { parsePageBody } from "../../src/api/wire.ts";
-import { parseNatsUrl } from "../../src/config.ts";
+import { relayFor } from "../../src/cli/wiring.ts";
+import { resolveConfig } from "../../src/config.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import { connectNats, ensureStream } from "../../src/outbox/nats.ts";
-import { Relay } from "../../src/outbox/relay.ts";
 import { pageText } from "../../src/simulator/model.ts";
 import type { Store } from "../../src/store/store.ts";
 import { startNats } from "../nats_server.ts";
@@ -158,14 +156,13 @@ async function drainOutbox(
   url: string,
   rows: number,
 ): Promise<{ seconds: number; published: number }> {
-  const logger = getLogger(["bench", "relay"]);
-  const config = {
-    nats: parseNatsUrl(url),
-    natsForLog: url,
-    natsCredsFile: null,
-    natsStream: "SCAN_EVENTS",
-  };
-  const backoff = { baseMs: 100, capMs: 1000 };
+  // The relay as `run` builds it, from NATS_URL and the defaults.
+  const config = resolveConfig({
+    flags: {},
+    env: { NATS_URL: url },
+    dotenv: {},
+    stdoutIsTerminal: false,
+  });
   let published = 0;
   let done = () => {};
   let fail = (_error: Error) => {};
@@ -173,26 +170,16 @@ async function drainOutbox(
     done = resolve;
     fail = reject;
   });
-  const relay = new Relay({
-    store,
-    logger,
-    backoff,
-    maxRows: Number.MAX_SAFE_INTEGER,
-    connect: async (signal) => {
-      const link = await connectNats(config, { logger, signal, backoff });
-      if (link !== null) await ensureStream(link, 86_400_000, logger);
-      return link;
+  const relay = relayFor(config, store, {
+    backlog: (left) => {
+      if (left === 0 && published > 0) done();
     },
-    events: {
-      backlog: (left) => {
-        if (left === 0 && published > 0) done();
-      },
-      published: (count) => published += count,
-      committedToAcked: () => {},
-      resynced: () => {},
-      failed: (cause) => fail(new Error(`the relay failed (${cause})`)),
-      paused: () => {},
-    },
+    published: (count) => published += count,
+    committedToAcked: () => {},
+    resynced: () => {},
+    failed: (cause) => fail(new Error(`the relay failed (${cause})`)),
+    paused: () => {},
+    connected: () => {},
   });
   const started = performance.now();
   relay.start();

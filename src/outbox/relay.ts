@@ -133,8 +133,12 @@ export class Relay {
     }
     while (this.#rows >= this.#options.maxRows && !signal.aborted && this.#fatal === null) {
       await new Promise<void>((resolve) => {
-        this.#roomWaiters.push(resolve);
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        const wake = () => {
+          signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#roomWaiters.push(wake);
+        signal.addEventListener("abort", wake, { once: true });
       });
     }
     if (this.#fatal !== null) throw this.#fatal;

@@ -173,11 +173,6 @@ export function classifyPostgresError(error: unknown): ErrorClass {
   return { kind: "unknown", code: null };
 }
 
-/** Whether an error from `pg` is worth retrying. */
-export function isTransientPostgresError(error: unknown): boolean {
-  return classifyPostgresError(error).kind === "transient";
-}
-
 function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
 }

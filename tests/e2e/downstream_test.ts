@@ -5,7 +5,15 @@
  * with the broker down; and downstream workers build tables equal to the upstream one.
  */
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { type CliResult, props, runCli, runMain, spawnCli, startMain } from "../helpers/cli.ts";
+import {
+  type CliResult,
+  kill,
+  props,
+  runCli,
+  runMain,
+  spawnCli,
+  startMain,
+} from "../helpers/cli.ts";
 import {
   createStream,
   NATS_IGNORE,
@@ -115,11 +123,7 @@ downstreamTest(
       const worker = spawnCli(["run", "--drain"], { env: workerEnv });
       await worker.waitForLog(isPage).catch(() => {}); // or it drained already
       await sleepMs(hash(RUN_SEED, round) % 500);
-      try {
-        worker.process.kill("SIGKILL");
-      } catch {
-        // it ended
-      }
+      kill(worker.process, "SIGKILL"); // unless it ended
       await worker.done;
     }
     const last = await runCli(["run", "--drain"], { env: workerEnv });

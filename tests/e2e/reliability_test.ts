@@ -4,7 +4,7 @@
  * Loopback only; every wait is bounded.
  */
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { type CliResult, props, runCli, spawnCli } from "../helpers/cli.ts";
+import { type CliResult, kill, props, runCli, spawnCli } from "../helpers/cli.ts";
 import { oracle, type OracleResult } from "../helpers/oracle.ts";
 import {
   atMicroseconds,
@@ -18,15 +18,6 @@ import { eventAt, feedShape, firstSlotFrom } from "../../src/simulator/model.ts"
 import { hash } from "../../src/simulator/model.ts";
 
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Send a signal unless the process has already ended. */
-function kill(process: Deno.ChildProcess, signal: Deno.Signal): void {
-  try {
-    process.kill(signal);
-  } catch {
-    // Already ended.
-  }
-}
 
 /** The seed of this run's random kill moments: set RELIABILITY_SEED to replay one. */
 const RUN_SEED = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 1_000_000);

@@ -205,6 +205,15 @@ export function runCli(args: string[], options: CliOptions = {}): Promise<CliRes
   return spawnCli(args, options).done;
 }
 
+/** Send a signal to a subprocess unless it has already ended. */
+export function kill(process: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    process.kill(signal);
+  } catch {
+    // Already ended.
+  }
+}
+
 /** A log line's `properties` object. */
 export function props(line: Record<string, unknown>): Record<string, unknown> {
   return (line.properties ?? {}) as Record<string, unknown>;

@@ -8,17 +8,10 @@
 
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
+import { natsServerProblem } from "../../scripts/nats_server.ts";
 
 /** Why private NATS servers cannot run here, or null. */
-export const NATS_SKIP: string | null = (() => {
-  try {
-    const version = new Deno.Command("nats-server", { args: ["--version"], stdout: "null" })
-      .outputSync();
-    return version.success ? null : "nats-server does not run";
-  } catch {
-    return "nats-server is not installed (apt-get install nats-server)";
-  }
-})();
+export const NATS_SKIP: string | null = natsServerProblem();
 if (NATS_SKIP !== null && Deno.env.get("CI") !== "true") {
   // deno-lint-ignore no-console -- every test that needs NATS is skipped: say why, once
   console.log(`NATS tests skipped: ${NATS_SKIP}`);
