@@ -58,6 +58,8 @@ export interface WorkerConfig {
   readonly lockRetryMs: number;
   /** `LOG_PROGRESS_MS`: while catching up, one progress line this often. */
   readonly progressIntervalMs: number;
+  /** `LATE_EVENT_WINDOW_MS`: how long a stepped-over EventId is looked for again (0: off). */
+  readonly lateEventWindowMs: number;
   /** `METRICS_PORT`: the health and metrics listener's port, or null for none. */
   readonly metricsPort: number | null;
   /** `METRICS_HOST`: the listener's interface. */
@@ -204,6 +206,11 @@ export const SETTINGS: { readonly [S in Section]: readonly Setting[] } = {
     { variable: "RETRY_MAX_MS", fallback: "30000", help: "longest retry wait" },
     { variable: "LOCK_RETRY_MS", fallback: "5000", help: "how often a standby retries the lock" },
     { variable: "LOG_PROGRESS_MS", fallback: "10000", help: "progress line interval" },
+    {
+      variable: "LATE_EVENT_WINDOW_MS",
+      fallback: "60000",
+      help: "re-read the feed's head for late events this long (0: off)",
+    },
   ],
   nats: [
     {
@@ -450,6 +457,7 @@ const RESOLVERS: { readonly [S in Section]: (sources: ConfigSources) => ConfigSe
       retryMaxMs: integer(pick(sources, "RETRY_MAX_MS"), 30_000, 1, 3_600_000),
       lockRetryMs: integer(pick(sources, "LOCK_RETRY_MS"), 5000, 1, 3_600_000),
       progressIntervalMs: integer(pick(sources, "LOG_PROGRESS_MS"), 10_000, 1, 86_400_000),
+      lateEventWindowMs: integer(pick(sources, "LATE_EVENT_WINDOW_MS"), 60_000, 0, 86_400_000),
       metricsPort: metricsPort.value === undefined || metricsPort.value.trim() === ""
         ? null
         : integer(metricsPort, 0, 0, 65_535),

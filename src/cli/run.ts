@@ -15,6 +15,9 @@ import { StreamSource } from "../outbox/source.ts";
 import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
 import { runLoop } from "../worker/loop.ts";
+import type { LateOptions } from "../worker/late.ts";
+import { lateMetrics } from "../ops/late_metrics.ts";
+import type { WorkerMonitor } from "../ops/monitor.ts";
 import { defineCommand } from "./command.ts";
 import type { CliIo } from "./io.ts";
 import {
@@ -101,6 +104,7 @@ stream instead of the API into its own database, with the same rules and checkpo
         drain,
         signal: shutdown.signal,
         events: monitor,
+        ...lateSettings(config, fromStream, monitor),
         onActive: () => {
           shutdown.started();
           relay?.start();
@@ -156,6 +160,24 @@ function loopSettings(config: WorkerConfig) {
     lockRetryMs: config.lockRetryMs,
     progressIntervalMs: config.progressIntervalMs,
     logger: logger("loop"),
+  };
+}
+
+/** Late events (docs/rules.md §3.10): off with LATE_EVENT_WINDOW_MS=0; a stream is not re-read. */
+function lateSettings(
+  config: WorkerConfig,
+  fromStream: boolean,
+  monitor: WorkerMonitor | undefined,
+): { late?: LateOptions } {
+  if (config.lateEventWindowMs === 0) return {};
+  return {
+    late: {
+      windowMs: config.lateEventWindowMs,
+      reread: !fromStream,
+      pollIntervalMs: config.pollIntervalMs,
+      logger: logger("late"),
+      ...(monitor === undefined ? {} : { hooks: lateMetrics(monitor.registry) }),
+    },
   };
 }
 

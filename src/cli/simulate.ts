@@ -62,6 +62,13 @@ const FLAGS: readonly Flag[] = [
     value: "F",
     help: "share of events that break the validation rules (0)",
   },
+  {
+    name: "late-every",
+    type: "string",
+    value: "N",
+    help: "every N-th event is late: visible only --late-ms after the one after it (0 = none)",
+  },
+  { name: "late-ms", type: "string", value: "MS", help: "how late a late event is (8000)" },
 ];
 
 /** Resolve when SIGINT or SIGTERM arrives. */
@@ -89,6 +96,7 @@ stops on SIGINT/SIGTERM. Uses no database.`,
   examples: [
     "scan-worker simulate --port 8080 --events 1000000",
     "scan-worker simulate --rate 50 --fail-rate 0.05 --malformed-rate 0.01",
+    "scan-worker simulate --rate 20 --late-every 37 --late-ms 8000",
   ],
   async run({ flags, io }) {
     const settings = parseSimulateFlags(flags as SimulateFlags);
@@ -105,6 +113,8 @@ stops on SIGINT/SIGTERM. Uses no database.`,
         rate: settings.rate,
         maxLimit: settings.maxLimit,
         malformedRate: shape.malformedRate,
+        lateEvery: settings.late?.every ?? 0,
+        lateMs: settings.late?.ms ?? 0,
         ...settings.faults,
       },
     );

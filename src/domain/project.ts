@@ -65,6 +65,18 @@ export interface PageResult {
   readonly skipped: number;
   /** True when no event is above the checkpoint: the feed is caught up (docs/rules.md §3.1). */
   readonly empty: boolean;
+  /** Late events (docs/rules.md §3.10): what this write records of them; absent when off. */
+  readonly late?: LateWrite;
+}
+
+/** What a write records of late events, in the page's transaction (docs/rules.md §3.10). */
+export interface LateWrite {
+  /** The EventIds below the checkpoint this write applies or rejects: late events found. */
+  readonly found: readonly number[];
+  /** The open holes after this write, as `encodeHoles` writes them. */
+  readonly holes: string;
+  /** The settled mark after this write. */
+  readonly settled: number;
 }
 
 interface Candidate {
@@ -101,7 +113,38 @@ function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): Parce
  * @example writesNothing(projectPage(7, [])) // true
  */
 export function writesNothing(result: PageResult): boolean {
-  return result.empty && result.rejections.length === 0;
+  return result.empty && result.rejections.length === 0 && result.events.length === 0 &&
+    result.late === undefined;
+}
+
+/**
+ * Project the late events of a page read again (docs/rules.md §3.10): only the events at or
+ * below the checkpoint that `isOpen` says were never seen (and those without a usable EventId,
+ * which the stores keep once), as if they had come in order. The checkpoint does not move; the
+ * result's `late.found` is left for the caller, which adds the holes and settled mark.
+ * @example projectLate(100, [{ EventId: 41, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }], (id) => id === 41).applied // 1
+ */
+export function projectLate(
+  checkpoint: number,
+  rawEvents: readonly unknown[],
+  isOpen: (eventId: number) => boolean,
+  typeLength: number = MAX_TYPE_LENGTH,
+): PageResult {
+  const picked = rawEvents.filter((raw) => {
+    const eventId = typeof raw === "object" && raw !== null && !Array.isArray(raw)
+      ? (raw as Record<string, unknown>).EventId
+      : undefined;
+    if (!isValidId(eventId)) return true;
+    return eventId <= checkpoint && isOpen(eventId);
+  });
+  const result = projectPage(0, picked, typeLength);
+  return {
+    ...result,
+    from: checkpoint,
+    to: checkpoint,
+    skipped: result.skipped + rawEvents.length - picked.length,
+    empty: true,
+  };
 }
 
 /**

@@ -1,8 +1,8 @@
 /**
- * The relay (docs/rules.md §7): publishes the outbox's events to the stream in EventId order,
+ * The relay (docs/rules.md §7): publishes the outbox's events to the stream in commit order,
  * many in flight, each with `Nats-Msg-Id: scan-event-<EventId>` and chained on
- * `Nats-Expected-Last-Sequence`; advances its cursor only over the acknowledged prefix, commits
- * it and prunes what it covers. So no EventId reaches the stream twice, none is skipped, across
+ * `Nats-Expected-Last-Sequence`; advances its cursor (an outbox position) only over the
+ * acknowledged prefix, commits it and prunes exactly the rows it published. So no EventId reaches the stream twice, none is skipped, across
  * broker restarts, the duplicate window, and kill -9 of the worker.
  *
  * @module
@@ -12,7 +12,12 @@ import type { Logger } from "@logtape/logtape";
 import { messageId, type OutboxRow } from "../domain/message.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { epochMs } from "../domain/timestamps.ts";
-import { isFatalStoreError, type OutboxStore, type PageWrite } from "../store/store.ts";
+import {
+  isFatalStoreError,
+  type OutboxStore,
+  type PageWrite,
+  type SequencedRow,
+} from "../store/store.ts";
 import { describe, type NatsLink, streamEnd } from "./nats.ts";
 import { type Ack, PublishRefusedError, WRONG_LAST_SEQUENCE } from "./publisher.ts";
 
@@ -63,7 +68,7 @@ export interface RelayOptions {
 /** How often, at most, the relay counts the outbox while publishing. */
 const RECOUNT_MS = 10_000;
 
-/** A page committed and not yet fully published: when, and its last EventId. */
+/** A page committed and not yet fully published: when, and its last outbox position. */
 interface Committed {
   readonly to: number;
   readonly atMs: number;
@@ -112,7 +117,7 @@ export class Relay {
     if (write.outboxed === 0) return;
     this.#rows += write.outboxed;
     this.#added += write.outboxed;
-    this.#committed.push({ to, atMs: performance.now() });
+    this.#committed.push({ to: write.lastSeq ?? to, atMs: performance.now() });
     this.#wake?.();
   }
 
@@ -165,7 +170,7 @@ export class Relay {
     const signal = this.#stop.signal;
     let started = false;
     // The next batch, read while the current one is published: [its cursor, its rows].
-    let ahead: [number, Promise<OutboxRow[]>] | null = null;
+    let ahead: [number, Promise<SequencedRow[]>] | null = null;
     while (!signal.aborted) {
       try {
         if (this.#link === null) {
@@ -179,7 +184,7 @@ export class Relay {
         }
         if (this.#lastSeq === null) await this.#resync();
         const batch = this.#options.batch ?? 2000;
-        const rows: OutboxRow[] = ahead?.[0] === this.#cursor
+        const rows: SequencedRow[] = ahead?.[0] === this.#cursor
           ? await ahead[1]
           : await store.outboxAfter(this.#cursor, batch);
         ahead = null;
@@ -192,7 +197,7 @@ export class Relay {
         if (rows.length === batch) {
           // More may wait: read them while these are published (a server store answers
           // meanwhile). Used only if this batch is published whole.
-          const last: number = (rows.at(-1) as OutboxRow).eventId;
+          const last: number = (rows.at(-1) as SequencedRow).seq;
           ahead = [last, store.outboxAfter(last, batch)];
           ahead[1].catch(() => {}); // read again if it failed
         }
@@ -231,12 +236,17 @@ export class Relay {
     const end = await streamEnd(link);
     this.#lastSeq = end.lastSeq;
     this.#options.events?.resynced();
-    if (end.lastEventId > this.#cursor) {
+    // Rows are published in outbox order: the stream's last event, still in the outbox, says
+    // that every row up to its position is published.
+    const seq = end.lastEventId === 0
+      ? null
+      : await this.#options.store.outboxSeqOf(end.lastEventId);
+    if (seq !== null && seq > this.#cursor) {
       this.#options.logger.info(
         "The stream already holds events up to {eventId}: the relay goes on after it",
         { eventId: end.lastEventId },
       );
-      await this.#commit(end.lastEventId);
+      await this.#commit(seq);
     }
   }
 
@@ -244,7 +254,7 @@ export class Relay {
    * Publish `rows` with at most `window` in flight, each expecting the previous one's
    * sequence. Stops at the first failure; commits the acknowledged prefix either way.
    */
-  async #publish(rows: readonly OutboxRow[]): Promise<void> {
+  async #publish(rows: readonly SequencedRow[]): Promise<void> {
     const link = this.#link;
     if (link === null || this.#lastSeq === null) return;
     const window = this.#options.window ?? 2048;
@@ -302,10 +312,11 @@ export class Relay {
   }
 
   /** The broker acknowledged `rows`: commit the cursor past them and say so. */
-  async #acknowledged(rows: readonly OutboxRow[], duplicates: number): Promise<void> {
+  async #acknowledged(rows: readonly SequencedRow[], duplicates: number): Promise<void> {
     this.#options.events?.published(rows.length, duplicates);
-    const eventId = (rows.at(-1) as OutboxRow).eventId;
-    const commitToAckMs = await this.#commit(eventId, rows.length);
+    const last = rows.at(-1) as SequencedRow;
+    const eventId = last.eventId;
+    const commitToAckMs = await this.#commit(last.seq, rows.length);
     this.#options.logger.debug(
       "Published {count} events up to {eventId} ({duplicates} duplicates)",
       { count: rows.length, eventId, duplicates, commitToAckMs },
@@ -313,13 +324,13 @@ export class Relay {
   }
 
   /**
-   * Commit the cursor up to `eventId` (pruning the outbox) and update the counts: `published`
+   * Commit the cursor up to outbox position `seq` (pruning what it published) and update the counts: `published`
    * rows fewer, or, after a resync (which may prune any number), counted again. Returns the
    * milliseconds from commit to ack of each page this completes.
    */
-  async #commit(eventId: number, published?: number): Promise<number[]> {
-    await this.#options.store.commitRelay(eventId);
-    this.#cursor = Math.max(this.#cursor, eventId);
+  async #commit(seq: number, published?: number): Promise<number[]> {
+    await this.#options.store.commitRelay(seq);
+    this.#cursor = Math.max(this.#cursor, seq);
     const now = performance.now();
     const settled: number[] = [];
     while ((this.#committed[0]?.to ?? Infinity) <= this.#cursor) {

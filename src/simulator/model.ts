@@ -368,17 +368,19 @@ export function pageText(events: readonly SimEvent[]): string {
 
 /**
  * The events of the page asked for by `FromEventId` (inclusive) and `limit`, among the first
- * `available` slots.
+ * `available` slots, but those `hidden` says are not visible yet (late events).
  */
 export function pageEvents(
   shape: FeedShape,
   fromEventId: number,
   limit: number,
   available: number,
+  hidden?: (slot: number) => boolean,
 ): SimEvent[] {
   const first = firstSlotFrom(fromEventId);
-  const last = Math.min(available, first + limit - 1);
   const events: SimEvent[] = [];
-  for (let slot = first; slot <= last; slot++) events.push(eventAt(shape, slot));
+  for (let slot = first; slot <= available && events.length < limit; slot++) {
+    if (hidden === undefined || !hidden(slot)) events.push(eventAt(shape, slot));
+  }
   return events;
 }

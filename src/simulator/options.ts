@@ -24,6 +24,8 @@ export interface SimulateFlags {
   readonly "malformed-rate"?: string | undefined;
   readonly "reset-rate"?: string | undefined;
   readonly "throttle-rate"?: string | undefined;
+  readonly "late-every"?: string | undefined;
+  readonly "late-ms"?: string | undefined;
 }
 
 /** Validated simulator settings: the simulator's options but its logger. */
@@ -86,6 +88,10 @@ export function parseSimulateFlags(flags: SimulateFlags): SimulateSettings {
     }),
     rate,
     maxLimit,
+    late: {
+      every: whole(flags, "late-every", 0, 1_000_000_000),
+      ms: whole(flags, "late-ms", 8000, 86_400_000),
+    },
     faults: {
       failRate: share(flags, "fail-rate"),
       slowRate: share(flags, "slow-rate"),

@@ -8,6 +8,7 @@
 import type { Logger } from "@logtape/logtape";
 import { sleep } from "../retry.ts";
 import { type FeedShape, hash, pageEvents, pageText, unit } from "./model.ts";
+import { hiddenAt, type LateShape } from "./late.ts";
 
 /** The path the simulator serves. */
 export const FEED_PATH = "/v1/scans/scanevents";
@@ -52,6 +53,8 @@ export interface SimulatorOptions {
   readonly maxLimit: number;
   /** Fault injection. */
   readonly faults: FaultRates;
+  /** Late events: every N-th slot visible only M ms after its successor (none when absent). */
+  readonly late?: LateShape;
   /** Where requests and faults are logged (debug). */
   readonly logger: Logger;
 }
@@ -130,10 +133,14 @@ export function startSimulator(options: SimulatorOptions): Simulator {
   };
   const available = () =>
     options.shape.events + Math.floor(options.rate * (performance.now() - startedAt) / 1000);
+  const hidden = () =>
+    options.late === undefined
+      ? undefined
+      : hiddenAt(options.late, options.shape.events, options.rate, performance.now() - startedAt);
   const closing = new AbortController();
   const server = Deno.serve(
     { hostname: options.host, port: options.port, onListen: () => {} },
-    (request) => servePage(request, options, stats, available(), closing.signal),
+    (request) => servePage(request, options, stats, available(), closing.signal, hidden()),
   );
   const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   return {
@@ -157,6 +164,7 @@ async function servePage(
   stats: SimulatorStats,
   available: number,
   closing: AbortSignal,
+  hidden?: (slot: number) => boolean,
 ): Promise<Response> {
   const { shape, faults, logger } = options;
   const url = new URL(request.url);
@@ -194,7 +202,7 @@ async function servePage(
   }
   if (fault === "slow") await sleep(faults.slowMs, closing);
 
-  const events = pageEvents(shape, from, limit, available);
+  const events = pageEvents(shape, from, limit, available, hidden);
   const body = pageText(events);
   if (fault === "reset") return droppedBody(body);
   stats.eventsServed += events.length;

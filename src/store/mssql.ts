@@ -12,11 +12,11 @@
 import sql from "mssql";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
-import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
 import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
+import late from "../../sql/mssql/004_late_events.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
@@ -33,6 +33,7 @@ import {
   type RejectedEvent,
   RELAY_ID,
   SchemaMissingError,
+  type SequencedRow,
   type Store,
   storeCall,
   type StoreErrors,
@@ -47,6 +48,7 @@ export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_type_length.sql": typeLength,
   "003_outbox.sql": outbox,
+  "004_late_events.sql": late,
 });
 
 /** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
@@ -379,12 +381,15 @@ export class MssqlStore implements Store {
           .input("changes", sql.NVarChar(sql.MAX), document.changes)
           .input("rejections", sql.NVarChar(sql.MAX), document.rejections)
           .input("outbox", sql.NVarChar(sql.MAX), outboxed)
-          .input("relayId", sql.NVarChar(100), RELAY_ID),
+          .input("relayId", sql.NVarChar(100), RELAY_ID)
+          .input("settled", sql.BigInt, result.late?.settled ?? null)
+          .input("holes", sql.NVarChar(sql.MAX), result.late?.holes ?? null),
       )<{
         moved: boolean;
         actual: string | number | null;
         stored: string | null;
         outboxed: number | null;
+        lastSeq: string | number | null;
       }>("applyPage");
       const row = outcome.recordset[0];
       if (row === undefined || !row.moved) {
@@ -394,43 +399,66 @@ export class MssqlStore implements Store {
         );
       }
       const stored = JSON.parse(row.stored ?? "[]") as { n: number }[];
-      return {
-        rejected: storedRejections(result, stored.map((r) => r.n)),
-        outboxed: row.outboxed ?? 0,
-      };
+      const rejected = storedRejections(result, stored.map((r) => r.n));
+      const outboxedRows = row.outboxed ?? 0;
+      return row.lastSeq === null || row.lastSeq === undefined
+        ? { rejected, outboxed: outboxedRows }
+        : { rejected, outboxed: outboxedRows, lastSeq: Number(row.lastSeq) };
     });
   }
 
-  /** The outbox rows after `eventId`, in EventId order. */
-  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
+  /** The outbox rows after position `seq`, in commit order. */
+  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
     return this.#call("reading the outbox", async (pool) =>
       (await MssqlStore.#send(
-        pool.request().input("after", sql.BigInt, eventId).input("limit", sql.BigInt, limit),
-      )<{ EventId: string | number; Subject: string; Body: string }>("outboxAfter")).recordset
-        .map((r) => ({ eventId: Number(r.EventId), subject: r.Subject, body: r.Body })));
+        pool.request().input("after", sql.BigInt, seq).input("limit", sql.BigInt, limit),
+      )<{ Seq: string | number; EventId: string | number; Subject: string; Body: string }>(
+        "outboxAfter",
+      )).recordset.map((r) => ({
+        seq: Number(r.Seq),
+        eventId: Number(r.EventId),
+        subject: r.Subject,
+        body: r.Body,
+      })));
   }
 
-  /** The relay's cursor. */
+  /** The relay's cursor: an outbox position. */
   readRelayCursor(): Promise<number> {
     return this.#call("reading the relay's cursor", async (pool) => {
       const row = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
-        { LastProcessedEventId: string | number }
-      >("readCheckpoint")).recordset[0];
+        { OutboxSeq: string | number }
+      >("readRelayCursor")).recordset[0];
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
-      return Number(row.LastProcessedEventId);
+      return Number(row.OutboxSeq);
     });
   }
 
-  /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
-  commitRelay(eventId: number): Promise<void> {
+  /** Move the relay's cursor up to `seq` and prune exactly the rows it published. */
+  commitRelay(seq: number): Promise<void> {
     return this.#call("recording what the relay published", async (pool) => {
       await MssqlStore.#send(
-        pool.request().input("id", sql.NVarChar(100), RELAY_ID).input(
-          "eventId",
-          sql.BigInt,
-          eventId,
-        ),
+        pool.request().input("id", sql.NVarChar(100), RELAY_ID).input("seq", sql.BigInt, seq),
       )("commitRelay");
+    });
+  }
+
+  /** The outbox position of `eventId`'s row, or null. */
+  outboxSeqOf(eventId: number): Promise<number | null> {
+    return this.#call("reading the outbox", async (pool) => {
+      const row = (await MssqlStore.#send(pool.request().input("eventId", sql.BigInt, eventId))<
+        { Seq: string | number }
+      >("outboxSeqOf")).recordset[0];
+      return row === undefined ? null : Number(row.Seq);
+    });
+  }
+
+  /** The late-event holes the last page stored. */
+  readLateHoles(): Promise<string | null> {
+    return this.#call("reading the late-event holes", async (pool) => {
+      const row = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
+        { LateHoles: string | null }
+      >("readLate")).recordset[0];
+      return row?.LateHoles ?? null;
     });
   }
 

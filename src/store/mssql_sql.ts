@@ -74,8 +74,10 @@ FROM sys.databases WHERE name = DB_NAME();`,
    * collation and its length: the database's collation may ignore case, width and trailing
    * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
    * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
-   * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
-   * holds them).
+   * (`@outbox`, `[]` when it is off) in commit order (IDENTITY `Seq`, computed in `ORDER BY o.n`
+   * order), but those at or below the highest EventId published (the stream holds them) unless
+   * late (`l`: never seen, so never published); it returns the last `Seq` written. `@holes` and
+   * `@settled`: the late-event holes and settled mark (NULL: left as they are).
    */
   applyPage: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -92,6 +94,10 @@ BEGIN
         (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
     RETURN;
 END;
+
+-- Late events: the holes and settled mark after this page (NULL: left as they are).
+IF @holes IS NOT NULL
+    UPDATE dbo.WorkerStates SET SettledEventId = @settled, LateHoles = @holes WHERE Id = @id;
 
 DECLARE @c TABLE (
     ParcelId           bigint        NOT NULL PRIMARY KEY,
@@ -186,45 +192,73 @@ DECLARE @relayCursor bigint = ISNULL(
     (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK)
      WHERE Id = @relayId), 0);
 DECLARE @outboxed int;
+DECLARE @seqs TABLE (Seq bigint NOT NULL);
 INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
+OUTPUT inserted.Seq INTO @seqs (Seq)
 SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
 FROM OPENJSON(@outbox) WITH (
+    n       int           'strict $.n',
     EventId bigint        'strict $.e',
     Subject nvarchar(max) 'strict $.s',
-    Body    nvarchar(max) 'strict $.b'
+    Body    nvarchar(max) 'strict $.b',
+    Late    bit           'strict $.l'
 ) AS o
-WHERE o.EventId > @relayCursor
+WHERE (o.Late = 1 OR o.EventId > @relayCursor)
   AND NOT EXISTS (
-    SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId);
+    SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId)
+ORDER BY o.n;
 SET @outboxed = @@ROWCOUNT;
 
 COMMIT TRANSACTION;
 SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
+    (SELECT MAX(Seq) FROM @seqs) AS lastSeq,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
-  /** The outbox rows after `@after`, in EventId order. */
-  outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body FROM dbo.OutboxEvents
-WHERE EventId > @after ORDER BY EventId;`,
+  /** The outbox rows after position `@after`, in commit order. */
+  outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body FROM dbo.OutboxEvents
+WHERE Seq > @after ORDER BY Seq;`,
+
+  /** The relay's cursor: an outbox position. */
+  readRelayCursor: `SELECT ISNULL(OutboxSeq, 0) AS OutboxSeq FROM dbo.WorkerStates WHERE Id = @id;`,
 
   /**
-   * Move the relay's cursor up to `@eventId` (never back) and prune what it covers: the rows
-   * between the old cursor and the new one (those below are gone already).
+   * Move the relay's cursor up to `@seq` (never back) and prune exactly the rows it published:
+   * those after the old position up to `@seq` (those below are gone already); the highest
+   * EventId among them raises the highest EventId published.
    */
   commitRelay: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
 BEGIN TRANSACTION;
 DECLARE @old bigint = ISNULL(
-    (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK) WHERE Id = @id), 0);
-UPDATE dbo.WorkerStates SET LastProcessedEventId = @eventId, UpdatedAtUtc = SYSUTCDATETIME()
-WHERE Id = @id AND LastProcessedEventId < @eventId;
-DELETE FROM dbo.OutboxEvents WHERE EventId > @old AND EventId <= @eventId;
+    (SELECT OutboxSeq FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK) WHERE Id = @id), 0);
+DECLARE @pruned TABLE (EventId bigint NOT NULL);
+DECLARE @published bigint;
+IF @seq > @old
+BEGIN
+    DELETE FROM dbo.OutboxEvents
+    OUTPUT deleted.EventId INTO @pruned (EventId)
+    WHERE Seq > @old AND Seq <= @seq;
+    SELECT @published = MAX(EventId) FROM @pruned;
+    UPDATE dbo.WorkerStates
+    SET OutboxSeq = @seq,
+        LastProcessedEventId = CASE WHEN ISNULL(@published, 0) > LastProcessedEventId
+            THEN @published ELSE LastProcessedEventId END,
+        UpdatedAtUtc = SYSUTCDATETIME()
+    WHERE Id = @id;
+END;
 COMMIT TRANSACTION;`,
+
+  /** The outbox position of an EventId's row. */
+  outboxSeqOf: `SELECT Seq FROM dbo.OutboxEvents WHERE EventId = @eventId;`,
+
+  /** The late-event holes and settled mark of the feed's row. */
+  readLate: `SELECT LateHoles, SettledEventId FROM dbo.WorkerStates WHERE Id = @id;`,
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog: `SELECT COUNT_BIG(*) AS outboxRows,
     CONVERT(char(27), MIN(CreatedAtUtc), 121) AS oldest
 FROM dbo.OutboxEvents
-WHERE EventId > ISNULL((SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id), 0);`,
+WHERE Seq > ISNULL((SELECT OutboxSeq FROM dbo.WorkerStates WHERE Id = @id), 0);`,
 
   /** The key figures of `status`. */
   status: `SELECT

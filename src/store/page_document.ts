@@ -6,7 +6,7 @@
  * @module
  */
 
-import { outboxRows } from "../domain/message.ts";
+import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 
@@ -59,11 +59,32 @@ export function storedRejections(
 }
 
 /**
- * The page's accepted events as outbox rows, JSON: `[{e, s, b}, …]` (EventId, subject, body).
+ * The page's accepted events as outbox rows in commit order, JSON: `[{n, e, s, b, l}, …]` (place,
+ * EventId, subject, body, 1 for a late event).
  * @example outboxDocument(result) // '[{"e":1,"s":"scan.v1.events.PICKUP.7","b":"{\\"EventId\\":1,…}"}]'
  */
 export function outboxDocument(result: PageResult): string {
+  const late = new Set(result.late?.found ?? []);
   return JSON.stringify(
-    outboxRows(result.events).map((r) => ({ e: r.eventId, s: r.subject, b: r.body })),
+    outboxOrder(result).map((r, n) => ({
+      n,
+      e: r.eventId,
+      s: r.subject,
+      b: r.body,
+      l: late.has(r.eventId) ? 1 : 0,
+    })),
   );
+}
+
+/**
+ * The page's outbox rows in commit order: its events above the checkpoint in EventId order,
+ * then the late events it applies (docs/rules.md §3.10), in EventId order, after them.
+ * @example outboxOrder(result).map((r) => r.eventId) // [101, 102, 41]
+ */
+export function outboxOrder(result: PageResult): OutboxRow[] {
+  const rows = outboxRows(result.events);
+  return [
+    ...rows.filter((r) => r.eventId > result.from),
+    ...rows.filter((r) => r.eventId <= result.from),
+  ];
 }

@@ -12,11 +12,12 @@
 import pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
-import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
 import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
+import late from "../../sql/postgres/003_late_events.sql" with { type: "text" };
+import { POSTGRES_LATE } from "./late_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
@@ -32,6 +33,7 @@ import {
   type RejectedEvent,
   RELAY_ID,
   SchemaMissingError,
+  type SequencedRow,
   type Store,
   storeCall,
   type StoreErrors,
@@ -44,6 +46,7 @@ import {
 export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
+  "003_late_events.sql": late,
 });
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -65,15 +68,19 @@ const utcText = (column: string) =>
  * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
  * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
  * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
- * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
- * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
+ * order; the accepted events into the outbox ($6, `[{n, e, s, b, l}]`, empty when it is off) in
+ * commit order (a sequence numbers them), but those at or below the highest EventId published
+ * ($7's row: the stream holds them) unless late (`l`: never seen, so never published). $8 and $9:
+ * the late-event settled mark and holes (null: left as they are). The cursor is read FOR SHARE:
  * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
  * it, so a replayed event the relay is pruning cannot slip back in.
  */
 const APPLY_PAGE = `
 WITH moved AS (
     UPDATE worker_states
-    SET last_processed_event_id = $3, updated_at_utc = now()
+    SET last_processed_event_id = $3, updated_at_utc = now(),
+        settled_event_id = coalesce($8::bigint, settled_event_id),
+        late_holes = coalesce($9::text, late_holes)
     WHERE id = $1 AND last_processed_event_id = $2
     RETURNING id
 ), changes AS (
@@ -125,18 +132,20 @@ WITH moved AS (
 ), outbox AS (
     INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
     SELECT o.e, o.s, o.b, now()
-    FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
+    FROM jsonb_to_recordset($6::jsonb) AS o(n integer, e bigint, s text, b text, l integer)
     WHERE EXISTS (SELECT 1 FROM moved)
-      AND o.e > coalesce(
-        (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0)
+      AND (o.l = 1 OR o.e > coalesce(
+        (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0))
+    ORDER BY o.n
     ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
+    RETURNING seq
 )
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM parcels) AS parcels,
        (SELECT count(*) FROM rejections) AS rejections,
        (SELECT coalesce(json_agg(n ORDER BY n), '[]') FROM new_rejections) AS stored,
        (SELECT count(*) FROM outbox) AS outboxed,
+       (SELECT max(seq) FROM outbox) AS last_seq,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
 
 /**
@@ -335,10 +344,26 @@ export class PostgresStore implements Store {
     const outbox = this.#outbox ? outboxDocument(result) : "[]";
     return this.#call(writingPage(result), async () => {
       const outcome = await this.#pool.query<
-        { moved: string; actual: string | null; stored: number[]; outboxed: string }
+        {
+          moved: string;
+          actual: string | null;
+          stored: number[];
+          outboxed: string;
+          last_seq: string | null;
+        }
       >(
         APPLY_PAGE,
-        [FEED_ID, result.from, result.to, document.changes, document.rejections, outbox, RELAY_ID],
+        [
+          FEED_ID,
+          result.from,
+          result.to,
+          document.changes,
+          document.rejections,
+          outbox,
+          RELAY_ID,
+          result.late?.settled ?? null,
+          result.late?.holes ?? null,
+        ],
       );
       const row = outcome.rows[0];
       if (row === undefined || Number(row.moved) !== 1) {
@@ -347,53 +372,72 @@ export class PostgresStore implements Store {
           row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
         );
       }
-      return { rejected: storedRejections(result, row.stored), outboxed: Number(row.outboxed) };
+      const rejected = storedRejections(result, row.stored);
+      const outboxed = Number(row.outboxed);
+      return row.last_seq === null
+        ? { rejected, outboxed }
+        : { rejected, outboxed, lastSeq: Number(row.last_seq) };
     });
   }
 
-  /** The outbox rows after `eventId`, in EventId order. */
-  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
+  /** The outbox rows after position `seq`, in commit order. */
+  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
     return this.#call(
       "reading the outbox",
       async () =>
-        (await this.#pool.query<{ event_id: string; subject: string; body: string }>(
-          `SELECT event_id, subject, body FROM outbox_events WHERE event_id > $1
-         ORDER BY event_id LIMIT $2`,
-          [eventId, limit],
-        )).rows.map((r) => ({ eventId: Number(r.event_id), subject: r.subject, body: r.body })),
+        (await this.#pool.query<{ seq: string; event_id: string; subject: string; body: string }>(
+          POSTGRES_LATE.outboxAfter,
+          [seq, limit],
+        )).rows.map((r) => ({
+          seq: Number(r.seq),
+          eventId: Number(r.event_id),
+          subject: r.subject,
+          body: r.body,
+        })),
     );
   }
 
-  /** The relay's cursor. */
+  /** The relay's cursor: an outbox position. */
   readRelayCursor(): Promise<number> {
     return this.#call("reading the relay's cursor", async () => {
-      const row = (await this.#pool.query<{ c: string }>(
-        "SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1",
-        [RELAY_ID],
-      )).rows[0];
+      const row = (await this.#pool.query<{ c: string }>(POSTGRES_LATE.readRelayCursor, [
+        RELAY_ID,
+      ])).rows[0];
       if (row === undefined) throw new SchemaMissingError(`no worker_states row '${RELAY_ID}'`);
       return Number(row.c);
     });
   }
 
   /**
-   * Move the relay's cursor up to `eventId` and prune what it covers, in one statement. Only the
-   * rows between the old cursor and the new one are deleted: the rows below it are gone already,
-   * and their index entries, dead until a vacuum, would make a delete from the bottom of the
-   * table slower with every batch (measured: 104 ms per batch of 2000 over a 1M-row outbox).
+   * Move the relay's cursor up to `seq` and prune exactly the rows it published (after the old
+   * cursor, up to `seq`), in one statement. A range from the old cursor: the rows below it are
+   * gone already, and their index entries, dead until a vacuum, would make a delete from the
+   * bottom of the table slower with every batch (measured: 104 ms per batch of 2000 over a
+   * 1M-row outbox).
    */
-  commitRelay(eventId: number): Promise<void> {
+  commitRelay(seq: number): Promise<void> {
     return this.#call("recording what the relay published", async () => {
-      await this.#pool.query(
-        `WITH old AS (
-           SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1 FOR UPDATE
-         ), moved AS (
-           UPDATE worker_states SET last_processed_event_id = $2, updated_at_utc = now()
-           WHERE id = $1 AND last_processed_event_id < $2 RETURNING 1)
-         DELETE FROM outbox_events
-         WHERE event_id <= $2 AND event_id > coalesce((SELECT c FROM old), 0)`,
-        [RELAY_ID, eventId],
-      );
+      await this.#pool.query(POSTGRES_LATE.commitRelay, [RELAY_ID, seq]);
+    });
+  }
+
+  /** The outbox position of `eventId`'s row, or null. */
+  outboxSeqOf(eventId: number): Promise<number | null> {
+    return this.#call("reading the outbox", async () => {
+      const row = (await this.#pool.query<{ seq: string }>(POSTGRES_LATE.outboxSeqOf, [eventId]))
+        .rows[0];
+      return row === undefined ? null : Number(row.seq);
+    });
+  }
+
+  /** The late-event holes the last page stored. */
+  readLateHoles(): Promise<string | null> {
+    return this.#call("reading the late-event holes", async () => {
+      const row = (await this.#pool.query<{ holes: string | null }>(
+        POSTGRES_LATE.readLateHoles,
+        [FEED_ID],
+      )).rows[0];
+      return row?.holes ?? null;
     });
   }
 
@@ -401,9 +445,7 @@ export class PostgresStore implements Store {
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return this.#call("reading the outbox", async () => {
       const row = (await this.#pool.query<{ n: string; oldest: string | null }>(
-        `SELECT count(*) AS n, ${utcText("min(created_at_utc)")} AS oldest FROM outbox_events
-         WHERE event_id > coalesce(
-           (SELECT last_processed_event_id FROM worker_states WHERE id = $1), 0)`,
+        POSTGRES_LATE.outboxBacklog(utcText("min(created_at_utc)")),
         [RELAY_ID],
       )).rows[0];
       return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
@@ -433,7 +475,13 @@ export class PostgresStore implements Store {
           [FEED_ID],
         );
         const row = result.rows[0];
+        // Not there before migration 003 (status may read a database not yet migrated).
+        const settled = await this.#pool.query<{ s: string | null }>(
+          POSTGRES_LATE.readSettled,
+          [FEED_ID],
+        ).then((r) => r.rows[0]?.s ?? null, () => null);
         return {
+          settledEventId: settled === null ? null : Number(settled),
           checkpoint: Number(row?.checkpoint ?? 0),
           checkpointUpdatedAtUtc: row?.updatedAt ?? null,
           parcels: Number(row?.parcels ?? 0),

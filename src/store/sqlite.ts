@@ -5,11 +5,13 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { type OutboxRow, outboxRows } from "../domain/message.ts";
+import { outboxOrder } from "./page_document.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
 import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
+import late from "../../sql/sqlite/003_late_events.sql" with { type: "text" };
+import { SQLITE_LATE } from "./late_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
   type AppliedMigration,
@@ -23,6 +25,7 @@ import {
   type RejectedEvent,
   RELAY_ID,
   SchemaMissingError,
+  type SequencedRow,
   type Store,
   storeCall,
   type StoreErrors,
@@ -35,6 +38,7 @@ import {
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
+  "003_late_events.sql": late,
 });
 
 /** Milliseconds a writer waits for another connection's lock before failing. */
@@ -106,6 +110,7 @@ interface Prepared {
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
   insertOutbox: StatementSync;
+  storeLate: StatementSync;
 }
 
 /**
@@ -261,6 +266,7 @@ export class SqliteStore implements Store {
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
           insertOutbox: this.#db.prepare(INSERT_OUTBOX),
+          storeLate: this.#db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
@@ -344,6 +350,7 @@ export class SqliteStore implements Store {
       const now = nowUtc();
       const rejected: Rejection[] = [];
       let outboxed = 0;
+      let lastSeq = 0;
       this.#transaction(() => {
         for (const c of result.changes) {
           // Positional parameters: no object to build or names to look up per parcel.
@@ -369,67 +376,94 @@ export class SqliteStore implements Store {
         if (moved.changes !== 1) {
           throw new CheckpointMovedError(result.from, this.#checkpoint());
         }
-        if (this.#outbox) outboxed = this.#writeOutbox(s, result, now);
+        if (result.late !== undefined) {
+          s.storeLate.run(result.late.settled, result.late.holes, FEED_ID);
+        }
+        if (this.#outbox) [outboxed, lastSeq] = this.#writeOutbox(s, result, now);
       });
-      return { rejected, outboxed };
+      return lastSeq === 0 ? { rejected, outboxed } : { rejected, outboxed, lastSeq };
     });
   }
 
   /**
    * The page's accepted events into the outbox, but those the stream already holds (at or below
-   * the relay's cursor: a replay after `reset`); returns how many rows were new.
+   * the highest EventId published: a replay after `reset`); late events always (never seen, so
+   * never published). Returns how many rows were new and the last one's outbox position.
    */
-  #writeOutbox(s: Prepared, result: PageResult, now: string): number {
-    const cursor = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
+  #writeOutbox(s: Prepared, result: PageResult, now: string): [number, number] {
+    const published = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
       ?.checkpoint ?? 0;
+    const late = new Set(result.late?.found ?? []);
     let written = 0;
-    for (const row of outboxRows(result.events)) {
-      if (row.eventId > cursor) {
-        written += Number(s.insertOutbox.run(row.eventId, row.subject, row.body, now).changes);
+    let lastSeq = 0;
+    for (const row of outboxOrder(result)) {
+      if (row.eventId > published || late.has(row.eventId)) {
+        const done = s.insertOutbox.run(row.eventId, row.subject, row.body, now);
+        if (done.changes === 1) {
+          written++;
+          lastSeq = Number(done.lastInsertRowid);
+        }
       }
     }
-    return written;
+    return [written, lastSeq];
   }
 
-  /** The outbox rows after `eventId`, in EventId order. */
-  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
-    return settle("reading the outbox", () =>
-      (this.#db.prepare(
-        `SELECT EventId AS eventId, Subject AS subject, Body AS body FROM OutboxEvents
-         WHERE EventId > ? ORDER BY EventId LIMIT ?`,
-      ).all(eventId, limit) as unknown as OutboxRow[]).map((row) => ({ ...row })));
+  /** The outbox rows after position `seq`, in commit order. */
+  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
+    return settle(
+      "reading the outbox",
+      () =>
+        (this.#db.prepare(SQLITE_LATE.outboxAfter).all(seq, limit) as unknown as SequencedRow[])
+          .map((row) => ({ ...row })),
+    );
   }
 
-  /** The relay's cursor. */
+  /** The relay's cursor: an outbox position. */
   readRelayCursor(): Promise<number> {
     return settle("reading the relay's cursor", () => {
-      const row = this.#statements().readCheckpoint.get(RELAY_ID) as
-        | { checkpoint: number }
+      const row = this.#db.prepare(SQLITE_LATE.readRelayCursor).get(RELAY_ID) as
+        | { seq: number | null }
         | undefined;
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
-      return row.checkpoint;
+      return row.seq ?? 0;
     });
   }
 
-  /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
-  commitRelay(eventId: number): Promise<void> {
+  /** Move the relay's cursor up to `seq` and prune exactly the rows it published. */
+  commitRelay(seq: number): Promise<void> {
     return settle("recording what the relay published", () =>
       this.#transaction(() => {
-        this.#db.prepare(
-          `UPDATE WorkerStates SET LastProcessedEventId = ?1, UpdatedAtUtc = ?2
-           WHERE Id = ?3 AND LastProcessedEventId < ?1`,
-        ).run(eventId, nowUtc(), RELAY_ID);
-        this.#db.prepare("DELETE FROM OutboxEvents WHERE EventId <= ?").run(eventId);
+        this.#db.prepare(SQLITE_LATE.commitRelay).run(seq, nowUtc(), RELAY_ID);
+        this.#db.prepare(SQLITE_LATE.prunePublished).run(seq, RELAY_ID);
+        this.#db.prepare(SQLITE_LATE.moveRelayCursor).run(seq, RELAY_ID);
       }));
+  }
+
+  /** The outbox position of `eventId`'s row, or null. */
+  outboxSeqOf(eventId: number): Promise<number | null> {
+    return settle("reading the outbox", () => {
+      const row = this.#db.prepare(SQLITE_LATE.outboxSeqOf).get(eventId) as
+        | { seq: number }
+        | undefined;
+      return row?.seq ?? null;
+    });
+  }
+
+  /** The late-event holes the last page stored. */
+  readLateHoles(): Promise<string | null> {
+    return settle("reading the late-event holes", () => {
+      const row = this.#db.prepare(SQLITE_LATE.readLateHoles).get(FEED_ID) as
+        | { holes: string | null }
+        | undefined;
+      return row?.holes ?? null;
+    });
   }
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return settle("reading the outbox", () => {
       const row = this.#db.prepare(
-        `SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents
-         WHERE EventId > coalesce(
-           (SELECT LastProcessedEventId FROM WorkerStates WHERE Id = ?), 0)`,
+        SQLITE_LATE.outboxBacklog,
       ).get(RELAY_ID) as { n: number; oldest: string | null };
       return { rows: row.n, oldestUtc: row.oldest };
     });
@@ -440,8 +474,10 @@ export class SqliteStore implements Store {
     return settle("reading the status", () => {
       try {
         const state = this.#db.prepare(
-          "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
-        ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
+          "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt, SettledEventId AS settled FROM WorkerStates WHERE Id = ?",
+        ).get(FEED_ID) as
+          | { checkpoint: number; updatedAt: string; settled: number | null }
+          | undefined;
         const count = (table: string) =>
           (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
         const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
@@ -456,6 +492,7 @@ export class SqliteStore implements Store {
           rejected: count("RejectedEvents"),
           schemaVersion: version.v ?? 0,
           newestEventUtc: newest?.t ?? null,
+          settledEventId: state?.settled ?? null,
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);

@@ -37,6 +37,8 @@ export interface StoreStatus {
   /** CreatedDateTimeUtc of the newest applied event (the parcel row with the highest
    *  LastEventId), or null before the first. */
   readonly newestEventUtc: string | null;
+  /** The settled mark of late events (docs/rules.md §3.10); null before the first page with it. */
+  readonly settledEventId?: number | null;
 }
 
 /**
@@ -82,6 +84,8 @@ export interface PageWrite {
   readonly rejected: readonly Rejection[];
   /** How many of the page's accepted events went into the outbox (0 when it is off). */
   readonly outboxed: number;
+  /** The outbox position (commit order) of the last row it wrote; absent when it wrote none. */
+  readonly lastSeq?: number;
 }
 
 /**
@@ -90,6 +94,8 @@ export interface PageWrite {
 export interface FeedStore {
   /** The last EventId whose page is fully stored (0 before the first page). */
   readCheckpoint(): Promise<number>;
+  /** The late-event holes as the last page stored them (docs/rules.md §3.10), null when none. */
+  readLateHoles?(): Promise<string | null>;
   /**
    * Write a page's parcel changes, rejections and new checkpoint atomically; returns what it
    * stored. Fails with {@link CheckpointMovedError} when the stored checkpoint is not
@@ -118,20 +124,31 @@ export interface StoreAdmin {
   resetCheckpoint(eventId: number): Promise<number>;
 }
 
+/** An outbox row with its position in commit order. */
+export interface SequencedRow extends OutboxRow {
+  /** Its place in commit order (ascending, never reused): a late event's row comes after the page's. */
+  readonly seq: number;
+}
+
 /**
  * What the relay needs of a store: the outbox, where each page's accepted events wait (written
- * by `applyPage` when the store was opened with `outbox`), and how far the stream has them.
+ * by `applyPage` when the store was opened with `outbox`) in commit order, and how far the
+ * stream has them. The relay's cursor is an outbox position (`seq`), not an EventId: a late
+ * event committed after higher EventIds is after them in the outbox too.
  */
 export interface OutboxStore {
-  /** The outbox rows after `eventId`, in EventId order, at most `limit`. */
-  outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]>;
-  /** The relay's cursor: the last EventId the stream is known to hold (0 before the first). */
+  /** The outbox rows after position `seq`, in commit order, at most `limit`. */
+  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]>;
+  /** The relay's cursor: the outbox position of the last row the stream holds (0 before). */
   readRelayCursor(): Promise<number>;
   /**
-   * Move the relay's cursor up to `eventId` (never back) and prune the outbox rows up to it, in
-   * one transaction.
+   * Move the relay's cursor up to `seq` (never back) and prune exactly the rows it published,
+   * those after the old cursor up to `seq`, in one transaction; the highest EventId published
+   * is kept (a replay after `reset` does not outbox those again).
    */
-  commitRelay(eventId: number): Promise<void>;
+  commitRelay(seq: number): Promise<void>;
+  /** The outbox position of the row of `eventId`, or null when it has none (pruned, or never). */
+  outboxSeqOf(eventId: number): Promise<number | null>;
   /** How many rows wait in the outbox, and when the oldest was written (UTC), or null. */
   outboxBacklog(): Promise<{ readonly rows: number; readonly oldestUtc: string | null }>;
 }

@@ -13,6 +13,7 @@ import { type PageResult, writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
+import { type LateOptions, LateWatch } from "./late.ts";
 import { LockKeeper } from "./lock.ts";
 import { type PageSource, Prefetcher, type Projected } from "./prefetch.ts";
 import { Progress, type Totals } from "./progress.ts";
@@ -45,6 +46,8 @@ export interface LoopOptions {
   readonly committed?: (write: PageWrite, result: PageResult) => void;
   /** Resolves when the next page may be written (the outbox has room); false on shutdown. */
   readonly room?: (signal: AbortSignal) => Promise<boolean>;
+  /** Late events (docs/rules.md §3.10): off when absent (`LATE_EVENT_WINDOW_MS=0`). */
+  readonly late?: LateOptions;
 }
 
 /** How the loop ended, and what it did. */
@@ -74,6 +77,7 @@ class Loop {
   readonly #progress: Progress;
   readonly #lock: LockKeeper;
   readonly #pages: Prefetcher;
+  readonly #late: LateWatch | null;
   #checkpoint = 0;
   /** Failed writes in a row, and the wait before the next try. */
   #failures = 0;
@@ -84,6 +88,7 @@ class Loop {
     this.#progress = new Progress(options.logger, options.progressIntervalMs ?? 10_000);
     this.#lock = new LockKeeper(options);
     this.#pages = new Prefetcher(options.source, options.signal);
+    this.#late = options.late === undefined ? null : new LateWatch(options.late);
   }
 
   async run(): Promise<LoopSummary> {
@@ -102,11 +107,14 @@ class Loop {
         if (next === null) break;
         if (this.#options.room && !await this.#options.room(signal)) break;
         events?.step("write");
-        if (!await this.#write(next)) {
+        if (!await this.#write(this.#late?.forPage(next) ?? next)) {
           if (await this.#recover()) continue;
           break;
         }
+        const late = this.#late?.inPage(next.page, this.#checkpoint) ?? null;
+        if (late !== null) await this.#write(late);
         const then = this.#after(next);
+        if (!await this.#lateAfter(then)) break;
         if (then === "drained") {
           reason = "drained";
           break;
@@ -125,6 +133,7 @@ class Loop {
   /** The lock was (re)taken: start from the stored checkpoint. */
   async #gained(): Promise<void> {
     this.#checkpoint = await this.#options.store.readCheckpoint();
+    this.#late?.load(await this.#options.store.readLateHoles?.() ?? null, this.#checkpoint);
     this.#options.onActive?.();
     this.#options.events?.checkpoint(this.#checkpoint);
     this.#options.logger.info("Starting at checkpoint {checkpoint}", {
@@ -159,12 +168,21 @@ class Loop {
       return false;
     }
     this.#failures = 0;
+    this.#late?.committed(result, write);
     const writeMs = performance.now() - started;
     const ms = next.projectMs + writeMs; // project and write
     this.#options.committed?.(write, result);
     events?.pageWritten(result, write, ms);
     this.#progress.written(next, write, writeMs);
     return true;
+  }
+
+  /** Late events after a page: a re-read when one is due; false on shutdown. */
+  #lateAfter(then: Next): Promise<boolean> {
+    if (this.#late === null) return Promise.resolve(true);
+    const { source, signal } = this.#options;
+    this.#options.events?.step("fetch");
+    return this.#late.afterPage(then, this.#checkpoint, source, signal, (p) => this.#write(p));
   }
 
   /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */

@@ -1,0 +1,27 @@
+-- Late events (docs/rules.md §3.10) and the outbox in commit order (§7).
+-- The feed's row keeps, in each page's transaction, the EventIds below the checkpoint not seen
+-- yet (LateHoles: [[lo, hi, sinceMs], …]) and the settled mark (SettledEventId). The relay's row:
+-- OutboxSeq is the outbox position of the last row the stream holds (its cursor; NULL reads as
+-- 0); LastProcessedEventId the highest EventId published (a replay stays out of the outbox).
+ALTER TABLE dbo.WorkerStates ADD
+    SettledEventId bigint        NULL,
+    LateHoles      nvarchar(max) NULL,
+    OutboxSeq      bigint        NULL;
+
+-- The outbox gets a commit-order key, Seq: a late event's row comes after the page that found
+-- it, whatever its EventId. Rows waiting from before are numbered in EventId order (an INSERT
+-- … SELECT … ORDER BY computes IDENTITY values in that order).
+CREATE TABLE dbo.OutboxEventsByCommit (
+    Seq          bigint        IDENTITY(1, 1) NOT NULL CONSTRAINT PK_OutboxEventsSeq PRIMARY KEY,
+    EventId      bigint        NOT NULL CONSTRAINT UQ_OutboxEventsEventId UNIQUE,
+    Subject      nvarchar(200) NOT NULL,
+    Body         nvarchar(max) NOT NULL,
+    CreatedAtUtc datetime2(7)  NOT NULL
+);
+
+INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)
+SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents ORDER BY EventId;
+
+DROP TABLE dbo.OutboxEvents;
+
+EXEC sp_rename N'dbo.OutboxEventsByCommit', N'OutboxEvents';
