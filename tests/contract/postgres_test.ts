@@ -8,6 +8,7 @@ import {
   storeContract,
   type StoreHarness,
 } from "./store_contract.ts";
+import { lateContract } from "./late_contract.ts";
 
 const micro = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '0Z'`;
@@ -57,6 +58,7 @@ async function postgresHarness(): Promise<StoreHarness> {
 
 if (PG_SKIP === null) {
   storeContract("postgres", postgresHarness);
+  lateContract("postgres", postgresHarness);
 } else {
   Deno.test({ name: "postgres store: contract suite (needs PostgreSQL)", ignore: true, fn() {} });
 }

@@ -1,6 +1,7 @@
 import { DatabaseSync } from "node:sqlite";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { storeContract, type StoreHarness } from "./store_contract.ts";
+import { lateContract } from "./late_contract.ts";
 
 /** A fresh SQLite file in a temporary folder, read back with a separate connection. */
 function sqliteHarness(): Promise<StoreHarness> {
@@ -44,3 +45,4 @@ function sqliteHarness(): Promise<StoreHarness> {
 }
 
 storeContract("sqlite", sqliteHarness);
+lateContract("sqlite", sqliteHarness);

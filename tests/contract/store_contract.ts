@@ -6,7 +6,7 @@
  * @module
  */
 
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import {
@@ -464,20 +464,24 @@ export function storeContract(
       ];
       const write = await store.applyPage(projectPage(0, page));
       assertEquals(write.outboxed, 3);
+      assertEquals(write.lastSeq, 3);
       assertEquals(await store.outboxAfter(0, 10), [
         {
+          seq: 1,
           eventId: 1,
           subject: "scan.v1.events.PICKUP.10",
           body:
             `{"EventId":1,"ParcelId":10,"Type":"PICKUP","CreatedDateTimeUtc":"${T1}","StatusCode":"","RunId":null}`,
         },
         {
+          seq: 2,
           eventId: 3,
           subject: "scan.v1.events.DELIVERY.10",
           body:
             `{"EventId":3,"ParcelId":10,"Type":"DELIVERY","CreatedDateTimeUtc":"${T2}","StatusCode":"7","RunId":"100"}`,
         },
         {
+          seq: 3,
           eventId: 4,
           subject: "scan.v1.events.CUSTOMS_HOLD.12",
           body:
@@ -498,6 +502,7 @@ export function storeContract(
     assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [1]);
   });
 
+  // The relay's cursor is an outbox position (commit order); here positions 1–4 hold EventIds 1–4.
   outboxTest("the relay's cursor only moves up and prunes what it covers", async (h, store) => {
     await store.applyPage(
       projectPage(0, [1, 2, 3, 4].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
@@ -514,8 +519,13 @@ export function storeContract(
       projectPage(0, [1, 2, 3, 4, 5].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
     );
     assertEquals(replay.outboxed, 1);
-    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4, 5]);
-    await store.commitRelay(5);
+    const waiting = await store.outboxAfter(0, 10);
+    assertEquals(waiting.map((r) => r.eventId), [3, 4, 5]);
+    assertEquals(waiting.slice(0, 2).map((r) => r.seq), [3, 4]);
+    assertOk((waiting[2]?.seq ?? 0) > 4, "a new row comes after every older one");
+    assertEquals(await store.outboxSeqOf(4), 4);
+    assertEquals(await store.outboxSeqOf(1), null, "a published row is gone");
+    await store.commitRelay(waiting[2]?.seq ?? 0);
     assertEquals(await store.outboxBacklog(), { rows: 0, oldestUtc: null });
     assertEquals(await store.outboxAfter(0, 10), [], "every published row is pruned");
   });
