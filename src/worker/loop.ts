@@ -111,10 +111,8 @@ class Loop {
           if (await this.#recover()) continue;
           break;
         }
-        const late = this.#late?.inPage(next.page, this.#checkpoint) ?? null;
-        if (late !== null) await this.#write(late);
         const then = this.#after(next);
-        if (!await this.#lateAfter(then)) break;
+        if (!await this.#lateAfter(then, next)) break;
         if (then === "drained") {
           reason = "drained";
           break;
@@ -177,12 +175,22 @@ class Loop {
     return true;
   }
 
-  /** Late events after a page: a re-read when one is due; false on shutdown. */
-  #lateAfter(then: Next): Promise<boolean> {
-    if (this.#late === null) return Promise.resolve(true);
+  /**
+   * Late events after a page: those the page brought (a stream source), then a re-read of the
+   * head when one is due, each written on its own; false on shutdown.
+   */
+  async #lateAfter(then: Next, { page }: Projected): Promise<boolean> {
+    if (this.#late === null) return true;
     const { source, signal } = this.#options;
-    this.#options.events?.step("fetch");
-    return this.#late.afterPage(then, this.#checkpoint, source, signal, (p) => this.#write(p));
+    const brought = this.#late.inPage(page, this.#checkpoint);
+    if (brought !== null) await this.#write(brought);
+    return await this.#late.afterPage(
+      then,
+      this.#checkpoint,
+      source,
+      signal,
+      (p) => this.#write(p),
+    );
   }
 
   /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */
