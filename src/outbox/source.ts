@@ -108,7 +108,9 @@ export class StreamSource implements PageSource {
     for await (const message of messages) {
       const body = message.json<EventBody>();
       events.push(rawEvent(body));
-      this.#next = body.EventId + 1;
+      // A late event comes after higher EventIds (docs/rules.md §3.10): the next page still
+      // starts after the highest.
+      this.#next = Math.max(this.#next, body.EventId + 1);
       if (message.info.pending === 0) break; // the stream's end: do not wait for more
     }
     return events;

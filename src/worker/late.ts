@@ -151,13 +151,16 @@ export class LateWatch {
       const rejected = new Set(write.rejected.map((r) => r.eventId));
       for (const eventId of late.found) {
         const hole = holeOf(before, eventId);
+        const properties = {
+          eventId,
+          lateMs: hole === null ? null : Math.max(0, nowMs - hole.sinceMs),
+          outcome: rejected.has(eventId) ? "rejected" : "applied",
+        };
         this.#options.logger.info(
-          "Late event {eventId} {what}: visible {lateMs} ms after a higher EventId was first read",
-          {
-            eventId,
-            what: rejected.has(eventId) ? "rejected" : "applied",
-            lateMs: hole === null ? null : Math.max(0, nowMs - hole.sinceMs),
-          },
+          rejected.has(eventId)
+            ? "Late event {eventId} rejected: visible {lateMs} ms after a higher EventId was first read"
+            : "Late event {eventId} applied: visible {lateMs} ms after a higher EventId was first read",
+          properties,
         );
       }
       this.#options.hooks?.lateEvents(late.found.length);

@@ -59,11 +59,11 @@ export class Progress {
     }
     this.totals.rejected += write.rejected.length;
     this.#recent.rejected += write.rejected.length;
+    this.totals.applied += result.applied; // late events (docs/rules.md §3.10) too
+    this.#recent.applied += result.applied;
     if (result.empty) return;
     this.totals.pages++;
-    this.totals.applied += result.applied;
     this.#recent.pages++;
-    this.#recent.applied += result.applied;
     // Stored times have one fixed-width form (docs/rules.md §3.5): the greatest string is the
     // newest time, so only that one is parsed.
     let newest = "";
