@@ -12,6 +12,8 @@ export const SQLITE_LATE = {
   storeLate: `UPDATE WorkerStates SET SettledEventId = ?1, LateHoles = ?2 WHERE Id = ?3`,
   /** ?1 the feed's row. */
   readLateHoles: `SELECT LateHoles AS holes FROM WorkerStates WHERE Id = ?1`,
+  /** ?1 the feed's row. */
+  readSettled: `SELECT SettledEventId AS settled FROM WorkerStates WHERE Id = ?1`,
   /** ?1 position, ?2 limit. */
   outboxAfter: `SELECT Seq AS seq, EventId AS eventId, Subject AS subject, Body AS body
     FROM OutboxEvents WHERE Seq > ?1 ORDER BY Seq LIMIT ?2`,

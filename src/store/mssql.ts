@@ -487,7 +487,15 @@ export class MssqlStore implements Store {
           newest: string | null;
         }>("status");
         const row = result.recordset[0];
+        // Not there before migration 004 (status may read a database not yet migrated).
+        const late = await MssqlStore.#send(
+          pool.request().input("id", sql.NVarChar(100), FEED_ID),
+        )<{ SettledEventId: string | number | null }>("readLate").then(
+          (r) => r.recordset[0]?.SettledEventId ?? null,
+          () => null,
+        );
         return {
+          settledEventId: late === null ? null : Number(late),
           checkpoint: Number(row?.lastProcessedEventId ?? 0),
           checkpointUpdatedAtUtc: fromSqlTime(row?.updatedAt ?? null),
           parcels: Number(row?.parcels ?? 0),

@@ -474,10 +474,16 @@ export class SqliteStore implements Store {
     return settle("reading the status", () => {
       try {
         const state = this.#db.prepare(
-          "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt, SettledEventId AS settled FROM WorkerStates WHERE Id = ?",
-        ).get(FEED_ID) as
-          | { checkpoint: number; updatedAt: string; settled: number | null }
-          | undefined;
+          "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
+        ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
+        let settled: number | null = null;
+        try {
+          settled = (this.#db.prepare(SQLITE_LATE.readSettled).get(FEED_ID) as
+            | { settled: number | null }
+            | undefined)?.settled ?? null;
+        } catch {
+          // Not there before migration 003: status may read a database not yet migrated.
+        }
         const count = (table: string) =>
           (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
         const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
@@ -492,7 +498,7 @@ export class SqliteStore implements Store {
           rejected: count("RejectedEvents"),
           schemaVersion: version.v ?? 0,
           newestEventUtc: newest?.t ?? null,
-          settledEventId: state?.settled ?? null,
+          settledEventId: settled,
         };
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);

@@ -15,6 +15,8 @@ Deno.test("run --drain turns the fixture feed into exactly the expected tables",
         SCAN_API_LIMIT: "3",
         DATABASE_URL: db.url,
         LOG_LEVEL: "debug",
+        // Only checkpoint + 1 is asked for: no late-event re-read of the gap at 10 (late_test.ts).
+        LATE_EVENT_WINDOW_MS: "0",
       },
     });
     assertEquals(result.code, 0, result.stdout + result.stderr);
@@ -40,7 +42,12 @@ Deno.test("draining again changes nothing and asks for checkpoint + 1", async ()
   const db = tempDatabase();
   const feed = serveFeed(FIXTURE_FEED);
   try {
-    const env = { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url };
+    const env = {
+      SCAN_API_URL: feed.url,
+      SCAN_API_LIMIT: "3",
+      DATABASE_URL: db.url,
+      LATE_EVENT_WINDOW_MS: "0", // no re-read of the gap at 10 (late_test.ts)
+    };
     assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
     const before = readTables(db.path);
     feed.requests.length = 0;
@@ -61,7 +68,12 @@ Deno.test("an API that ignores FromEventId cannot make the worker spin or double
   });
   try {
     const result = await runMain(["run", "--drain"], {
-      env: { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "100", DATABASE_URL: db.url },
+      env: {
+        SCAN_API_URL: feed.url,
+        SCAN_API_LIMIT: "100",
+        DATABASE_URL: db.url,
+        LATE_EVENT_WINDOW_MS: "0", // no re-read of the gap at 10 (late_test.ts)
+      },
     });
     assertEquals(result.code, 0, result.stdout + result.stderr);
     const tables = readTables(db.path);

@@ -16,7 +16,9 @@ import {
   PG_SKIP,
   readPostgresTables,
 } from "../helpers/postgres.ts";
+import { serveFeed } from "../helpers/feed_server.ts";
 import { startSimulator } from "../helpers/simulator.ts";
+import { FIXTURE_FEED, FIXTURE_REQUESTS_AT_LIMIT_3, FIXTURE_TABLES } from "./fixture.ts";
 import { readTables, type Tables, tempDatabase } from "../helpers/tables.ts";
 import { eventAt, type FeedShape, feedShape } from "../../src/simulator/model.ts";
 import { isLateSlot, type LateShape } from "../../src/simulator/late.ts";
@@ -239,6 +241,27 @@ Deno.test("LATE_EVENT_WINDOW_MS=0 keeps today's behaviour: the late events are m
     assertOk(missing.length > 0, "late events are missed with the window off");
   } finally {
     await sim.stop();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("with late events on, the fixture feed ends in the same tables; the gap at 10 is read again once, by the drain", async () => {
+  const db = tempDatabase("scan-worker-late-fixture-");
+  const feed = serveFeed(FIXTURE_FEED, { reversePages: true });
+  try {
+    const env = { SCAN_API_URL: feed.url, SCAN_API_LIMIT: "3", DATABASE_URL: db.url };
+    const result = await runMain(["run", "--drain"], { env });
+    assertEquals(result.code, 0, result.stdout + result.stderr);
+    assertEquals(readTables(db.path), FIXTURE_TABLES);
+    assertEquals(feed.requests.map((r) => r.from), [...FIXTURE_REQUESTS_AT_LIMIT_3, 10]);
+    assertEquals(result.logs.filter(isLateLine), []);
+    // A second drain reads the open hole once more, and changes nothing.
+    feed.requests.length = 0;
+    assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
+    assertEquals(feed.requests.map((r) => r.from), [16, 10]);
+    assertEquals(readTables(db.path), FIXTURE_TABLES);
+  } finally {
+    await feed.close();
     Deno.removeSync(db.dir, { recursive: true });
   }
 });

@@ -208,15 +208,27 @@ Deno.test("rejections are compared byte for byte, inserted in page order, report
   );
 });
 
-/** Table → "column type" lines of every CREATE TABLE in a SQL text. */
+/**
+ * Table → "column type" lines of the tables a SQL text leaves: each CREATE TABLE, less those
+ * dropped after, under the name an `sp_rename` gives them.
+ */
 function declaredColumns(text: string): Record<string, string[]> {
   const tables: Record<string, string[]> = {};
-  for (const match of text.matchAll(/CREATE TABLE (dbo\.\w+) \(([\s\S]*?)\n\);/g)) {
-    const [, table = "", body = ""] = match;
-    tables[table] = body.split("\n")
-      .map((line) => line.trim())
-      .filter((line) => /^[A-Z]\w* +(bigint|int|nvarchar|char|datetime2)/.test(line))
-      .map((line) => line.replace(/ +/g, " ").replace(/,$/, ""));
+  const statements =
+    /CREATE TABLE (dbo\.\w+) \(([\s\S]*?)\n\);|DROP TABLE (dbo\.\w+);|EXEC sp_rename N'(dbo\.\w+)', N'(\w+)';/g;
+  for (const match of text.matchAll(statements)) {
+    const [, table, body = "", dropped, from, to] = match;
+    if (table !== undefined) {
+      tables[table] = body.split("\n")
+        .map((line) => line.trim())
+        .filter((line) => /^[A-Z]\w* +(bigint|int|nvarchar|char|datetime2)/.test(line))
+        .map((line) => line.replace(/ +/g, " ").replace(/,$/, ""));
+    } else if (dropped !== undefined) {
+      delete tables[dropped];
+    } else if (from !== undefined && to !== undefined) {
+      tables[`dbo.${to}`] = tables[from] ?? [];
+      delete tables[from];
+    }
   }
   return tables;
 }
@@ -236,6 +248,13 @@ Deno.test("init-db.sql is the migrations, rendered: same file, same tables and c
     "dbo.RejectedEvents",
     "dbo.SchemaMigrations",
     "dbo.WorkerStates",
+  ]);
+  assertEquals(fromFile["dbo.OutboxEvents"]?.map((c) => c.split(" ")[0]), [
+    "Seq",
+    "EventId",
+    "Subject",
+    "Body",
+    "CreatedAtUtc",
   ]);
   assertEquals(fromFile["dbo.ParcelStates"]?.map((c) => c.split(" ")[0]), [
     "ParcelId",
