@@ -41,8 +41,13 @@ function lateFeedArgs(seed: number): string[] {
     String(LATE.every),
     "--late-ms",
     String(LATE.ms),
+    "--max-limit",
+    String(WHOLE),
   ];
 }
+
+/** A Limit that takes the whole feed in one page: a drain's one re-read covers every hole. */
+const WHOLE = 5000;
 
 /** Malformed kinds whose EventId the worker cannot use (as the oracle counts them). */
 const IDLESS = new Set(["EventId as string", "EventId fractional", "not an object"]);
@@ -127,7 +132,8 @@ for (const { name, ignore } of STORES) {
           "the first drain ran before the late events appeared",
         );
         await lateEventsVisible(sim.url);
-        const second = await runMain(["run", "--drain"], { env });
+        const whole = { ...env, SCAN_API_LIMIT: String(WHOLE) };
+        const second = await runMain(["run", "--drain"], { env: whole });
         assertEquals(second.code, 0, second.stdout.slice(-2000));
         assertWhole(await db.tables(), shape, db.pg);
         const found = second.logs.filter(isLateLine).map((l) => Number(props(l).eventId));
@@ -138,7 +144,7 @@ for (const { name, ignore } of STORES) {
         );
         assertOk(second.logs.filter(isLateLine).every((l) => Number(props(l).lateMs) > 0));
         // A third run finds nothing more.
-        const third = await runMain(["run", "--drain"], { env });
+        const third = await runMain(["run", "--drain"], { env: whole });
         assertEquals(third.logs.filter(isLateLine), []);
         assertWhole(await db.tables(), shape, db.pg);
       } finally {
@@ -174,7 +180,9 @@ for (const { name, ignore } of STORES) {
         kill(worker.process, "SIGKILL");
         await worker.done;
         await lateEventsVisible(sim.url);
-        const restarted = await runMain(["run", "--drain"], { env });
+        const restarted = await runMain(["run", "--drain"], {
+          env: { ...env, SCAN_API_LIMIT: String(WHOLE) },
+        });
         assertEquals(restarted.code, 0, restarted.stdout.slice(-2000));
         assertWhole(await db.tables(), shape, db.pg);
 
@@ -232,7 +240,9 @@ Deno.test("LATE_EVENT_WINDOW_MS=0 keeps today's behaviour: the late events are m
     };
     assertEquals((await runMain(["run", "--drain"], { env })).code, 0);
     await lateEventsVisible(sim.url);
-    const second = await runMain(["run", "--drain"], { env });
+    const second = await runMain(["run", "--drain"], {
+      env: { ...env, SCAN_API_LIMIT: String(WHOLE) },
+    });
     assertEquals(second.logs.filter(isLateLine), []);
     const tables = readTables(db.path);
     const late = lateIds(shape);
