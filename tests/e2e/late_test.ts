@@ -7,7 +7,7 @@
  * a downstream worker ends equal; LATE_EVENT_WINDOW_MS=0 misses them as before.
  */
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { kill, props, runMain, spawnCli } from "../helpers/cli.ts";
+import { kill, props, runMain, spawnCli, startMain } from "../helpers/cli.ts";
 import { NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 import { oracle } from "../helpers/oracle.ts";
 import {
@@ -272,6 +272,48 @@ Deno.test("with late events on, the fixture feed ends in the same tables; the ga
     assertEquals(readTables(db.path), FIXTURE_TABLES);
   } finally {
     await feed.close();
+    Deno.removeSync(db.dir, { recursive: true });
+  }
+});
+
+Deno.test("late events are counted and the settled mark shown on /metrics and by status", async () => {
+  const sim = await startSimulator([
+    "--events",
+    "500",
+    "--seed",
+    "34",
+    "--late-every",
+    "50",
+    "--late-ms",
+    "1500",
+  ]);
+  const db = tempDatabase("scan-worker-late-metrics-");
+  try {
+    const env = { SCAN_API_URL: sim.url, DATABASE_URL: db.url, POLL_INTERVAL_MS: "200" };
+    const worker = startMain(["run", "--metrics-port", "0"], { env });
+    const listening = await worker.waitForLog((l) =>
+      String(l.message).startsWith("Health and metrics on")
+    );
+    // Late slots 50…450 show 1.5 s after their successors (500 has none, so never shows):
+    // re-read in turn, one request per poll, until every hole below the checkpoint is filled.
+    const value = (metrics: string, name: string) =>
+      Number(metrics.match(new RegExp(`^${name} (\\S+)$`, "m"))?.[1]);
+    let metrics = "";
+    for (let i = 0; i < 300; i++) {
+      metrics = await (await fetch(`${props(listening).url}/metrics`)).text();
+      if (value(metrics, "scan_worker_settled_event_id") === 499) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assertEquals(value(metrics, "scan_worker_settled_event_id"), 499, metrics.slice(0, 3000));
+    assertEquals(value(metrics, "scan_worker_late_events_total"), 9, "50, 100, …, 450");
+    worker.signal("SIGTERM");
+    assertEquals((await worker.done).code, 0);
+    const status = await runMain(["status", "--json"], { env });
+    assertEquals(JSON.parse(status.stdout).settledEventId, readTables(db.path).checkpoint);
+    const text = await runMain(["status"], { env });
+    assertOk(/^settled +\d+$/m.test(text.stdout), text.stdout);
+  } finally {
+    await sim.stop();
     Deno.removeSync(db.dir, { recursive: true });
   }
 });
