@@ -48,7 +48,7 @@ export function formatStatus(report: StatusReport): string {
         report.checkpointUpdatedAtUtc ? ` (moved ${report.checkpointUpdatedAtUtc})` : ""
       }`,
     ],
-    ["settled", report.settledEventId == null ? "-" : String(report.settledEventId)],
+    ["settled", (report.settledEventId ?? null) === null ? "-" : String(report.settledEventId)],
     ["parcels", String(report.parcels)],
     ["rejected", String(report.rejected)],
     ["schema version", String(report.schemaVersion)],
