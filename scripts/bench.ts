@@ -258,6 +258,14 @@ function printRatios(kind: string, value: StoreReport): void {
       show(value.worker.simulatorCpuMsPerPage)
     } ms (on ${navigator.hardwareConcurrency} cores)`,
   );
+  const rereads = value.worker.rereads;
+  if (rereads) {
+    console.log(
+      `  ${kind}: late-event re-reads (LATE_EVENT_WINDOW_MS): ${rereads.count} for ${
+        Math.round(value.worker.events / limit)
+      } pages, ${rereads.ms} ms, ${rereads.sharePercent} % of the run`,
+    );
+  }
   const nats = value.nats;
   if (nats) {
     const ack = nats.worker.commitToAck;

@@ -15,6 +15,11 @@ export interface WorkerMeasure extends Measure {
   commitToAck?: { pages: number; p50Ms: number; p99Ms: number; maxMs: number };
   /** With NATS_URL: events the relay published. */
   published?: number;
+  /**
+   * Late events (LATE_EVENT_WINDOW_MS, docs/rules.md §3.10): the worker's re-reads of the feed,
+   * their time, and that time's share of the run (the budget is 5 % while catching up).
+   */
+  rereads?: { count: number; ms: number; sharePercent: number };
 }
 
 /** How to run the worker. */
@@ -124,6 +129,13 @@ function fromLog(
       ? {}
       : { simulatorCpuMsPerPage: round(used.simulatorCpuMs / pages.length) }),
   });
+  const rereads = starting("Read again from ");
+  const rereadMs = rereads.reduce((sum, l) => sum + number(l, "ms"), 0);
+  result.rereads = {
+    count: rereads.length,
+    ms: round(rereadMs),
+    sharePercent: round((rereadMs / 1000 / seconds) * 100),
+  };
   const published = starting("Published ");
   if (published.length > 0) {
     const acks = published.flatMap((l) => l.properties.commitToAckMs as number[])
