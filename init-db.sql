@@ -110,14 +110,16 @@ ALTER TABLE dbo.WorkerStates ADD
     OutboxSeq      bigint        NULL;
 
 -- The outbox gets a commit-order key, Seq: a late event's row comes after the page that found
--- it, whatever its EventId. Rows waiting from before are numbered in EventId order (an INSERT
--- … SELECT … ORDER BY computes IDENTITY values in that order).
+-- it, whatever its EventId; Late marks such a row (its message says so, so a reader can find its
+-- place in the stream by EventId past it). Rows waiting from before are numbered in EventId
+-- order (an INSERT … SELECT … ORDER BY computes IDENTITY values in that order).
 CREATE TABLE dbo.OutboxEventsByCommit (
     Seq          bigint        IDENTITY(1, 1) NOT NULL CONSTRAINT PK_OutboxEventsSeq PRIMARY KEY,
     EventId      bigint        NOT NULL CONSTRAINT UQ_OutboxEventsEventId UNIQUE,
     Subject      nvarchar(200) NOT NULL,
     Body         nvarchar(max) NOT NULL,
-    CreatedAtUtc datetime2(7)  NOT NULL
+    CreatedAtUtc datetime2(7)  NOT NULL,
+    Late         bit           NOT NULL CONSTRAINT DF_OutboxEventsLate DEFAULT (0)
 );
 
 INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)
@@ -127,6 +129,6 @@ DROP TABLE dbo.OutboxEvents;
 
 EXEC sp_rename N'dbo.OutboxEventsByCommit', N'OutboxEvents';
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
-VALUES (4, N'late_events', 'bfbd50fed0e96c318bbe70ab807c1128dbc18fc9fc1454c5db385e2ed5ac074d', SYSUTCDATETIME());
+VALUES (4, N'late_events', '8c01b4ed444eb22e921d30fc3cf1f8d55bd6cc6acd8f4d9ebab82de5b9de9896', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO

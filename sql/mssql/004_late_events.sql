@@ -9,14 +9,16 @@ ALTER TABLE dbo.WorkerStates ADD
     OutboxSeq      bigint        NULL;
 
 -- The outbox gets a commit-order key, Seq: a late event's row comes after the page that found
--- it, whatever its EventId. Rows waiting from before are numbered in EventId order (an INSERT
--- … SELECT … ORDER BY computes IDENTITY values in that order).
+-- it, whatever its EventId; Late marks such a row (its message says so, so a reader can find its
+-- place in the stream by EventId past it). Rows waiting from before are numbered in EventId
+-- order (an INSERT … SELECT … ORDER BY computes IDENTITY values in that order).
 CREATE TABLE dbo.OutboxEventsByCommit (
     Seq          bigint        IDENTITY(1, 1) NOT NULL CONSTRAINT PK_OutboxEventsSeq PRIMARY KEY,
     EventId      bigint        NOT NULL CONSTRAINT UQ_OutboxEventsEventId UNIQUE,
     Subject      nvarchar(200) NOT NULL,
     Body         nvarchar(max) NOT NULL,
-    CreatedAtUtc datetime2(7)  NOT NULL
+    CreatedAtUtc datetime2(7)  NOT NULL,
+    Late         bit           NOT NULL CONSTRAINT DF_OutboxEventsLate DEFAULT (0)
 );
 
 INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)

@@ -9,8 +9,12 @@ ALTER TABLE worker_states
     ADD COLUMN outbox_seq bigint NULL;
 
 -- The outbox gets a commit-order key, seq: a late event's row comes after the page that found
--- it, whatever its event_id. Rows waiting from before are numbered in event_id order.
-ALTER TABLE outbox_events ADD COLUMN seq bigint NULL;
+-- it, whatever its event_id; late marks such a row (its message says so, so a reader can find
+-- its place in the stream by EventId past it). Rows waiting from before are numbered in event_id
+-- order.
+ALTER TABLE outbox_events
+    ADD COLUMN seq bigint NULL,
+    ADD COLUMN late boolean NOT NULL DEFAULT false;
 
 UPDATE outbox_events AS o SET seq = n.seq
 FROM (SELECT event_id, row_number() OVER (ORDER BY event_id) AS seq FROM outbox_events) AS n

@@ -8,13 +8,15 @@ ALTER TABLE WorkerStates ADD COLUMN LateHoles TEXT NULL;
 ALTER TABLE WorkerStates ADD COLUMN OutboxSeq INTEGER NULL;
 
 -- The outbox gets a commit-order key, Seq: a late event's row comes after the page that found
--- it, whatever its EventId. Rows waiting from before keep their EventId order.
+-- it, whatever its EventId; Late marks such a row (its message says so, so a reader can find its
+-- place in the stream by EventId past it). Rows waiting from before keep their EventId order.
 CREATE TABLE OutboxEventsByCommit (
     Seq          INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     EventId      INTEGER NOT NULL UNIQUE,
     Subject      TEXT    NOT NULL,
     Body         TEXT    NOT NULL,
-    CreatedAtUtc TEXT    NOT NULL
+    CreatedAtUtc TEXT    NOT NULL,
+    Late         INTEGER NOT NULL DEFAULT 0 CHECK (Late IN (0, 1))
 ) STRICT;
 
 INSERT INTO OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)

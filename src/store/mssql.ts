@@ -412,13 +412,18 @@ export class MssqlStore implements Store {
     return this.#call("reading the outbox", async (pool) =>
       (await MssqlStore.#send(
         pool.request().input("after", sql.BigInt, seq).input("limit", sql.BigInt, limit),
-      )<{ Seq: string | number; EventId: string | number; Subject: string; Body: string }>(
-        "outboxAfter",
-      )).recordset.map((r) => ({
+      )<{
+        Seq: string | number;
+        EventId: string | number;
+        Subject: string;
+        Body: string;
+        Late: boolean;
+      }>("outboxAfter")).recordset.map((r) => ({
         seq: Number(r.Seq),
         eventId: Number(r.EventId),
         subject: r.Subject,
         body: r.Body,
+        late: r.Late === true,
       })));
   }
 

@@ -193,9 +193,9 @@ DECLARE @relayCursor bigint = ISNULL(
      WHERE Id = @relayId), 0);
 DECLARE @outboxed int;
 DECLARE @seqs TABLE (Seq bigint NOT NULL);
-INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
+INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc, Late)
 OUTPUT inserted.Seq INTO @seqs (Seq)
-SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
+SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME(), o.Late
 FROM OPENJSON(@outbox) WITH (
     n       int           'strict $.n',
     EventId bigint        'strict $.e',
@@ -215,7 +215,7 @@ SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The outbox rows after position `@after`, in commit order. */
-  outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body FROM dbo.OutboxEvents
+  outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body, Late FROM dbo.OutboxEvents
 WHERE Seq > @after ORDER BY Seq;`,
 
   /** The relay's cursor: an outbox position. */

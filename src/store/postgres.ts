@@ -130,8 +130,8 @@ WITH moved AS (
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
 ), outbox AS (
-    INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
-    SELECT o.e, o.s, o.b, now()
+    INSERT INTO outbox_events (event_id, subject, body, created_at_utc, late)
+    SELECT o.e, o.s, o.b, now(), o.l = 1
     FROM jsonb_to_recordset($6::jsonb) AS o(n integer, e bigint, s text, b text, l integer)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND (o.l = 1 OR o.e > coalesce(
@@ -385,14 +385,14 @@ export class PostgresStore implements Store {
     return this.#call(
       "reading the outbox",
       async () =>
-        (await this.#pool.query<{ seq: string; event_id: string; subject: string; body: string }>(
-          POSTGRES_LATE.outboxAfter,
-          [seq, limit],
-        )).rows.map((r) => ({
+        (await this.#pool.query<
+          { seq: string; event_id: string; subject: string; body: string; late: boolean }
+        >(POSTGRES_LATE.outboxAfter, [seq, limit])).rows.map((r) => ({
           seq: Number(r.seq),
           eventId: Number(r.event_id),
           subject: r.subject,
           body: r.body,
+          late: r.late,
         })),
     );
   }

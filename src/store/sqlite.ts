@@ -91,9 +91,12 @@ const MOVE_CHECKPOINT = `
 UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
 
-/** An accepted event into the outbox, once (docs/rules.md §7). ?1–?4: EventId, Subject, Body, now. */
+/**
+ * An accepted event into the outbox, once (docs/rules.md §7). ?1–?5: EventId, Subject, Body, now,
+ * late (1 for a late event, §3.10).
+ */
 const INSERT_OUTBOX = `
-INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc) VALUES (?1, ?2, ?3, ?4)
+INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, Late) VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (EventId) DO NOTHING`;
 
 const MIGRATIONS_TABLE = `
@@ -397,8 +400,9 @@ export class SqliteStore implements Store {
     let written = 0;
     let lastSeq = 0;
     for (const row of outboxOrder(result)) {
-      if (row.eventId > published || late.has(row.eventId)) {
-        const done = s.insertOutbox.run(row.eventId, row.subject, row.body, now);
+      const isLate = late.has(row.eventId);
+      if (row.eventId > published || isLate) {
+        const done = s.insertOutbox.run(row.eventId, row.subject, row.body, now, isLate ? 1 : 0);
         if (done.changes === 1) {
           written++;
           lastSeq = Number(done.lastInsertRowid);
@@ -413,8 +417,10 @@ export class SqliteStore implements Store {
     return settle(
       "reading the outbox",
       () =>
-        (this.#db.prepare(SQLITE_LATE.outboxAfter).all(seq, limit) as unknown as SequencedRow[])
-          .map((row) => ({ ...row })),
+        (this.#db.prepare(SQLITE_LATE.outboxAfter).all(seq, limit) as unknown as (
+          & Omit<SequencedRow, "late">
+          & { late: number }
+        )[]).map((row) => ({ ...row, late: row.late === 1 })),
     );
   }
 

@@ -128,6 +128,8 @@ export interface StoreAdmin {
 export interface SequencedRow extends OutboxRow {
   /** Its place in commit order (ascending, never reused): a late event's row comes after the page's. */
   readonly seq: number;
+  /** A late event (docs/rules.md §3.10): below EventIds the stream already holds. */
+  readonly late: boolean;
 }
 
 /**

@@ -55,7 +55,11 @@ export function lateContract(name: string, makeHarness: () => Promise<StoreHarne
       const late = projectLate(4, [scanEvent(3, 13, "PICKUP")], (id) => id === 3);
       const write = await store.applyPage(withLate(late, "[]", 4, [3]));
       assertEquals(write.outboxed, 1);
-      assertEquals((await store.outboxAfter(cursor, 10)).map((r) => r.eventId), [3]);
+      assertEquals(
+        (await store.outboxAfter(cursor, 10)).map((r) => [r.eventId, r.late]),
+        [[3, true]],
+        "a late event's row says so",
+      );
       assertEquals(await store.readCheckpoint(), 4);
       assertEquals((await store.parcel(13))?.type, "PICKUP");
       // The same late write again (a crash before the loop learnt it committed) adds nothing.

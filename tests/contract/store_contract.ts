@@ -468,6 +468,7 @@ export function storeContract(
       assertEquals(await store.outboxAfter(0, 10), [
         {
           seq: 1,
+          late: false,
           eventId: 1,
           subject: "scan.v1.events.PICKUP.10",
           body:
@@ -475,6 +476,7 @@ export function storeContract(
         },
         {
           seq: 2,
+          late: false,
           eventId: 3,
           subject: "scan.v1.events.DELIVERY.10",
           body:
@@ -482,6 +484,7 @@ export function storeContract(
         },
         {
           seq: 3,
+          late: false,
           eventId: 4,
           subject: "scan.v1.events.CUSTOMS_HOLD.12",
           body:
