@@ -150,6 +150,9 @@ export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, Lin
     // as every dashboard and alert rule expects them; the worker's own carry scan_worker_.
     client.collectDefaultMetrics({ register: this.registry });
     for (const name of UNMEASURABLE) this.registry.removeSingleMetric(name);
+    // A gauge named like a counter (`promtool check metrics` refuses it); nodejs_active_resources
+    // carries the same count by type.
+    this.registry.removeSingleMetric("nodejs_active_resources_total");
     this.#gauge(
       "process_resident_memory_bytes",
       "Resident memory size in bytes.",
