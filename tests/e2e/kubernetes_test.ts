@@ -260,6 +260,14 @@ Deno.test("the probes ask the real listener for paths it serves, on the port the
       }
     }
     assertEquals([...probed].sort(), ["/healthz", "/readyz"]);
+    // What the manifests say of a standby: alive and ready while its database answers.
+    monitor.step("standby");
+    for (const path of ["/healthz", "/readyz"]) {
+      const response = await fetch(`${ops.url}${path}`);
+      const body = await response.json();
+      assertEquals([path, response.status], [path, 200], JSON.stringify(body));
+      if (path === "/readyz") assertEquals([body.role, body.reason], ["standby", "standing by"]);
+    }
   } finally {
     await ops.shutdown();
   }
@@ -285,6 +293,15 @@ Deno.test("the ingest worker: two replicas, a budget, a grace period over a requ
     spec: { minAvailable: number };
   };
   assertEquals(budget.spec.minAvailable, 1);
+});
+
+Deno.test("every container runs the image kustomization.yaml names", () => {
+  const images = (kustomization.images as { name: string }[]).map((i) => i.name);
+  for (const { object, pod } of WORKLOADS) {
+    for (const c of pod.containers as (Container & { image: string })[]) {
+      assertOk(images.includes(c.image), `${object.metadata.name}: image ${c.image}`);
+    }
+  }
 });
 
 Deno.test("selectors find their pods; references find their ConfigMaps and Secrets", () => {
