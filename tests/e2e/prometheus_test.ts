@@ -126,7 +126,7 @@ Deno.test({
       );
       assertOk(stalled, "alerts.yml has ScanWorkerFeedStalled");
       assertEquals(stalled.expr.split("> 120").length, 2, "one threshold to shorten");
-      stalled.expr = stalled.expr.replace("> 120", "> 3");
+      stalled.expr = stalled.expr.replace("> 120", "> 10");
       stalled.for = "1s";
       const target = new URL(base).host;
       prometheus = await startPrometheus({
