@@ -7,6 +7,12 @@
 
 import type { Logger } from "@logtape/logtape";
 import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../retry.ts";
+import {
+  type BodyStages,
+  FetchAbortedError,
+  type FetchedPage,
+  type PageSource,
+} from "../source.ts";
 import { parsePageBody } from "./wire.ts";
 
 /** How an API request ended, as a metric label. */
@@ -94,35 +100,6 @@ export interface ClientOptions {
   readonly events?: ClientEvents;
 }
 
-/** A page as fetched: its raw events, not yet validated. */
-export interface FetchedPage {
-  /** The `FromEventId` asked for. */
-  readonly from: number;
-  /** The raw events of the body, in the order received. */
-  readonly events: readonly unknown[];
-  /** As many events as `Limit` asked for (or more): more are waiting. */
-  readonly full: boolean;
-  /**
-   * The longest Type its events may carry: 50 from the API; the stored length from a stream of
-   * events an upstream scan-worker accepted (upper-casing can triple a Type).
-   */
-  readonly typeLength?: number;
-  /** Attempts it took (1 = first try). */
-  readonly attempts: number;
-  /** Milliseconds from the first attempt to the parsed body. */
-  readonly ms: number;
-  /** Milliseconds of the last attempt spent decoding the body to text and parsing it. */
-  readonly stages?: BodyStages;
-}
-
-/** Where a response body's time went, once its bytes had arrived. */
-export interface BodyStages {
-  /** UTF-8 bytes to text. */
-  readonly decodeMs: number;
-  /** Text to JSON, and the check that it is a page. */
-  readonly parseMs: number;
-}
-
 /** Why one attempt failed, and how to wait before the next. */
 export interface AttemptFailure {
   /** The `FromEventId` asked for. */
@@ -139,15 +116,6 @@ export interface AttemptFailure {
   readonly permanent: boolean;
   /** The kind of failure, as a metric label. */
   readonly outcome: RequestOutcome;
-}
-
-/** Raised by {@link ScanApiClient.fetchPage} when its signal aborts (shutdown). */
-export class FetchAbortedError extends Error {
-  /** @param from the page that was being fetched. */
-  constructor(from: number) {
-    super(`fetch of FromEventId=${from} interrupted by shutdown`);
-    this.name = "FetchAbortedError";
-  }
 }
 
 /** Raised by a client with a bounded number of attempts when the last one failed. */
@@ -219,7 +187,7 @@ function isTransientStatus(status: number): boolean {
 }
 
 /** The HTTP client of the Scan Event API. */
-export class ScanApiClient {
+export class ScanApiClient implements PageSource {
   readonly #options: ClientOptions;
 
   /** @param options URL, limit, token, timeout, backoff, logger. */

@@ -10,7 +10,8 @@
 import type { Logger } from "@logtape/logtape";
 import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
-import type { Projected } from "./prefetch.ts";
+import type { PageResult } from "../domain/project.ts";
+import type { ProjectedPage } from "./prefetch.ts";
 
 /** What a run of the loop did. */
 export interface Totals {
@@ -32,8 +33,12 @@ export class Progress {
   /** Since the last info line. */
   #since: number;
   #recent: Totals = { pages: 0, applied: 0, rejected: 0 };
-  /** The last line said the feed was caught up (and nothing has been behind since). */
-  #caughtUp = false;
+  /** What the last info line said. */
+  #said: "nothing" | "catching up" | "caught up" = "nothing";
+  /** The last page written was full: more was waiting. */
+  #behind = false;
+  /** When the feed was last caught up (a short or empty page), on the clock; null before. */
+  #caughtUpAt: number | null = null;
   /** CreatedDateTimeUtc of the newest applied event, in ms since the epoch. */
   #newestMs: number | null = null;
 
@@ -49,7 +54,11 @@ export class Progress {
   }
 
   /** A page was written (or had nothing to write), in `writeMs`. */
-  written({ page, result, waitMs, projectMs }: Projected, write: PageWrite, writeMs: number): void {
+  written(
+    { fetched, result, waitMs, projectMs }: ProjectedPage<PageResult>,
+    write: PageWrite,
+    writeMs: number,
+  ): void {
     for (const rejection of write.rejected) {
       this.#logger.warn("Rejected event {eventId}: {reason}", {
         eventId: rejection.eventId,
@@ -83,50 +92,61 @@ export class Progress {
         rejected: write.rejected.length,
         skipped: result.skipped,
         parcels: result.changes.length,
-        events: page.events.length,
-        fetchMs: Math.round(page.ms),
+        events: fetched.events.length,
+        fetchMs: Math.round(fetched.ms),
         waitMs: hundredths(waitMs),
         ms: Math.round(projectMs + writeMs),
         // Where the page's time went on this thread (the bench sums them per stage).
-        decodeMs: hundredths(page.stages?.decodeMs ?? 0),
-        parseMs: hundredths(page.stages?.parseMs ?? 0),
+        decodeMs: hundredths(fetched.stages?.decodeMs ?? 0),
+        parseMs: hundredths(fetched.stages?.parseMs ?? 0),
         projectMs: hundredths(projectMs),
         writeMs: hundredths(writeMs),
       },
     );
   }
 
-  /** A full page was written: still behind; a progress line if the interval has passed. */
+  /**
+   * A full page was written: more is waiting. A progress line once the interval has passed, but
+   * on a live feed a full page now and then (more than a page arrived within one poll) is not
+   * falling behind: "Catching up" is said only once the feed has not been caught up for a whole
+   * interval.
+   */
   tick(checkpoint: number): void {
-    this.#caughtUp = false;
-    if (this.#now() - this.#since >= this.#intervalMs) this.#report(checkpoint, false);
+    this.#behind = true;
+    const now = this.#now();
+    if (now - this.#since < this.#intervalMs) return;
+    if (this.#caughtUpAt !== null && now - this.#caughtUpAt < this.#intervalMs) return;
+    this.#report(checkpoint, false);
   }
 
   /**
-   * The feed is caught up (an empty or short page). Said at info when it was behind before, or
-   * once the interval has passed on a live feed; otherwise at debug.
+   * The feed is caught up (an empty or short page). Said at info at once when the last info line
+   * said something else (or nothing yet); on a live feed, one summary once the interval has
+   * passed; otherwise at debug.
    */
   caughtUp(checkpoint: number): void {
+    this.#behind = false;
+    this.#caughtUpAt = this.#now();
+    const saidSo = this.#said === "caught up";
     if (this.#recent.pages === 0) {
       // Nothing since the last line (it was written with the last page behind): still say
       // that the feed is caught up now, once.
-      if (!this.#caughtUp) {
+      if (!saidSo) {
         this.#logger.info("Caught up at checkpoint {checkpoint}", { checkpoint });
-        this.#caughtUp = true;
+        this.#said = "caught up";
       }
       return;
     }
-    if (!this.#caughtUp || this.#now() - this.#since >= this.#intervalMs) {
+    if (!saidSo || this.#now() - this.#since >= this.#intervalMs) {
       this.#report(checkpoint, true);
     } else {
       this.#logger.debug("Caught up at checkpoint {checkpoint}", { checkpoint });
     }
-    this.#caughtUp = true;
   }
 
   /** The loop ends: the line for what was applied since the last one. */
   flush(checkpoint: number): void {
-    this.#report(checkpoint, this.#caughtUp);
+    this.#report(checkpoint, !this.#behind);
   }
 
   #report(checkpoint: number, caughtUp: boolean): void {
@@ -156,6 +176,7 @@ export class Progress {
     }
     this.#since = now;
     this.#recent = { pages: 0, applied: 0, rejected: 0 };
+    this.#said = caughtUp ? "caught up" : "catching up";
   }
 }
 
