@@ -46,11 +46,15 @@ export interface ProjectedPage<R> {
 }
 
 /**
- * Event-loop turns that get a new request onto the wire in Deno 2.9 before the page in hand is
- * projected and (synchronously, for SQLite) written. Measured with scripts/request_turns.ts
- * (a warm keep-alive connection, a 30 ms synchronous write after the turns): with 0 or 1 turn
- * the request leaves only after the write; with 2 it leaves before it; 4 keeps a margin of two
- * for a slower runtime or machine, at a few microseconds each.
+ * Event-loop turns given to a new request before the page in hand is projected and
+ * (synchronously, for SQLite) written: Deno sends a request only while its event loop turns, and
+ * a request still waiting when the write starts leaves after it, so the API's time adds to the
+ * worker's instead of overlapping it. Two turns are enough, four keep a margin of two for a
+ * slower machine, at microseconds each. Measured 2026-12-02 with `deno run --allow-net
+ * scripts/request_turns.ts --tries 50` (a warm connection, then a 30 ms synchronous write):
+ * requests sent before the write with 0, 1, 2, 3, 4 turns: 0, 0, 50, 50, 50 of 50. The bench
+ * (`deno task bench --events 100000 --store sqlite --skip-limit --skip-naive --skip-nats`, 2
+ * against 4 in turn, three rounds) put them within noise: 102k/88k, 116k/139k, 150k/162k events/s.
  */
 export const REQUEST_TURNS = 4;
 
