@@ -55,7 +55,23 @@ const NETWORK_CAUSES: readonly [RegExp, RequestOutcome, string][] = [
 /**
  * Name the cause of a failed `fetch`: the runtime reports every network failure as "fetch
  * failed", with the reason in its `cause`.
- * @example describeNetworkError(fetchError) // { outcome: "refused", problem: "request failed: connection refused (tcp connect error: Connection refused (os error 111))" }
+ *
+ * @example A refused connection, as Deno reports it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeNetworkError } from "./client.ts";
+ *
+ * const refused = new TypeError("fetch failed", {
+ *   cause: new Error(
+ *     "client error (Connect): tcp connect error: Connection refused (os error 111)",
+ *   ),
+ * });
+ * assert.deepEqual(describeNetworkError(refused), {
+ *   outcome: "refused",
+ *   problem:
+ *     "request failed: connection refused (tcp connect error: Connection refused (os error 111))",
+ * });
+ * ```
  */
 export function describeNetworkError(error: unknown): { outcome: RequestOutcome; problem: string } {
   const cause = (error as { cause?: unknown })?.cause;
@@ -197,8 +213,27 @@ export class ScanApiClient implements PageSource {
 
   /**
    * The request URL for a page.
-   * @example new ScanApiClient({ url: "http://h/v1/scans/scanevents", limit: 100, … }).pageUrl(5)
-   * // "http://h/v1/scans/scanevents?FromEventId=5&Limit=100"
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getLogger } from "@logtape/logtape";
+   * import { ScanApiClient } from "./client.ts";
+   *
+   * const client = new ScanApiClient({
+   *   url: "http://scan-api.internal/v1/scans/scanevents",
+   *   limit: 100,
+   *   token: null,
+   *   timeoutMs: 15_000,
+   *   maxBodyBytes: 64 * 1024 * 1024,
+   *   backoff: { baseMs: 500, capMs: 30_000 },
+   *   logger: getLogger(["api"]),
+   * });
+   * assert.equal(
+   *   client.pageUrl(5),
+   *   "http://scan-api.internal/v1/scans/scanevents?FromEventId=5&Limit=100",
+   * );
+   * ```
    */
   pageUrl(from: number): string {
     const url = new URL(this.#options.url);

@@ -19,8 +19,8 @@
  * @module
  */
 
-import type { RequestOutcome } from "../api/client.ts";
-import type { Step } from "../worker/events.ts";
+import type { RequestOutcome } from "../api/mod.ts";
+import type { Step } from "../worker/mod.ts";
 
 /** A health or readiness verdict. */
 export interface Verdict {

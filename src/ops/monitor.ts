@@ -26,11 +26,11 @@
  */
 
 import client from "prom-client";
-import type { ClientEvents, RequestOutcome } from "../api/client.ts";
+import type { ClientEvents, RequestOutcome } from "../api/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
-import type { LoopEvents, Step } from "../worker/events.ts";
+import type { LoopEvents, Step } from "../worker/mod.ts";
 import type { LinkEvents } from "../outbox/nats.ts";
 import type { RelayEvents } from "../outbox/relay.ts";
 import { counter, gauge } from "./_registry.ts";

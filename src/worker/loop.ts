@@ -4,6 +4,38 @@
  * page goes straight on; a short or empty page waits the poll interval. Shutdown stops new
  * requests and lets the page in flight commit or roll back.
  *
+ * @example Drain a two-event feed into an in-memory SQLite store
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { SqliteStore } from "../store/sqlite.ts";
+ * import { runLoop } from "./loop.ts";
+ *
+ * const feed = [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+ *   { EventId: 2, ParcelId: 7, Type: "DELIVERY", CreatedDateTimeUtc: "2021-05-11T10:00:00Z" },
+ * ];
+ * const store = new SqliteStore(":memory:");
+ * await store.migrate();
+ * const summary = await runLoop({
+ *   store,
+ *   source: {
+ *     fetchPage: (from: number) => {
+ *       const events = feed.filter((e) => e.EventId >= from);
+ *       return Promise.resolve({ from, events, full: false, attempts: 1, ms: 0 });
+ *     },
+ *   },
+ *   pollIntervalMs: 1000,
+ *   drain: true,
+ *   signal: new AbortController().signal,
+ *   backoff: { baseMs: 500, capMs: 30_000 },
+ *   lockRetryMs: 5000,
+ *   logger: getLogger(["loop"]),
+ * });
+ * assert.deepEqual(summary, { reason: "drained", checkpoint: 2, pages: 1, applied: 2, rejected: 0 });
+ * await store.close();
+ * ```
+ *
  * @module
  */
 

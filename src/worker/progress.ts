@@ -4,6 +4,24 @@
  * up …" once it is not (then, on a live feed, one summary per interval, every poll at debug).
  * Each gives the rate and the lag: how old the newest applied event is. Plus the run's totals.
  *
+ * @example A page written, then the feed caught up: the totals, and one info line
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { projectPage } from "../domain/project.ts";
+ * import { Progress } from "./progress.ts";
+ *
+ * const events = [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+ * ];
+ * const progress = new Progress(getLogger(["loop"]), 10_000);
+ * const fetched = { from: 1, events, full: false, attempts: 1, ms: 3 };
+ * const page = { fetched, result: projectPage(0, events), projectMs: 0.1, waitMs: 0 };
+ * progress.written(page, { rejected: [], outboxed: 0 }, 0.5);
+ * progress.caughtUp(1); // "Caught up at checkpoint 1: 1 events applied, …" at info
+ * assert.deepEqual(progress.totals, { pages: 1, applied: 1, rejected: 0 });
+ * ```
+ *
  * @module
  */
 

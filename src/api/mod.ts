@@ -1,0 +1,19 @@
+/**
+ * The Scan Event API, as the rest of the program uses it: the {@link ScanApiClient} (a
+ * `PageSource`), its errors, and the {@link ClientEvents} hooks a monitor implements. The wire
+ * format's check lives in wire.ts.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FetchFailedError, ScanApiClient } from "./mod.ts";
+ *
+ * assert.equal(typeof ScanApiClient, "function");
+ * assert.equal(typeof FetchFailedError, "function");
+ * ```
+ *
+ * @module
+ */
+
+export * from "./client.ts";
+export { type BodyCheck, parsePageBody, type WirePage, type WireScanEvent } from "./wire.ts";
