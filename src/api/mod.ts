@@ -16,4 +16,5 @@
  */
 
 export * from "./client.ts";
+export { describeNetworkError, type RequestOutcome } from "./_network.ts";
 export { type BodyCheck, parsePageBody, type WirePage, type WireScanEvent } from "./wire.ts";
