@@ -129,6 +129,20 @@ function decode(bytes: Uint8Array): { text: string; decodeMs: number } {
   return { text, decodeMs: performance.now() - started };
 }
 
+/** A response that is not 2xx: its metric label, the words for the log, the wait it asks for. */
+function statusFailure(
+  response: Response,
+  text: string,
+): { outcome: RequestOutcome; problem: string; retryAfterMs: number | null } {
+  const { status } = response;
+  const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
+  return {
+    outcome: status === 429 ? "http_429" : status >= 500 ? "http_5xx" : "http_4xx",
+    problem: `HTTP ${status}${detail ? ` (${detail})` : ""}`,
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+  };
+}
+
 /** Statuses worth retrying soon: timeouts, throttling, server errors. */
 function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
@@ -274,19 +288,12 @@ export class ScanApiClient implements PageSource {
       const response = await fetch(this.pageUrl(from), { headers, signal: timeout.signal });
       const { text, decodeMs } = await readBody(response, this.#options.maxBodyBytes);
       if (!response.ok) {
-        const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
-        const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
-        const problem = `HTTP ${response.status}${detail ? ` (${detail})` : ""}`;
-        const outcome = response.status === 429
-          ? "http_429"
-          : response.status >= 500
-          ? "http_5xx"
-          : "http_4xx";
+        const { outcome, problem, retryAfterMs } = statusFailure(response, text);
         return fail(
           outcome,
           problem,
           response.status,
-          retryAfter,
+          retryAfterMs,
           !isTransientStatus(response.status),
         );
       }
