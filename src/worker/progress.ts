@@ -53,10 +53,8 @@ export class Progress {
   #recent: Totals = { pages: 0, applied: 0, rejected: 0 };
   /** What the last info line said. */
   #said: "nothing" | "catching up" | "caught up" = "nothing";
-  /** The last page written was full: more was waiting. */
-  #behind = false;
-  /** When the feed was last caught up (a short or empty page), on the clock; null before. */
-  #caughtUpAt: number | null = null;
+  /** Since when full pages have come without a short or empty one (null: caught up). */
+  #behindSince: number | null = null;
   /** CreatedDateTimeUtc of the newest applied event, in ms since the epoch. */
   #newestMs: number | null = null;
 
@@ -126,14 +124,12 @@ export class Progress {
   /**
    * A full page was written: more is waiting. A progress line once the interval has passed, but
    * on a live feed a full page now and then (more than a page arrived within one poll) is not
-   * falling behind: "Catching up" is said only once the feed has not been caught up for a whole
-   * interval.
+   * falling behind: once the feed was said to be caught up, "Catching up" is said only when full
+   * pages have come for a whole interval without a short or empty one.
    */
   tick(checkpoint: number): void {
-    this.#behind = true;
-    const now = this.#now();
-    if (now - this.#since < this.#intervalMs) return;
-    if (this.#caughtUpAt !== null && now - this.#caughtUpAt < this.#intervalMs) return;
+    this.#behindSince ??= this.#now();
+    if (this.#now() - this.#since < this.#intervalMs || this.#live()) return;
     this.#report(checkpoint, false);
   }
 
@@ -143,8 +139,7 @@ export class Progress {
    * passed; otherwise at debug.
    */
   caughtUp(checkpoint: number): void {
-    this.#behind = false;
-    this.#caughtUpAt = this.#now();
+    this.#behindSince = null;
     const saidSo = this.#said === "caught up";
     if (this.#recent.pages === 0) {
       // Nothing since the last line (it was written with the last page behind): still say
@@ -164,7 +159,16 @@ export class Progress {
 
   /** The loop ends: the line for what was applied since the last one. */
   flush(checkpoint: number): void {
-    this.#report(checkpoint, !this.#behind);
+    this.#report(checkpoint, this.#behindSince === null || this.#live());
+  }
+
+  /**
+   * Said to be caught up, and full pages for less than an interval since: a live feed, where
+   * more than a page arrived within one poll, not a backlog.
+   */
+  #live(): boolean {
+    if (this.#said !== "caught up" || this.#behindSince === null) return false;
+    return this.#now() - this.#behindSince < this.#intervalMs;
   }
 
   #report(checkpoint: number, caughtUp: boolean): void {

@@ -181,13 +181,38 @@ Deno.test("a backlog that lasts a whole interval after a live feed says catching
     progress.written(last, { rejected: [], outboxed: 0 }, 1);
     progress.caughtUp(last.result.to);
   });
-  // Caught up at 1 s; behind from 2 s: "Catching up" at 11 s (10 pages); caught up at 14 s.
+  // Caught up at 1 s; full pages from 2 s: "Catching up" at 12 s, a whole interval later (11
+  // pages); caught up again at 14 s, said at once (2 pages).
   assertEquals(lines.map((l) => String(l.rawMessage).split(" ")[0]), [
     "Caught",
     "Catching",
     "Caught",
   ]);
-  assertEquals(lines.map((l) => l.properties.pages), [1, 10, 3]);
+  assertEquals(lines.map((l) => l.properties.pages), [1, 11, 2]);
+});
+
+Deno.test("a burst of full pages after a poll wait longer than the interval is not catching up", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 4_000, () => clock.now);
+  const lines = infoLines(() => {
+    // Polls every 5 s; each finds three full pages and a short one, written within 30 ms.
+    for (let poll = 0; poll < 4; poll++) {
+      if (poll > 0) clock.now += 5_000;
+      for (let i = 0; i < 4; i++) {
+        clock.now += 10;
+        const p = page(1 + (poll * 4 + i) * 4, 4, i < 3);
+        progress.written(p, { rejected: [], outboxed: 0 }, 1);
+        if (i < 3) progress.tick(p.result.to);
+        else progress.caughtUp(p.result.to);
+      }
+    }
+  });
+  assertEquals(lines.map((l) => String(l.rawMessage).split(" ")[0]), [
+    "Caught",
+    "Caught",
+    "Caught",
+    "Caught",
+  ]);
 });
 
 Deno.test("progress: logging reset", async () => {
