@@ -139,7 +139,7 @@ class Loop {
         if (!await this.#lock.ensure(() => this.#gained())) break;
         events?.step("fetch");
         const page = await this.#fetchAndProject();
-        if (page === null || !await this.#gate.waitForRoom(signal)) break;
+        if (page === null || !await this.#roomAtGate()) break;
         events?.step("write");
         const write = await this.#write(page);
         if (write === null) {
@@ -183,6 +183,12 @@ class Loop {
       if (error instanceof FetchAbortedError) return null;
       throw error;
     });
+  }
+
+  /** Wait until the gate has room for the page (a paused ingest waits by design); false on shutdown. */
+  #roomAtGate(): Promise<boolean> {
+    this.#options.events?.step("wait");
+    return this.#gate.waitForRoom(this.#options.signal);
   }
 
   /** Write a page (shutdown does not cut it short: it commits or rolls back whole); null if it failed. */

@@ -255,3 +255,25 @@ Deno.test("onActive is called once, when the lock is first held", async () => {
   assertEquals(active, 1);
   await store.close();
 });
+
+Deno.test("waiting for room at the gate is a wait step, not a stuck fetch", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const steps: string[] = [];
+  let stepWhileWaiting = "";
+  const { gate } = recordingGate(() => {
+    stepWhileWaiting = steps.at(-1) ?? "";
+    return Promise.resolve(true);
+  });
+  const events = {
+    step: (step: string) => void steps.push(step),
+    retry: () => {},
+    pageWritten: () => {},
+    writeFailed: () => {},
+    lock: () => {},
+    checkpoint: () => {},
+  };
+  await drainLoop(store, source, { gate, events });
+  assertEquals(stepWhileWaiting, "wait");
+  await store.close();
+});
