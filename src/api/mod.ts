@@ -6,10 +6,9 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { FetchFailedError, ScanApiClient } from "./mod.ts";
+ * import { parsePageBody } from "./mod.ts";
  *
- * assert.equal(typeof ScanApiClient, "function");
- * assert.equal(typeof FetchFailedError, "function");
+ * assert.deepEqual(parsePageBody('{"ScanEvents": []}'), { ok: true, events: [] });
  * ```
  *
  * @module

@@ -7,9 +7,9 @@
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { OPEN_GATE, runLoop } from "./mod.ts";
+ * import { OPEN_GATE } from "./mod.ts";
  *
- * assert.equal(typeof runLoop, "function");
+ * // With nothing after the store, there is always room for the next page.
  * assert.equal(await OPEN_GATE.waitForRoom(new AbortController().signal), true);
  * ```
  *
