@@ -18,7 +18,7 @@ const SRC = new URL("src/", ROOT).href;
  * import modules of its own group or of a lower layer.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["domain", "errors.ts", "retry.ts", "build_info.ts"],
+  ["domain", "errors.ts", "retry.ts", "build_info.ts", "source.ts"],
   ["config.ts", "version.ts"],
   ["log.ts"],
   ["api", "store", "simulator"],

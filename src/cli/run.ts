@@ -101,18 +101,16 @@ stream instead of the API into its own database, with the same rules and checkpo
         drain,
         signal: shutdown.signal,
         events: monitor,
-        onActive: () => {
-          shutdown.started();
-          relay?.start();
-        },
+        onActive: () => shutdown.started(),
         ...(relay === null ? {} : {
-          committed: (write, result) => relay.committed(write, result.to),
-          room: (signal) => relay.room(signal),
+          gate: {
+            opened: () => relay.start(),
+            waitForRoom: (signal) => relay.room(signal),
+            pageCommitted: (write, checkpoint) => relay.committed(write, checkpoint),
+            drained: (signal) => publishedAll(relay, signal),
+          },
         }),
       });
-      if (summary.reason === "drained" && relay !== null) {
-        await publishedAll(relay, shutdown.signal);
-      }
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
         { ...summary },

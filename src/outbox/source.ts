@@ -8,11 +8,10 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Consumer } from "@nats-io/jetstream";
-import { FetchAbortedError, type FetchedPage } from "../api/client.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
 import type { EventBody } from "../domain/message.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
-import type { PageSource } from "../worker/prefetch.ts";
 import { describe, type NatsLink, seqOfEventId } from "./nats.ts";
 
 /** What the stream source needs. */
