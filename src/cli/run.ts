@@ -7,14 +7,16 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { ApiConfig, DatabaseConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import type { PageResult } from "../domain/project.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
-import type { Relay } from "../outbox/relay.ts";
-import { StreamSource } from "../outbox/source.ts";
 import { openStore } from "../store/open.ts";
+import type { PageWrite } from "../store/store.ts";
 import { VERSION } from "../version.ts";
+import { OPEN_GATE, type PageGate } from "../worker/gate.ts";
 import { runLoop } from "../worker/loop.ts";
+import type { PageSource } from "../worker/prefetch.ts";
 import { defineCommand } from "./command.ts";
 import type { CliIo } from "./io.ts";
 import {
@@ -82,7 +84,10 @@ stream instead of the API into its own database, with the same rules and checkpo
     let ops: OpsServer | null = null;
     const monitor = config.metricsPort === null ? undefined : monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
-    const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
+    const gate = relay?.gate ?? OPEN_GATE;
+    const source: PageSource & { close?(): Promise<void> } = fromStream
+      ? streamSource(config, monitor)
+      : apiClient(config, monitor);
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });
@@ -101,18 +106,9 @@ stream instead of the API into its own database, with the same rules and checkpo
         drain,
         signal: shutdown.signal,
         events: monitor,
-        onActive: () => {
-          shutdown.started();
-          relay?.start();
-        },
-        ...(relay === null ? {} : {
-          committed: (write, result) => relay.committed(write, result.to),
-          room: (signal) => relay.room(signal),
-        }),
+        ...gateUntilLoopTakesIt(gate, () => shutdown.started()),
       });
-      if (summary.reason === "drained" && relay !== null) {
-        await publishedAll(relay, shutdown.signal);
-      }
+      if (summary.reason === "drained") await gate.drained(shutdown.signal);
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
         { ...summary },
@@ -121,7 +117,7 @@ stream instead of the API into its own database, with the same rules and checkpo
     } finally {
       shutdown.stopListening();
       await relay?.stop();
-      if (source instanceof StreamSource) await source.close();
+      await source.close?.();
       await ops?.shutdown();
       await store.close();
     }
@@ -204,14 +200,18 @@ function sourceOf(flag: string | boolean | undefined): "api" | "nats" {
   throw new UsageError(`invalid --source: ${JSON.stringify(flag)} is not api or nats`);
 }
 
-/** With --drain: wait until the relay has published every committed event (or a signal). */
-async function publishedAll(relay: Relay, signal: AbortSignal): Promise<void> {
-  const log = logger("relay");
-  log.info("Caught up; waiting for the relay to publish what is committed");
-  await Promise.race([
-    relay.idle(),
-    new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    ),
-  ]);
+/**
+ * The gate as the loop's options take it until the loop takes `gate` itself (issue 22.3): the
+ * gate opens when the instance becomes active, each committed page goes through it, and each
+ * write waits for its room. `onActive` ends start-up.
+ */
+function gateUntilLoopTakesIt(gate: PageGate, onActive: () => void) {
+  return {
+    onActive: () => {
+      onActive();
+      gate.opened();
+    },
+    committed: (write: PageWrite, result: PageResult) => gate.pageCommitted(write, result.to),
+    room: (signal: AbortSignal) => gate.waitForRoom(signal),
+  };
 }

@@ -12,8 +12,8 @@ import type { PageResult } from "../domain/project.ts";
 import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
 import type { LoopEvents, Step } from "../worker/events.ts";
-import type { LinkEvents } from "../outbox/nats.ts";
-import type { RelayEvents } from "../outbox/relay.ts";
+import type { LinkEvents } from "../nats/mod.ts";
+import type { RelayEvents } from "../relay/mod.ts";
 
 /** A health or readiness verdict. */
 export interface Verdict {
