@@ -186,12 +186,16 @@ export class OutboxGate implements PageGate {
   }
 
   /**
-   * Resolves true when ingest may write the next page: fewer than `OUTBOX_MAX_ROWS` rows wait
-   * (never dropped: ingest waits instead). False when `signal` aborts first.
+   * Resolves true when ingest may write the next page: the outbox was counted, and fewer than
+   * `OUTBOX_MAX_ROWS` rows wait (never dropped: ingest waits instead). False when `signal`
+   * aborts first.
    * @throws the relay's error once it stopped for good.
    */
   async waitForRoom(signal: AbortSignal): Promise<boolean> {
     const { backlog, maxRows, logger, events } = this.#options;
+    const counted = () => Number.isFinite(backlog.sinceCountMs);
+    // Not before the relay has counted the outbox once: rows left by an earlier run count too.
+    await this.#until(counted, signal);
     if (backlog.rows >= maxRows && !this.#paused && this.#failure === null) {
       this.#paused = true;
       events?.paused(true);
@@ -215,7 +219,7 @@ export class OutboxGate implements PageGate {
         rows: backlog.rows,
       });
     }
-    // Not before the relay has counted the outbox once: rows from before this process count too.
+    // Not before the relay has counted the outbox once: rows left by an earlier run count too.
     await this.#until(() => Number.isFinite(backlog.sinceCountMs) && backlog.rows === 0, signal);
   }
 
