@@ -7,15 +7,17 @@
  * ```ts
  * import assert from "node:assert/strict";
  * import { getLogger } from "@logtape/logtape";
- * // Nothing connects until the first page is asked for; close() then has nothing to end.
+ * // A connect that gives up (its signal aborted) ends the page as aborted, not as a failure.
  * const source = new StreamSource({
  *   connect: () => Promise.resolve(null),
  *   limit: 100,
  *   backoff: { baseMs: 10, capMs: 100 },
  *   logger: getLogger(["example"]),
  * });
+ * await assert.rejects(source.fetchPage(1, new AbortController().signal), {
+ *   name: "FetchAbortedError",
+ * });
  * await source.close();
- * assert.ok(source instanceof StreamSource);
  * ```
  *
  * @module

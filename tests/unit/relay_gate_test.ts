@@ -143,3 +143,16 @@ Deno.test("while the relay waits (the broker away) the outbox is counted from th
   await new Promise((resolve) => setTimeout(resolve, 20));
   assertOk(outbox.reads <= reads + 1, "no count after the wait ended");
 });
+
+Deno.test("ingest waits for the first count: rows left by an earlier run pause it at once", async () => {
+  const outbox = new FakeOutbox();
+  outbox.rows = 800; // the outbox an earlier run filled while the broker was away
+  const { gate, seen } = gateOn(outbox, 500);
+  gate.opened();
+  const room = gate.waitForRoom(never);
+  assertEquals(await settled(room), false, "not before the count");
+  await gate.count(0);
+  assertEquals([await settled(room), seen.rows, seen.paused], [false, 800, [true]]);
+  await gate.published(400, 400);
+  assertEquals(await room, true);
+});
