@@ -228,19 +228,27 @@ export class OutboxGate implements PageGate {
     return this.#options.backlog.rows;
   }
 
-  /** Count the backlog from the database (settling the pages `cursor` covers) and say so. */
-  async count(cursor: number): Promise<void> {
-    this.changed(await this.#options.backlog.count(cursor));
+  /**
+   * Count the backlog from the database and say so; the commit-to-ack milliseconds of the pages
+   * `cursor` covers.
+   */
+  async count(cursor: number): Promise<number[]> {
+    const settled = await this.#options.backlog.count(cursor);
+    this.changed(settled);
+    return settled;
   }
 
   /**
    * `rows` rows were published up to `cursor`: follow the backlog, or count it again when the
-   * last count is older than `countEveryMs`.
+   * last count is older than `countEveryMs`. The commit-to-ack milliseconds of the pages this
+   * completes.
    */
-  async published(rows: number, cursor: number): Promise<void> {
+  async published(rows: number, cursor: number): Promise<number[]> {
     const { backlog, countEveryMs = COUNT_EVERY_MS } = this.#options;
-    if (backlog.sinceCountMs >= countEveryMs) await this.count(cursor);
-    else this.changed(backlog.published(rows, cursor));
+    if (backlog.sinceCountMs >= countEveryMs) return await this.count(cursor);
+    const settled = backlog.published(rows, cursor);
+    this.changed(settled);
+    return settled;
   }
 
   /**

@@ -262,10 +262,10 @@ export class Relay {
     const eventId = (rows.at(-1) as OutboxRow).eventId;
     await this.#options.store.commitRelay(eventId);
     this.#cursor = Math.max(this.#cursor, eventId);
-    await this.#gate.published(rows.length, this.#cursor);
+    const settled = await this.#gate.published(rows.length, this.#cursor);
     this.#options.logger.debug(
       "Published {count} events up to {eventId} ({duplicates} duplicates)",
-      { count: rows.length, eventId, duplicates },
+      { count: rows.length, eventId, duplicates, commitToAckMs: settled.map(hundredths) },
     );
   }
 
@@ -281,6 +281,11 @@ export class Relay {
       this.#wake = done;
     });
   }
+}
+
+/** Milliseconds to two decimals, for a log line. */
+function hundredths(ms: number): number {
+  return Math.round(ms * 100) / 100;
 }
 
 /** A short label for a failure's cause, for the error metric. */
