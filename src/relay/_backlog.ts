@@ -196,7 +196,8 @@ export class OutboxGate implements PageGate {
     const counted = () => Number.isFinite(backlog.sinceCountMs);
     // Not before the relay has counted the outbox once: rows left by an earlier run count too.
     await this.#until(counted, signal);
-    if (backlog.rows >= maxRows && !this.#paused && this.#failure === null) {
+    if (signal.aborted) return false;
+    if (backlog.rows >= maxRows && !this.#paused) {
       this.#paused = true;
       events?.paused(true);
       logger.warn(
@@ -270,7 +271,7 @@ export class OutboxGate implements PageGate {
       clearTimeout(timer);
       if (!counting || settled) continue;
       await backlog.count().then(
-        (settled) => this.changed(settled),
+        (pagesMs) => this.changed(pagesMs),
         (error: Error) =>
           logger.debug("Counting the outbox failed: {error}", { error: error.message }),
       );
