@@ -77,7 +77,7 @@ async function assertSignalsMatchDatabase(base: string, dbPath: string): Promise
   // The lag is the oldest row's age: read after the scrape, so at most a little older.
   assertOk(
     signals.lag > 0 && signals.lag <= outbox.ageSeconds + 0.5 &&
-      signals.lag >= outbox.ageSeconds - 5,
+      signals.lag >= outbox.ageSeconds - 10,
     `lag ${signals.lag} s, the oldest row ${outbox.ageSeconds} s old`,
   );
   assertEquals(signals.readyStatus, 503);
