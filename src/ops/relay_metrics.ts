@@ -21,8 +21,8 @@
  */
 
 import client from "prom-client";
-import type { LinkEvents } from "../outbox/nats.ts";
-import type { RelayEvents } from "../outbox/relay.ts";
+import type { LinkEvents } from "../nats/mod.ts";
+import type { RelayEvents } from "../relay/mod.ts";
 import { counter, gauge } from "./_registry.ts";
 import type { RelayHealth } from "./health.ts";
 
