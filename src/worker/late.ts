@@ -13,7 +13,6 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { FetchedPage } from "../api/client.ts";
 import {
   addHoles,
   clipHoles,
@@ -31,7 +30,11 @@ import {
 } from "../domain/late.ts";
 import { pageEnd, type PageResult, projectLate } from "../domain/project.ts";
 import type { PageWrite } from "../store/store.ts";
-import type { PageSource, Projected } from "./prefetch.ts";
+import type { FetchedPage, PageSource } from "../source.ts";
+import type { ProjectedPage } from "./prefetch.ts";
+
+/** A page as the loop writes it: fetched, and projected. */
+type Projected = ProjectedPage<PageResult>;
 
 /**
  * While catching up, one re-read per this many full pages: 2 % more requests, none of them
@@ -119,11 +122,11 @@ export class LateWatch {
 
   /** A page as the loop writes it: with the holes it opens, stored in its transaction. */
   forPage(projected: Projected): Projected {
-    const { page, result } = projected;
+    const { fetched, result } = projected;
     if (result.empty && !this.#dirty) return projected;
     const opened = result.empty
       ? []
-      : holesOfPage(result.from, result.to, usableIds(page.events), this.#now());
+      : holesOfPage(result.from, result.to, usableIds(fetched.events), this.#now());
     const { holes, dropped } = addHoles(this.#holes, opened);
     if (dropped > 0) {
       this.#options.logger.warn(
@@ -279,7 +282,7 @@ export class LateWatch {
     const changed = found.length > 0 || encodeHoles(holes) !== encodeHoles(this.#holes);
     if (!changed && result.rejections.length === 0 && !this.#dirty) return null;
     return {
-      page,
+      fetched: page,
       result: this.#withHoles(result, holes, found),
       projectMs: performance.now() - started,
       waitMs: 0,
@@ -290,7 +293,12 @@ export class LateWatch {
   #stateOnly(checkpoint: number): Projected {
     const page: FetchedPage = { from: checkpoint + 1, events: [], full: false, attempts: 0, ms: 0 };
     const result = projectLate(checkpoint, [], () => false);
-    return { page, result: this.#withHoles(result, this.#holes, []), projectMs: 0, waitMs: 0 };
+    return {
+      fetched: page,
+      result: this.#withHoles(result, this.#holes, []),
+      projectMs: 0,
+      waitMs: 0,
+    };
   }
 
   /** Settle the holes older than the give-up age (two windows with re-reads, one without). */

@@ -7,11 +7,10 @@ import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { type RawEvent, scanEvent } from "../helpers/events.ts";
 import { tempDatabase } from "../helpers/tables.ts";
-import type { FetchedPage } from "../../src/api/client.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { runLoop } from "../../src/worker/loop.ts";
 import { type LateHooks, type LateOptions, PAGES_PER_REREAD } from "../../src/worker/late.ts";
-import type { PageSource } from "../../src/worker/prefetch.ts";
+import type { FetchedPage, PageSource } from "../../src/source.ts";
 
 const logger = getLogger(["test"]);
 

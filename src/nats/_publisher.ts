@@ -20,6 +20,12 @@ export interface Ack {
   readonly duplicate: boolean;
 }
 
+/**
+ * The header of a late event's message (docs/rules.md §3.10): it follows events with higher
+ * EventIds, so a reader that looks for its place in the stream by EventId steps over it.
+ */
+export const LATE_HEADER = "Scan-Late-Event";
+
 /** The stream refused a message (an `error` in its acknowledgement), or no stream answered. */
 export class PublishRefusedError extends Error {
   /** The JetStream error code (10071: wrong last sequence), or 503 when no stream answered. */
@@ -68,8 +74,9 @@ export class Publisher {
 
   /**
    * Publish `body` to `subject` with `Nats-Msg-Id: msgId` and, unless null,
-   * `Nats-Expected-Last-Sequence: expectLastSeq`. Resolves with the stream's acknowledgement;
-   * rejects with PublishRefusedError, or AckTimeoutError after `timeoutMs`.
+   * `Nats-Expected-Last-Sequence: expectLastSeq`; a late event (docs/rules.md §3.10) also with
+   * {@link LATE_HEADER}. Resolves with the stream's acknowledgement; rejects with
+   * PublishRefusedError, or AckTimeoutError after `timeoutMs`.
    */
   publish(
     subject: string,
@@ -77,12 +84,14 @@ export class Publisher {
     msgId: string,
     expectLastSeq: number | null,
     timeoutMs: number,
+    late = false,
   ): Promise<Ack> {
     if (this.#closed) return Promise.reject(new Error("the publisher is closed"));
     const id = this.#next++;
     const h = headers();
     h.set("Nats-Msg-Id", msgId);
     if (expectLastSeq !== null) h.set("Nats-Expected-Last-Sequence", String(expectLastSeq));
+    if (late) h.set(LATE_HEADER, "true");
     const { promise, resolve, reject } = Promise.withResolvers<Ack>();
     const timer = setTimeout(() => {
       this.#pending.delete(id);
