@@ -19,6 +19,7 @@ const SRC = new URL("src/", ROOT).href;
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ["domain", "errors.ts", "retry.ts", "build_info.ts"],
+  ["config"],
   ["config.ts", "version.ts"],
   ["log.ts"],
   ["api", "store", "simulator"],

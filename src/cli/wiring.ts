@@ -6,7 +6,13 @@
  */
 
 import { type ClientEvents, ScanApiClient } from "../api/client.ts";
-import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import type {
+  ApiConfig,
+  NatsConfig,
+  NatsLinkConfig,
+  RetryConfig,
+  WorkerConfig,
+} from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
 import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../outbox/nats.ts";
@@ -16,7 +22,7 @@ import type { BackoffPolicy } from "../retry.ts";
 import type { OutboxStore, StoreAdmin } from "../store/store.ts";
 
 /** The retry spacing the settings give. */
-export function backoffOf(config: WorkerConfig): BackoffPolicy {
+export function backoffOf(config: RetryConfig): BackoffPolicy {
   return { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
 }
 
@@ -47,7 +53,7 @@ export function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvent
  * exists. Resolves null when `signal` aborts first.
  */
 export function streamLink(
-  config: NatsConfig & WorkerConfig,
+  config: NatsLinkConfig & RetryConfig,
   events?: LinkEvents,
 ): (signal: AbortSignal) => Promise<NatsLink | null> {
   const log = logger("nats");
