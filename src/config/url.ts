@@ -414,7 +414,10 @@ export function redactionPatterns(secrets: readonly string[]): RedactionPattern[
       pattern: /([a-z][a-z0-9+.-]*:\/\/[^\s"'/@:[\]]*):[^\s"'@]*@/gi,
       replacement: `$1:${MASK}@`,
     },
-    { pattern: /((?:^|[;"\s])(?:password|pwd)\s*=\s*)[^;"\s]+/gi, replacement: `$1${MASK}` },
+    {
+      pattern: /((?:^|[;"\s])(?:password|pwd)\s*=\s*)[^;"\s…][^;"\s]*/gi,
+      replacement: `$1${MASK}`,
+    },
   ];
 }
 
