@@ -13,7 +13,7 @@ import type { ParcelState, RejectedEvent, Store } from "../store/store.ts";
  * @throws UsageError naming the argument.
  */
 export function wholeNumber(text: string | undefined, name: string, min: number): number {
-  if (text === undefined) throw new UsageError(`invalid ${name}: is required`);
+  if (text === undefined) throw new UsageError(`${name} is missing`);
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
     throw new UsageError(
