@@ -356,7 +356,7 @@ function withDecoded(text: string): string[] {
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
  * deepStrictEqual(secretsIn("postgres://app:s%40cret@db:oops/x"), ["s%40cret", "s@cret"]);
- * deepStrictEqual(secretsIn("Server=db;Password='it''s'"), ["it's"]);
+ * deepStrictEqual(secretsIn("Server=db;Password='it''s'"), ["'it''s'", "it's"]);
  * ```
  */
 export function secretsIn(text: string, whole = false): string[] {

@@ -82,7 +82,11 @@ export type FeedReaches = (eventId: number) => Promise<boolean>;
 
 /**
  * What moving the checkpoint from `from` to `to` does, in words.
- * @example describeMove(15, 40) // "forward by 25: events 16..40 are skipped and never applied"
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * strictEqual(describeMove(15, 40), "forward by 25: events 16..40 are skipped and never applied");
+ * ```
  */
 export function describeMove(from: number, to: number): string {
   if (to > from) {
