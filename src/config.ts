@@ -4,7 +4,7 @@
  * needs into one frozen object, or gets a {@link ConfigError} naming the setting.
  *
  * The settings themselves (default, range, parser, help) are in `config/settings.ts`; the URL
- * settings and the masking of their secrets in `config/url.ts`.
+ * settings in `config/url.ts`, and the masking of every secret in `config/mask.ts`.
  *
  * @module
  */
@@ -14,12 +14,14 @@ import { ConfigError } from "./errors.ts";
 import type { AnySetting, Setting, SettingContext } from "./config/setting.ts";
 import * as S from "./config/settings.ts";
 import type { LogFormat, LogLevel, Section } from "./config/settings.ts";
-import { type DatabaseTarget, type NatsTarget, secretsIn } from "./config/url.ts";
+import type { DatabaseTarget, NatsTarget } from "./config/url.ts";
+import { secretsIn } from "./config/mask.ts";
 
 export { LOG_LEVELS, MAX_LIMIT, SECTION_SETTINGS, settingsOf } from "./config/settings.ts";
 export type { LogFormat, LogLevel, Section } from "./config/settings.ts";
 export type { AnySetting, Setting } from "./config/setting.ts";
-export { parseDatabaseUrl, parseNatsUrl, redactDatabaseUrl, redactNatsUrl } from "./config/url.ts";
+export { parseDatabaseUrl, parseNatsUrl } from "./config/url.ts";
+export { redactDatabaseUrl, redactNatsUrl } from "./config/mask.ts";
 export type { DatabaseTarget, NatsTarget } from "./config/url.ts";
 
 /** `DATABASE_URL` and how to reach the database. */

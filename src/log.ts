@@ -18,7 +18,7 @@ import {
 } from "@logtape/logtape";
 import { redactByPattern } from "@logtape/redaction";
 import type { LogFormat, LogLevel } from "./config.ts";
-import { redactionPatterns } from "./config/url.ts";
+import { redactionPatterns } from "./config/mask.ts";
 
 /** The root category of every logger of the program. */
 export const ROOT_CATEGORY = "scan-worker";

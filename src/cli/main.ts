@@ -8,7 +8,7 @@
 
 import { parseArgs } from "node:util";
 import { resolveSections, secretsOf } from "../config.ts";
-import { redactDatabaseUrl, redactionPatterns, redactOutput } from "../config/url.ts";
+import { redactDatabaseUrl, redactionPatterns, redactOutput } from "../config/mask.ts";
 import { CommandError, ConfigError, EXIT, exitCode, UsageError } from "../errors.ts";
 import { logger, setupLogging, stopLogging } from "../log.ts";
 import { versionLine } from "../version.ts";
@@ -76,6 +76,34 @@ type Request =
   };
 
 /**
+ * A command's arguments: as many positionals as it takes, and its required flags.
+ * @throws UsageError naming what is missing or too much.
+ */
+function checkArguments(
+  command: AnyCommand,
+  values: Record<string, string | boolean | undefined>,
+  positionals: readonly string[],
+): void {
+  const expected = command.positionals ?? [];
+  if (positionals.length > expected.length) {
+    const extra = redactDatabaseUrl(positionals[expected.length] ?? "");
+    throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
+  }
+  const missing = expected[positionals.length];
+  if (missing !== undefined) {
+    throw new UsageError(
+      `${command.name} needs a ${missing.name}: scan-worker ${command.name} ${missing.example}`,
+    );
+  }
+  const absent = command.flags.find((f) => f.required && values[f.name] === undefined);
+  if (absent !== undefined) {
+    throw new UsageError(
+      `${command.name} needs --${absent.name} ${absent.value ?? ""}: ${command.examples[0] ?? ""}`,
+    );
+  }
+}
+
+/**
  * Read argv: the first positional names the command; its flags are checked against the
  * command's own (a flag of another command is named as such).
  * @throws UsageError for an unknown command or flag, or a wrong number of arguments.
@@ -123,23 +151,7 @@ export function parseCommandLine(args: readonly string[]): Request {
   const { values, positionals } = parsed;
   if (values.help === true) return { kind: "help", command };
   if (values.version === true) return { kind: "version" };
-  const expected = command.positionals ?? [];
-  if (positionals.length > expected.length) {
-    const extra = redactDatabaseUrl(positionals[expected.length] ?? "");
-    throw new UsageError(`unexpected argument ${JSON.stringify(extra)}`);
-  }
-  const missing = expected[positionals.length];
-  if (missing !== undefined) {
-    throw new UsageError(
-      `${command.name} needs a ${missing.name}: scan-worker ${command.name} ${missing.example}`,
-    );
-  }
-  const absent = command.flags.find((f) => f.required && values[f.name] === undefined);
-  if (absent !== undefined) {
-    throw new UsageError(
-      `${command.name} needs --${absent.name} ${absent.value ?? ""}: ${command.examples[0] ?? ""}`,
-    );
-  }
+  checkArguments(command, values, positionals);
   return { kind: "command", command, values, positionals };
 }
 

@@ -24,9 +24,8 @@ import {
   parseApiUrl,
   parseDatabaseUrl,
   parseNatsUrl,
-  redactDatabaseUrl,
-  redactNatsUrl,
 } from "./url.ts";
+import { redactDatabaseUrl, redactNatsUrl } from "./mask.ts";
 
 /** Log levels accepted by `LOG_LEVEL`. */
 export const LOG_LEVELS = ["debug", "info", "warning", "error"] as const;

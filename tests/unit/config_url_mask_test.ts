@@ -1,16 +1,14 @@
 import { assertEquals, assertOk, assertThrows } from "../helpers/assert.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { parseApiUrl, parseDatabaseUrl, parseNatsUrl } from "../../src/config/url.ts";
 import {
-  parseApiUrl,
-  parseDatabaseUrl,
-  parseNatsUrl,
   redactApiUrl,
   redactDatabaseUrl,
   redactionPatterns,
   redactNatsUrl,
   redactOutput,
   secretsIn,
-} from "../../src/config/url.ts";
+} from "../../src/config/mask.ts";
 
 /** The error `work` throws, as a ConfigError. */
 function configError(work: () => unknown): ConfigError {
