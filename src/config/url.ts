@@ -45,18 +45,33 @@ function authorityOf(text: string): string {
 }
 
 /**
- * A URL of a database server (`shape` is its scheme), checked: it parses, its port (if any) is from 1 to 65535, its
- * credentials are percent-encoded correctly. Errors show the URL masked.
+ * How `pg` reads a URL: a space or a stray `%` is encoded first, and an empty host
+ * (`postgres://u:p@/db?host=/run/postgresql`, a Unix socket) is allowed.
  */
-function serverUrl(text: string, setting: string, shape: string): URL {
+function postgresUrl(text: string): URL {
+  const encoded = /\s|%[^a-f0-9]|%[a-f0-9][^a-f0-9]/i.test(text)
+    ? encodeURI(text).replace(/%25(\d\d)/g, "%$1")
+    : text;
+  try {
+    return new URL(encoded);
+  } catch {
+    return new URL(encoded.replace("@/", "@socket.invalid/"));
+  }
+}
+
+/**
+ * A URL of a database server (`scheme` names it), read as its driver reads it and checked: it
+ * parses, its port (if any) is from 1 to 65535, its credentials decode. Errors show it masked.
+ */
+function serverUrl(text: string, setting: string, scheme: "postgres" | "mssql"): URL {
   const shown = JSON.stringify(redactDatabaseUrl(text));
   const problem = portProblem(authorityOf(text));
   if (problem !== null) throw new ConfigError(setting, `${shown}: ${problem}`);
   let url: URL;
   try {
-    url = new URL(text);
+    url = scheme === "postgres" ? postgresUrl(text) : new URL(text);
   } catch {
-    throw new ConfigError(setting, `${shown} is not a valid ${shape} URL`);
+    throw new ConfigError(setting, `${shown} is not a valid ${scheme}:// URL`);
   }
   if (url.port === "0") {
     throw new ConfigError(setting, `${shown}: the port must be a number from 1 to 65535`);
@@ -127,11 +142,11 @@ export function parseDatabaseUrl(text: string, setting = "DATABASE_URL (--db)"):
     return { kind: "sqlite", path };
   }
   if (/^postgres(ql)?:\/\//i.test(value)) {
-    serverUrl(value, setting, "postgres://");
+    serverUrl(value, setting, "postgres");
     return { kind: "postgres", url: value };
   }
   if (/^mssql:\/\//i.test(value)) {
-    serverUrl(value, setting, "mssql://");
+    serverUrl(value, setting, "mssql");
     return { kind: "mssql", url: value };
   }
   if (/(^|;)\s*(server|data source|address|addr|network address)\s*=/i.test(value)) {

@@ -132,3 +132,18 @@ Deno.test("the output net masks known secrets, URL passwords and Password= value
     "expected nats://[user:pass@]host; Password=…",
   );
 });
+
+Deno.test("a PostgreSQL URL that pg reads is accepted: a socket without host, a stray %", () => {
+  for (
+    const url of [
+      "postgres://u:p@/db?host=/var/run/postgresql",
+      "postgres:///db?host=/tmp",
+      "postgres://u:p%zz@h/db",
+      "postgres://u:p q@h/db",
+      "postgresql://u:p@[::1]:5432/db",
+      "postgres://%2Fvar%2Frun%2Fpostgresql/db",
+    ]
+  ) {
+    assertEquals(parseDatabaseUrl(url), { kind: "postgres", url }, url);
+  }
+});
