@@ -223,13 +223,7 @@ function natsLogin(
  */
 export function parseApiUrl(text: string, setting = "SCAN_API_URL (--api-url)"): string {
   const value = text.trim();
-  const shown = JSON.stringify(redactApiUrl(value));
-  if (credentialsIn(value).length > 0) {
-    throw new ConfigError(
-      setting,
-      `${shown}: credentials in the URL are not allowed; use SCAN_API_TOKEN`,
-    );
-  }
+  let shown = JSON.stringify(redactApiUrl(value));
   const port = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? portProblem(authorityOf(value)) : null;
   if (port !== null) throw new ConfigError(setting, `${shown}: ${port}`);
   let url: URL;
@@ -238,6 +232,14 @@ export function parseApiUrl(text: string, setting = "SCAN_API_URL (--api-url)"):
   } catch {
     throw new ConfigError(setting, `${shown} is not a URL`);
   }
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError(
+      setting,
+      `${shown}: credentials in the URL are not allowed; use SCAN_API_TOKEN`,
+    );
+  }
+  // Parsed without credentials: an `@` in the path is no password, and can be shown.
+  shown = JSON.stringify(value.replace(/[?#].*$/s, "?…"));
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new ConfigError(setting, `${shown} is not an http(s) URL`);
   }

@@ -147,3 +147,12 @@ Deno.test("a PostgreSQL URL that pg reads is accepted: a socket without host, a 
     assertEquals(parseDatabaseUrl(url), { kind: "postgres", url }, url);
   }
 });
+
+Deno.test("an @ in the API URL's path is no credential", () => {
+  assertEquals(parseApiUrl("http://api/v1/feeds/@team/events"), "http://api/v1/feeds/@team/events");
+  assertThrows(
+    () => parseApiUrl("ftp://api/v1/@x"),
+    ConfigError,
+    /^invalid SCAN_API_URL \(--api-url\): "ftp:\/\/api\/v1\/@x" is not an http\(s\) URL$/,
+  );
+});
