@@ -45,7 +45,13 @@ export class CommandError extends Error {
 /**
  * The exit code for an error that ended a command: 2 for a usage or configuration error, 1 for
  * anything else.
- * @example exitCode(new ConfigError("LOG_LEVEL", "…")) // 2
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * strictEqual(exitCode(new ConfigError("LOG_LEVEL", '"loud" is not one of debug, info, warning, error')), 2);
+ * strictEqual(exitCode(new CommandError("parcel 5002 is not in ParcelStates")), 1);
+ * strictEqual(exitCode(new Error("connect ECONNREFUSED")), 1);
+ * ```
  */
 export function exitCode(error: unknown): number {
   return error instanceof UsageError ? EXIT.usage : EXIT.failure;
