@@ -1,5 +1,5 @@
 /**
- * The SQL Server store (SQL Server 2017+) through `mssql`: one round trip per page, set-based
+ * The SQL Server store (SQL Server 2016+, compatibility level 130+) through `mssql`: one round trip per page, set-based
  * writes from a JSON document (`OPENJSON … WITH`), one transaction with `XACT_ABORT ON`.
  *
  * It mirrors the SQLite store statement for statement; the same contract suite runs against it
@@ -17,6 +17,7 @@ import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
 import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
+import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
@@ -47,6 +48,10 @@ export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_type_length.sql": typeLength,
   "003_outbox.sql": outbox,
+  "004_read_indexes.sql": readIndexes,
+}, {
+  // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
+  "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],
 });
 
 /** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
@@ -62,19 +67,30 @@ export function mssqlTime(text: string): string {
 
 /**
  * SQL Server error numbers worth retrying: deadlock victim, lock request timeout, the busy
- * migration lock (50001, raised by the store), and the errors on Microsoft's transient-fault
- * lists (SqlClient's retry logic, Azure SQL): failover, throttling, a database not yet available.
+ * migration lock (50001, raised by the store), the errors on Microsoft's transient-fault lists
+ * (SqlClient's retry logic, Azure SQL): failover, throttling, a database not yet available; and
+ * the on-premises failover and upgrade errors, which the severity rule would call permanent
+ * (severity 14 or 16) though they pass within minutes: an availability-group or mirroring role
+ * change (983, 976, 988, 956), a database in transition or not started yet (952, 941), a server
+ * in script upgrade mode after a cumulative update or a container start (18401).
  * Login errors carry their number too (see `attachLoginError` in mssql_config.ts); tedious
  * itself retries a few of them (4060, 40613 …) before giving up. Client-side conditions
  * (timeouts, dropped sockets) come from tedious as codes, below, not as numbers.
  */
 export const TRANSIENT_ERROR_NUMBERS: ReadonlySet<number> = new Set([
+  941, // database cannot be opened because it is not started
+  952, // database is in transition
+  956, // mirrored database not yet synchronized with its partner
+  976, // availability database not accessible for queries (data movement suspended)
+  983, // availability replica not in the PRIMARY or SECONDARY role
+  988, // database lacks a quorum of nodes for high availability
   1205, // deadlock victim
   1222, // lock request timeout
   4060, // cannot open database (during failover)
   4221, // login to read-secondary failed (replica not ready)
   10928, // resource limit reached
   10929, // resource limit: minimum guarantee
+  18401, // login failed: server is in script upgrade mode
   40143, // the service has encountered an error processing your request
   40197, // service error processing the request (failover)
   40501, // service busy
@@ -241,8 +257,12 @@ export class MssqlStore implements Store {
   }
 
   /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
-  #call<T>(doing: string, work: (pool: sql.ConnectionPool) => Promise<T>): Promise<T> {
-    return storeCall(this.#errors(), doing, async () => work(await this.#pool()));
+  #call<T>(
+    doing: string,
+    work: (pool: sql.ConnectionPool) => Promise<T>,
+    attempts?: number,
+  ): Promise<T> {
+    return storeCall(this.#errors(), doing, async () => work(await this.#pool()), attempts);
   }
 
   /** How this store names itself and sorts errors. */
@@ -289,10 +309,18 @@ export class MssqlStore implements Store {
     this.#compatible = true;
   }
 
-  /** Apply pending migrations in one transaction under an application lock. */
+  /**
+   * Apply pending migrations in one transaction under an application lock. An up-to-date schema
+   * needs no lock and no DDL, so a login without the right to create tables can start `run`.
+   */
   migrate(): Promise<AppliedMigration[]> {
     return this.#call("migrating", async (pool) => {
       await this.#checkCompatibility(pool);
+      const current = await this.#applied(pool.request()).catch((error) => {
+        if (isMissingObject(error)) return null;
+        throw error;
+      });
+      if (current !== null && pendingMigrations(MSSQL_MIGRATIONS, current).length === 0) return [];
       const transaction = new sql.Transaction(pool);
       await transaction.begin();
       try {
@@ -348,6 +376,31 @@ export class MssqlStore implements Store {
     });
   }
 
+  /** The highest applied migration (0 when none), read alone: `migrate` says it when up to date. */
+  schemaVersion(): Promise<number> {
+    return this.#call("reading the schema version", async (pool) => {
+      try {
+        const row = (await MssqlStore.#send(pool.request())<{ schemaVersion: number | null }>(
+          "schemaVersion",
+        )).recordset[0];
+        return row?.schemaVersion ?? 0;
+      } catch (error) {
+        if (isMissingObject(error)) return 0;
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Whether the server answers (`SELECT 1`): the readiness probe. It takes no lock, so it does not
+   * wait behind a page that holds the feed row.
+   */
+  ping(): Promise<void> {
+    return this.#call("checking the connection", async (pool) => {
+      await MssqlStore.#send(pool.request())("ping");
+    }, 1);
+  }
+
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
     return this.#call("reading the checkpoint", async (pool) => {
@@ -369,23 +422,24 @@ export class MssqlStore implements Store {
   /** Write one page in one round trip and one transaction. */
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
-    const outboxed = this.#outbox ? outboxDocument(result) : "[]";
+    const outbox = this.#outbox ? outboxDocument(result) : null;
     return this.#call(writingPage(result), async (pool) => {
-      const outcome = await MssqlStore.#send(
-        pool.request()
-          .input("id", sql.NVarChar(100), FEED_ID)
-          .input("from", sql.BigInt, result.from)
-          .input("to", sql.BigInt, result.to)
-          .input("changes", sql.NVarChar(sql.MAX), document.changes)
-          .input("rejections", sql.NVarChar(sql.MAX), document.rejections)
-          .input("outbox", sql.NVarChar(sql.MAX), outboxed)
-          .input("relayId", sql.NVarChar(100), RELAY_ID),
-      )<{
+      const request = pool.request()
+        .input("id", sql.NVarChar(100), FEED_ID)
+        .input("from", sql.BigInt, result.from)
+        .input("to", sql.BigInt, result.to)
+        .input("changes", sql.NVarChar(sql.MAX), document.changes)
+        .input("rejections", sql.NVarChar(sql.MAX), document.rejections);
+      if (outbox !== null) {
+        request.input("outbox", sql.NVarChar(sql.MAX), outbox)
+          .input("relayId", sql.NVarChar(100), RELAY_ID);
+      }
+      const outcome = await MssqlStore.#send(request)<{
         moved: boolean;
         actual: string | number | null;
         stored: string | null;
         outboxed: number | null;
-      }>("applyPage");
+      }>(outbox === null ? "applyPage" : "applyPageWithOutbox");
       const row = outcome.recordset[0];
       if (row === undefined || !row.moved) {
         throw new CheckpointMovedError(

@@ -83,13 +83,15 @@ interface LoginEvents {
 /**
  * Give a failed login's error the server's number and severity. tedious reports a refused login
  * (18456 login failed, 4060 cannot open database, 40613 database unavailable …) as `ELOGIN`
- * without them; the server's error token, seen just before, carries both. Set as the driver's
- * `beforeConnect` hook, so every connection of every pool gets it.
+ * without them; the server's error tokens, seen just before, carry both. The first one counts,
+ * as in SqlClient: a database that is not open yet (recovery, a failover, a restore) answers
+ * 4060 (transient) and then 18456 (login failed), and the login is worth retrying. Set as the
+ * driver's `beforeConnect` hook, so every connection of every pool gets it.
  */
 export function attachLoginError(connection: LoginEvents): void {
   let token: ErrorToken | undefined;
   connection.on("errorMessage", (message) => {
-    token = message;
+    token ??= message;
   });
   connection.once("connect", (error) => {
     if (error === undefined || token === undefined) return;
@@ -103,6 +105,9 @@ function withDefaults(config: sql.config, connectTimeoutMs: number): sql.config 
   return {
     ...config,
     beforeConnect: attachLoginError,
+    // Check a pooled connection's socket on acquire, not with a `SELECT 1` round trip (the
+    // driver's default): a dead socket fails the call, which the store retries.
+    validateConnection: "socket",
     connectionTimeout: config.connectionTimeout ?? connectTimeoutMs,
     requestTimeout: config.requestTimeout ?? 30_000,
     pool: {

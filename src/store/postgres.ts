@@ -65,12 +65,13 @@ const utcText = (column: string) =>
  * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
  * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
  * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
- * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
- * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
+ * order. Parcel rows are taken in ParcelId order, so two writers of one table (consumer groups)
+ * lock rows in the same order and cannot deadlock on them. With the outbox on, the accepted
+ * events go into it ($6, `[{e, s, b}]`), but those at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
  * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
  * it, so a replayed event the relay is pruning cannot slip back in.
  */
-const APPLY_PAGE = `
+const PAGE_WRITE = `
 WITH moved AS (
     UPDATE worker_states
     SET last_processed_event_id = $3, updated_at_utc = now()
@@ -87,6 +88,7 @@ WITH moved AS (
     SELECT c.p, c.e, c.t, c.s, c.r, c.c, c.pe, c.pt, c.de, c.dt, now()
     FROM changes AS c
     WHERE EXISTS (SELECT 1 FROM moved)
+    ORDER BY c.p
     ON CONFLICT (parcel_id) DO UPDATE SET
         last_event_id = CASE WHEN excluded.last_event_id > ps.last_event_id
             THEN excluded.last_event_id ELSE ps.last_event_id END,
@@ -122,7 +124,10 @@ WITH moved AS (
     INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
-), outbox AS (
+`;
+
+/** The outbox part of the page statement ($6, $7): only when the outbox is on. */
+const PAGE_OUTBOX = `), outbox AS (
     INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
     SELECT o.e, o.s, o.b, now()
     FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
@@ -131,13 +136,23 @@ WITH moved AS (
         (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING 1
-)
+)`;
+
+/** The statement's result row; `outboxed` the count of the outbox part, or 0. */
+const pageResult = (outboxed: string) => `
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM parcels) AS parcels,
        (SELECT count(*) FROM rejections) AS rejections,
        (SELECT coalesce(json_agg(n ORDER BY n), '[]') FROM new_rejections) AS stored,
-       (SELECT count(*) FROM outbox) AS outboxed,
+       ${outboxed} AS outboxed,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
+
+/** The page statement without the outbox ($1–$5): it touches no outbox table or relay row. */
+const APPLY_PAGE = PAGE_WRITE + pageResult("0");
+
+/** The page statement with the outbox ($1–$7). */
+const APPLY_PAGE_WITH_OUTBOX = PAGE_WRITE + PAGE_OUTBOX +
+  pageResult("(SELECT count(*) FROM outbox)");
 
 /**
  * SQLSTATE classes that name a passing condition (PostgreSQL's Appendix A): 08 connection
@@ -332,14 +347,14 @@ export class PostgresStore implements Store {
   /** Write one page in one statement (docs/rules.md §3.8). */
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, postgresTime);
-    const outbox = this.#outbox ? outboxDocument(result) : "[]";
+    const page = [FEED_ID, result.from, result.to, document.changes, document.rejections];
+    const [text, values] = this.#outbox
+      ? [APPLY_PAGE_WITH_OUTBOX, [...page, outboxDocument(result), RELAY_ID]]
+      : [APPLY_PAGE, page];
     return this.#call(writingPage(result), async () => {
       const outcome = await this.#pool.query<
         { moved: string; actual: string | null; stored: number[]; outboxed: string }
-      >(
-        APPLY_PAGE,
-        [FEED_ID, result.from, result.to, document.changes, document.rejections, outbox, RELAY_ID],
-      );
+      >(text, values);
       const row = outcome.rows[0];
       if (row === undefined || Number(row.moved) !== 1) {
         throw new CheckpointMovedError(
@@ -408,6 +423,28 @@ export class PostgresStore implements Store {
       )).rows[0];
       return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
     });
+  }
+
+  /** The highest applied migration (0 when none). */
+  schemaVersion(): Promise<number> {
+    return this.#call("reading the schema version", async () => {
+      try {
+        const row = (await this.#pool.query<{ v: number | null }>(
+          "SELECT max(version) AS v FROM schema_migrations",
+        )).rows[0];
+        return row?.v ?? 0;
+      } catch (error) {
+        if (isMissingTable(error)) return 0;
+        throw error;
+      }
+    });
+  }
+
+  /** Whether the server answers (`SELECT 1`: no table, no lock). */
+  ping(): Promise<void> {
+    return this.#call("checking the connection", async () => {
+      await this.#pool.query("SELECT 1");
+    }, 1);
   }
 
   /** Checkpoint, counts and schema version. */

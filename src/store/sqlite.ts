@@ -435,6 +435,27 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** The highest applied migration (0 when none). */
+  schemaVersion(): Promise<number> {
+    return settle("reading the schema version", () => {
+      try {
+        return (this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
+          v: number | null;
+        }).v ?? 0;
+      } catch (error) {
+        if (isMissingTable(error)) return 0;
+        throw error;
+      }
+    });
+  }
+
+  /** Whether the file answers (`SELECT 1`; WAL readers never wait for the writer). */
+  ping(): Promise<void> {
+    return settle("checking the database", () => {
+      this.#db.prepare("SELECT 1").get();
+    });
+  }
+
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
     return settle("reading the status", () => {

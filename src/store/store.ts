@@ -110,6 +110,13 @@ export interface StoreAdmin {
   verifySchema(): Promise<void>;
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus>;
+  /** The highest applied migration version (0 when none, or before the first migration). */
+  schemaVersion(): Promise<number>;
+  /**
+   * Whether the database answers, without reading a table a page write locks: the readiness
+   * probe (`/readyz`). Fails with the store's error when it does not.
+   */
+  ping(): Promise<void>;
   /** One parcel's row, or null when the parcel is unknown. */
   parcel(parcelId: number): Promise<ParcelState | null>;
   /** The newest `limit` rejections, newest first. */
