@@ -11,7 +11,7 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
 import { renderInitDb } from "../../scripts/init_db.ts";
-import { MSSQL_SQL } from "../../src/store/mssql_sql.ts";
+import { MSSQL_SQL, mssqlGrantScript } from "../../src/store/mssql_sql.ts";
 
 const ROOT = new URL("../../", import.meta.url);
 
@@ -84,7 +84,13 @@ async function check(input: { texts: Text[] } | { files: string[] }): Promise<Ve
 }
 
 /** The store's driver texts, by their names in MSSQL_SQL. */
-const STORE_TEXTS: Text[] = Object.entries(MSSQL_SQL).map(([name, sql]) => ({ name, sql }));
+const STORE_TEXTS: Text[] = [
+  ...Object.entries(MSSQL_SQL).map(([name, sql]) => ({ name, sql })),
+  {
+    name: "grants (docs/stores.md)",
+    sql: mssqlGrantScript(["ingest", "relay", "operator", "reset", "migrate"], "scan_worker"),
+  },
+];
 
 Deno.test({
   name: "every T-SQL text of the SQL Server store parses",
