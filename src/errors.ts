@@ -50,3 +50,18 @@ export class CommandError extends Error {
 export function exitCode(error: unknown): number {
   return error instanceof UsageError ? EXIT.usage : EXIT.failure;
 }
+
+/**
+ * The database could not be reached at start-up within `DB_CONNECT_TIMEOUT_MS`, or it refused the
+ * worker's login: one line naming the store, `DATABASE_URL` (masked) and the cause. Exit 1.
+ */
+export class DatabaseUnavailableError extends Error {
+  /**
+   * @param store the store's name; @param database `DATABASE_URL` masked;
+   * @param problem what went wrong (with the cause's message); @param cause the store's error.
+   */
+  constructor(store: string, database: string, problem: string, cause: unknown) {
+    super(`${store} at ${database}: ${problem}`, { cause });
+    this.name = "DatabaseUnavailableError";
+  }
+}

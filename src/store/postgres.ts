@@ -124,10 +124,10 @@ WITH moved AS (
     INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
-`;
+)`;
 
 /** The outbox part of the page statement ($6, $7): only when the outbox is on. */
-const PAGE_OUTBOX = `), outbox AS (
+const PAGE_OUTBOX = `, outbox AS (
     INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
     SELECT o.e, o.s, o.b, now()
     FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
@@ -181,6 +181,10 @@ export function classifyPostgresError(error: unknown): ErrorClass {
   const message = (error as Error)?.message ?? "";
   if (/due to connection timeout|timeout exceeded when trying to connect/i.test(message)) {
     return { kind: "transient", code: CONNECT_TIMEOUT, slow: true };
+  }
+  if (/client password must be a string/i.test(message)) {
+    // pg's SCRAM exchange without a password: the server asks for one the URL does not give.
+    return { kind: "permanent", code: "no password in DATABASE_URL" };
   }
   if (/Connection terminated|Client has encountered a connection error/i.test(message)) {
     return { kind: "transient", code: null };

@@ -9,6 +9,7 @@ import type { PageResult } from "../domain/project.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { Rejection } from "../domain/validate.ts";
 import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
+import { DatabaseUnavailableError } from "../errors.ts";
 
 /** A migration recorded as applied in the database. */
 export interface AppliedMigration {
@@ -284,7 +285,8 @@ export class UnsupportedDatabaseError extends Error {
  */
 export function isFatalStoreError(error: unknown): boolean {
   return error instanceof SchemaMissingError || error instanceof MigrationError ||
-    error instanceof PermanentStoreError || error instanceof UnsupportedDatabaseError;
+    error instanceof PermanentStoreError || error instanceof UnsupportedDatabaseError ||
+    error instanceof DatabaseUnavailableError;
 }
 
 /** How a store names itself and sorts its driver's errors. */
