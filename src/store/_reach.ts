@@ -10,13 +10,13 @@
 import type { Logger } from "@logtape/logtape";
 import { DatabaseUnavailableError } from "../errors.ts";
 import { sleep } from "../retry.ts";
+import { type Store } from "./store.ts";
 import {
   MigrationError,
   PermanentStoreError,
   SchemaMissingError,
-  type Store,
   UnsupportedDatabaseError,
-} from "./store.ts";
+} from "../errors.ts";
 
 /** Which database is waited for, and for how long. */
 export interface ReachTarget {

@@ -6,7 +6,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { type AppliedMigration, MigrationError, SchemaMissingError } from "./store.ts";
+import { type AppliedMigration } from "./store.ts";
+import { MigrationError, SchemaMissingError } from "../errors.ts";
 
 /** One migration file, embedded in the program. */
 export interface Migration {

@@ -148,6 +148,19 @@ const pageEnd = (outboxed: string) =>
 SELECT CAST(1 AS bit) AS moved, @to AS actual, ${outboxed} AS outboxed,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`;
 
+/**
+ * A time as SQL Server reads it for datetime2 (`CONVERT(…, 126)`): the UTC text without its `Z`.
+ * @example mssqlTime("2021-05-11T21:11:34.1506147Z") // "2021-05-11T21:11:34.1506147"
+ */
+export function mssqlTime(text: string): string {
+  return text.replace(/Z$/, "");
+}
+
+/** A datetime2 read back with CONVERT(char(27), x, 121) as docs/rules.md §3.5 text. */
+export function fromSqlTime(text: string | null): string | null {
+  return text === null ? null : `${text.trim().replace(" ", "T")}Z`;
+}
+
 /** The T-SQL texts of the SQL Server store, by name. */
 export const MSSQL_SQL = {
   /** The table where applied migrations are recorded (also the head of init-db.sql). */

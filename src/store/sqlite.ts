@@ -14,22 +14,24 @@ import { defineMigrations, type Migration, pendingMigrations, requireMigrated } 
 import {
   type AppliedMigration,
   CheckpointMovedError,
-  type ErrorClass,
-  FEED_ID,
   type FeedLock,
-  nowUtc,
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
-  RELAY_ID,
-  SchemaMissingError,
   type Store,
-  storeCall,
-  type StoreErrors,
   type StoreOptions,
   type StoreStatus,
-  writingPage,
 } from "./store.ts";
+import { FEED_ID, nowUtc, RELAY_ID, storeCall, writingPage } from "./_call.ts";
+import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
+import {
+  INSERT_OUTBOX,
+  INSERT_REJECTION,
+  MIGRATIONS_TABLE,
+  MOVE_CHECKPOINT,
+  UPSERT_PARCEL,
+} from "./sqlite_sql.ts";
+import { SchemaMissingError } from "../errors.ts";
 
 /** The SQLite migrations, embedded in the program (docs/rules.md §4). */
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
@@ -37,68 +39,12 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "002_outbox.sql": outbox,
 });
 
-/** Milliseconds a writer waits for another connection's lock before failing. */
-const BUSY_TIMEOUT_MS = 5000;
-
 /**
- * Insert or merge one parcel's change under the guards of docs/rules.md §3.6–3.7: the last-event
- * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
- * the stored one. A replayed page therefore matches no row's WHERE and changes nothing.
- * Parameters ?1–?11: ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
- * PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc.
- * (In an SQLite UPDATE every expression reads the row as it was before the update.)
+ * Milliseconds a writer waits for another connection's lock before failing: long enough for two
+ * processes on one file (two consumers of a group, or `reset` beside a worker) to take turns at
+ * page writes of a few milliseconds each.
  */
-const UPSERT_PARCEL = `
-INSERT INTO ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
-    PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-ON CONFLICT (ParcelId) DO UPDATE SET
-    LastEventId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
-        THEN excluded.LastEventId ELSE ParcelStates.LastEventId END,
-    Type = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
-        THEN excluded.Type ELSE ParcelStates.Type END,
-    StatusCode = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
-        THEN excluded.StatusCode ELSE ParcelStates.StatusCode END,
-    RunId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
-        THEN excluded.RunId ELSE ParcelStates.RunId END,
-    CreatedDateTimeUtc = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
-        THEN excluded.CreatedDateTimeUtc ELSE ParcelStates.CreatedDateTimeUtc END,
-    PickupEventId = CASE WHEN excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
-        THEN excluded.PickupEventId ELSE ParcelStates.PickupEventId END,
-    PickupTimeUtc = CASE WHEN excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
-        THEN excluded.PickupTimeUtc ELSE ParcelStates.PickupTimeUtc END,
-    DeliveryEventId = CASE WHEN excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)
-        THEN excluded.DeliveryEventId ELSE ParcelStates.DeliveryEventId END,
-    DeliveryTimeUtc = CASE WHEN excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)
-        THEN excluded.DeliveryTimeUtc ELSE ParcelStates.DeliveryTimeUtc END,
-    UpdatedAtUtc = excluded.UpdatedAtUtc
-WHERE excluded.LastEventId > ParcelStates.LastEventId
-   OR excluded.PickupEventId < coalesce(ParcelStates.PickupEventId, 9007199254740992)
-   OR excluded.DeliveryEventId < coalesce(ParcelStates.DeliveryEventId, 9007199254740992)`;
-
-/** A rejection is one row per (EventId, Payload): replaying a page adds none (docs/rules.md §3.9). */
-const INSERT_REJECTION = `
-INSERT INTO RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
-SELECT :eventId, :reason, :payload, :now
-WHERE NOT EXISTS (SELECT 1 FROM RejectedEvents WHERE EventId IS :eventId AND Payload = :payload)`;
-
-/** Move the checkpoint only from the value the page was projected from (docs/rules.md §3.8). */
-const MOVE_CHECKPOINT = `
-UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
-WHERE Id = :id AND LastProcessedEventId = :from`;
-
-/** An accepted event into the outbox, once (docs/rules.md §7). ?1–?4: EventId, Subject, Body, now. */
-const INSERT_OUTBOX = `
-INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc) VALUES (?1, ?2, ?3, ?4)
-ON CONFLICT (EventId) DO NOTHING`;
-
-const MIGRATIONS_TABLE = `
-CREATE TABLE IF NOT EXISTS SchemaMigrations (
-    Version      INTEGER NOT NULL PRIMARY KEY,
-    Name         TEXT    NOT NULL,
-    Checksum     TEXT    NOT NULL,
-    AppliedAtUtc TEXT    NOT NULL
-) STRICT`;
+const BUSY_TIMEOUT_MS = 5000;
 
 interface Prepared {
   upsertParcel: StatementSync;
@@ -106,101 +52,6 @@ interface Prepared {
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
   insertOutbox: StatementSync;
-}
-
-/**
- * Run synchronous database work for `doing` as a promise: its result, or its error as a
- * rejection, a permanent one named (a transient one is not retried here: the busy timeout has
- * already waited).
- */
-function settle<T>(doing: string, work: () => T): Promise<T> {
-  return storeCall(ERRORS, doing, () => {
-    try {
-      return Promise.resolve(work());
-    } catch (error) {
-      return Promise.reject(error);
-    }
-  }, 1);
-}
-
-/**
- * SQLite's result codes by the text `sqlite3_errstr()` gives each (node:sqlite reports only the
- * message), and whether retrying can help: BUSY and LOCKED (another connection holds a lock),
- * I/O errors, a full disk and low memory pass; the rest do not. A message that matches none is
- * SQLITE_ERROR: a syntax error, a missing table or column.
- */
-const SQLITE_RESULT_CODES: readonly [string, RegExp, "transient" | "permanent"][] = [
-  ["SQLITE_BUSY", /^database is locked/, "transient"],
-  ["SQLITE_LOCKED", /^database table is locked/, "transient"],
-  ["SQLITE_IOERR", /^disk I\/O error/, "transient"],
-  ["SQLITE_FULL", /^database or disk is full/, "transient"],
-  ["SQLITE_NOMEM", /^out of memory/, "transient"],
-  ["SQLITE_PROTOCOL", /^locking protocol/, "transient"],
-  ["SQLITE_SCHEMA", /^database schema has changed/, "transient"],
-  ["SQLITE_READONLY", /^attempt to write a readonly database/, "permanent"],
-  ["SQLITE_CANTOPEN", /^unable to open database file/, "permanent"],
-  ["SQLITE_CORRUPT", /^database disk image is malformed/, "permanent"],
-  ["SQLITE_NOTADB", /^file is not a database/, "permanent"],
-  ["SQLITE_PERM", /^access permission denied/, "permanent"],
-  ["SQLITE_AUTH", /^authorization denied/, "permanent"],
-  ["SQLITE_TOOBIG", /^string or blob too big/, "permanent"],
-  ["SQLITE_CONSTRAINT", /constraint failed/, "permanent"],
-  ["SQLITE_MISMATCH", /^datatype mismatch/, "permanent"],
-];
-
-/**
- * Sort an error from `node:sqlite` by its result code; errors that do not come from SQLite are
- * `unknown`.
- * @example classifySqliteError(sqliteError("database is locked")) // { kind: "transient", code: "SQLITE_BUSY" }
- */
-export function classifySqliteError(error: unknown): ErrorClass {
-  if ((error as { code?: unknown })?.code !== "ERR_SQLITE_ERROR") {
-    return { kind: "unknown", code: null };
-  }
-  const message = (error as Error).message ?? "";
-  for (const [code, pattern, kind] of SQLITE_RESULT_CODES) {
-    if (pattern.test(message)) return { kind, code };
-  }
-  return { kind: "permanent", code: "SQLITE_ERROR" };
-}
-
-/** How the SQLite store names itself and sorts errors. */
-const ERRORS: StoreErrors = { store: "SQLite", classify: classifySqliteError };
-
-/**
- * Why a database file could not be opened, in words an operator can act on: a missing file or
- * directory, a directory or file that cannot be written, or SQLite's own reason.
- */
-export function whyNotOpened(path: string, readOnly: boolean, error: unknown): string {
-  const reason = (error as Error)?.message ?? String(error);
-  const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
-  const exists = (p: string) => {
-    try {
-      Deno.statSync(p);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!exists(dir)) return `its directory ${dir} does not exist (${reason})`;
-  if (!Deno.statSync(dir).isDirectory) return `${dir} is not a directory (${reason})`;
-  if (!exists(path)) {
-    if (readOnly) {
-      return `the file does not exist; "migrate" or "run" creates it (${reason})`;
-    }
-    try {
-      const probe = `${dir}/.scan-worker-write-check-${crypto.randomUUID()}`;
-      Deno.writeTextFileSync(probe, "");
-      Deno.removeSync(probe);
-    } catch (probeError) {
-      return `its directory ${dir} is read-only or not writable by this user (${
-        (probeError as Error).message
-      })`;
-    }
-  } else if (!readOnly && /readonly|read-only|unable to open/i.test(reason)) {
-    return `the file or its directory ${dir} is read-only (SQLite needs to write the database and its -wal and -shm files beside it) (${reason})`;
-  }
-  return reason;
 }
 
 /** Whether an error from node:sqlite says a table is missing. */
@@ -250,6 +101,21 @@ export class SqliteStore implements Store {
     this.#db = db;
   }
 
+  /**
+   * Run synchronous database work for `doing` as a promise: its result, or its error as a
+   * rejection, a permanent one named (a transient one is not retried here: the busy timeout has
+   * already waited). The same thing as the server stores' `#call`.
+   */
+  #call<T>(doing: string, work: () => T): Promise<T> {
+    return storeCall(SQLITE_ERRORS, doing, () => {
+      try {
+        return Promise.resolve(work());
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }, 1);
+  }
+
   #statements(): Prepared {
     if (this.#prepared === null) {
       try {
@@ -291,7 +157,7 @@ export class SqliteStore implements Store {
 
   /** Apply pending migrations in one transaction; an edited applied one fails the call. */
   migrate(): Promise<AppliedMigration[]> {
-    return settle("migrating", () =>
+    return this.#call("migrating", () =>
       this.#transaction(() => {
         this.#db.exec(MIGRATIONS_TABLE);
         const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
@@ -309,7 +175,7 @@ export class SqliteStore implements Store {
 
   /** Check, without changing anything, that every applied migration is known and unchanged. */
   verifySchema(): Promise<void> {
-    return settle("checking the schema", () => {
+    return this.#call("checking the schema", () => {
       let applied: AppliedMigration[];
       try {
         applied = this.#applied();
@@ -330,7 +196,7 @@ export class SqliteStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return settle("reading the checkpoint", () => {
+    return this.#call("reading the checkpoint", () => {
       const checkpoint = this.#checkpoint();
       if (checkpoint === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
       return checkpoint;
@@ -339,7 +205,7 @@ export class SqliteStore implements Store {
 
   /** Write one page in one transaction (docs/rules.md §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<PageWrite> {
-    return settle(writingPage(result), () => {
+    return this.#call(writingPage(result), () => {
       const s = this.#statements();
       const now = nowUtc();
       const rejected: Rejection[] = [];
@@ -393,7 +259,7 @@ export class SqliteStore implements Store {
 
   /** The outbox rows after `eventId`, in EventId order. */
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
-    return settle("reading the outbox", () =>
+    return this.#call("reading the outbox", () =>
       (this.#db.prepare(
         `SELECT EventId AS eventId, Subject AS subject, Body AS body FROM OutboxEvents
          WHERE EventId > ? ORDER BY EventId LIMIT ?`,
@@ -402,7 +268,7 @@ export class SqliteStore implements Store {
 
   /** The relay's cursor. */
   readRelayCursor(): Promise<number> {
-    return settle("reading the relay's cursor", () => {
+    return this.#call("reading the relay's cursor", () => {
       const row = this.#statements().readCheckpoint.get(RELAY_ID) as
         | { checkpoint: number }
         | undefined;
@@ -413,7 +279,7 @@ export class SqliteStore implements Store {
 
   /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
   commitRelay(eventId: number): Promise<void> {
-    return settle("recording what the relay published", () =>
+    return this.#call("recording what the relay published", () =>
       this.#transaction(() => {
         this.#db.prepare(
           `UPDATE WorkerStates SET LastProcessedEventId = ?1, UpdatedAtUtc = ?2
@@ -425,7 +291,7 @@ export class SqliteStore implements Store {
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return settle("reading the outbox", () => {
+    return this.#call("reading the outbox", () => {
       const row = this.#db.prepare(
         `SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents
          WHERE EventId > coalesce(
@@ -437,7 +303,7 @@ export class SqliteStore implements Store {
 
   /** The highest applied migration (0 when none). */
   schemaVersion(): Promise<number> {
-    return settle("reading the schema version", () => {
+    return this.#call("reading the schema version", () => {
       try {
         return (this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
           v: number | null;
@@ -451,14 +317,14 @@ export class SqliteStore implements Store {
 
   /** Whether the file answers (`SELECT 1`; WAL readers never wait for the writer). */
   ping(): Promise<void> {
-    return settle("checking the database", () => {
+    return this.#call("checking the database", () => {
       this.#db.prepare("SELECT 1").get();
     });
   }
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return settle("reading the status", () => {
+    return this.#call("reading the status", () => {
       try {
         const state = this.#db.prepare(
           "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
@@ -512,7 +378,7 @@ export class SqliteStore implements Store {
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return settle(`reading parcel ${parcelId}`, () => {
+    return this.#call(`reading parcel ${parcelId}`, () => {
       const row = this.#db.prepare(
         `SELECT ParcelId AS parcelId, LastEventId AS lastEventId, Type AS type,
            StatusCode AS statusCode, RunId AS runId, CreatedDateTimeUtc AS createdDateTimeUtc,
@@ -526,7 +392,7 @@ export class SqliteStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return settle("reading rejections", () =>
+    return this.#call("reading rejections", () =>
       (this.#db.prepare(
         `SELECT Id AS id, EventId AS eventId, Reason AS reason, Payload AS payload,
            RejectedAtUtc AS rejectedAtUtc
@@ -536,7 +402,7 @@ export class SqliteStore implements Store {
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return settle("moving the checkpoint", () =>
+    return this.#call("moving the checkpoint", () =>
       this.#transaction(() => {
         const old = this.#checkpoint();
         if (old === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);

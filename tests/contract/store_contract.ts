@@ -9,13 +9,8 @@
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import {
-  CheckpointMovedError,
-  MigrationError,
-  SchemaMissingError,
-  type Store,
-  type StoreOptions,
-} from "../../src/store/store.ts";
+import { CheckpointMovedError, type Store, type StoreOptions } from "../../src/store/store.ts";
+import { MigrationError, SchemaMissingError } from "../../src/errors.ts";
 
 /** A ParcelStates row in the common shape (timestamps as docs/rules.md §3.5 text). */
 export interface ParcelRow {

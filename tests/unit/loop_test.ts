@@ -4,7 +4,8 @@ import { type RawEvent, scanEvent } from "../helpers/events.ts";
 import type { FetchedPage } from "../../src/api/client.ts";
 import type { PageResult } from "../../src/domain/project.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
-import { type FeedStore, SchemaMissingError } from "../../src/store/store.ts";
+import { type FeedStore } from "../../src/store/store.ts";
+import { SchemaMissingError } from "../../src/errors.ts";
 import { runLoop } from "../../src/worker/loop.ts";
 import type { PageSource } from "../../src/worker/prefetch.ts";
 

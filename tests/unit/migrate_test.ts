@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { defineMigrations, pendingMigrations, sha256Hex } from "../../src/store/migrate.ts";
-import { MigrationError } from "../../src/store/store.ts";
+import { MigrationError } from "../../src/errors.ts";
 
 const files = { "002_more.sql": "CREATE TABLE b (x);", "001_init.sql": "CREATE TABLE a (x);" };
 

@@ -4,7 +4,7 @@
  * filled in as a server would).
  */
 import { assertEquals } from "../helpers/assert.ts";
-import { classifyMssqlError } from "../../src/store/mssql.ts";
+import { classifyMssqlError } from "../../src/store/mssql_errors.ts";
 import { attachLoginError } from "../../src/store/mssql_config.ts";
 
 /** A server error as `mssql` reports a failed request: number, severity, message. */

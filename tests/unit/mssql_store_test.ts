@@ -1,17 +1,20 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { projectPage } from "../../src/domain/project.ts";
+import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
 import {
   classifyMssqlError,
   compatibilityProblem,
-  fromSqlTime,
   isTransientMssqlError,
-  MSSQL_MIGRATIONS,
-  mssqlTime,
   requiresEncryption,
-} from "../../src/store/mssql.ts";
+} from "../../src/store/mssql_errors.ts";
 import { pageDocument } from "../../src/store/page_document.ts";
 import { renderInitDb } from "../../scripts/init_db.ts";
-import { migrationLockTimeoutMs, MSSQL_SQL } from "../../src/store/mssql_sql.ts";
+import {
+  fromSqlTime,
+  migrationLockTimeoutMs,
+  MSSQL_SQL,
+  mssqlTime,
+} from "../../src/store/mssql_sql.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../../src/domain/validate.ts";
 
 Deno.test("the page document carries each parcel change once, times without the Z", () => {

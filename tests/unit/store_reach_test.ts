@@ -3,7 +3,8 @@ import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { DatabaseUnavailableError } from "../../src/errors.ts";
 import { causeText, waitingAtStart } from "../../src/store/_reach.ts";
-import { PermanentStoreError, SchemaMissingError, type Store } from "../../src/store/store.ts";
+import { type Store } from "../../src/store/store.ts";
+import { PermanentStoreError, SchemaMissingError } from "../../src/errors.ts";
 
 const TARGET = {
   store: "PostgreSQL",
