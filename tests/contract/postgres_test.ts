@@ -1,7 +1,12 @@
 /** The store contract against the real PostgreSQL server (PG_TEST_URL), a database per test. */
 import { roundToMicroseconds } from "../../src/domain/timestamps.ts";
 import { PostgresStore } from "../../src/store/postgres.ts";
-import { createTestDatabase, PG_SKIP } from "../helpers/postgres.ts";
+import {
+  createTestDatabase,
+  PG_SKIP,
+  postgresParcels,
+  postgresRejections,
+} from "../helpers/postgres.ts";
 import {
   type ParcelRow,
   type RejectionRow,
@@ -9,37 +14,28 @@ import {
   type StoreHarness,
 } from "./store_contract.ts";
 
-const micro = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '0Z'`;
-
 async function postgresHarness(): Promise<StoreHarness> {
   const db = await createTestDatabase();
   return {
     open: (options) =>
       Promise.resolve(new PostgresStore({ connectionString: db.url }, undefined, options)),
+    // The common shape keeps seven fraction digits: PostgreSQL's microseconds and a 0.
     parcels: async () =>
-      (await db.query<Record<string, string | null>>(
-        `SELECT parcel_id, last_event_id, type, status_code, run_id,
-           ${micro("created_date_time_utc")} AS created, ${micro("pickup_time_utc")} AS pickup,
-           ${micro("delivery_time_utc")} AS delivery
-         FROM parcel_states ORDER BY parcel_id`,
-      )).map((r): ParcelRow => ({
-        parcelId: Number(r.parcel_id),
-        lastEventId: Number(r.last_event_id),
-        type: String(r.type),
-        statusCode: String(r.status_code),
-        runId: r.run_id ?? null,
-        createdDateTimeUtc: String(r.created),
-        pickupTimeUtc: r.pickup ?? null,
-        deliveryTimeUtc: r.delivery ?? null,
+      (await postgresParcels(db.query)).map((r): ParcelRow => ({
+        parcelId: r.ParcelId,
+        lastEventId: r.LastEventId,
+        type: r.Type,
+        statusCode: r.StatusCode,
+        runId: r.RunId,
+        createdDateTimeUtc: r.CreatedDateTimeUtc.replace("Z", "0Z"),
+        pickupTimeUtc: r.PickupTimeUtc?.replace("Z", "0Z") ?? null,
+        deliveryTimeUtc: r.DeliveryTimeUtc?.replace("Z", "0Z") ?? null,
       })),
     rejections: async () =>
-      (await db.query<{ event_id: string | null; reason: string; payload: string }>(
-        "SELECT event_id, reason, payload FROM rejected_events ORDER BY id",
-      )).map((r): RejectionRow => ({
-        eventId: r.event_id === null ? null : Number(r.event_id),
-        reason: r.reason,
-        payload: r.payload,
+      (await postgresRejections(db.query)).map((r): RejectionRow => ({
+        eventId: r.EventId,
+        reason: r.Reason,
+        payload: r.Payload,
       })),
     setCheckpoint: async (eventId) => {
       await db.query(
