@@ -52,9 +52,9 @@ export function causeText(error: unknown): string {
  * succeeded is tried again every 250 ms while the error passes (refused, reset, timed out) and
  * `target.timeoutMs` has not run out since the first call; then it fails with one
  * {@link DatabaseUnavailableError}. A refused login fails so at once; schema errors stay as
- * they are. Once a call has succeeded, calls go straight to `store` (no wait, no wrapper work
- * beyond one flag test).
- * @example const store = waitingAtStart(new PostgresStore(…), { store: "PostgreSQL", database: "postgres://scan:***@db/scan", timeoutMs: 15_000 }, log)
+ * they are. Once a call has succeeded, calls go to `store`'s own method (bound through the proxy,
+ * no retry, no wait).
+ * (`openStore` applies it to the server stores; `tests/unit/store_reach_test.ts` shows it at work.)
  */
 export function waitingAtStart<T extends Store>(store: T, target: ReachTarget, log: Logger): T {
   let reached = false;

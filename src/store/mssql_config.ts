@@ -45,7 +45,14 @@ export type EncryptMode = boolean | "strict";
  * `Encrypt` as Microsoft.Data.SqlClient reads it: `Optional`/`False`/`No` (what SqlClient 5
  * writes for "off") → false, `Mandatory`/`True`/`Yes` → true, `Strict` → TDS 8 strict
  * encryption (the whole connection in TLS from the first byte).
- * @example encryptMode("Optional", "Encrypt") // false
+ * @example SqlClient's words
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { encryptMode } from "./mssql_config.ts";
+ *
+ * deepStrictEqual(encryptMode("Optional", "Encrypt"), false);
+ * deepStrictEqual(encryptMode("Strict", "Encrypt"), "strict");
+ * ```
  */
 export function encryptMode(value: string, name: string): EncryptMode {
   const lower = value.trim().toLowerCase();
@@ -265,7 +272,15 @@ function parseAdoNet(text: string): sql.config {
 /**
  * The `mssql` connection config for a `DATABASE_URL`; a connection may take `connectTimeoutMs`
  * (DB_CONNECT_TIMEOUT_MS) unless the string sets its own (`connectTimeout`, `Connect Timeout`).
- * @example mssqlConfig("mssql://app:pw@db:1433/Scan").database // "Scan"
+ * @example Both forms
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { mssqlConfig } from "./mssql_config.ts";
+ *
+ * deepStrictEqual(mssqlConfig("mssql://app:pw@db:1433/Scan").database, "Scan");
+ * const ado = mssqlConfig("Server=db,1433;Database=Scan;User Id=app;Password=pw");
+ * deepStrictEqual([ado.server, ado.port, ado.validateConnection], ["db", 1433, "socket"]);
+ * ```
  * @throws ConfigError naming what is wrong (never echoing the password).
  */
 export function mssqlConfig(text: string, connectTimeoutMs = 15_000): sql.config {

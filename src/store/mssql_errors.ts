@@ -70,7 +70,17 @@ const TRANSIENT_CODES = new Set([
  * permanent; 17–21 are resource, software and fatal connection errors: transient; 22–24 mean a
  * damaged table, suspect integrity or a failed disk: permanent, for a person to look at.
  * Errors with neither a number nor a known code are unknown.
- * @example classifyMssqlError({ number: 208, class: 16 }) // { kind: "permanent", code: "error 208" }
+ * @example Sorting server errors
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { classifyMssqlError } from "./mssql_errors.ts";
+ *
+ * deepStrictEqual(classifyMssqlError({ number: 208, class: 16 }), {
+ *   kind: "permanent",
+ *   code: "error 208",
+ * });
+ * deepStrictEqual(classifyMssqlError({ number: 983, class: 14 }).kind, "transient");
+ * ```
  */
 export function classifyMssqlError(error: unknown): ErrorClass {
   const e = error as {
@@ -120,7 +130,14 @@ export function isMissingObject(error: unknown): boolean {
 
 /**
  * The one line that says a database's compatibility level is too low, and how to raise it.
- * @example compatibilityProblem("Scan", 120) // "SQL Server database \"Scan\" is at compatibility level 120; …"
+ * @example Level 120 is refused, 130 is fine
+ * ```ts
+ * import { ok } from "node:assert/strict";
+ * import { compatibilityProblem } from "./mssql_errors.ts";
+ *
+ * ok(compatibilityProblem("Scan", 120)?.includes("SET COMPATIBILITY_LEVEL = 130"));
+ * ok(compatibilityProblem("Scan", 130) === null);
+ * ```
  */
 export function compatibilityProblem(database: string, level: number): string | null {
   if (level >= MIN_COMPATIBILITY_LEVEL) return null;

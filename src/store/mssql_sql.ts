@@ -150,7 +150,13 @@ SELECT CAST(1 AS bit) AS moved, @to AS actual, ${outboxed} AS outboxed,
 
 /**
  * A time as SQL Server reads it for datetime2 (`CONVERT(…, 126)`): the UTC text without its `Z`.
- * @example mssqlTime("2021-05-11T21:11:34.1506147Z") // "2021-05-11T21:11:34.1506147"
+ * @example Without the Z
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { mssqlTime } from "./mssql_sql.ts";
+ *
+ * deepStrictEqual(mssqlTime("2021-05-11T21:11:34.1506147Z"), "2021-05-11T21:11:34.1506147");
+ * ```
  */
 export function mssqlTime(text: string): string {
   return text.replace(/Z$/, "");
@@ -317,7 +323,14 @@ export type MssqlText = keyof typeof MSSQL_SQL;
  * How long the migration lock may be waited for with a given request timeout: below it, so the
  * server's answer ("busy", retried) comes before the client gives up on the request. A request
  * timeout of 0 (none) waits 60 s.
- * @example migrationLockTimeoutMs(30_000) // 25000
+ * @example Below the request timeout
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { migrationLockTimeoutMs } from "./mssql_sql.ts";
+ *
+ * deepStrictEqual(migrationLockTimeoutMs(30_000), 25_000);
+ * deepStrictEqual(migrationLockTimeoutMs(0), 60_000);
+ * ```
  */
 export function migrationLockTimeoutMs(requestTimeoutMs: number): number {
   if (requestTimeoutMs <= 0) return 60_000;
@@ -362,7 +375,17 @@ export const MSSQL_GRANTS: readonly MssqlGrant[] = [
 
 /**
  * The GRANT statements for `uses`, one right per statement, to a database user `principal`.
- * @example mssqlGrantScript(["reset"], "scan_worker") // "GRANT SELECT ON OBJECT::dbo.WorkerStates TO [scan_worker];\nGRANT UPDATE ON …"
+ * @example The grants of `reset`
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { mssqlGrantScript } from "./mssql_sql.ts";
+ *
+ * deepStrictEqual(
+ *   mssqlGrantScript(["reset"], "scan_worker"),
+ *   "GRANT SELECT ON OBJECT::dbo.WorkerStates TO [scan_worker];\n" +
+ *     "GRANT UPDATE ON OBJECT::dbo.WorkerStates TO [scan_worker];",
+ * );
+ * ```
  */
 export function mssqlGrantScript(uses: readonly MssqlUse[], principal: string): string {
   const user = `[${principal.replaceAll("]", "]]")}]`;

@@ -63,7 +63,17 @@ function isMissingTable(error: unknown): boolean {
  * checking the certificate (unless `sslrootcert` is given), `verify-ca` checks the CA,
  * `verify-full` the CA and the host name, `disable` turns TLS off. The `pg` package reads
  * `require` and `verify-ca` as `verify-full` (with a warning) unless told `uselibpqcompat=true`.
- * @example libpqSslmode("postgres://h/db?sslmode=require") // "postgres://h/db?sslmode=require&uselibpqcompat=true"
+ * @example libpq's meaning
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { libpqSslmode } from "./postgres.ts";
+ *
+ * deepStrictEqual(
+ *   libpqSslmode("postgres://h/db?sslmode=require"),
+ *   "postgres://h/db?sslmode=require&uselibpqcompat=true",
+ * );
+ * deepStrictEqual(libpqSslmode("postgres://h/db"), "postgres://h/db");
+ * ```
  */
 export function libpqSslmode(connectionString: string): string {
   if (!/[?&]sslmode=/i.test(connectionString) || /[?&]uselibpqcompat=/i.test(connectionString)) {

@@ -22,7 +22,17 @@ const TRANSIENT_SQLSTATES = new Set(["55P03", "55006"]);
  * (42 syntax or permission, 22 data, 23 integrity, 28 authorization, 3D no such database, …)
  * is permanent. Errors without one are the connection's: refused, reset, timed out, DNS,
  * "Connection terminated" — transient.
- * @example classifyPostgresError({ code: "42P01" }) // { kind: "permanent", code: "SQLSTATE 42P01" }
+ * @example By SQLSTATE class
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { classifyPostgresError } from "./postgres_errors.ts";
+ *
+ * deepStrictEqual(classifyPostgresError({ code: "42P01" }), {
+ *   kind: "permanent",
+ *   code: "SQLSTATE 42P01",
+ * });
+ * deepStrictEqual(classifyPostgresError({ code: "57P01" }).kind, "transient");
+ * ```
  */
 export function classifyPostgresError(error: unknown): ErrorClass {
   const code = (error as { code?: unknown })?.code;

@@ -34,7 +34,15 @@ const SQLITE_RESULT_CODES: readonly [string, RegExp, "transient" | "permanent"][
 /**
  * Sort an error from `node:sqlite` by its result code; errors that do not come from SQLite are
  * `unknown`.
- * @example classifySqliteError(sqliteError("database is locked")) // { kind: "transient", code: "SQLITE_BUSY" }
+ * @example By result code
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { classifySqliteError } from "./sqlite_errors.ts";
+ *
+ * const busy = Object.assign(new Error("database is locked"), { code: "ERR_SQLITE_ERROR" });
+ * deepStrictEqual(classifySqliteError(busy), { kind: "transient", code: "SQLITE_BUSY" });
+ * deepStrictEqual(classifySqliteError(new Error("x")).kind, "unknown");
+ * ```
  */
 export function classifySqliteError(error: unknown): ErrorClass {
   if ((error as { code?: unknown })?.code !== "ERR_SQLITE_ERROR") {
