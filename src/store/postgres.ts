@@ -15,18 +15,18 @@ import { logger as programLogger } from "../log.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
-import init from "../../sql/postgres/001_init.sql" with { type: "text" };
-import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
-import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
+import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
   APPLY_PAGE,
   APPLY_PAGE_WITH_OUTBOX,
   MIGRATION_LOCK,
   MIGRATIONS_TABLE,
-  utcText,
+  POSTGRES_MIGRATIONS,
+  POSTGRES_SQL,
 } from "./postgres_sql.ts";
 import { classifyPostgresError } from "./postgres_errors.ts";
+import { postgresFeedLock } from "./postgres_lock.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -38,21 +38,10 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import {
-  type ErrorPolicy,
-  FEED_ID,
-  FEED_LOCK_NAME,
-  RELAY_ID,
-  storeCall,
-  writingPage,
-} from "./_call.ts";
+import { type ErrorPolicy, FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
 
-/** The PostgreSQL migrations, embedded in the program (docs/rules.md §4). */
-export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
-  "001_init.sql": init,
-  "002_outbox.sql": outbox,
-});
+export { POSTGRES_MIGRATIONS };
 
 function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
@@ -137,8 +126,7 @@ export class PostgresStore implements Store {
 
   async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {
     const result = await client.query<AppliedMigration>(
-      `SELECT version, name, checksum, ${utcText("applied_at_utc")} AS "appliedAtUtc"
-       FROM schema_migrations ORDER BY version`,
+      POSTGRES_SQL.appliedMigrations,
     );
     return result.rows;
   }
@@ -165,8 +153,7 @@ export class PostgresStore implements Store {
         for (const m of pending) {
           await client.query(m.sql);
           const row = await client.query<{ appliedAtUtc: string }>(
-            `INSERT INTO schema_migrations (version, name, checksum, applied_at_utc)
-             VALUES ($1, $2, $3, now()) RETURNING ${utcText("applied_at_utc")} AS "appliedAtUtc"`,
+            POSTGRES_SQL.recordMigration,
             [m.version, m.name, m.checksum],
           );
           applied.push({
@@ -248,8 +235,7 @@ export class PostgresStore implements Store {
       "reading the outbox",
       async () =>
         (await this.#pool.query<{ event_id: string; subject: string; body: string }>(
-          `SELECT event_id, subject, body FROM outbox_events WHERE event_id > $1
-         ORDER BY event_id LIMIT $2`,
+          POSTGRES_SQL.outboxAfter,
           [eventId, limit],
         )).rows.map((r) => ({ eventId: Number(r.event_id), subject: r.subject, body: r.body })),
     );
@@ -267,22 +253,11 @@ export class PostgresStore implements Store {
     });
   }
 
-  /**
-   * Move the relay's cursor up to `eventId` and prune what it covers, in one statement. Only the
-   * rows between the old cursor and the new one are deleted: the rows below it are gone already,
-   * and their index entries, dead until a vacuum, would make a delete from the bottom of the
-   * table slower with every batch (measured: 104 ms per batch of 2000 over a 1M-row outbox).
-   */
+  /** Move the relay's cursor up to `eventId` and prune what it covers, in one statement. */
   commitRelay(eventId: number): Promise<void> {
     return this.#call("recording what the relay published", async () => {
       await this.#pool.query(
-        `WITH old AS (
-           SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1 FOR UPDATE
-         ), moved AS (
-           UPDATE worker_states SET last_processed_event_id = $2, updated_at_utc = now()
-           WHERE id = $1 AND last_processed_event_id < $2 RETURNING 1)
-         DELETE FROM outbox_events
-         WHERE event_id <= $2 AND event_id > coalesce((SELECT c FROM old), 0)`,
+        POSTGRES_SQL.commitRelay,
         [RELAY_ID, eventId],
       );
     });
@@ -292,9 +267,7 @@ export class PostgresStore implements Store {
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return this.#call("reading the outbox", async () => {
       const row = (await this.#pool.query<{ n: string; oldest: string | null }>(
-        `SELECT count(*) AS n, ${utcText("min(created_at_utc)")} AS oldest FROM outbox_events
-         WHERE event_id > coalesce(
-           (SELECT last_processed_event_id FROM worker_states WHERE id = $1), 0)`,
+        POSTGRES_SQL.outboxBacklog,
         [RELAY_ID],
       )).rows[0];
       return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
@@ -335,14 +308,7 @@ export class PostgresStore implements Store {
           version: number | null;
           newest: string | null;
         }>(
-          `SELECT
-             (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS checkpoint,
-             (SELECT ${utcText("updated_at_utc")} FROM worker_states WHERE id = $1) AS "updatedAt",
-             (SELECT count(*) FROM parcel_states) AS parcels,
-             (SELECT count(*) FROM rejected_events) AS rejected,
-             (SELECT max(version) FROM schema_migrations) AS version,
-             (SELECT ${utcText("created_date_time_utc")} FROM parcel_states
-               ORDER BY last_event_id DESC LIMIT 1) AS newest`,
+          POSTGRES_SQL.status,
           [FEED_ID],
         );
         const row = result.rows[0];
@@ -366,63 +332,18 @@ export class PostgresStore implements Store {
    * is held: if the worker dies or the connection drops, the server releases it.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return this.#call("taking the feed lock", () => this.#tryLockFeed(), 1);
-  }
-
-  async #tryLockFeed(): Promise<FeedLock | null> {
-    const client = new pg.Client({ ...this.#config, application_name: "scan-worker (feed lock)" });
-    let alive = true;
-    client.on("error", (error) => {
-      alive = false;
-      this.#logger.warn("The feed lock's PostgreSQL session failed: {error}", {
-        error: error.message,
-      });
-    });
-    client.on("end", () => {
-      alive = false;
-    });
-    await client.connect();
-    try {
-      const result = await client.query<{ locked: boolean }>(
-        "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",
-        [FEED_LOCK_NAME],
-      );
-      if (result.rows[0]?.locked !== true) {
-        await client.end();
-        return null;
-      }
-    } catch (error) {
-      await client.end().catch(() => {});
-      throw error;
-    }
-    return {
-      held: async () => {
-        if (!alive) return false;
-        try {
-          await client.query("SELECT 1");
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      release: async () => {
-        if (alive) {
-          await client.query("SELECT pg_advisory_unlock(hashtext($1))", [FEED_LOCK_NAME])
-            .catch(() => {});
-        }
-        await client.end().catch(() => {});
-      },
-    };
+    return this.#call(
+      "taking the feed lock",
+      () => postgresFeedLock(this.#config, this.#logger),
+      1,
+    );
   }
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
     return this.#call(`reading parcel ${parcelId}`, async () => {
       const rows = (await this.#pool.query<Record<string, string | null>>(
-        `SELECT parcel_id, last_event_id, type, status_code, run_id,
-           ${utcText("created_date_time_utc")} AS created, ${utcText("pickup_time_utc")} AS pickup,
-           ${utcText("delivery_time_utc")} AS delivery, ${utcText("updated_at_utc")} AS updated
-         FROM parcel_states WHERE parcel_id = $1`,
+        POSTGRES_SQL.parcel,
         [parcelId],
       )).rows;
       const r = rows[0];
@@ -447,8 +368,7 @@ export class PostgresStore implements Store {
       "reading rejections",
       async () =>
         (await this.#pool.query<Record<string, string | null>>(
-          `SELECT id, event_id, reason, payload, ${utcText("rejected_at_utc")} AS rejected
-         FROM rejected_events ORDER BY id DESC LIMIT $1`,
+          POSTGRES_SQL.rejections,
           [limit],
         )).rows.map((r) => ({
           id: Number(r.id),
@@ -464,9 +384,7 @@ export class PostgresStore implements Store {
   resetCheckpoint(eventId: number): Promise<number> {
     return this.#call("moving the checkpoint", async () => {
       const result = await this.#pool.query<{ old: string }>(
-        `UPDATE worker_states AS w SET last_processed_event_id = $2, updated_at_utc = now()
-         FROM (SELECT last_processed_event_id AS old FROM worker_states WHERE id = $1 FOR UPDATE) AS o
-         WHERE w.id = $1 RETURNING o.old`,
+        POSTGRES_SQL.resetCheckpoint,
         [FEED_ID, eventId],
       );
       const row = result.rows[0];

@@ -6,6 +6,16 @@
  * @module
  */
 
+import init from "../../sql/postgres/001_init.sql" with { type: "text" };
+import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
+import { defineMigrations, type Migration } from "./migrate.ts";
+
+/** The PostgreSQL migrations, embedded in the program (docs/rules.md §4). */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+  "002_outbox.sql": outbox,
+});
+
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
     version        integer     NOT NULL PRIMARY KEY,
     name           text        NOT NULL,
@@ -113,3 +123,65 @@ export const APPLY_PAGE = PAGE_WRITE + pageResult("0");
 /** The page statement with the outbox ($1–$7). */
 export const APPLY_PAGE_WITH_OUTBOX = PAGE_WRITE + PAGE_OUTBOX +
   pageResult("(SELECT count(*) FROM outbox)");
+
+/** The store's other statements, by name. */
+export const POSTGRES_SQL = {
+  /** The migrations recorded as applied. */
+  appliedMigrations: `SELECT version, name, checksum, ${utcText("applied_at_utc")} AS "appliedAtUtc"
+FROM schema_migrations ORDER BY version`,
+
+  /** Record one migration as applied; returns when. */
+  recordMigration: `INSERT INTO schema_migrations (version, name, checksum, applied_at_utc)
+VALUES ($1, $2, $3, now()) RETURNING ${utcText("applied_at_utc")} AS "appliedAtUtc"`,
+
+  /** The outbox rows after $1, at most $2, in EventId order. */
+  outboxAfter: `SELECT event_id, subject, body FROM outbox_events WHERE event_id > $1
+ORDER BY event_id LIMIT $2`,
+
+  /**
+   * Move the relay's cursor ($1's row) up to $2 and prune the rows between the old cursor and
+   * the new one: those below are gone already, and their dead index entries would make a delete
+   * from the bottom slower with every batch (measured: 104 ms per batch of 2000 over a 1M-row
+   * outbox).
+   */
+  commitRelay: `WITH old AS (
+  SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1 FOR UPDATE
+), moved AS (
+  UPDATE worker_states SET last_processed_event_id = $2, updated_at_utc = now()
+  WHERE id = $1 AND last_processed_event_id < $2 RETURNING 1)
+DELETE FROM outbox_events
+WHERE event_id <= $2 AND event_id > coalesce((SELECT c FROM old), 0)`,
+
+  /** Rows waiting in the outbox after the relay's cursor ($1's row), and the oldest one's time. */
+  outboxBacklog: `SELECT count(*) AS n, ${
+    utcText("min(created_at_utc)")
+  } AS oldest FROM outbox_events
+WHERE event_id > coalesce(
+  (SELECT last_processed_event_id FROM worker_states WHERE id = $1), 0)`,
+
+  /** The key figures of `status` ($1: the feed's row). */
+  status: `SELECT
+(SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS checkpoint,
+(SELECT ${utcText("updated_at_utc")} FROM worker_states WHERE id = $1) AS "updatedAt",
+(SELECT count(*) FROM parcel_states) AS parcels,
+(SELECT count(*) FROM rejected_events) AS rejected,
+(SELECT max(version) FROM schema_migrations) AS version,
+(SELECT ${utcText("created_date_time_utc")} FROM parcel_states
+  ORDER BY last_event_id DESC LIMIT 1) AS newest`,
+
+  /** One parcel's row, times as text. */
+  parcel: `SELECT parcel_id, last_event_id, type, status_code, run_id,
+  ${utcText("created_date_time_utc")} AS created, ${utcText("pickup_time_utc")} AS pickup,
+  ${utcText("delivery_time_utc")} AS delivery, ${utcText("updated_at_utc")} AS updated
+FROM parcel_states WHERE parcel_id = $1`,
+
+  /** The newest $1 rejections, newest first. */
+  rejections: `SELECT id, event_id, reason, payload, ${utcText("rejected_at_utc")} AS rejected
+FROM rejected_events ORDER BY id DESC LIMIT $1`,
+
+  /** Move the checkpoint ($1's row) to $2; returns the one it replaced. */
+  resetCheckpoint:
+    `UPDATE worker_states AS w SET last_processed_event_id = $2, updated_at_utc = now()
+FROM (SELECT last_processed_event_id AS old FROM worker_states WHERE id = $1 FOR UPDATE) AS o
+WHERE w.id = $1 RETURNING o.old`,
+} as const;

@@ -8,9 +8,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
-import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
-import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
-import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
+import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
   type AppliedMigration,
   CheckpointMovedError,
@@ -24,20 +22,18 @@ import {
 } from "./store.ts";
 import { FEED_ID, nowUtc, RELAY_ID, storeCall, writingPage } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
+import { sqliteFeedLock } from "./sqlite_lock.ts";
 import {
   INSERT_OUTBOX,
   INSERT_REJECTION,
   MIGRATIONS_TABLE,
   MOVE_CHECKPOINT,
+  SQLITE_MIGRATIONS,
   UPSERT_PARCEL,
 } from "./sqlite_sql.ts";
 import { SchemaMissingError } from "../errors.ts";
 
-/** The SQLite migrations, embedded in the program (docs/rules.md §4). */
-export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
-  "001_init.sql": init,
-  "002_outbox.sql": outbox,
-});
+export { SQLITE_MIGRATIONS };
 
 /**
  * Milliseconds a writer waits for another connection's lock before failing: long enough for two
@@ -355,25 +351,8 @@ export class SqliteStore implements Store {
    * Take an exclusive lock on `PATH.lock` beside the database file (released by the OS when the
    * process dies). An in-memory database has no other writer: its lock always succeeds.
    */
-  async tryLockFeed(): Promise<FeedLock | null> {
-    if (this.#path === ":memory:" || this.#path === "") {
-      return { held: () => Promise.resolve(true), release: () => Promise.resolve() };
-    }
-    const file = await Deno.open(`${this.#path}.lock`, { create: true, write: true });
-    if (!await file.tryLock(true)) {
-      file.close();
-      return null;
-    }
-    let open = true;
-    return {
-      held: () => Promise.resolve(open),
-      release: async () => {
-        if (!open) return;
-        open = false;
-        await file.unlock();
-        file.close();
-      },
-    };
+  tryLockFeed(): Promise<FeedLock | null> {
+    return sqliteFeedLock(this.#path);
   }
 
   /** One parcel's row, or null. */

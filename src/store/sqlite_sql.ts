@@ -6,6 +6,16 @@
  * @module
  */
 
+import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
+import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
+import { defineMigrations, type Migration } from "./migrate.ts";
+
+/** The SQLite migrations, embedded in the program (docs/rules.md §4). */
+export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+  "002_outbox.sql": outbox,
+});
+
 /**
  * Insert or merge one parcel's change under the guards of docs/rules.md §3.6–3.7: the last-event
  * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
