@@ -14,24 +14,13 @@ import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
-import init from "../../sql/mssql/001_init.sql" with { type: "text" };
-import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
-import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
-import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
-import {
-  fromSqlTime,
-  migrationLockTimeoutMs,
-  MSSQL_SQL,
-  type MssqlText,
-  mssqlTime,
-} from "./mssql_sql.ts";
-import {
-  classifyMssqlError,
-  compatibilityProblem,
-  isMissingObject,
-  requiresEncryption,
-} from "./mssql_errors.ts";
-import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
+import { fromSqlTime, MSSQL_MIGRATIONS, mssqlTime, sendText } from "./mssql_sql.ts";
+import { classifyMssqlError, isMissingObject, requiresEncryption } from "./mssql_errors.ts";
+import { pendingMigrations, requireMigrated } from "./migrate.ts";
+import { appliedMigrations, applyMigrations, checkCompatibility } from "./mssql_schema.ts";
+import { mssqlFeedLock } from "./mssql_lock.ts";
+
+export { MSSQL_MIGRATIONS };
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
@@ -44,29 +33,8 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import {
-  type ErrorPolicy,
-  FEED_ID,
-  FEED_LOCK_NAME,
-  RELAY_ID,
-  storeCall,
-  writingPage,
-} from "./_call.ts";
-import { SchemaMissingError, UnsupportedDatabaseError } from "../errors.ts";
-
-/** The SQL Server migrations, embedded in the program. */
-export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
-  "001_init.sql": init,
-  "002_type_length.sql": typeLength,
-  "003_outbox.sql": outbox,
-  "004_read_indexes.sql": readIndexes,
-}, {
-  // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
-  "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],
-});
-
-/** A request with its parameters, ready to send one of the store's texts. */
-type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
+import { type ErrorPolicy, FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
+import { SchemaMissingError } from "../errors.ts";
 
 /** The SQL Server store. */
 export class MssqlStore implements Store {
@@ -150,100 +118,29 @@ export class MssqlStore implements Store {
     };
   }
 
-  /** Send one of the store's texts with `request`'s parameters. */
-  static #send(request: sql.Request): Send {
-    return (name) => request.query(MSSQL_SQL[name]);
-  }
-
-  async #applied(request: sql.Request): Promise<AppliedMigration[]> {
-    const result = await MssqlStore.#send(request)<
-      { version: number; name: string; checksum: string; appliedAtUtc: string }
-    >("appliedMigrations");
-    return result.recordset.map((row) => ({
-      ...row,
-      appliedAtUtc: fromSqlTime(row.appliedAtUtc) ?? "",
-    }));
-  }
-
-  /**
-   * Fail with {@link UnsupportedDatabaseError} when the database's compatibility level is below
-   * 130 (OPENJSON would fail every page with error 208). Checked once per store.
-   */
-  async #checkCompatibility(pool: sql.ConnectionPool): Promise<void> {
-    if (this.#compatible) return;
-    const result = await MssqlStore.#send(pool.request())<
-      { compatibilityLevel: number; databaseName: string }
-    >("compatibilityLevel");
-    const row = result.recordset[0];
-    if (row === undefined) {
-      throw new UnsupportedDatabaseError(
-        "could not read this database's compatibility level from sys.databases; scan-worker needs 130 or higher (for OPENJSON)",
-      );
-    }
-    const problem = compatibilityProblem(row.databaseName, Number(row.compatibilityLevel));
-    if (problem !== null) throw new UnsupportedDatabaseError(problem);
-    this.#compatible = true;
-  }
-
   /**
    * Apply pending migrations in one transaction under an application lock. An up-to-date schema
    * needs no lock and no DDL, so a login without the right to create tables can start `run`.
    */
   migrate(): Promise<AppliedMigration[]> {
     return this.#call("migrating", async (pool) => {
-      await this.#checkCompatibility(pool);
-      const current = await this.#applied(pool.request()).catch((error) => {
+      if (!this.#compatible) this.#compatible = await checkCompatibility(pool);
+      const current = await appliedMigrations(pool.request()).catch((error) => {
         if (isMissingObject(error)) return null;
         throw error;
       });
       if (current !== null && pendingMigrations(MSSQL_MIGRATIONS, current).length === 0) return [];
-      const transaction = new sql.Transaction(pool);
-      await transaction.begin();
-      try {
-        await MssqlStore.#send(
-          new sql.Request(transaction).input(
-            "lockTimeoutMs",
-            sql.Int,
-            migrationLockTimeoutMs(this.#config.requestTimeout ?? 15_000),
-          ),
-        )("takeMigrationLock");
-        await new sql.Request(transaction).batch(MSSQL_SQL.migrationsTable);
-        const pending = pendingMigrations(
-          MSSQL_MIGRATIONS,
-          await this.#applied(new sql.Request(transaction)),
-        );
-        const applied: AppliedMigration[] = [];
-        for (const m of pending) {
-          await new sql.Request(transaction).batch(m.sql);
-          const row = await MssqlStore.#send(
-            new sql.Request(transaction)
-              .input("version", sql.Int, m.version)
-              .input("name", sql.NVarChar(200), m.name)
-              .input("checksum", sql.Char(64), m.checksum),
-          )<{ appliedAtUtc: string }>("recordMigration");
-          applied.push({
-            version: m.version,
-            name: m.name,
-            checksum: m.checksum,
-            appliedAtUtc: fromSqlTime(row.recordset[0]?.appliedAtUtc ?? null) ?? "",
-          });
-        }
-        await transaction.commit();
-        return applied;
-      } catch (error) {
-        await transaction.rollback().catch(() => {});
-        throw error;
-      }
+      return await applyMigrations(pool, this.#config.requestTimeout ?? 15_000);
     });
   }
 
   /** Fail unless the database is supported and every migration is applied and unchanged. */
   verifySchema(): Promise<void> {
     return this.#call("checking the schema", async (pool) => {
-      await this.#checkCompatibility(pool);
+      if (!this.#compatible) this.#compatible = await checkCompatibility(pool);
       let applied: AppliedMigration[];
       try {
-        applied = await this.#applied(pool.request());
+        applied = await appliedMigrations(pool.request());
       } catch (error) {
         if (isMissingObject(error)) throw new SchemaMissingError("no dbo.SchemaMigrations table");
         throw error;
@@ -256,7 +153,7 @@ export class MssqlStore implements Store {
   schemaVersion(): Promise<number> {
     return this.#call("reading the schema version", async (pool) => {
       try {
-        const row = (await MssqlStore.#send(pool.request())<{ schemaVersion: number | null }>(
+        const row = (await sendText(pool.request())<{ schemaVersion: number | null }>(
           "schemaVersion",
         )).recordset[0];
         return row?.schemaVersion ?? 0;
@@ -273,7 +170,7 @@ export class MssqlStore implements Store {
    */
   ping(): Promise<void> {
     return this.#call("checking the connection", async (pool) => {
-      await MssqlStore.#send(pool.request())("ping");
+      await sendText(pool.request())("ping");
     }, 1);
   }
 
@@ -282,7 +179,7 @@ export class MssqlStore implements Store {
     return this.#call("reading the checkpoint", async (pool) => {
       let rows: { LastProcessedEventId: string | number }[];
       try {
-        rows = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
+        rows = (await sendText(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
           { LastProcessedEventId: string | number }
         >("readCheckpoint")).recordset;
       } catch (error) {
@@ -310,7 +207,7 @@ export class MssqlStore implements Store {
         request.input("outbox", sql.NVarChar(sql.MAX), outbox)
           .input("relayId", sql.NVarChar(100), RELAY_ID);
       }
-      const outcome = await MssqlStore.#send(request)<{
+      const outcome = await sendText(request)<{
         moved: boolean;
         actual: string | number | null;
         stored: string | null;
@@ -334,7 +231,7 @@ export class MssqlStore implements Store {
   /** The outbox rows after `eventId`, in EventId order. */
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
     return this.#call("reading the outbox", async (pool) =>
-      (await MssqlStore.#send(
+      (await sendText(
         pool.request().input("after", sql.BigInt, eventId).input("limit", sql.BigInt, limit),
       )<{ EventId: string | number; Subject: string; Body: string }>("outboxAfter")).recordset
         .map((r) => ({ eventId: Number(r.EventId), subject: r.Subject, body: r.Body })));
@@ -343,7 +240,7 @@ export class MssqlStore implements Store {
   /** The relay's cursor. */
   readRelayCursor(): Promise<number> {
     return this.#call("reading the relay's cursor", async (pool) => {
-      const row = (await MssqlStore.#send(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
+      const row = (await sendText(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
         { LastProcessedEventId: string | number }
       >("readCheckpoint")).recordset[0];
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
@@ -354,7 +251,7 @@ export class MssqlStore implements Store {
   /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
   commitRelay(eventId: number): Promise<void> {
     return this.#call("recording what the relay published", async (pool) => {
-      await MssqlStore.#send(
+      await sendText(
         pool.request().input("id", sql.NVarChar(100), RELAY_ID).input(
           "eventId",
           sql.BigInt,
@@ -367,7 +264,7 @@ export class MssqlStore implements Store {
   /** Rows waiting in the outbox and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
     return this.#call("reading the outbox", async (pool) => {
-      const row = (await MssqlStore.#send(
+      const row = (await sendText(
         pool.request().input("id", sql.NVarChar(100), RELAY_ID),
       )<{ outboxRows: string | number; oldest: string | null }>("outboxBacklog")).recordset[0];
       return { rows: Number(row?.outboxRows ?? 0), oldestUtc: fromSqlTime(row?.oldest ?? null) };
@@ -378,7 +275,7 @@ export class MssqlStore implements Store {
   status(): Promise<StoreStatus> {
     return this.#call("reading the status", async (pool) => {
       try {
-        const result = await MssqlStore.#send(
+        const result = await sendText(
           pool.request().input("id", sql.NVarChar(100), FEED_ID),
         )<{
           lastProcessedEventId: string | number | null;
@@ -409,46 +306,21 @@ export class MssqlStore implements Store {
    * long as the lock is held; `APPLOCK_MODE` tells whether that session still holds it.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return storeCall(this.#errors(), "taking the feed lock", () => this.#tryLockFeed(), 1);
-  }
-
-  async #tryLockFeed(): Promise<FeedLock | null> {
-    // A one-connection pool of its own; a failure of its session shows in held().
-    const pool = await this.#open({
-      pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 },
-    });
-    const withResource = () => pool.request().input("resource", sql.NVarChar(255), FEED_LOCK_NAME);
-    const taken = await MssqlStore.#send(withResource())<{ lockResult: number }>("takeFeedLock")
-      .catch(async (error) => {
-        await pool.close();
-        throw error;
-      });
-    if ((taken.recordset[0]?.lockResult ?? -1) < 0) {
-      await pool.close();
-      return null;
-    }
-    return {
-      held: async () => {
-        try {
-          const mode = await MssqlStore.#send(withResource())<{ lockMode: string }>(
-            "feedLockMode",
-          );
-          return mode.recordset[0]?.lockMode === "Exclusive";
-        } catch {
-          return false;
-        }
-      },
-      release: async () => {
-        await MssqlStore.#send(withResource())("releaseFeedLock").catch(() => {});
-        await pool.close();
-      },
-    };
+    return storeCall(
+      this.#errors(),
+      "taking the feed lock",
+      async () =>
+        mssqlFeedLock(
+          await this.#open({ pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 } }),
+        ),
+      1,
+    );
   }
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
     return this.#call(`reading parcel ${parcelId}`, async (pool) => {
-      const rows = (await MssqlStore.#send(pool.request().input("parcelId", sql.BigInt, parcelId))<
+      const rows = (await sendText(pool.request().input("parcelId", sql.BigInt, parcelId))<
         Record<string, string | number | null>
       >("parcel")).recordset;
       const r = rows[0];
@@ -474,7 +346,7 @@ export class MssqlStore implements Store {
     return this.#call(
       "reading rejections",
       async (pool) =>
-        (await MssqlStore.#send(pool.request().input("limit", sql.BigInt, limit))<{
+        (await sendText(pool.request().input("limit", sql.BigInt, limit))<{
           Id: string;
           EventId: string | null;
           Reason: string;
@@ -493,7 +365,7 @@ export class MssqlStore implements Store {
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
     return this.#call("moving the checkpoint", async (pool) => {
-      const result = await MssqlStore.#send(
+      const result = await sendText(
         pool.request().input("id", sql.NVarChar(100), FEED_ID).input("to", sql.BigInt, eventId),
       )<{ previousEventId: string | number }>("resetCheckpoint");
       const row = result.recordset[0];

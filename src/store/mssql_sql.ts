@@ -7,6 +7,13 @@
  * @module
  */
 
+// @ts-types="npm:@types/mssql@^12.3.0"
+import type sql from "mssql";
+import init from "../../sql/mssql/001_init.sql" with { type: "text" };
+import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
+import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
+import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
+import { defineMigrations, type Migration } from "./migrate.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 
 /** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
@@ -337,61 +344,21 @@ export function migrationLockTimeoutMs(requestTimeoutMs: number): number {
   return requestTimeoutMs - Math.min(5000, Math.ceil(requestTimeoutMs / 2));
 }
 
-/** What a login is used for: each use needs its own rights. */
-export type MssqlUse = "ingest" | "relay" | "operator" | "reset" | "migrate";
+/** A request with its parameters, ready to send one of the store's texts. */
+export type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 
-/** One grant a use needs: rights on a table (or, for `migrate`, on the database and schema). */
-export interface MssqlGrant {
-  /** What the login does with it. */
-  readonly use: MssqlUse;
-  /** The rights, as GRANT names them. */
-  readonly rights: readonly string[];
-  /** `OBJECT::dbo.Table`, `SCHEMA::dbo`, or null for the database. */
-  readonly on: string | null;
+/** Send one of the store's texts (by name, from {@link MSSQL_SQL}) with `request`'s parameters. */
+export function sendText(request: sql.Request): Send {
+  return (name) => request.query(MSSQL_SQL[name]);
 }
 
-/**
- * The rights each use of the SQL Server store needs, and no more: the feed lock and the
- * migration lock (`sp_getapplock`, `APPLOCK_MODE`) and `sys.databases` are open to every user of
- * the database. `ingest` is `run` without NATS; `relay` is what `run` adds with NATS_URL set;
- * `operator` is `status`, `parcel`, `rejected`; `reset` moves the checkpoint; `migrate` creates
- * and alters the tables (also `run` without --no-migrate on a database not yet migrated).
- * docs/stores.md shows {@link mssqlGrantScript} of this list; a test keeps them equal.
- */
-export const MSSQL_GRANTS: readonly MssqlGrant[] = [
-  { use: "ingest", rights: ["SELECT", "UPDATE"], on: "OBJECT::dbo.WorkerStates" },
-  { use: "ingest", rights: ["SELECT", "INSERT", "UPDATE"], on: "OBJECT::dbo.ParcelStates" },
-  { use: "ingest", rights: ["SELECT", "INSERT"], on: "OBJECT::dbo.RejectedEvents" },
-  { use: "ingest", rights: ["SELECT"], on: "OBJECT::dbo.SchemaMigrations" },
-  { use: "relay", rights: ["SELECT", "INSERT", "DELETE"], on: "OBJECT::dbo.OutboxEvents" },
-  { use: "operator", rights: ["SELECT"], on: "OBJECT::dbo.WorkerStates" },
-  { use: "operator", rights: ["SELECT"], on: "OBJECT::dbo.ParcelStates" },
-  { use: "operator", rights: ["SELECT"], on: "OBJECT::dbo.RejectedEvents" },
-  { use: "operator", rights: ["SELECT"], on: "OBJECT::dbo.SchemaMigrations" },
-  { use: "reset", rights: ["SELECT", "UPDATE"], on: "OBJECT::dbo.WorkerStates" },
-  { use: "migrate", rights: ["CREATE TABLE"], on: null },
-  { use: "migrate", rights: ["ALTER", "SELECT", "INSERT", "UPDATE"], on: "SCHEMA::dbo" },
-];
-
-/**
- * The GRANT statements for `uses`, one right per statement, to a database user `principal`.
- * @example The grants of `reset`
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { mssqlGrantScript } from "./mssql_sql.ts";
- *
- * deepStrictEqual(
- *   mssqlGrantScript(["reset"], "scan_worker"),
- *   "GRANT SELECT ON OBJECT::dbo.WorkerStates TO [scan_worker];\n" +
- *     "GRANT UPDATE ON OBJECT::dbo.WorkerStates TO [scan_worker];",
- * );
- * ```
- */
-export function mssqlGrantScript(uses: readonly MssqlUse[], principal: string): string {
-  const user = `[${principal.replaceAll("]", "]]")}]`;
-  return MSSQL_GRANTS.filter((g) => uses.includes(g.use))
-    .flatMap((g) =>
-      g.rights.map((right) => `GRANT ${right}${g.on === null ? "" : ` ON ${g.on}`} TO ${user};`)
-    )
-    .join("\n");
-}
+/** The SQL Server migrations, embedded in the program. */
+export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+  "002_type_length.sql": typeLength,
+  "003_outbox.sql": outbox,
+  "004_read_indexes.sql": readIndexes,
+}, {
+  // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
+  "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],
+});

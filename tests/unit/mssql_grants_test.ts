@@ -3,13 +3,8 @@
  * text the store sends for a use touches only tables that use is granted.
  */
 import { assertEquals } from "../helpers/assert.ts";
-import {
-  MSSQL_GRANTS,
-  MSSQL_SQL,
-  mssqlGrantScript,
-  type MssqlText,
-  type MssqlUse,
-} from "../../src/store/mssql_sql.ts";
+import { MSSQL_SQL, type MssqlText } from "../../src/store/mssql_sql.ts";
+import { MSSQL_GRANTS, mssqlGrantScript, type MssqlUse } from "../../src/store/mssql_grants.ts";
 
 /** The uses each text is sent for (the store's methods that send it). */
 const TEXT_USES: Record<MssqlText, readonly MssqlUse[]> = {
