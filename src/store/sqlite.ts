@@ -4,7 +4,6 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
@@ -20,148 +19,40 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, nowUtc, RELAY_ID, storeCall, writingPage } from "./_call.ts";
-import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
+import { FEED_ID, nowUtc, RELAY_ID, writingPage } from "./_call.ts";
+import { isMissingTable, type Prepared, SqliteFile } from "./sqlite_file.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
-import {
-  INSERT_OUTBOX,
-  INSERT_REJECTION,
-  MIGRATIONS_TABLE,
-  MOVE_CHECKPOINT,
-  SQLITE_MIGRATIONS,
-  UPSERT_PARCEL,
-} from "./sqlite_sql.ts";
+import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
 import { SchemaMissingError } from "../errors.ts";
 
 export { SQLITE_MIGRATIONS };
 
-/**
- * Milliseconds a writer waits for another connection's lock before failing: long enough for two
- * processes on one file (two consumers of a group, or `reset` beside a worker) to take turns at
- * page writes of a few milliseconds each.
- */
-const BUSY_TIMEOUT_MS = 5000;
-
-interface Prepared {
-  upsertParcel: StatementSync;
-  insertRejection: StatementSync;
-  moveCheckpoint: StatementSync;
-  readCheckpoint: StatementSync;
-  insertOutbox: StatementSync;
-}
-
-/** Whether an error from node:sqlite says a table is missing. */
-function isMissingTable(error: unknown): boolean {
-  return error instanceof Error && /no such table/i.test(error.message);
-}
-
 /** The embedded SQLite store (docs/rules.md §4). */
 export class SqliteStore implements Store {
-  readonly #db: DatabaseSync;
-  readonly #path: string;
+  readonly #file: SqliteFile;
   readonly #outbox: boolean;
-  #prepared: Prepared | null = null;
 
   /**
-   * Open (and create) the database file at `path`.
-   *
-   * Pragmas: WAL lets `status` read while the worker writes; `synchronous=NORMAL` is safe in
-   * WAL mode against process crashes (a power loss may lose the last pages, but never half a
-   * page, and the checkpoint goes back with them); the busy timeout makes a second connection
-   * wait for a lock instead of failing at once; a 32 MiB page cache (SQLite's default is 2 MiB)
-   * keeps the ParcelStates b-tree pages that upserts touch in memory (measured: about 7% more
-   * on the store's own write rate, for a few MB of RSS).
+   * Open (and create) the database file at `path` (see {@link SqliteFile} for its pragmas).
    * @param options.readOnly open an existing file for reading only (fails when it is missing);
    * `outbox` write each page's accepted events into the outbox.
    */
   constructor(path: string, options: StoreOptions = {}) {
-    const readOnly = options.readOnly ?? false;
-    this.#path = path;
+    this.#file = new SqliteFile(path, options.readOnly ?? false);
     this.#outbox = options.outbox ?? false;
-    let db: DatabaseSync | null = null;
-    try {
-      db = new DatabaseSync(path, { readOnly });
-      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      if (!readOnly) {
-        db.exec("PRAGMA journal_mode = WAL");
-        db.exec("PRAGMA synchronous = NORMAL");
-        db.exec("PRAGMA cache_size = -32768");
-      }
-    } catch (error) {
-      if (db?.isOpen) db.close();
-      throw new Error(
-        `cannot open SQLite database ${path}: ${whyNotOpened(path, readOnly, error)}`,
-        { cause: error },
-      );
-    }
-    this.#db = db;
-  }
-
-  /**
-   * Run synchronous database work for `doing` as a promise: its result, or its error as a
-   * rejection, a permanent one named (a transient one is not retried here: the busy timeout has
-   * already waited). The same thing as the server stores' `#call`.
-   */
-  #call<T>(doing: string, work: () => T): Promise<T> {
-    return storeCall(SQLITE_ERRORS, doing, () => {
-      try {
-        return Promise.resolve(work());
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }, 1);
-  }
-
-  #statements(): Prepared {
-    if (this.#prepared === null) {
-      try {
-        this.#prepared = {
-          upsertParcel: this.#db.prepare(UPSERT_PARCEL),
-          insertRejection: this.#db.prepare(INSERT_REJECTION),
-          moveCheckpoint: this.#db.prepare(MOVE_CHECKPOINT),
-          readCheckpoint: this.#db.prepare(
-            "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
-          ),
-          insertOutbox: this.#db.prepare(INSERT_OUTBOX),
-        };
-      } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
-      }
-    }
-    return this.#prepared;
-  }
-
-  /** Run `work` in one write transaction; roll back on any error. */
-  #transaction<T>(work: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      const result = work();
-      this.#db.exec("COMMIT");
-      return result;
-    } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
-      throw error;
-    }
-  }
-
-  #applied(): AppliedMigration[] {
-    return this.#db.prepare(
-      "SELECT Version AS version, Name AS name, Checksum AS checksum, AppliedAtUtc AS appliedAtUtc FROM SchemaMigrations ORDER BY Version",
-    ).all() as unknown as AppliedMigration[];
   }
 
   /** Apply pending migrations in one transaction; an edited applied one fails the call. */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#call("migrating", () =>
-      this.#transaction(() => {
-        this.#db.exec(MIGRATIONS_TABLE);
-        const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#applied());
-        const record = this.#db.prepare(
+    return this.#file.call("migrating", () =>
+      this.#file.transaction(() => {
+        this.#file.db.exec(MIGRATIONS_TABLE);
+        const pending = pendingMigrations(SQLITE_MIGRATIONS, this.#file.applied());
+        const record = this.#file.db.prepare(
           "INSERT INTO SchemaMigrations (Version, Name, Checksum, AppliedAtUtc) VALUES (?, ?, ?, ?)",
         );
         return pending.map((m) => {
-          this.#db.exec(m.sql);
+          this.#file.db.exec(m.sql);
           const appliedAtUtc = nowUtc();
           record.run(m.version, m.name, m.checksum, appliedAtUtc);
           return { version: m.version, name: m.name, checksum: m.checksum, appliedAtUtc };
@@ -171,10 +62,10 @@ export class SqliteStore implements Store {
 
   /** Check, without changing anything, that every applied migration is known and unchanged. */
   verifySchema(): Promise<void> {
-    return this.#call("checking the schema", () => {
+    return this.#file.call("checking the schema", () => {
       let applied: AppliedMigration[];
       try {
-        applied = this.#applied();
+        applied = this.#file.applied();
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError("no SchemaMigrations table");
         throw error;
@@ -183,17 +74,10 @@ export class SqliteStore implements Store {
     });
   }
 
-  #checkpoint(): number | null {
-    const row = this.#statements().readCheckpoint.get(FEED_ID) as
-      | { checkpoint: number }
-      | undefined;
-    return row === undefined ? null : row.checkpoint;
-  }
-
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return this.#call("reading the checkpoint", () => {
-      const checkpoint = this.#checkpoint();
+    return this.#file.call("reading the checkpoint", () => {
+      const checkpoint = this.#file.checkpoint();
       if (checkpoint === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
       return checkpoint;
     });
@@ -201,12 +85,12 @@ export class SqliteStore implements Store {
 
   /** Write one page in one transaction (docs/rules.md §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<PageWrite> {
-    return this.#call(writingPage(result), () => {
-      const s = this.#statements();
+    return this.#file.call(writingPage(result), () => {
+      const s = this.#file.statements();
       const now = nowUtc();
       const rejected: Rejection[] = [];
       let outboxed = 0;
-      this.#transaction(() => {
+      this.#file.transaction(() => {
         for (const c of result.changes) {
           // Positional parameters: no object to build or names to look up per parcel.
           s.upsertParcel.run(
@@ -229,7 +113,7 @@ export class SqliteStore implements Store {
         }
         const moved = s.moveCheckpoint.run({ id: FEED_ID, from: result.from, to: result.to, now });
         if (moved.changes !== 1) {
-          throw new CheckpointMovedError(result.from, this.#checkpoint());
+          throw new CheckpointMovedError(result.from, this.#file.checkpoint());
         }
         if (this.#outbox) outboxed = this.#writeOutbox(s, result, now);
       });
@@ -255,8 +139,8 @@ export class SqliteStore implements Store {
 
   /** The outbox rows after `eventId`, in EventId order. */
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
-    return this.#call("reading the outbox", () =>
-      (this.#db.prepare(
+    return this.#file.call("reading the outbox", () =>
+      (this.#file.db.prepare(
         `SELECT EventId AS eventId, Subject AS subject, Body AS body FROM OutboxEvents
          WHERE EventId > ? ORDER BY EventId LIMIT ?`,
       ).all(eventId, limit) as unknown as OutboxRow[]).map((row) => ({ ...row })));
@@ -264,8 +148,8 @@ export class SqliteStore implements Store {
 
   /** The relay's cursor. */
   readRelayCursor(): Promise<number> {
-    return this.#call("reading the relay's cursor", () => {
-      const row = this.#statements().readCheckpoint.get(RELAY_ID) as
+    return this.#file.call("reading the relay's cursor", () => {
+      const row = this.#file.statements().readCheckpoint.get(RELAY_ID) as
         | { checkpoint: number }
         | undefined;
       if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
@@ -275,20 +159,23 @@ export class SqliteStore implements Store {
 
   /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
   commitRelay(eventId: number): Promise<void> {
-    return this.#call("recording what the relay published", () =>
-      this.#transaction(() => {
-        this.#db.prepare(
-          `UPDATE WorkerStates SET LastProcessedEventId = ?1, UpdatedAtUtc = ?2
+    return this.#file.call(
+      "recording what the relay published",
+      () =>
+        this.#file.transaction(() => {
+          this.#file.db.prepare(
+            `UPDATE WorkerStates SET LastProcessedEventId = ?1, UpdatedAtUtc = ?2
            WHERE Id = ?3 AND LastProcessedEventId < ?1`,
-        ).run(eventId, nowUtc(), RELAY_ID);
-        this.#db.prepare("DELETE FROM OutboxEvents WHERE EventId <= ?").run(eventId);
-      }));
+          ).run(eventId, nowUtc(), RELAY_ID);
+          this.#file.db.prepare("DELETE FROM OutboxEvents WHERE EventId <= ?").run(eventId);
+        }),
+    );
   }
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#call("reading the outbox", () => {
-      const row = this.#db.prepare(
+    return this.#file.call("reading the outbox", () => {
+      const row = this.#file.db.prepare(
         `SELECT count(*) AS n, min(CreatedAtUtc) AS oldest FROM OutboxEvents
          WHERE EventId > coalesce(
            (SELECT LastProcessedEventId FROM WorkerStates WHERE Id = ?), 0)`,
@@ -299,9 +186,9 @@ export class SqliteStore implements Store {
 
   /** The highest applied migration (0 when none). */
   schemaVersion(): Promise<number> {
-    return this.#call("reading the schema version", () => {
+    return this.#file.call("reading the schema version", () => {
       try {
-        return (this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
+        return (this.#file.db.prepare("SELECT max(Version) AS v FROM SchemaMigrations").get() as {
           v: number | null;
         }).v ?? 0;
       } catch (error) {
@@ -313,23 +200,23 @@ export class SqliteStore implements Store {
 
   /** Whether the file answers (`SELECT 1`; WAL readers never wait for the writer). */
   ping(): Promise<void> {
-    return this.#call("checking the database", () => {
-      this.#db.prepare("SELECT 1").get();
+    return this.#file.call("checking the database", () => {
+      this.#file.db.prepare("SELECT 1").get();
     });
   }
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return this.#call("reading the status", () => {
+    return this.#file.call("reading the status", () => {
       try {
-        const state = this.#db.prepare(
+        const state = this.#file.db.prepare(
           "SELECT LastProcessedEventId AS checkpoint, UpdatedAtUtc AS updatedAt FROM WorkerStates WHERE Id = ?",
         ).get(FEED_ID) as { checkpoint: number; updatedAt: string } | undefined;
         const count = (table: string) =>
-          (this.#db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-        const version = this.#db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
+          (this.#file.db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+        const version = this.#file.db.prepare("SELECT max(Version) AS v FROM SchemaMigrations")
           .get() as { v: number | null };
-        const newest = this.#db.prepare(
+        const newest = this.#file.db.prepare(
           "SELECT CreatedDateTimeUtc AS t FROM ParcelStates ORDER BY LastEventId DESC LIMIT 1",
         ).get() as { t: string } | undefined;
         return {
@@ -352,13 +239,13 @@ export class SqliteStore implements Store {
    * process dies). An in-memory database has no other writer: its lock always succeeds.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return sqliteFeedLock(this.#path);
+    return sqliteFeedLock(this.#file.path);
   }
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return this.#call(`reading parcel ${parcelId}`, () => {
-      const row = this.#db.prepare(
+    return this.#file.call(`reading parcel ${parcelId}`, () => {
+      const row = this.#file.db.prepare(
         `SELECT ParcelId AS parcelId, LastEventId AS lastEventId, Type AS type,
            StatusCode AS statusCode, RunId AS runId, CreatedDateTimeUtc AS createdDateTimeUtc,
            PickupTimeUtc AS pickupTimeUtc, DeliveryTimeUtc AS deliveryTimeUtc,
@@ -371,8 +258,8 @@ export class SqliteStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return this.#call("reading rejections", () =>
-      (this.#db.prepare(
+    return this.#file.call("reading rejections", () =>
+      (this.#file.db.prepare(
         `SELECT Id AS id, EventId AS eventId, Reason AS reason, Payload AS payload,
            RejectedAtUtc AS rejectedAtUtc
          FROM RejectedEvents ORDER BY Id DESC LIMIT ?`,
@@ -381,11 +268,11 @@ export class SqliteStore implements Store {
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return this.#call("moving the checkpoint", () =>
-      this.#transaction(() => {
-        const old = this.#checkpoint();
+    return this.#file.call("moving the checkpoint", () =>
+      this.#file.transaction(() => {
+        const old = this.#file.checkpoint();
         if (old === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-        this.#db.prepare(
+        this.#file.db.prepare(
           "UPDATE WorkerStates SET LastProcessedEventId = ?, UpdatedAtUtc = ? WHERE Id = ?",
         ).run(eventId, nowUtc(), FEED_ID);
         return old;
@@ -394,7 +281,7 @@ export class SqliteStore implements Store {
 
   /** Close the database file. */
   close(): Promise<void> {
-    if (this.#db.isOpen) this.#db.close();
+    this.#file.close();
     return Promise.resolve();
   }
 }
