@@ -25,7 +25,7 @@ import {
   POSTGRES_MIGRATIONS,
   POSTGRES_SQL,
 } from "./postgres_sql.ts";
-import { classifyPostgresError } from "./postgres_errors.ts";
+import { PostgresPool } from "./postgres_pool.ts";
 import { postgresFeedLock } from "./postgres_lock.ts";
 import {
   type AppliedMigration,
@@ -38,7 +38,7 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { type ErrorPolicy, FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
+import { FEED_ID, RELAY_ID, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
 
 export { POSTGRES_MIGRATIONS };
@@ -47,108 +47,46 @@ function isMissingTable(error: unknown): boolean {
   return (error as { code?: string })?.code === "42P01";
 }
 
-/**
- * A connection string whose `sslmode` means what it means to libpq: `require` encrypts without
- * checking the certificate (unless `sslrootcert` is given), `verify-ca` checks the CA,
- * `verify-full` the CA and the host name, `disable` turns TLS off. The `pg` package reads
- * `require` and `verify-ca` as `verify-full` (with a warning) unless told `uselibpqcompat=true`.
- * @example libpq's meaning
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { libpqSslmode } from "./postgres.ts";
- *
- * deepStrictEqual(
- *   libpqSslmode("postgres://h/db?sslmode=require"),
- *   "postgres://h/db?sslmode=require&uselibpqcompat=true",
- * );
- * deepStrictEqual(libpqSslmode("postgres://h/db"), "postgres://h/db");
- * ```
- */
-export function libpqSslmode(connectionString: string): string {
-  if (!/[?&]sslmode=/i.test(connectionString) || /[?&]uselibpqcompat=/i.test(connectionString)) {
-    return connectionString;
-  }
-  return `${connectionString}&uselibpqcompat=true`;
-}
-
 /** A time as PostgreSQL is sent it: rounded to microseconds, half up (its one documented loss). */
 export const postgresTime: (text: string) => string = roundToMicroseconds;
 
 /** The PostgreSQL store. */
 export class PostgresStore implements Store {
-  readonly #pool: pg.Pool;
-  readonly #config: pg.PoolConfig;
-  readonly #logger: Logger;
-  readonly #errors: ErrorPolicy;
+  readonly #db: PostgresPool;
   readonly #outbox: boolean;
 
   /**
    * @param config `pg` pool settings (from the URL: connection string, `sslmode` included).
    * @param logger where lost idle connections are reported.
+   * @param options.outbox write each page's accepted events into the outbox.
    */
   constructor(
     config: pg.PoolConfig,
     logger: Logger = programLogger("store"),
     options: StoreOptions = {},
   ) {
-    this.#logger = logger;
+    this.#db = new PostgresPool(config, logger);
     this.#outbox = options.outbox ?? false;
-    this.#errors = {
-      store: "PostgreSQL",
-      classify: classifyPostgresError,
-      connectTimeoutMs: config.connectionTimeoutMillis ?? 10_000,
-    };
-    this.#config = {
-      ...config,
-      ...(config.connectionString
-        ? { connectionString: libpqSslmode(config.connectionString) }
-        : {}),
-    };
-    this.#pool = new pg.Pool({
-      max: 4,
-      idleTimeoutMillis: 30_000,
-      connectionTimeoutMillis: 10_000,
-      application_name: "scan-worker",
-      ...this.#config,
-    });
-    this.#pool.on("error", (error) => {
-      logger.warn(
-        "A PostgreSQL connection failed while idle: {error}; the pool drops it and the next query reconnects",
-        { error: error.message },
-      );
-    });
-  }
-
-  /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
-  #call<T>(doing: string, work: () => Promise<T>, attempts?: number): Promise<T> {
-    return storeCall(this.#errors, doing, work, attempts);
-  }
-
-  async #applied(client: pg.PoolClient | pg.Pool): Promise<AppliedMigration[]> {
-    const result = await client.query<AppliedMigration>(
-      POSTGRES_SQL.appliedMigrations,
-    );
-    return result.rows;
   }
 
   /** Apply pending migrations in one transaction under an advisory lock. */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#call("migrating", async () => {
+    return this.#db.call("migrating", async () => {
       // An up-to-date schema needs no DDL, nor the privilege to create tables: a login with
       // only SELECT, INSERT and UPDATE can start `run` without --no-migrate.
-      const current = await this.#applied(this.#pool).catch((error) => {
+      const current = await this.#db.applied(this.#db.pool).catch((error) => {
         if (isMissingTable(error)) return null;
         throw error;
       });
       if (current !== null && pendingMigrations(POSTGRES_MIGRATIONS, current).length === 0) {
         return [];
       }
-      const client = await this.#pool.connect();
+      const client = await this.#db.pool.connect();
       try {
         await client.query("BEGIN");
         await client.query(MIGRATION_LOCK);
         await client.query(MIGRATIONS_TABLE);
-        const pending = pendingMigrations(POSTGRES_MIGRATIONS, await this.#applied(client));
+        const pending = pendingMigrations(POSTGRES_MIGRATIONS, await this.#db.applied(client));
         const applied: AppliedMigration[] = [];
         for (const m of pending) {
           await client.query(m.sql);
@@ -176,10 +114,10 @@ export class PostgresStore implements Store {
 
   /** Fail unless every migration is applied and unchanged. */
   verifySchema(): Promise<void> {
-    return this.#call("checking the schema", async () => {
+    return this.#db.call("checking the schema", async () => {
       let applied: AppliedMigration[];
       try {
-        applied = await this.#applied(this.#pool);
+        applied = await this.#db.applied(this.#db.pool);
       } catch (error) {
         if (isMissingTable(error)) throw new SchemaMissingError("no schema_migrations table");
         throw error;
@@ -190,10 +128,10 @@ export class PostgresStore implements Store {
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return this.#call("reading the checkpoint", async () => {
+    return this.#db.call("reading the checkpoint", async () => {
       let rows: { checkpoint: string }[];
       try {
-        rows = (await this.#pool.query<{ checkpoint: string }>(
+        rows = (await this.#db.pool.query<{ checkpoint: string }>(
           "SELECT last_processed_event_id AS checkpoint FROM worker_states WHERE id = $1",
           [FEED_ID],
         )).rows;
@@ -214,8 +152,8 @@ export class PostgresStore implements Store {
     const [text, values] = this.#outbox
       ? [APPLY_PAGE_WITH_OUTBOX, [...page, outboxDocument(result), RELAY_ID]]
       : [APPLY_PAGE, page];
-    return this.#call(writingPage(result), async () => {
-      const outcome = await this.#pool.query<
+    return this.#db.call(writingPage(result), async () => {
+      const outcome = await this.#db.pool.query<
         { moved: string; actual: string | null; stored: number[]; outboxed: string }
       >(text, values);
       const row = outcome.rows[0];
@@ -231,10 +169,10 @@ export class PostgresStore implements Store {
 
   /** The outbox rows after `eventId`, in EventId order. */
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
-    return this.#call(
+    return this.#db.call(
       "reading the outbox",
       async () =>
-        (await this.#pool.query<{ event_id: string; subject: string; body: string }>(
+        (await this.#db.pool.query<{ event_id: string; subject: string; body: string }>(
           POSTGRES_SQL.outboxAfter,
           [eventId, limit],
         )).rows.map((r) => ({ eventId: Number(r.event_id), subject: r.subject, body: r.body })),
@@ -243,8 +181,8 @@ export class PostgresStore implements Store {
 
   /** The relay's cursor. */
   readRelayCursor(): Promise<number> {
-    return this.#call("reading the relay's cursor", async () => {
-      const row = (await this.#pool.query<{ c: string }>(
+    return this.#db.call("reading the relay's cursor", async () => {
+      const row = (await this.#db.pool.query<{ c: string }>(
         "SELECT last_processed_event_id AS c FROM worker_states WHERE id = $1",
         [RELAY_ID],
       )).rows[0];
@@ -255,8 +193,8 @@ export class PostgresStore implements Store {
 
   /** Move the relay's cursor up to `eventId` and prune what it covers, in one statement. */
   commitRelay(eventId: number): Promise<void> {
-    return this.#call("recording what the relay published", async () => {
-      await this.#pool.query(
+    return this.#db.call("recording what the relay published", async () => {
+      await this.#db.pool.query(
         POSTGRES_SQL.commitRelay,
         [RELAY_ID, eventId],
       );
@@ -265,8 +203,8 @@ export class PostgresStore implements Store {
 
   /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#call("reading the outbox", async () => {
-      const row = (await this.#pool.query<{ n: string; oldest: string | null }>(
+    return this.#db.call("reading the outbox", async () => {
+      const row = (await this.#db.pool.query<{ n: string; oldest: string | null }>(
         POSTGRES_SQL.outboxBacklog,
         [RELAY_ID],
       )).rows[0];
@@ -276,9 +214,9 @@ export class PostgresStore implements Store {
 
   /** The highest applied migration (0 when none). */
   schemaVersion(): Promise<number> {
-    return this.#call("reading the schema version", async () => {
+    return this.#db.call("reading the schema version", async () => {
       try {
-        const row = (await this.#pool.query<{ v: number | null }>(
+        const row = (await this.#db.pool.query<{ v: number | null }>(
           "SELECT max(version) AS v FROM schema_migrations",
         )).rows[0];
         return row?.v ?? 0;
@@ -291,16 +229,16 @@ export class PostgresStore implements Store {
 
   /** Whether the server answers (`SELECT 1`: no table, no lock). */
   ping(): Promise<void> {
-    return this.#call("checking the connection", async () => {
-      await this.#pool.query("SELECT 1");
+    return this.#db.call("checking the connection", async () => {
+      await this.#db.pool.query("SELECT 1");
     }, 1);
   }
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return this.#call("reading the status", async () => {
+    return this.#db.call("reading the status", async () => {
       try {
-        const result = await this.#pool.query<{
+        const result = await this.#db.pool.query<{
           checkpoint: string | null;
           updatedAt: string | null;
           parcels: string;
@@ -332,17 +270,17 @@ export class PostgresStore implements Store {
    * is held: if the worker dies or the connection drops, the server releases it.
    */
   tryLockFeed(): Promise<FeedLock | null> {
-    return this.#call(
+    return this.#db.call(
       "taking the feed lock",
-      () => postgresFeedLock(this.#config, this.#logger),
+      () => postgresFeedLock(this.#db.config, this.#db.logger),
       1,
     );
   }
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return this.#call(`reading parcel ${parcelId}`, async () => {
-      const rows = (await this.#pool.query<Record<string, string | null>>(
+    return this.#db.call(`reading parcel ${parcelId}`, async () => {
+      const rows = (await this.#db.pool.query<Record<string, string | null>>(
         POSTGRES_SQL.parcel,
         [parcelId],
       )).rows;
@@ -364,10 +302,10 @@ export class PostgresStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return this.#call(
+    return this.#db.call(
       "reading rejections",
       async () =>
-        (await this.#pool.query<Record<string, string | null>>(
+        (await this.#db.pool.query<Record<string, string | null>>(
           POSTGRES_SQL.rejections,
           [limit],
         )).rows.map((r) => ({
@@ -382,8 +320,8 @@ export class PostgresStore implements Store {
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return this.#call("moving the checkpoint", async () => {
-      const result = await this.#pool.query<{ old: string }>(
+    return this.#db.call("moving the checkpoint", async () => {
+      const result = await this.#db.pool.query<{ old: string }>(
         POSTGRES_SQL.resetCheckpoint,
         [FEED_ID, eventId],
       );
@@ -395,6 +333,6 @@ export class PostgresStore implements Store {
 
   /** Close the pool. */
   close(): Promise<void> {
-    return this.#pool.end();
+    return this.#db.close();
   }
 }
