@@ -15,7 +15,8 @@ import { logger as programLogger } from "../log.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import { fromSqlTime, MSSQL_MIGRATIONS, mssqlTime, sendText } from "./mssql_sql.ts";
-import { classifyMssqlError, isMissingObject, requiresEncryption } from "./mssql_errors.ts";
+import { isMissingObject } from "./mssql_errors.ts";
+import { MssqlConnection } from "./mssql_connection.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import { appliedMigrations, applyMigrations, checkCompatibility } from "./mssql_schema.ts";
 import { mssqlFeedLock } from "./mssql_lock.ts";
@@ -33,15 +34,13 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { type ErrorPolicy, FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
+import { FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
 
 /** The SQL Server store. */
 export class MssqlStore implements Store {
-  #config: sql.config;
-  readonly #logger: Logger;
+  readonly #db: MssqlConnection;
   readonly #outbox: boolean;
-  #connecting: Promise<sql.ConnectionPool> | null = null;
   #compatible = false;
 
   /**
@@ -54,68 +53,8 @@ export class MssqlStore implements Store {
     logger: Logger = programLogger("store"),
     options: StoreOptions = {},
   ) {
-    this.#config = config;
-    this.#logger = logger;
+    this.#db = new MssqlConnection(config, logger);
     this.#outbox = options.outbox ?? false;
-  }
-
-  /** Report a pooled connection's failure (the pool drops it; the next query reconnects). */
-  #poolError = (error: unknown) => {
-    this.#logger.warn(
-      "A SQL Server connection failed while idle: {error}; the pool drops it and the next query reconnects",
-      { error: String((error as Error)?.message ?? error) },
-    );
-  };
-
-  #pool(): Promise<sql.ConnectionPool> {
-    if (this.#connecting === null) {
-      this.#connecting = this.#open({}).catch((error) => {
-        this.#connecting = null;
-        throw error;
-      });
-    }
-    return this.#connecting;
-  }
-
-  /**
-   * Connect a pool with `overrides` on the store's config. `Encrypt=Optional` means "encrypt if
-   * the server requires it"; tedious cannot negotiate that, so when a server refuses an
-   * unencrypted connection the store connects again encrypted, and keeps to that.
-   */
-  async #open(overrides: Partial<sql.config>): Promise<sql.ConnectionPool> {
-    const connect = async () => {
-      const pool = new sql.ConnectionPool({ ...this.#config, ...overrides });
-      pool.on("error", this.#poolError);
-      return await pool.connect();
-    };
-    try {
-      return await connect();
-    } catch (error) {
-      if (this.#config.options?.encrypt !== false || !requiresEncryption(error)) throw error;
-      this.#logger.info(
-        "The SQL Server requires encryption: connecting encrypted (Encrypt=Optional allows it)",
-      );
-      this.#config = { ...this.#config, options: { ...this.#config.options, encrypt: true } };
-      return await connect();
-    }
-  }
-
-  /** Run `work` for `doing`: transient errors retried a few times, permanent ones named. */
-  #call<T>(
-    doing: string,
-    work: (pool: sql.ConnectionPool) => Promise<T>,
-    attempts?: number,
-  ): Promise<T> {
-    return storeCall(this.#errors(), doing, async () => work(await this.#pool()), attempts);
-  }
-
-  /** How this store names itself and sorts errors. */
-  #errors(): ErrorPolicy {
-    return {
-      store: "SQL Server",
-      classify: classifyMssqlError,
-      connectTimeoutMs: this.#config.connectionTimeout ?? 15_000,
-    };
   }
 
   /**
@@ -123,20 +62,20 @@ export class MssqlStore implements Store {
    * needs no lock and no DDL, so a login without the right to create tables can start `run`.
    */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#call("migrating", async (pool) => {
+    return this.#db.call("migrating", async (pool) => {
       if (!this.#compatible) this.#compatible = await checkCompatibility(pool);
       const current = await appliedMigrations(pool.request()).catch((error) => {
         if (isMissingObject(error)) return null;
         throw error;
       });
       if (current !== null && pendingMigrations(MSSQL_MIGRATIONS, current).length === 0) return [];
-      return await applyMigrations(pool, this.#config.requestTimeout ?? 15_000);
+      return await applyMigrations(pool, this.#db.requestTimeoutMs);
     });
   }
 
   /** Fail unless the database is supported and every migration is applied and unchanged. */
   verifySchema(): Promise<void> {
-    return this.#call("checking the schema", async (pool) => {
+    return this.#db.call("checking the schema", async (pool) => {
       if (!this.#compatible) this.#compatible = await checkCompatibility(pool);
       let applied: AppliedMigration[];
       try {
@@ -151,7 +90,7 @@ export class MssqlStore implements Store {
 
   /** The highest applied migration (0 when none), read alone: `migrate` says it when up to date. */
   schemaVersion(): Promise<number> {
-    return this.#call("reading the schema version", async (pool) => {
+    return this.#db.call("reading the schema version", async (pool) => {
       try {
         const row = (await sendText(pool.request())<{ schemaVersion: number | null }>(
           "schemaVersion",
@@ -169,14 +108,14 @@ export class MssqlStore implements Store {
    * wait behind a page that holds the feed row.
    */
   ping(): Promise<void> {
-    return this.#call("checking the connection", async (pool) => {
+    return this.#db.call("checking the connection", async (pool) => {
       await sendText(pool.request())("ping");
     }, 1);
   }
 
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
-    return this.#call("reading the checkpoint", async (pool) => {
+    return this.#db.call("reading the checkpoint", async (pool) => {
       let rows: { LastProcessedEventId: string | number }[];
       try {
         rows = (await sendText(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
@@ -196,7 +135,7 @@ export class MssqlStore implements Store {
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
     const outbox = this.#outbox ? outboxDocument(result) : null;
-    return this.#call(writingPage(result), async (pool) => {
+    return this.#db.call(writingPage(result), async (pool) => {
       const request = pool.request()
         .input("id", sql.NVarChar(100), FEED_ID)
         .input("from", sql.BigInt, result.from)
@@ -230,7 +169,7 @@ export class MssqlStore implements Store {
 
   /** The outbox rows after `eventId`, in EventId order. */
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
-    return this.#call("reading the outbox", async (pool) =>
+    return this.#db.call("reading the outbox", async (pool) =>
       (await sendText(
         pool.request().input("after", sql.BigInt, eventId).input("limit", sql.BigInt, limit),
       )<{ EventId: string | number; Subject: string; Body: string }>("outboxAfter")).recordset
@@ -239,7 +178,7 @@ export class MssqlStore implements Store {
 
   /** The relay's cursor. */
   readRelayCursor(): Promise<number> {
-    return this.#call("reading the relay's cursor", async (pool) => {
+    return this.#db.call("reading the relay's cursor", async (pool) => {
       const row = (await sendText(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
         { LastProcessedEventId: string | number }
       >("readCheckpoint")).recordset[0];
@@ -250,7 +189,7 @@ export class MssqlStore implements Store {
 
   /** Move the relay's cursor up to `eventId` and prune what it covers, in one transaction. */
   commitRelay(eventId: number): Promise<void> {
-    return this.#call("recording what the relay published", async (pool) => {
+    return this.#db.call("recording what the relay published", async (pool) => {
       await sendText(
         pool.request().input("id", sql.NVarChar(100), RELAY_ID).input(
           "eventId",
@@ -263,7 +202,7 @@ export class MssqlStore implements Store {
 
   /** Rows waiting in the outbox and the oldest one's time. */
   outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#call("reading the outbox", async (pool) => {
+    return this.#db.call("reading the outbox", async (pool) => {
       const row = (await sendText(
         pool.request().input("id", sql.NVarChar(100), RELAY_ID),
       )<{ outboxRows: string | number; oldest: string | null }>("outboxBacklog")).recordset[0];
@@ -273,7 +212,7 @@ export class MssqlStore implements Store {
 
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus> {
-    return this.#call("reading the status", async (pool) => {
+    return this.#db.call("reading the status", async (pool) => {
       try {
         const result = await sendText(
           pool.request().input("id", sql.NVarChar(100), FEED_ID),
@@ -307,11 +246,11 @@ export class MssqlStore implements Store {
    */
   tryLockFeed(): Promise<FeedLock | null> {
     return storeCall(
-      this.#errors(),
+      this.#db.policy(),
       "taking the feed lock",
       async () =>
         mssqlFeedLock(
-          await this.#open({ pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 } }),
+          await this.#db.open({ pool: { min: 1, max: 1, idleTimeoutMillis: 2_147_483_647 } }),
         ),
       1,
     );
@@ -319,7 +258,7 @@ export class MssqlStore implements Store {
 
   /** One parcel's row, or null. */
   parcel(parcelId: number): Promise<ParcelState | null> {
-    return this.#call(`reading parcel ${parcelId}`, async (pool) => {
+    return this.#db.call(`reading parcel ${parcelId}`, async (pool) => {
       const rows = (await sendText(pool.request().input("parcelId", sql.BigInt, parcelId))<
         Record<string, string | number | null>
       >("parcel")).recordset;
@@ -343,7 +282,7 @@ export class MssqlStore implements Store {
 
   /** The newest rejections, newest first. */
   rejections(limit: number): Promise<RejectedEvent[]> {
-    return this.#call(
+    return this.#db.call(
       "reading rejections",
       async (pool) =>
         (await sendText(pool.request().input("limit", sql.BigInt, limit))<{
@@ -364,7 +303,7 @@ export class MssqlStore implements Store {
 
   /** Move the checkpoint; returns the old one. */
   resetCheckpoint(eventId: number): Promise<number> {
-    return this.#call("moving the checkpoint", async (pool) => {
+    return this.#db.call("moving the checkpoint", async (pool) => {
       const result = await sendText(
         pool.request().input("id", sql.NVarChar(100), FEED_ID).input("to", sql.BigInt, eventId),
       )<{ previousEventId: string | number }>("resetCheckpoint");
@@ -375,9 +314,7 @@ export class MssqlStore implements Store {
   }
 
   /** Close the pool. */
-  async close(): Promise<void> {
-    const connecting = this.#connecting;
-    this.#connecting = null;
-    if (connecting !== null) await (await connecting.catch(() => null))?.close();
+  close(): Promise<void> {
+    return this.#db.close();
   }
 }
