@@ -85,7 +85,11 @@ Deno.test("a move is said in words: forward skips, back replays", () => {
 async function withStore(at: number, use: (store: Store, path: string) => Promise<void>) {
   const dir = await Deno.makeTempDir({ prefix: "scan-worker-operator-" });
   const path = `${dir}/scan.db`;
-  const store = await openStore({ database: { kind: "sqlite", path }, connectTimeoutMs: 1000 });
+  const store = await openStore({
+    database: { kind: "sqlite", path },
+    connectTimeoutMs: 1000,
+    databaseForLog: `sqlite:${path}`,
+  });
   try {
     await store.migrate();
     await store.resetCheckpoint(at);
@@ -162,7 +166,11 @@ Deno.test("reset asks on a terminal, and refuses without --yes when no one can a
 
 Deno.test("reset refuses while another instance holds the feed lock", async () => {
   await withStore(10, async (store, path) => {
-    const worker = await openStore({ database: { kind: "sqlite", path }, connectTimeoutMs: 1000 });
+    const worker = await openStore({
+      database: { kind: "sqlite", path },
+      connectTimeoutMs: 1000,
+      databaseForLog: `sqlite:${path}`,
+    });
     const lock = await worker.tryLockFeed();
     try {
       assertOk(lock !== null);
