@@ -10,7 +10,7 @@ import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
 import { type PageResult, projectLate, projectPage } from "../../src/domain/project.ts";
 import type { Store } from "../../src/store/store.ts";
-import type { StoreHarness } from "./store_contract.ts";
+import type { StoreHarness } from "./_contract.ts";
 
 /** A page's result with the late-event record a loop adds. */
 function withLate(result: PageResult, holes: string, settled: number, found: number[] = []) {

@@ -21,6 +21,10 @@ CREATE TABLE dbo.OutboxEventsByCommit (
     Late         bit           NOT NULL CONSTRAINT DF_OutboxEventsLate DEFAULT (0)
 );
 
+-- The relay's backlog (the rows after its cursor, and the oldest one's time) is read from this
+-- narrow index, not the Body the clustered key carries in-row (as 004 did by EventId).
+CREATE INDEX IX_OutboxEvents_Seq ON dbo.OutboxEventsByCommit (Seq) INCLUDE (CreatedAtUtc);
+
 INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)
 SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents ORDER BY EventId;
 
