@@ -15,6 +15,7 @@ import {
   reset,
 } from "@logtape/logtape";
 import type { LogFormat, LogLevel } from "./config.ts";
+import { openTelemetryLogSink } from "./telemetry/mod.ts";
 
 /** The root category of every logger of the program. */
 export const ROOT_CATEGORY = "scan-worker";
@@ -37,11 +38,12 @@ export async function setupLogging(
   const formatter = format === "json" ? jsonLinesFormatter : getAnsiColorFormatter({
     value: (value: unknown) => typeof value === "string" ? value : Deno.inspect(value),
   });
+  const otel = openTelemetryLogSink(); // log records as OpenTelemetry logs (docs/telemetry.md)
   await configure({
     reset: true,
-    sinks: { out: (record: LogRecord) => write(formatter(record)) },
+    sinks: { out: (record: LogRecord) => write(formatter(record)), otel: otel ?? (() => {}) },
     loggers: [
-      { category: [ROOT_CATEGORY], sinks: ["out"], lowestLevel: level },
+      { category: [ROOT_CATEGORY], sinks: otel ? ["out", "otel"] : ["out"], lowestLevel: level },
       { category: ["logtape", "meta"], sinks: ["out"], lowestLevel: "warning" },
     ],
   });

@@ -6,6 +6,7 @@
  */
 
 import type { Logger } from "@logtape/logtape";
+import type { Upstream } from "../telemetry/mod.ts";
 import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../retry.ts";
 import { parsePageBody } from "./wire.ts";
 
@@ -113,6 +114,8 @@ export interface FetchedPage {
   readonly ms: number;
   /** Milliseconds of the last attempt spent decoding the body to text and parsing it. */
   readonly stages?: BodyStages;
+  /** Read from the stream: the stream and each message's upstream page (telemetry). */
+  readonly upstream?: Upstream;
 }
 
 /** Where a response body's time went, once its bytes had arrived. */

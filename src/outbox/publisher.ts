@@ -11,6 +11,7 @@
  */
 
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { TRACEPARENT_HEADER } from "../domain/message.ts";
 
 /** The stream's acknowledgement of a stored (or already held) message. */
 export interface Ack {
@@ -68,7 +69,7 @@ export class Publisher {
 
   /**
    * Publish `body` to `subject` with `Nats-Msg-Id: msgId` and, unless null,
-   * `Nats-Expected-Last-Sequence: expectLastSeq`. Resolves with the stream's acknowledgement;
+   * `Nats-Expected-Last-Sequence: expectLastSeq` and, when given, `traceparent`. Resolves with the stream's acknowledgement;
    * rejects with PublishRefusedError, or AckTimeoutError after `timeoutMs`.
    */
   publish(
@@ -77,12 +78,14 @@ export class Publisher {
     msgId: string,
     expectLastSeq: number | null,
     timeoutMs: number,
+    traceparent?: string | null,
   ): Promise<Ack> {
     if (this.#closed) return Promise.reject(new Error("the publisher is closed"));
     const id = this.#next++;
     const h = headers();
     h.set("Nats-Msg-Id", msgId);
     if (expectLastSeq !== null) h.set("Nats-Expected-Last-Sequence", String(expectLastSeq));
+    if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
     const { promise, resolve, reject } = Promise.withResolvers<Ack>();
     const timer = setTimeout(() => {
       this.#pending.delete(id);

@@ -13,6 +13,7 @@ import { messageId, type OutboxRow } from "../domain/message.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { epochMs } from "../domain/timestamps.ts";
 import { isFatalStoreError, type OutboxStore, type PageWrite } from "../store/store.ts";
+import { tracePublish } from "../telemetry/mod.ts";
 import { describe, type NatsLink, streamEnd } from "./nats.ts";
 import { type Ack, PublishRefusedError, WRONG_LAST_SEQUENCE } from "./publisher.ts";
 
@@ -196,7 +197,12 @@ export class Relay {
           ahead = [last, store.outboxAfter(last, batch)];
           ahead[1].catch(() => {}); // read again if it failed
         }
-        await this.#publish(rows);
+        const link = this.#link;
+        await tracePublish(
+          link.stream,
+          rows.map((row) => row.traceparent),
+          () => this.#publish(rows),
+        );
         this.#failures = 0;
       } catch (error) {
         ahead = null;
@@ -259,6 +265,7 @@ export class Relay {
         messageId(row.eventId),
         base + i,
         timeout,
+        row.traceparent,
       );
       ack.catch(() => {}); // settled below, in order
       inFlight[i] = ack;

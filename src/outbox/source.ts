@@ -9,7 +9,8 @@
 import type { Logger } from "@logtape/logtape";
 import type { Consumer } from "@nats-io/jetstream";
 import { FetchAbortedError, type FetchedPage } from "../api/client.ts";
-import type { EventBody } from "../domain/message.ts";
+import { type EventBody, TRACEPARENT_HEADER } from "../domain/message.ts";
+import type { Upstream } from "../telemetry/mod.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import type { PageSource } from "../worker/prefetch.ts";
@@ -61,11 +62,13 @@ export class StreamSource implements PageSource {
     for (let attempt = 1;; attempt++) {
       if (signal.aborted) throw new FetchAbortedError(from);
       try {
-        const events = await this.#read(from, signal);
-        if (events === null) throw new FetchAbortedError(from);
+        const read = await this.#read(from, signal);
+        if (read === null) throw new FetchAbortedError(from);
+        const { events, upstream } = read;
         return {
           from,
           events,
+          upstream,
           full: events.length >= this.#options.limit,
           typeLength: MAX_STORED_TYPE_LENGTH,
           attempts: attempt,
@@ -91,7 +94,11 @@ export class StreamSource implements PageSource {
     this.#link = null;
   }
 
-  async #read(from: number, signal: AbortSignal): Promise<unknown[] | null> {
+  /** The next events, and each one's upstream page (its `traceparent` header); null on abort. */
+  async #read(
+    from: number,
+    signal: AbortSignal,
+  ): Promise<{ events: unknown[]; upstream: Upstream } | null> {
     this.#link ??= await this.#options.connect(signal);
     const link = this.#link;
     if (link === null) return null;
@@ -101,6 +108,7 @@ export class StreamSource implements PageSource {
       this.#next = from;
     }
     const events: unknown[] = [];
+    const traceparents: (string | null)[] = [];
     const messages = await this.#consumer.fetch({
       max_messages: this.#options.limit,
       expires: this.#options.waitMs ?? 1000,
@@ -108,9 +116,10 @@ export class StreamSource implements PageSource {
     for await (const message of messages) {
       const body = message.json<EventBody>();
       events.push(rawEvent(body));
+      traceparents.push(message.headers?.get(TRACEPARENT_HEADER) || null);
       this.#next = body.EventId + 1;
       if (message.info.pending === 0) break; // the stream's end: do not wait for more
     }
-    return events;
+    return { events, upstream: { stream: link.stream, traceparents } };
   }
 }

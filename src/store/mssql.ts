@@ -13,10 +13,12 @@ import sql from "mssql";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
 import type { OutboxRow } from "../domain/message.ts";
+import { pageTraceparent } from "../telemetry/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import init from "../../sql/mssql/001_init.sql" with { type: "text" };
 import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
 import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/mssql/006_outbox_traceparent.sql" with { type: "text" };
 import { migrationLockTimeoutMs, MSSQL_SQL, type MssqlText } from "./mssql_sql.ts";
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
@@ -47,6 +49,7 @@ export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_type_length.sql": typeLength,
   "003_outbox.sql": outbox,
+  "006_outbox_traceparent.sql": outboxTraceparent,
 });
 
 /** The lowest compatibility level the store works at (OPENJSON needs 130: SQL Server 2016). */
@@ -370,6 +373,7 @@ export class MssqlStore implements Store {
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
     const outboxed = this.#outbox ? outboxDocument(result) : "[]";
+    const traceparent = pageTraceparent();
     return this.#call(writingPage(result), async (pool) => {
       const outcome = await MssqlStore.#send(
         pool.request()
@@ -379,6 +383,7 @@ export class MssqlStore implements Store {
           .input("changes", sql.NVarChar(sql.MAX), document.changes)
           .input("rejections", sql.NVarChar(sql.MAX), document.rejections)
           .input("outbox", sql.NVarChar(sql.MAX), outboxed)
+          .input("traceparent", sql.VarChar(55), traceparent)
           .input("relayId", sql.NVarChar(100), RELAY_ID),
       )<{
         moved: boolean;
@@ -406,8 +411,14 @@ export class MssqlStore implements Store {
     return this.#call("reading the outbox", async (pool) =>
       (await MssqlStore.#send(
         pool.request().input("after", sql.BigInt, eventId).input("limit", sql.BigInt, limit),
-      )<{ EventId: string | number; Subject: string; Body: string }>("outboxAfter")).recordset
-        .map((r) => ({ eventId: Number(r.EventId), subject: r.Subject, body: r.Body })));
+      )<{ EventId: string | number; Subject: string; Body: string; TraceParent: string | null }>(
+        "outboxAfter",
+      )).recordset.map((r) => ({
+        eventId: Number(r.EventId),
+        subject: r.Subject,
+        body: r.Body,
+        traceparent: r.TraceParent,
+      })));
   }
 
   /** The relay's cursor. */

@@ -75,7 +75,7 @@ FROM sys.databases WHERE name = DB_NAME();`,
    * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
    * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
    * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
-   * holds them).
+   * holds them), each with the page's traceparent (`@traceparent`, NULL with telemetry off).
    */
   applyPage: `SET XACT_ABORT ON;
 SET NOCOUNT ON;
@@ -186,8 +186,8 @@ DECLARE @relayCursor bigint = ISNULL(
     (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK)
      WHERE Id = @relayId), 0);
 DECLARE @outboxed int;
-INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
-SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
+INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent)
+SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME(), @traceparent
 FROM OPENJSON(@outbox) WITH (
     EventId bigint        'strict $.e',
     Subject nvarchar(max) 'strict $.s',
@@ -203,7 +203,7 @@ SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The outbox rows after `@after`, in EventId order. */
-  outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body FROM dbo.OutboxEvents
+  outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body, TraceParent FROM dbo.OutboxEvents
 WHERE EventId > @after ORDER BY EventId;`,
 
   /**

@@ -13,10 +13,12 @@ import pg from "pg";
 import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
 import type { OutboxRow } from "../domain/message.ts";
+import { pageTraceparent } from "../telemetry/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
 import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/postgres/005_outbox_traceparent.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
@@ -44,6 +46,7 @@ import {
 export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
+  "005_outbox_traceparent.sql": outboxTraceparent,
 });
 
 const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -68,7 +71,8 @@ const utcText = (column: string) =>
  * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
  * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
  * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
- * it, so a replayed event the relay is pruning cannot slip back in.
+ * it, so a replayed event the relay is pruning cannot slip back in. Each outbox row keeps the
+ * page's traceparent ($8, NULL with telemetry off: docs/telemetry.md).
  */
 const APPLY_PAGE = `
 WITH moved AS (
@@ -123,8 +127,8 @@ WITH moved AS (
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
 ), outbox AS (
-    INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
-    SELECT o.e, o.s, o.b, now()
+    INSERT INTO outbox_events (event_id, subject, body, created_at_utc, trace_parent)
+    SELECT o.e, o.s, o.b, now(), $8::text
     FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND o.e > coalesce(
@@ -338,7 +342,16 @@ export class PostgresStore implements Store {
         { moved: string; actual: string | null; stored: number[]; outboxed: string }
       >(
         APPLY_PAGE,
-        [FEED_ID, result.from, result.to, document.changes, document.rejections, outbox, RELAY_ID],
+        [
+          FEED_ID,
+          result.from,
+          result.to,
+          document.changes,
+          document.rejections,
+          outbox,
+          RELAY_ID,
+          pageTraceparent(),
+        ],
       );
       const row = outcome.rows[0];
       if (row === undefined || Number(row.moved) !== 1) {
@@ -356,11 +369,18 @@ export class PostgresStore implements Store {
     return this.#call(
       "reading the outbox",
       async () =>
-        (await this.#pool.query<{ event_id: string; subject: string; body: string }>(
-          `SELECT event_id, subject, body FROM outbox_events WHERE event_id > $1
+        (await this.#pool.query<
+          { event_id: string; subject: string; body: string; trace_parent: string | null }
+        >(
+          `SELECT event_id, subject, body, trace_parent FROM outbox_events WHERE event_id > $1
          ORDER BY event_id LIMIT $2`,
           [eventId, limit],
-        )).rows.map((r) => ({ eventId: Number(r.event_id), subject: r.subject, body: r.body })),
+        )).rows.map((r) => ({
+          eventId: Number(r.event_id),
+          subject: r.subject,
+          body: r.body,
+          traceparent: r.trace_parent,
+        })),
     );
   }
 

@@ -8,8 +8,10 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
+import { pageTraceparent } from "../telemetry/mod.ts";
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
 import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/sqlite/005_outbox_traceparent.sql" with { type: "text" };
 import { defineMigrations, type Migration, pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
   type AppliedMigration,
@@ -35,6 +37,7 @@ import {
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
+  "005_outbox_traceparent.sql": outboxTraceparent,
 });
 
 /** Milliseconds a writer waits for another connection's lock before failing. */
@@ -87,9 +90,13 @@ const MOVE_CHECKPOINT = `
 UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
 
-/** An accepted event into the outbox, once (docs/rules.md §7). ?1–?4: EventId, Subject, Body, now. */
+/**
+ * An accepted event into the outbox, once (docs/rules.md §7). ?1–?5: EventId, Subject, Body,
+ * now, the page's traceparent (docs/telemetry.md).
+ */
 const INSERT_OUTBOX = `
-INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc) VALUES (?1, ?2, ?3, ?4)
+INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent)
+VALUES (?1, ?2, ?3, ?4, ?5)
 ON CONFLICT (EventId) DO NOTHING`;
 
 const MIGRATIONS_TABLE = `
@@ -382,10 +389,13 @@ export class SqliteStore implements Store {
   #writeOutbox(s: Prepared, result: PageResult, now: string): number {
     const cursor = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
       ?.checkpoint ?? 0;
+    const traceparent = pageTraceparent();
     let written = 0;
     for (const row of outboxRows(result.events)) {
       if (row.eventId > cursor) {
-        written += Number(s.insertOutbox.run(row.eventId, row.subject, row.body, now).changes);
+        written += Number(
+          s.insertOutbox.run(row.eventId, row.subject, row.body, now, traceparent).changes,
+        );
       }
     }
     return written;
@@ -395,7 +405,8 @@ export class SqliteStore implements Store {
   outboxAfter(eventId: number, limit: number): Promise<OutboxRow[]> {
     return settle("reading the outbox", () =>
       (this.#db.prepare(
-        `SELECT EventId AS eventId, Subject AS subject, Body AS body FROM OutboxEvents
+        `SELECT EventId AS eventId, Subject AS subject, Body AS body,
+           TraceParent AS traceparent FROM OutboxEvents
          WHERE EventId > ? ORDER BY EventId LIMIT ?`,
       ).all(eventId, limit) as unknown as OutboxRow[]).map((row) => ({ ...row })));
   }

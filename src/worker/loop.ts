@@ -11,6 +11,7 @@ import type { Logger } from "@logtape/logtape";
 import { FetchAbortedError } from "../api/client.ts";
 import { type PageResult, writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { PageTrace } from "../telemetry/mod.ts";
 import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
 import { LockKeeper } from "./lock.ts";
@@ -64,6 +65,9 @@ export interface LoopSummary extends Readonly<Totals> {
 export function runLoop(options: LoopOptions): Promise<LoopSummary> {
   return new Loop(options).run();
 }
+
+/** The span of a page that came without one (a test's page): never recorded. */
+const NO_TRACE = PageTrace.none();
 
 /** What to do after a page. */
 type Next = "go on" | "wait" | "drained";
@@ -135,12 +139,13 @@ class Loop {
   /** Write a page (not interrupted by shutdown: it commits or rolls back whole); false if it failed. */
   async #write(next: Projected): Promise<boolean> {
     const { store, events, logger, backoff } = this.#options;
-    const { result } = next;
+    const { result, trace = NO_TRACE } = next;
     const started = performance.now();
     let write: PageWrite = { rejected: [], outboxed: 0 };
     try {
-      if (!writesNothing(result)) write = await store.applyPage(result);
+      if (!writesNothing(result)) write = await trace.write(() => store.applyPage(result));
     } catch (error) {
+      trace.failed(error);
       if (isFatalStoreError(error)) throw error;
       events?.writeFailed(error);
       events?.retry("store");
@@ -161,9 +166,18 @@ class Loop {
     this.#failures = 0;
     const writeMs = performance.now() - started;
     const ms = next.projectMs + writeMs; // project and write
-    this.#options.committed?.(write, result);
-    events?.pageWritten(result, write, ms);
-    this.#progress.written(next, write, writeMs);
+    trace.run(() => { // its log lines belong to the page's trace
+      this.#options.committed?.(write, result);
+      events?.pageWritten(result, write, ms);
+      this.#progress.written(next, write, writeMs);
+    });
+    trace.applied({
+      fromEventId: result.from + 1,
+      toEventId: result.to,
+      events: next.page.events.length,
+      accepted: result.events.length,
+      rejected: result.rejections.length,
+    });
     return true;
   }
 

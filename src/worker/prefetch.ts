@@ -9,6 +9,7 @@
 import { setImmediate } from "node:timers";
 import type { FetchedPage } from "../api/client.ts";
 import { pageEnd, type PageResult, projectPage } from "../domain/project.ts";
+import { PageTrace } from "../telemetry/mod.ts";
 
 /** Something that fetches pages: the API client, or a fake in tests. */
 export interface PageSource {
@@ -24,6 +25,8 @@ export interface Projected {
   readonly projectMs: number;
   /** Milliseconds the loop waited for the page once it asked for it. */
   readonly waitMs: number;
+  /** The page's span, from its request to its commit (telemetry). */
+  readonly trace?: PageTrace;
 }
 
 /**
@@ -108,14 +111,16 @@ export class Prefetcher {
         entry.next = this.#start(nextFrom);
       }
     };
-    const fetched = this.#source.fetchPage(
-      from,
-      AbortSignal.any([this.#signal, controller.signal]),
+    const trace = new PageTrace(from); // the request's span goes beneath the page's
+    const fetched = trace.run(() =>
+      this.#source.fetchPage(from, AbortSignal.any([this.#signal, controller.signal]))
     );
+    fetched.catch((error) => trace.failed(error));
     const entry: InFlight = {
       from,
       next: null,
       projected: fetched.then(async (page) => {
+        if (page.upstream !== undefined) trace.fromStream(page.upstream);
         if (page.full) {
           const end = pageEnd(from - 1, page.events);
           if (end > from - 1) nextFrom = end + 1;
@@ -127,7 +132,7 @@ export class Prefetcher {
         }
         const started = performance.now();
         const result = projectPage(from - 1, page.events, page.typeLength);
-        return { page, result, projectMs: performance.now() - started };
+        return { page, result, projectMs: performance.now() - started, trace };
       }),
       take: () => {
         taken = true;
@@ -136,7 +141,7 @@ export class Prefetcher {
       cancel: async () => {
         cancelled = true;
         controller.abort();
-        await entry.projected.catch(() => {});
+        await entry.projected.then((taken) => taken.trace?.end(), () => {});
         await entry.next?.cancel();
       },
     };
