@@ -19,8 +19,7 @@ const SRC = new URL("src/", ROOT).href;
  */
 export const LAYERS: readonly (readonly string[])[] = [
   ["domain", "errors.ts", "retry.ts", "build_info.ts"],
-  ["config.ts", "version.ts"],
-  ["telemetry"],
+  ["config.ts", "version.ts", "telemetry"],
   ["log.ts"],
   ["api", "store", "simulator"],
   ["worker"],

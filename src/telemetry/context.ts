@@ -6,17 +6,14 @@
  * @module
  */
 
-import {
-  context,
-  createContextKey,
-  isSpanContextValid,
-  type Link,
-  type SpanContext,
-  trace,
-} from "@opentelemetry/api";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { isSpanContextValid, type Link, type SpanContext, trace } from "@opentelemetry/api";
 
-/** The traceparent of the page whose work runs in a context (see {@link pageTraceparent}). */
-const PAGE_TRACEPARENT = createContextKey("scan-worker page traceparent");
+/**
+ * The traceparent of the page whose write is running (see {@link pageTraceparent}): kept apart
+ * from OpenTelemetry's context, so a store reads it the same way whatever the export does.
+ */
+const PAGE_TRACEPARENT = new AsyncLocalStorage<string>();
 
 /** Links a span keeps at most: a batch of thousands of messages comes from a few dozen pages. */
 export const MAX_LINKS = 128;
@@ -88,10 +85,10 @@ export function linksOf(traceparents: Iterable<string | null | undefined>): Link
   return links;
 }
 
-/** The context `work` runs in with `traceparent` as the page it belongs to. */
+/** Run `work` (a page's write) with `traceparent` as the page it belongs to. */
 export function withPageTraceparent<T>(traceparent: string | null, work: () => T): T {
   if (traceparent === null) return work();
-  return context.with(context.active().setValue(PAGE_TRACEPARENT, traceparent), work);
+  return PAGE_TRACEPARENT.run(traceparent, work);
 }
 
 /**
@@ -99,8 +96,7 @@ export function withPageTraceparent<T>(traceparent: string | null, work: () => T
  * commits it), or null outside one or with telemetry off. A store keeps it with each outbox row.
  */
 export function pageTraceparent(): string | null {
-  const value = context.active().getValue(PAGE_TRACEPARENT);
-  return typeof value === "string" ? value : null;
+  return PAGE_TRACEPARENT.getStore() ?? null;
 }
 
 /** The traceparent of the span active now, or null. */

@@ -6,14 +6,13 @@
  */
 
 import { trace, type Tracer } from "@opentelemetry/api";
-import { VERSION } from "../version.ts";
 
 /** The instrumentation scope of every span the program makes itself. */
 export const SCOPE = "scan-worker";
 
 /** The tracer (looked up each time: cheap, and a provider registered later is seen). */
 export function tracer(): Tracer {
-  return trace.getTracer(SCOPE, VERSION);
+  return trace.getTracer(SCOPE);
 }
 
 /** Whether Deno's OpenTelemetry export is on: `OTEL_DENO=true` (the only "on" Deno accepts). */
