@@ -12,6 +12,7 @@ import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
 import type { Relay } from "../outbox/relay.ts";
 import { StreamSource } from "../outbox/source.ts";
+import { telemetryOn } from "../telemetry/mod.ts";
 import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
 import { runLoop } from "../worker/loop.ts";
@@ -20,6 +21,7 @@ import type { CliIo } from "./io.ts";
 import {
   apiClient,
   backoffOf,
+  exportWatch,
   monitorFor,
   prepareSchema,
   relayFor,
@@ -83,9 +85,11 @@ stream instead of the API into its own database, with the same rules and checkpo
     const monitor = config.metricsPort === null ? undefined : monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
     const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
+    const telemetry = telemetryOn() ? exportWatch() : null; // docs/telemetry.md
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });
+      telemetry?.start();
       ops = monitor === undefined ? null : serveOps({
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
@@ -119,6 +123,7 @@ stream instead of the API into its own database, with the same rules and checkpo
       );
       return EXIT.ok;
     } finally {
+      await telemetry?.stop();
       shutdown.stopListening();
       await relay?.stop();
       if (source instanceof StreamSource) await source.close();

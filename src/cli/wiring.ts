@@ -14,6 +14,7 @@ import { Relay, type RelayEvents } from "../outbox/relay.ts";
 import { StreamSource } from "../outbox/source.ts";
 import type { BackoffPolicy } from "../retry.ts";
 import type { OutboxStore, StoreAdmin } from "../store/store.ts";
+import { exportTarget, ExportWatch } from "../telemetry/mod.ts";
 
 /** The retry spacing the settings give. */
 export function backoffOf(config: WorkerConfig): BackoffPolicy {
@@ -95,6 +96,14 @@ export function streamSource(
     limit: config.limit,
     backoff: backoffOf(config),
     logger: logger("source"),
+  });
+}
+
+/** The watch over the OpenTelemetry collector, with the exporter's settings (docs/telemetry.md). */
+export function exportWatch(): ExportWatch {
+  return new ExportWatch({
+    target: exportTarget((name) => Deno.env.get(name)),
+    logger: logger("telemetry"),
   });
 }
 

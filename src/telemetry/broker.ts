@@ -7,6 +7,7 @@
 
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { linksOf } from "./context.ts";
+import { countSpans } from "./counts.ts";
 import { failed } from "./page.ts";
 import { tracer } from "./tracer.ts";
 
@@ -30,6 +31,7 @@ export async function tracePublish<T>(
     },
     links: linksOf(traceparents),
   });
+  if (span.isRecording()) countSpans();
   try {
     return await context.with(trace.setSpan(context.active(), span), work);
   } catch (error) {

@@ -13,6 +13,7 @@
  */
 
 import { jsonLinesFormatter, type LogRecord, type Sink } from "@logtape/logtape";
+import { countLog } from "./counts.ts";
 import { telemetryOn } from "./tracer.ts";
 
 /** How Deno treats `console` output with OpenTelemetry on (`OTEL_DENO_CONSOLE`). */
@@ -40,6 +41,7 @@ export function openTelemetryLogSink(
   if (!logsExported(env)) return null;
   return (record: LogRecord) => {
     const line = jsonLinesFormatter(record).trimEnd();
+    countLog();
     switch (record.level) {
       case "trace":
       case "debug":

@@ -32,3 +32,12 @@ export { type PageFigures, PageTrace, type Upstream } from "./page.ts";
 export { tracePublish } from "./broker.ts";
 export { type ConsoleMode, consoleMode, logsExported, openTelemetryLogSink } from "./logs.ts";
 export { SCOPE, telemetryOn, tracer } from "./tracer.ts";
+export { handedOver } from "./counts.ts";
+export {
+  type DroppedTotals,
+  type ExportTarget,
+  exportTarget,
+  ExportWatch,
+  type ExportWatchOptions,
+  urlForLog,
+} from "./watch.ts";

@@ -16,6 +16,7 @@ import {
   trace,
 } from "@opentelemetry/api";
 import { linksOf, traceparentOf, withPageTraceparent } from "./context.ts";
+import { countSpans } from "./counts.ts";
 import { tracer } from "./tracer.ts";
 
 /** Where a page read from the stream came from: the stream, and each message's traceparent. */
@@ -55,6 +56,7 @@ export class PageTrace {
     this.#span = from === null
       ? trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
       : tracer().startSpan("scan.page", { attributes: { "scan.page.from_event_id": from } });
+    if (this.#span.isRecording()) countSpans();
     this.#context = trace.setSpan(context.active(), this.#span);
     this.#traceparent = traceparentOf(this.#span.spanContext());
   }
@@ -92,6 +94,7 @@ export class PageTrace {
    */
   async write<T>(work: () => Promise<T>): Promise<T> {
     const span = tracer().startSpan("scan.page.write", {}, this.#context);
+    if (span.isRecording()) countSpans();
     try {
       return await context.with(
         trace.setSpan(this.#context, span),

@@ -56,6 +56,16 @@ async function scanWorker(
   }
 }
 
+/** The JSON log lines of a run's stdout. */
+function logLines(stdout: string): Record<string, unknown>[] {
+  return stdout.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+}
+
+/** The messages of a run's log lines. */
+function logMessages(stdout: string): string[] {
+  return logLines(stdout).map((l) => String(l.message));
+}
+
 /** The settings that turn Deno's export on, towards `endpoint`, as JSON. */
 function otel(endpoint: string, service: string): Record<string, string> {
   return {
@@ -71,7 +81,7 @@ function otel(endpoint: string, service: string): Record<string, string> {
 /** An upstream drain with NATS_URL, then a downstream `run --source nats --drain`. */
 async function pipeline(
   extra: (service: string) => Record<string, string>,
-): Promise<void> {
+): Promise<{ upstream: string; downstream: string }> {
   const server = await startNats();
   const sim = await startSimulator(SIMULATOR);
   const up = tempDatabase("scan-worker-otel-up-");
@@ -106,6 +116,7 @@ async function pipeline(
     assertEquals(readTables(up.path).checkpoint, expected.checkpoint);
     assertEquals(readTables(down.path).parcels, expected.parcels);
     assertEquals((await readStream(server.url)).map((m) => m.body), expected.stream);
+    return { upstream: upstream.stdout, downstream: downstream.stdout };
   } finally {
     await sim.stop();
     await server.destroy();
@@ -121,7 +132,14 @@ Deno.test({
   async fn() {
     const receiver = startOtlpReceiver("ok");
     try {
-      await pipeline((service) => otel(receiver.endpoint, service));
+      const output = await pipeline((service) => otel(receiver.endpoint, service));
+      for (const stdout of [output.upstream, output.downstream]) {
+        const on = logLines(stdout).find((l) =>
+          String(l.message).startsWith("OpenTelemetry export on")
+        );
+        assertEquals((on?.properties as Record<string, unknown>)?.logRecords, "exported");
+        assertEquals(logMessages(stdout).filter((m) => m.includes("does not take exports")), []);
+      }
       const spans = receiver.spans;
       const up = spans.filter((s) => s.service === "scan-worker-upstream");
       const down = spans.filter((s) => s.service === "scan-worker-downstream");
@@ -203,8 +221,18 @@ for (const mode of ["503", "hang"] as ReceiverMode[]) {
     async fn() {
       const receiver = startOtlpReceiver(mode);
       try {
-        await pipeline((service) => otel(receiver.endpoint, service));
+        const output = await pipeline((service) => otel(receiver.endpoint, service));
         assertOk(receiver.requests() > 0, "the worker tried to export");
+        if (mode === "503") {
+          // The first check at start finds the collector refusing: the loss is counted and said.
+          const stopping = logLines(output.upstream).find((l) =>
+            String(l.message).startsWith("Stopping with the OpenTelemetry collector")
+          );
+          assertOk(stopping !== undefined, output.upstream.slice(-3000));
+          const counted = stopping.properties as { droppedSpans: number; droppedLogs: number };
+          assertOk(counted.droppedSpans >= EVENTS / 500, JSON.stringify(counted));
+          assertOk(counted.droppedLogs > 0, JSON.stringify(counted));
+        }
       } finally {
         await receiver.stop();
       }
