@@ -1,6 +1,7 @@
 /**
- * The relay's side of a trace: one `publish <stream>` span per batch it publishes, linked to
- * the pages that committed the batch's events (each message carries its page's traceparent).
+ * The broker's side of a trace: one `publish <stream>` span per batch the relay publishes, and
+ * one `process <stream>` span per batch a consumer applies, each linked to the pages that
+ * committed the batch's events (each message carries its page's traceparent).
  *
  * @module
  */
@@ -8,7 +9,7 @@
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { linksOf } from "./context.ts";
 import { countSpans } from "./counts.ts";
-import { failed } from "./page.ts";
+import { failed, type PageTrace } from "./page.ts";
 import { tracer } from "./tracer.ts";
 
 /**
@@ -16,16 +17,40 @@ import { tracer } from "./tracer.ts";
  * `publish <stream>` span with the messaging attributes, linked to the batch's pages.
  * The span ends when `work` settles, with its error if it failed.
  */
-export async function tracePublish<T>(
+export function tracePublish<T>(
   stream: string,
   traceparents: readonly (string | null | undefined)[],
   work: () => Promise<T>,
 ): Promise<T> {
-  const span = tracer().startSpan(`publish ${stream}`, {
-    kind: SpanKind.PRODUCER,
+  return traceBatch("publish", stream, traceparents, work);
+}
+
+/**
+ * Run `work` (applying a batch of `traceparents.length` messages read from `stream`, e.g. a
+ * group member's batch) under a `process <stream>` span with the messaging attributes, linked to
+ * the upstream pages its messages carry. (The ordered reader's pages get theirs from the loop:
+ * {@link PageTrace.fromStream}.)
+ */
+export function traceProcess<T>(
+  stream: string,
+  traceparents: readonly (string | null | undefined)[],
+  work: () => Promise<T>,
+): Promise<T> {
+  return traceBatch("process", stream, traceparents, work);
+}
+
+/** A batch's span around `work`, ended when it settles (with its error if it failed). */
+async function traceBatch<T>(
+  operation: "publish" | "process",
+  stream: string,
+  traceparents: readonly (string | null | undefined)[],
+  work: () => Promise<T>,
+): Promise<T> {
+  const span = tracer().startSpan(`${operation} ${stream}`, {
+    kind: operation === "publish" ? SpanKind.PRODUCER : SpanKind.CONSUMER,
     attributes: {
       "messaging.system": "nats",
-      "messaging.operation.type": "send",
+      "messaging.operation.type": operation === "publish" ? "send" : "process",
       "messaging.destination.name": stream,
       "messaging.batch.message_count": traceparents.length,
     },

@@ -29,7 +29,7 @@ export {
   withPageTraceparent,
 } from "./context.ts";
 export { type PageFigures, PageTrace, type Upstream } from "./page.ts";
-export { tracePublish } from "./broker.ts";
+export { traceProcess, tracePublish } from "./broker.ts";
 export { type ConsoleMode, consoleMode, logsExported, openTelemetryLogSink } from "./logs.ts";
 export { SCOPE, telemetryOn, tracer } from "./tracer.ts";
 export { handedOver } from "./counts.ts";

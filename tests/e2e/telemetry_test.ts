@@ -256,3 +256,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a consumer's batch (traceProcess, as a group member applies one) is a process span linked to its page", async () => {
+  const receiver = startOtlpReceiver("ok");
+  try {
+    const kept = Object.fromEntries(
+      KEPT.flatMap((name) => {
+        const value = Deno.env.get(name);
+        return value === undefined ? [] : [[name, value]];
+      }),
+    );
+    const fixture = new URL("../helpers/trace_process_fixture.ts", import.meta.url);
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-env", "--allow-read", fixture.pathname],
+      env: { ...kept, ...otel(receiver.endpoint, "scan-worker-group") },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(output.code, 0, new TextDecoder().decode(output.stderr));
+    const spans = receiver.spans.filter((s) => s.name === "process SCAN_EVENTS");
+    assertEquals(spans.length, 1);
+    assertEquals(spans[0]?.kind, 5, "CONSUMER");
+    assertEquals(spans[0]?.attributes["messaging.batch.message_count"], 4);
+    assertEquals(spans[0]?.attributes["messaging.operation.type"], "process");
+    assertEquals(spans[0]?.links, [
+      { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331" },
+    ]);
+  } finally {
+    await receiver.stop();
+  }
+});
