@@ -57,8 +57,12 @@ export class PageTrace {
       ? trace.wrapSpanContext(INVALID_SPAN_CONTEXT)
       : tracer().startSpan("scan.page", { attributes: { "scan.page.from_event_id": from } });
     if (this.#span.isRecording()) countSpans();
-    this.#context = trace.setSpan(context.active(), this.#span);
     this.#traceparent = traceparentOf(this.#span.spanContext());
+    // A span without a valid context is never made active: Deno's fetch refuses to run under one
+    // ("invalid trace id").
+    this.#context = this.#traceparent === null
+      ? context.active()
+      : trace.setSpan(context.active(), this.#span);
   }
 
   /** A page span that is never recorded (for pages that come without one). */
