@@ -10,12 +10,12 @@ import type { ApiConfig, DatabaseConfig, NatsConfig, WorkerConfig } from "../con
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
-import type { Relay } from "../outbox/relay.ts";
-import { StreamSource } from "../outbox/source.ts";
 import { telemetryOn } from "../telemetry/mod.ts";
 import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
+import { OPEN_GATE } from "../worker/gate.ts";
 import { runLoop } from "../worker/loop.ts";
+import type { PageSource } from "../source.ts";
 import { defineCommand } from "./command.ts";
 import type { CliIo } from "./io.ts";
 import {
@@ -84,7 +84,10 @@ stream instead of the API into its own database, with the same rules and checkpo
     let ops: OpsServer | null = null;
     const monitor = config.metricsPort === null ? undefined : monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
-    const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
+    const gate = relay?.gate ?? OPEN_GATE;
+    const source: PageSource = fromStream
+      ? streamSource(config, monitor)
+      : apiClient(config, monitor);
     const telemetry = telemetryOn() ? exportWatch() : null; // docs/telemetry.md
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
@@ -105,18 +108,9 @@ stream instead of the API into its own database, with the same rules and checkpo
         drain,
         signal: shutdown.signal,
         events: monitor,
-        onActive: () => {
-          shutdown.started();
-          relay?.start();
-        },
-        ...(relay === null ? {} : {
-          committed: (write, result) => relay.committed(write, result.to),
-          room: (signal) => relay.room(signal),
-        }),
+        gate,
+        onActive: () => shutdown.started(),
       });
-      if (summary.reason === "drained" && relay !== null) {
-        await publishedAll(relay, shutdown.signal);
-      }
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
         { ...summary },
@@ -126,7 +120,7 @@ stream instead of the API into its own database, with the same rules and checkpo
       await telemetry?.stop();
       shutdown.stopListening();
       await relay?.stop();
-      if (source instanceof StreamSource) await source.close();
+      await source.close?.();
       await ops?.shutdown();
       await store.close();
     }
@@ -207,16 +201,4 @@ function sourceOf(flag: string | boolean | undefined): "api" | "nats" {
   if (flag === undefined || flag === "api") return "api";
   if (flag === "nats") return "nats";
   throw new UsageError(`invalid --source: ${JSON.stringify(flag)} is not api or nats`);
-}
-
-/** With --drain: wait until the relay has published every committed event (or a signal). */
-async function publishedAll(relay: Relay, signal: AbortSignal): Promise<void> {
-  const log = logger("relay");
-  log.info("Caught up; waiting for the relay to publish what is committed");
-  await Promise.race([
-    relay.idle(),
-    new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    ),
-  ]);
 }

@@ -9,7 +9,7 @@
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { linksOf } from "./context.ts";
 import { countSpans } from "./counts.ts";
-import { failed, type PageTrace } from "./page.ts";
+import { failed } from "./page.ts";
 import { tracer } from "./tracer.ts";
 
 /**
@@ -29,7 +29,7 @@ export function tracePublish<T>(
  * Run `work` (applying a batch of `traceparents.length` messages read from `stream`, e.g. a
  * group member's batch) under a `process <stream>` span with the messaging attributes, linked to
  * the upstream pages its messages carry. (The ordered reader's pages get theirs from the loop:
- * {@link PageTrace.fromStream}.)
+ * `PageTrace.fromStream`.)
  */
 export function traceProcess<T>(
   stream: string,

@@ -28,7 +28,7 @@ export {
   traceparentOf,
   withPageTraceparent,
 } from "./context.ts";
-export { type PageFigures, PageTrace, type Upstream } from "./page.ts";
+export { type PageFigures, PageTrace } from "./page.ts";
 export { traceProcess, tracePublish } from "./broker.ts";
 export { type ConsoleMode, consoleMode, logsExported, openTelemetryLogSink } from "./logs.ts";
 export { SCOPE, telemetryOn, tracer } from "./tracer.ts";
