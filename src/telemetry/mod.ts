@@ -9,7 +9,7 @@
  * @example
  * ```ts
  * import { deepStrictEqual as assertEquals } from "node:assert/strict";
- * import { PageTrace } from "./page.ts";
+ * import { PageTrace } from "./mod.ts";
  * const page = new PageTrace(101);
  * const written = await page.write(() => Promise.resolve("written"));
  * page.applied({ fromEventId: 101, toEventId: 200, events: 100, accepted: 98, rejected: 2 });
@@ -27,12 +27,12 @@ export {
   spanContextOf,
   traceparentOf,
   withPageTraceparent,
-} from "./context.ts";
-export { type PageFigures, PageTrace } from "./page.ts";
-export { traceProcess, tracePublish } from "./broker.ts";
-export { type ConsoleMode, consoleMode, logsExported, openTelemetryLogSink } from "./logs.ts";
-export { SCOPE, telemetryOn, tracer } from "./tracer.ts";
-export { handedOver } from "./counts.ts";
+} from "./_context.ts";
+export { type PageFigures, PageTrace } from "./_page.ts";
+export { traceProcess, tracePublish } from "./_broker.ts";
+export { type ConsoleMode, consoleMode, logsExported, openTelemetryLogSink } from "./_logs.ts";
+export { SCOPE, telemetryOn, tracer } from "./_tracer.ts";
+export { handedOver } from "./_counts.ts";
 export {
   type DroppedTotals,
   type ExportTarget,
@@ -40,4 +40,4 @@ export {
   ExportWatch,
   type ExportWatchOptions,
   urlForLog,
-} from "./watch.ts";
+} from "./_watch.ts";

@@ -7,10 +7,10 @@
  */
 
 import { context, SpanKind, trace } from "@opentelemetry/api";
-import { linksOf } from "./context.ts";
-import { countSpans } from "./counts.ts";
-import { failed } from "./page.ts";
-import { tracer } from "./tracer.ts";
+import { linksOf } from "./_context.ts";
+import { countSpans } from "./_counts.ts";
+import { failed } from "./_page.ts";
+import { tracer } from "./_tracer.ts";
 
 /**
  * Run `work` (publishing a batch of `traceparents.length` messages to `stream`) under a

@@ -13,8 +13,8 @@
  */
 
 import { jsonLinesFormatter, type LogRecord, type Sink } from "@logtape/logtape";
-import { countLog } from "./counts.ts";
-import { telemetryOn } from "./tracer.ts";
+import { countLog } from "./_counts.ts";
+import { telemetryOn } from "./_tracer.ts";
 
 /** How Deno treats `console` output with OpenTelemetry on (`OTEL_DENO_CONSOLE`). */
 export type ConsoleMode = "capture" | "replace" | "ignore";

@@ -15,9 +15,9 @@ import {
   SpanStatusCode,
   trace,
 } from "@opentelemetry/api";
-import { linksOf, traceparentOf, withPageTraceparent } from "./context.ts";
-import { countSpans } from "./counts.ts";
-import { tracer } from "./tracer.ts";
+import { linksOf, traceparentOf, withPageTraceparent } from "./_context.ts";
+import { countSpans } from "./_counts.ts";
+import { tracer } from "./_tracer.ts";
 
 /** Where a page read from the stream came from: the stream, and each message's traceparent. */
 export interface Upstream {

@@ -12,8 +12,8 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { consoleMode, logsExported } from "./logs.ts";
-import { handedOver } from "./counts.ts";
+import { consoleMode, logsExported } from "./_logs.ts";
+import { handedOver } from "./_counts.ts";
 
 /** The exporter's settings, as Deno reads them from the standard variables. */
 export interface ExportTarget {
