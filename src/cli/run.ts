@@ -88,7 +88,7 @@ stream instead of the API into its own database, with the same rules and checkpo
     const source: PageSource = fromStream
       ? streamSource(config, monitor)
       : apiClient(config, monitor);
-    const telemetry = telemetryOn() ? exportWatch() : null; // docs/telemetry.md
+    const telemetry = telemetryOn() ? exportWatch(monitor) : null; // docs/telemetry.md
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });

@@ -9,6 +9,7 @@ import { type ClientEvents, ScanApiClient } from "../api/client.ts";
 import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
+import { telemetryDroppedCounter } from "../ops/telemetry_metrics.ts";
 import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../nats/mod.ts";
 import { Relay, type RelayEvents } from "../relay/mod.ts";
 import type { BackoffPolicy } from "../retry.ts";
@@ -100,11 +101,15 @@ export function streamSource(
   });
 }
 
-/** The watch over the OpenTelemetry collector, with the exporter's settings (docs/telemetry.md). */
-export function exportWatch(): ExportWatch {
+/**
+ * The watch over the OpenTelemetry collector, with the exporter's settings, counting what it
+ * drops in `monitor`'s metrics when there is one (docs/telemetry.md).
+ */
+export function exportWatch(monitor?: WorkerMonitor): ExportWatch {
   return new ExportWatch({
     target: exportTarget((name) => Deno.env.get(name)),
     logger: logger("telemetry"),
+    ...(monitor === undefined ? {} : { dropped: telemetryDroppedCounter(monitor.registry) }),
   });
 }
 
