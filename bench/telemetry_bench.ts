@@ -21,7 +21,7 @@ Deno.bench("a page's spans: scan.page and its write", async () => {
   page.applied(FIGURES);
 });
 
-const otel = openTelemetryLogSink();
+const otel = openTelemetryLogSink(jsonLinesFormatter);
 let written = 0;
 await configure({
   reset: true,

@@ -97,7 +97,7 @@ stream instead of the API into its own database, with the same rules and checkpo
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
         monitor,
-        checkDatabase: () => store.readCheckpoint(),
+        checkDatabase: () => store.ping(),
         databaseTimeoutMs: 2000,
         logger: logger("http"),
       });

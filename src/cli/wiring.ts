@@ -6,7 +6,13 @@
  */
 
 import { type ClientEvents, ScanApiClient } from "../api/client.ts";
-import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import type {
+  ApiConfig,
+  NatsConfig,
+  NatsLinkConfig,
+  RetryConfig,
+  WorkerConfig,
+} from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
 import { telemetryDroppedCounter } from "../ops/telemetry_metrics.ts";
@@ -18,7 +24,7 @@ import { StreamSource } from "../stream/mod.ts";
 import { exportTarget, ExportWatch } from "../telemetry/mod.ts";
 
 /** The retry spacing the settings give. */
-export function backoffOf(config: WorkerConfig): BackoffPolicy {
+export function backoffOf(config: RetryConfig): BackoffPolicy {
   return { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
 }
 
@@ -50,7 +56,7 @@ export function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvent
  * NATS_STREAM when the stream cannot hold the worker's subjects.
  */
 export function streamLink(
-  config: NatsConfig & WorkerConfig,
+  config: NatsLinkConfig & RetryConfig,
   events?: LinkEvents,
 ): (signal: AbortSignal) => Promise<NatsLink | null> {
   const log = logger("nats");

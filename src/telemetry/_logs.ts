@@ -12,7 +12,7 @@
  * @module
  */
 
-import { jsonLinesFormatter, type LogRecord, type Sink } from "@logtape/logtape";
+import type { LogRecord, Sink } from "@logtape/logtape";
 import { countLog } from "./_counts.ts";
 import { telemetryOn } from "./_tracer.ts";
 
@@ -32,15 +32,16 @@ export function logsExported(env: (name: string) => string | undefined = envOf):
 
 /**
  * A LogTape sink that hands each record to Deno's log export (severity from the console method:
- * debug, info, warn, error), as the JSON line the worker prints with `LOG_FORMAT=json`; null
- * when log records are not exported (see {@link logsExported}).
+ * debug, info, warn, error), as `format` writes it (the worker passes its JSON line, secrets
+ * redacted); null when log records are not exported (see {@link logsExported}).
  */
 export function openTelemetryLogSink(
+  format: (record: LogRecord) => string,
   env: (name: string) => string | undefined = envOf,
 ): Sink | null {
   if (!logsExported(env)) return null;
   return (record: LogRecord) => {
-    const line = jsonLinesFormatter(record).trimEnd();
+    const line = format(record).trimEnd();
     countLog();
     switch (record.level) {
       case "trace":

@@ -91,6 +91,7 @@ Deno.test("log records go out only with the export on and console output replace
   assertEquals(logsExported(envOf(on)), true);
   assertEquals(logsExported(envOf({ OTEL_DENO: "true" })), false, "capture would print twice");
   assertEquals(logsExported(envOf({ OTEL_DENO_CONSOLE: "replace" })), false);
-  assertEquals(openTelemetryLogSink(envOf({ OTEL_DENO: "true" })), null);
-  assertEquals(typeof openTelemetryLogSink(envOf(on)), "function");
+  const line = () => "{}\n";
+  assertEquals(openTelemetryLogSink(line, envOf({ OTEL_DENO: "true" })), null);
+  assertEquals(typeof openTelemetryLogSink(line, envOf(on)), "function");
 });
