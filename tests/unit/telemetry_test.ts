@@ -1,4 +1,8 @@
+// deno-lint-ignore-file no-console -- one test stands in for Deno's console export to see what it is handed
+import { redactByPattern } from "@logtape/redaction";
 import { assertEquals } from "../helpers/assert.ts";
+import { redactionPatterns } from "../../src/config/mask.ts";
+import { jsonLines } from "../../src/log.ts";
 import {
   consoleMode,
   linksOf,
@@ -94,4 +98,34 @@ Deno.test("log records go out only with the export on and console output replace
   const line = () => "{}\n";
   assertEquals(openTelemetryLogSink(line, envOf({ OTEL_DENO: "true" })), null);
   assertEquals(typeof openTelemetryLogSink(line, envOf(on)), "function");
+});
+
+Deno.test("an exported log record is the worker's JSON line, its secrets masked, at its level's severity", () => {
+  const on = { OTEL_DENO: "true", OTEL_DENO_CONSOLE: "replace" };
+  const secret = "s3cr3t-api-token-1234";
+  const sink = openTelemetryLogSink(
+    redactByPattern(jsonLines, redactionPatterns([secret])),
+    envOf(on),
+  );
+  const seen: [string, string][] = [];
+  const saved = { warn: console.warn, info: console.info };
+  console.warn = (line: string) => seen.push(["warn", line]);
+  console.info = (line: string) => seen.push(["info", line]);
+  try {
+    sink?.({
+      category: ["scan-worker", "api"],
+      level: "warning",
+      timestamp: 0,
+      message: ["token ", secret, " refused"],
+      rawMessage: "token {token} refused",
+      properties: { token: secret },
+    });
+  } finally {
+    console.warn = saved.warn;
+    console.info = saved.info;
+  }
+  assertEquals(seen.length, 1);
+  assertEquals(seen[0]?.[0], "warn");
+  assertEquals(seen[0]?.[1].includes(secret), false, seen[0]?.[1]);
+  assertEquals(JSON.parse(seen[0]?.[1] ?? "{}").level, "WARN");
 });
