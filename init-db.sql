@@ -151,3 +151,15 @@ INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (5, N'late_events', '81d6a677f651cfdc25aeda2e228275f535d4a98862454563d5b8d917bafb4cea', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO
+
+-- 006_outbox_traceparent.sql
+BEGIN TRANSACTION;
+-- OpenTelemetry (docs/telemetry.md): each outbox row keeps the W3C traceparent of the page that
+-- committed it, so the relay's message carries the page's trace across the broker and a
+-- restart. NULL when the page was written with telemetry off. A version-00 traceparent is 55
+-- ASCII characters. (A nullable column without a default: a metadata-only change.)
+ALTER TABLE dbo.OutboxEvents ADD TraceParent varchar(55) NULL;
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (6, N'outbox_traceparent', 'ac1dd0481dc119fb6d473d407ed397252cc3fd11786f799821e28e95998be6d7', SYSUTCDATETIME());
+COMMIT TRANSACTION;
+GO

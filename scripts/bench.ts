@@ -17,11 +17,13 @@
  *  - with nats-server installed (unless --skip-nats), on a private server: the worker with
  *    NATS_URL (its drain ends once everything is published), each page's time from commit to
  *    ack, a downstream `run --source nats` draining the stream into another database, and the
- *    relay emptying an outbox holding the whole feed.
+ *    relay emptying an outbox holding the whole feed;
+ *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
+ *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
  *
  * Options: --events N (1000000), --parcels P (events/10), --limit N (SCAN_API_LIMIT or 1000),
  * --store sqlite|postgres|all (all), --naive-events N (20000), --skip-limit, --skip-naive,
- * --skip-nats, --instant-api, --json.
+ * --skip-nats, --instant-api, --otel N, --json.
  *
  * @module
  */
@@ -35,6 +37,7 @@ import { naive, pipelineLimit, relayBacklog, storeLimit } from "./bench/in_proce
 import { type Measure, round } from "./bench/measure.ts";
 import { postgresReachable, type StoreKind } from "./bench/targets.ts";
 import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
+import { otelCost, type OtelReport } from "./bench/otel.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -48,6 +51,7 @@ const { values } = parseArgs({
     "skip-naive": { type: "boolean", default: false },
     "skip-nats": { type: "boolean", default: false },
     "instant-api": { type: "boolean", default: false },
+    otel: { type: "string" },
     json: { type: "boolean", default: false },
   },
 });
@@ -70,6 +74,7 @@ interface StoreReport {
   naive: Measure | null;
   workerInstantApi: WorkerMeasure | null;
   nats: NatsReport | null;
+  otel?: OtelReport;
   ratios: Record<string, number | null>;
 }
 
@@ -134,6 +139,15 @@ async function measureStore(
     nats: skipNats === null ? await natsMeasures(kind, simulator) : null,
     ratios: {},
   };
+  if (values.otel !== undefined) {
+    const nats = skipNats === null ? await startNats() : null;
+    try {
+      const env = { SCAN_API_URL: simulator.url, ...(nats ? { NATS_URL: nats.url } : {}) };
+      report.otel = await otelCost(kind, limit, env, Number(values.otel), simulator.pid);
+    } finally {
+      await nats?.destroy();
+    }
+  }
   if (values["instant-api"]) {
     const api = instantApi(feed);
     try {
@@ -277,6 +291,16 @@ function printRatios(kind: string, value: StoreReport): void {
       } ms, p99 ${show(ack?.p99Ms)} ms, max ${show(ack?.maxMs)} ms over ${
         show(ack?.pages)
       } pages; ${show(nats.worker.published)} published`,
+    );
+  }
+  if (value.otel) {
+    const o = value.otel;
+    console.log(
+      `  ${kind}: OpenTelemetry on/off ${o.onToOff} (median of ${o.rounds} alternated runs each${
+        skipNats === null ? ", NATS_URL set" : ""
+      }; events/s off ${o.off.join(", ")}; on ${
+        o.on.join(", ")
+      }; ${o.requests} export requests); CPU per page off ${o.cpuMsPerPage.off} ms, on ${o.cpuMsPerPage.on} ms`,
     );
   }
   console.log();

@@ -19,6 +19,7 @@ import {
 import { redactByPattern } from "@logtape/redaction";
 import type { LogFormat, LogLevel } from "./config.ts";
 import { redactionPatterns } from "./config/mask.ts";
+import { openTelemetryLogSink } from "./telemetry/mod.ts";
 
 /** The root category of every logger of the program. */
 export const ROOT_CATEGORY = "scan-worker";
@@ -79,12 +80,18 @@ export async function setupLogging(
   const plain: TextFormatter = format === "json" ? jsonLines : getAnsiColorFormatter({
     value: (value: unknown) => typeof value === "string" ? value : Deno.inspect(value),
   });
-  const formatter = redactByPattern(plain, redactionPatterns(output.secrets ?? []));
+  const patterns = redactionPatterns(output.secrets ?? []);
+  const formatter = redactByPattern(plain, patterns);
+  // Log records as OpenTelemetry logs, as the same redacted JSON line (docs/telemetry.md).
+  const otel = openTelemetryLogSink(redactByPattern(jsonLines, patterns));
   await configure({
     reset: true,
-    sinks: { out: (record: LogRecord) => output.write(formatter(record)) },
+    sinks: {
+      out: (record: LogRecord) => output.write(formatter(record)),
+      otel: otel ?? (() => {}),
+    },
     loggers: [
-      { category: [ROOT_CATEGORY], sinks: ["out"], lowestLevel: level },
+      { category: [ROOT_CATEGORY], sinks: otel ? ["out", "otel"] : ["out"], lowestLevel: level },
       { category: ["logtape", "meta"], sinks: ["out"], lowestLevel: "warning" },
     ],
   });

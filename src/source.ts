@@ -50,6 +50,16 @@ export interface FetchedPage {
   readonly ms: number;
   /** Milliseconds of the last attempt spent decoding the body to text and parsing it. */
   readonly stages?: BodyStages;
+  /** Read from the stream: where its events came from, for the page's trace (docs/telemetry.md). */
+  readonly upstream?: Upstream;
+}
+
+/** The stream a page was read from, and the upstream page each of its messages came from. */
+export interface Upstream {
+  /** The stream's name (`SCAN_EVENTS`). */
+  readonly stream: string;
+  /** Each message's `traceparent` header, in order (null when it had none). */
+  readonly traceparents: readonly (string | null)[];
 }
 
 /** Where a response body's time went, once its bytes had arrived. */

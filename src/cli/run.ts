@@ -10,6 +10,7 @@ import type { ApiConfig, DatabaseConfig, NatsConfig, WorkerConfig } from "../con
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
+import { telemetryOn } from "../telemetry/mod.ts";
 import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
 import { OPEN_GATE } from "../worker/gate.ts";
@@ -23,6 +24,7 @@ import type { CliIo } from "./io.ts";
 import {
   apiClient,
   backoffOf,
+  exportWatch,
   monitorFor,
   prepareSchema,
   relayFor,
@@ -89,9 +91,11 @@ stream instead of the API into its own database, with the same rules and checkpo
     const source: PageSource = fromStream
       ? streamSource(config, monitor)
       : apiClient(config, monitor);
+    const telemetry = telemetryOn() ? exportWatch(monitor) : null; // docs/telemetry.md
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });
+      telemetry?.start();
       ops = monitor === undefined ? null : serveOps({
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
@@ -117,6 +121,7 @@ stream instead of the API into its own database, with the same rules and checkpo
       );
       return EXIT.ok;
     } finally {
+      await telemetry?.stop();
       shutdown.stopListening();
       await relay?.stop();
       await source.close?.();

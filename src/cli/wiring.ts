@@ -15,11 +15,13 @@ import type {
 } from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
+import { telemetryDroppedCounter } from "../ops/telemetry_metrics.ts";
 import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../nats/mod.ts";
 import { Relay, type RelayEvents } from "../relay/mod.ts";
 import type { BackoffPolicy } from "../retry.ts";
 import type { OutboxStore, StoreAdmin } from "../store/store.ts";
 import { StreamSource } from "../stream/mod.ts";
+import { exportTarget, ExportWatch } from "../telemetry/mod.ts";
 
 /** The retry spacing the settings give. */
 export function backoffOf(config: RetryConfig): BackoffPolicy {
@@ -102,6 +104,18 @@ export function streamSource(
     limit: config.limit,
     backoff: backoffOf(config),
     logger: logger("source"),
+  });
+}
+
+/**
+ * The watch over the OpenTelemetry collector, with the exporter's settings, counting what it
+ * drops in `monitor`'s metrics when there is one (docs/telemetry.md).
+ */
+export function exportWatch(monitor?: WorkerMonitor): ExportWatch {
+  return new ExportWatch({
+    target: exportTarget((name) => Deno.env.get(name)),
+    logger: logger("telemetry"),
+    ...(monitor === undefined ? {} : { dropped: telemetryDroppedCounter(monitor.registry) }),
   });
 }
 

@@ -181,6 +181,12 @@ export function eventIdOf(id: string | null | undefined): number | null {
   return Number.isSafeInteger(eventId) ? eventId : null;
 }
 
+/**
+ * The header that carries the W3C trace context of the page that committed a message's event
+ * (its `scan.page` span), when the upstream worker exports OpenTelemetry.
+ */
+export const TRACEPARENT_HEADER = "traceparent";
+
 /** One accepted event as it waits in the outbox: what the relay publishes. */
 export interface OutboxRow {
   /** The event (the outbox's key, and the order of publishing). */
@@ -189,6 +195,8 @@ export interface OutboxRow {
   readonly subject: string;
   /** Its body, JSON. */
   readonly body: string;
+  /** The W3C traceparent of the page that committed it (null when telemetry was off). */
+  readonly traceparent?: string | null;
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 
 import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { TRACEPARENT_HEADER } from "../domain/message.ts";
 
 /** The stream's acknowledgement of a stored (or already held) message. */
 export interface Ack {
@@ -74,9 +75,9 @@ export class Publisher {
 
   /**
    * Publish `body` to `subject` with `Nats-Msg-Id: msgId` and, unless null,
-   * `Nats-Expected-Last-Sequence: expectLastSeq`; a late event (docs/rules.md §3.10) also with
-   * {@link LATE_HEADER}. Resolves with the stream's acknowledgement; rejects with
-   * PublishRefusedError, or AckTimeoutError after `timeoutMs`.
+   * `Nats-Expected-Last-Sequence: expectLastSeq`, when given `traceparent`, and for a late event
+   * (docs/rules.md §3.10) {@link LATE_HEADER}. Resolves with the stream's acknowledgement; rejects
+   * with PublishRefusedError, or AckTimeoutError after `timeoutMs`.
    */
   publish(
     subject: string,
@@ -84,6 +85,7 @@ export class Publisher {
     msgId: string,
     expectLastSeq: number | null,
     timeoutMs: number,
+    traceparent?: string | null,
     late = false,
   ): Promise<Ack> {
     if (this.#closed) return Promise.reject(new Error("the publisher is closed"));
@@ -91,6 +93,7 @@ export class Publisher {
     const h = headers();
     h.set("Nats-Msg-Id", msgId);
     if (expectLastSeq !== null) h.set("Nats-Expected-Last-Sequence", String(expectLastSeq));
+    if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
     if (late) h.set(LATE_HEADER, "true");
     const { promise, resolve, reject } = Promise.withResolvers<Ack>();
     const timer = setTimeout(() => {

@@ -20,4 +20,5 @@ export { type HealthOptions, type RelayHealth, type Verdict, WorkerHealth } from
 export { WorkerMonitor } from "./monitor.ts";
 export { RelayMetrics } from "./relay_metrics.ts";
 export { formatStatus, type StatusReport, statusReport } from "./status.ts";
+export { telemetryDroppedCounter } from "./telemetry_metrics.ts";
 export * from "./operator.ts";

@@ -25,6 +25,7 @@ import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { isFatalStoreError, type OutboxStore, type SequencedRow } from "../store/store.ts";
 import type { PageGate } from "../worker/gate.ts";
 import { Backlog, OutboxGate, type RelayEvents } from "./_backlog.ts";
+import { tracePublish } from "../telemetry/mod.ts";
 
 /** What the relay needs. */
 export interface RelayOptions {
@@ -173,7 +174,8 @@ export class Relay {
       next = { after, rows: store.outboxAfter(after, batch) };
       next.rows.catch(() => {}); // read again if it failed
     }
-    await this.#publish(rows);
+    const stream = this.#link?.stream ?? "";
+    await tracePublish(stream, rows.map((row) => row.traceparent), () => this.#publish(rows));
     return next;
   }
 
@@ -222,6 +224,7 @@ export class Relay {
         messageId(row.eventId),
         base + i,
         timeout,
+        row.traceparent,
         row.late,
       );
       ack.catch(() => {}); // settled below, in order

@@ -16,7 +16,7 @@ export const SQLITE_LATE = {
   readSettled: `SELECT SettledEventId AS settled FROM WorkerStates WHERE Id = ?1`,
   /** ?1 position, ?2 limit. */
   outboxAfter: `SELECT Seq AS seq, EventId AS eventId, Subject AS subject, Body AS body,
-      Late AS late
+      TraceParent AS traceparent, Late AS late
     FROM OutboxEvents WHERE Seq > ?1 ORDER BY Seq LIMIT ?2`,
   /** ?1 the relay's row. */
   readRelayCursor: `SELECT coalesce(OutboxSeq, 0) AS seq FROM WorkerStates WHERE Id = ?1`,
@@ -50,8 +50,8 @@ export const POSTGRES_LATE = {
   /** $1 the feed's row. */
   readSettled: `SELECT settled_event_id AS s FROM worker_states WHERE id = $1`,
   /** $1 position, $2 limit. */
-  outboxAfter: `SELECT seq, event_id, subject, body, late FROM outbox_events WHERE seq > $1
-    ORDER BY seq LIMIT $2`,
+  outboxAfter: `SELECT seq, event_id, subject, body, trace_parent, late FROM outbox_events
+    WHERE seq > $1 ORDER BY seq LIMIT $2`,
   /** $1 the relay's row. */
   readRelayCursor: `SELECT coalesce(outbox_seq, 0) AS c FROM worker_states WHERE id = $1`,
   /**

@@ -56,10 +56,13 @@ export function defineMigrations(
       earlier: earlier[file],
     };
   }).sort((a, b) => a.version - b.version);
+  // Numbers are handed out per change, so one a store does not need leaves a gap (the stores
+  // share their numbering: sqlite and postgres have no 003); each may appear once, from 001 on.
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) {
+    const before = migrations[i - 1]?.version ?? 0;
+    if (m.version <= before) {
       throw new MigrationError(
-        `migration versions must run 1, 2, 3…; found ${m.version} at ${i + 1}`,
+        `migration versions must rise from 1, each once; found ${m.version} after ${before}`,
       );
     }
   });

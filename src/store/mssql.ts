@@ -36,6 +36,7 @@ import {
 } from "./store.ts";
 import { FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
+import { pageTraceparent } from "../telemetry/mod.ts";
 
 /** The SQL Server store. */
 export class MssqlStore implements Store {
@@ -135,6 +136,7 @@ export class MssqlStore implements Store {
   applyPage(result: PageResult): Promise<PageWrite> {
     const document = pageDocument(result, mssqlTime);
     const outbox = this.#outbox ? outboxDocument(result) : null;
+    const traceparent = pageTraceparent();
     return this.#db.call(writingPage(result), async (pool) => {
       const request = pool.request()
         .input("id", sql.NVarChar(100), FEED_ID)
@@ -146,6 +148,7 @@ export class MssqlStore implements Store {
         .input("holes", sql.NVarChar(sql.MAX), result.late?.holes ?? null);
       if (outbox !== null) {
         request.input("outbox", sql.NVarChar(sql.MAX), outbox)
+          .input("traceparent", sql.VarChar(55), traceparent)
           .input("relayId", sql.NVarChar(100), RELAY_ID);
       }
       const outcome = await sendText(request)<{
@@ -181,12 +184,14 @@ export class MssqlStore implements Store {
         EventId: string | number;
         Subject: string;
         Body: string;
+        TraceParent: string | null;
         Late: boolean;
       }>("outboxAfter")).recordset.map((r) => ({
         seq: Number(r.Seq),
         eventId: Number(r.EventId),
         subject: r.Subject,
         body: r.Body,
+        traceparent: r.TraceParent,
         late: r.Late === true,
       })));
   }

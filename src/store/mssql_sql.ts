@@ -14,6 +14,7 @@ import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text"
 import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
 import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
 import late from "../../sql/mssql/005_late_events.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/mssql/006_outbox_traceparent.sql" with { type: "text" };
 import { defineMigrations, type Migration } from "./migrate.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 
@@ -141,9 +142,9 @@ const PAGE_OUTBOX = `DECLARE @relayCursor bigint = ISNULL(
      WHERE Id = @relayId), 0);
 DECLARE @outboxed int;
 DECLARE @seqs TABLE (Seq bigint NOT NULL);
-INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc, Late)
+INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Late)
 OUTPUT inserted.Seq INTO @seqs (Seq)
-SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME(), o.Late
+SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME(), @traceparent, o.Late
 FROM OPENJSON(@outbox) WITH (
     n       int           'strict $.n',
     EventId bigint        'strict $.e',
@@ -257,13 +258,16 @@ FROM sys.databases WHERE name = DB_NAME();`,
    */
   applyPage: PAGE_WRITE + pageEnd("CAST(0 AS int)", "CAST(NULL AS bigint)"),
 
-  /** {@link MSSQL_SQL.applyPage} that also writes the accepted events into the outbox (`@outbox`). */
+  /**
+   * {@link MSSQL_SQL.applyPage} that also writes the accepted events into the outbox (`@outbox`),
+   * each with the page's traceparent (`@traceparent`, NULL with telemetry off).
+   */
   applyPageWithOutbox: PAGE_WRITE + PAGE_OUTBOX +
     pageEnd("@outboxed", "(SELECT MAX(Seq) FROM @seqs)"),
 
   /** The outbox rows after position `@after`, in commit order. */
-  outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body, Late FROM dbo.OutboxEvents
-WHERE Seq > @after ORDER BY Seq;`,
+  outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body, TraceParent, Late
+FROM dbo.OutboxEvents WHERE Seq > @after ORDER BY Seq;`,
 
   /** The relay's cursor: an outbox position. */
   readRelayCursor: `SELECT ISNULL(OutboxSeq, 0) AS OutboxSeq FROM dbo.WorkerStates WHERE Id = @id;`,
@@ -392,6 +396,7 @@ export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
   "003_outbox.sql": outbox,
   "004_read_indexes.sql": readIndexes,
   "005_late_events.sql": late,
+  "006_outbox_traceparent.sql": outboxTraceparent,
 }, {
   // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
   "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],

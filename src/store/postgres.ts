@@ -41,6 +41,7 @@ import {
 import { POSTGRES_LATE } from "./late_sql.ts";
 import { FEED_ID, RELAY_ID, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
+import { pageTraceparent } from "../telemetry/mod.ts";
 
 export { POSTGRES_MIGRATIONS };
 
@@ -159,7 +160,7 @@ export class PostgresStore implements Store {
       result.late?.holes ?? null,
     ];
     const [text, values] = this.#outbox
-      ? [APPLY_PAGE_WITH_OUTBOX, [...page, outboxDocument(result), RELAY_ID]]
+      ? [APPLY_PAGE_WITH_OUTBOX, [...page, outboxDocument(result), RELAY_ID, pageTraceparent()]]
       : [APPLY_PAGE, page];
     return this.#db.call(writingPage(result), async () => {
       const outcome = await this.#db.pool.query<{
@@ -190,12 +191,20 @@ export class PostgresStore implements Store {
       "reading the outbox",
       async () =>
         (await this.#db.pool.query<
-          { seq: string; event_id: string; subject: string; body: string; late: boolean }
+          {
+            seq: string;
+            event_id: string;
+            subject: string;
+            body: string;
+            trace_parent: string | null;
+            late: boolean;
+          }
         >(POSTGRES_LATE.outboxAfter, [seq, limit])).rows.map((r) => ({
           seq: Number(r.seq),
           eventId: Number(r.event_id),
           subject: r.subject,
           body: r.body,
+          traceparent: r.trace_parent,
           late: r.late,
         })),
     );

@@ -8,7 +8,8 @@
 
 import init from "../../sql/postgres/001_init.sql" with { type: "text" };
 import outbox from "../../sql/postgres/002_outbox.sql" with { type: "text" };
-import late from "../../sql/postgres/003_late_events.sql" with { type: "text" };
+import late from "../../sql/postgres/004_late_events.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/postgres/005_outbox_traceparent.sql" with { type: "text" };
 import { POSTGRES_LATE } from "./late_sql.ts";
 import { defineMigrations, type Migration } from "./migrate.ts";
 
@@ -16,7 +17,8 @@ import { defineMigrations, type Migration } from "./migrate.ts";
 export const POSTGRES_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
-  "003_late_events.sql": late,
+  "004_late_events.sql": late,
+  "005_outbox_traceparent.sql": outboxTraceparent,
 });
 
 export const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -103,10 +105,13 @@ WITH moved AS (
     RETURNING 1
 )`;
 
-/** The outbox part of the page statement ($8, $9): only when the outbox is on. */
+/**
+ * The outbox part of the page statement ($8, $9, $10): only when the outbox is on. Each row keeps
+ * the page's traceparent ($10, NULL with telemetry off: docs/telemetry.md).
+ */
 const PAGE_OUTBOX = `, outbox AS (
-    INSERT INTO outbox_events (event_id, subject, body, created_at_utc, late)
-    SELECT o.e, o.s, o.b, now(), o.l = 1
+    INSERT INTO outbox_events (event_id, subject, body, created_at_utc, trace_parent, late)
+    SELECT o.e, o.s, o.b, now(), $10::text, o.l = 1
     FROM jsonb_to_recordset($8::jsonb) AS o(n integer, e bigint, s text, b text, l integer)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND (o.l = 1 OR o.e > coalesce(
@@ -132,7 +137,7 @@ SELECT (SELECT count(*) FROM moved) AS moved,
 /** The page statement without the outbox ($1–$7): it touches no outbox table or relay row. */
 export const APPLY_PAGE = PAGE_WRITE + pageResult("0", "NULL::bigint");
 
-/** The page statement with the outbox ($1–$9). */
+/** The page statement with the outbox ($1–$10). */
 export const APPLY_PAGE_WITH_OUTBOX = PAGE_WRITE + PAGE_OUTBOX +
   pageResult("(SELECT count(*) FROM outbox)", "(SELECT max(seq) FROM outbox)");
 

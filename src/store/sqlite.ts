@@ -4,6 +4,7 @@
  * @module
  */
 
+import { pageTraceparent } from "../telemetry/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
@@ -139,10 +140,18 @@ export class SqliteStore implements Store {
     const late = new Set(result.late?.found ?? []);
     let written = 0;
     let lastSeq = 0;
+    const traceparent = pageTraceparent();
     for (const row of outboxOrder(result)) {
       const isLate = late.has(row.eventId);
       if (row.eventId > published || isLate) {
-        const done = s.insertOutbox.run(row.eventId, row.subject, row.body, now, isLate ? 1 : 0);
+        const done = s.insertOutbox.run(
+          row.eventId,
+          row.subject,
+          row.body,
+          now,
+          traceparent,
+          isLate ? 1 : 0,
+        );
         if (done.changes === 1) {
           written++;
           lastSeq = Number(done.lastInsertRowid);

@@ -8,14 +8,16 @@
 
 import init from "../../sql/sqlite/001_init.sql" with { type: "text" };
 import outbox from "../../sql/sqlite/002_outbox.sql" with { type: "text" };
-import late from "../../sql/sqlite/003_late_events.sql" with { type: "text" };
+import late from "../../sql/sqlite/004_late_events.sql" with { type: "text" };
+import outboxTraceparent from "../../sql/sqlite/005_outbox_traceparent.sql" with { type: "text" };
 import { defineMigrations, type Migration } from "./migrate.ts";
 
 /** The SQLite migrations, embedded in the program (docs/rules.md §4). */
 export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
   "001_init.sql": init,
   "002_outbox.sql": outbox,
-  "003_late_events.sql": late,
+  "004_late_events.sql": late,
+  "005_outbox_traceparent.sql": outboxTraceparent,
 });
 
 /**
@@ -66,11 +68,12 @@ UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
 
 /**
- * An accepted event into the outbox, once (docs/rules.md §7). ?1–?5: EventId, Subject, Body, now,
- * late (1 for a late event, §3.10).
+ * An accepted event into the outbox, once (docs/rules.md §7). ?1–?6: EventId, Subject, Body,
+ * now, the page's traceparent (docs/telemetry.md), late (1 for a late event, §3.10).
  */
 export const INSERT_OUTBOX = `
-INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, Late) VALUES (?1, ?2, ?3, ?4, ?5)
+INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Late)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT (EventId) DO NOTHING`;
 
 export const MIGRATIONS_TABLE = `

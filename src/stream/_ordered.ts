@@ -8,8 +8,8 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Consumer } from "@nats-io/jetstream";
-import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
-import { type EventBody, rawEventOf } from "../domain/message.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource, type Upstream } from "../source.ts";
+import { type EventBody, rawEventOf, TRACEPARENT_HEADER } from "../domain/message.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
 import { errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
@@ -53,11 +53,13 @@ export class StreamSource implements PageSource {
     for (let attempt = 1;; attempt++) {
       if (signal.aborted) throw new FetchAbortedError(from);
       try {
-        const events = await this.#read(from, signal);
-        if (events === null) throw new FetchAbortedError(from);
+        const read = await this.#read(from, signal);
+        if (read === null) throw new FetchAbortedError(from);
+        const { events, upstream } = read;
         return {
           from,
           events,
+          upstream,
           full: events.length >= this.#options.limit,
           typeLength: MAX_STORED_TYPE_LENGTH,
           attempts: attempt,
@@ -84,7 +86,11 @@ export class StreamSource implements PageSource {
     this.#link = null;
   }
 
-  async #read(from: number, signal: AbortSignal): Promise<unknown[] | null> {
+  /** The next events, and each one's upstream page (its `traceparent` header); null on abort. */
+  async #read(
+    from: number,
+    signal: AbortSignal,
+  ): Promise<{ events: unknown[]; upstream: Upstream } | null> {
     this.#link ??= await this.#options.connect(signal);
     const link = this.#link;
     if (link === null) return null;
@@ -94,6 +100,7 @@ export class StreamSource implements PageSource {
       this.#next = from;
     }
     const events: unknown[] = [];
+    const traceparents: (string | null)[] = [];
     const messages = await this.#consumer.fetch({
       max_messages: this.#options.limit,
       expires: this.#options.waitMs ?? 1000,
@@ -101,11 +108,12 @@ export class StreamSource implements PageSource {
     for await (const message of messages) {
       const body = message.json<EventBody>();
       events.push(rawEventOf(body));
+      traceparents.push(message.headers?.get(TRACEPARENT_HEADER) || null);
       // A late event comes after higher EventIds (docs/rules.md §3.10): the next page still
       // starts after the highest.
       this.#next = Math.max(this.#next, body.EventId + 1);
       if (message.info.pending === 0) break; // the stream's end: do not wait for more
     }
-    return events;
+    return { events, upstream: { stream: link.stream, traceparents } };
   }
 }

@@ -42,6 +42,7 @@
 import type { Logger } from "@logtape/logtape";
 import { type PageResult, projectPage, writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { PageTrace } from "../telemetry/mod.ts";
 import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
 import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
@@ -101,6 +102,9 @@ export function runLoop(options: LoopOptions): Promise<LoopSummary> {
 
 /** A page as the loop holds it: fetched, then projected onto the checkpoint before it. */
 export type LoopPage = ProjectedPage<PageResult>;
+
+/** The span of a page that came without one (a test's page): never recorded. */
+const NO_TRACE = PageTrace.none();
 
 /** What to do after a page. */
 type Next = "go on" | "wait" | "caught up";
@@ -202,12 +206,13 @@ class Loop {
   /** Write a page (shutdown does not cut it short: it commits or rolls back whole); null if it failed. */
   async #write(page: LoopPage): Promise<PageWrite | null> {
     const { store, events } = this.#options;
-    const { result } = page;
+    const { result, trace = NO_TRACE } = page;
     const started = performance.now();
     let write: PageWrite = { rejected: [], outboxed: 0 };
     try {
-      if (!writesNothing(result)) write = await store.applyPage(result);
+      if (!writesNothing(result)) write = await trace.write(() => store.applyPage(result));
     } catch (error) {
+      trace.failed(error);
       if (isFatalStoreError(error)) throw error;
       this.#failed(result, error);
       return null;
@@ -215,8 +220,17 @@ class Loop {
     this.#failures = 0;
     this.#late?.committed(result, write);
     const writeMs = performance.now() - started;
-    events?.pageWritten(result, write, page.projectMs + writeMs);
-    this.#progress.written(page, write, writeMs);
+    trace.run(() => { // its log lines belong to the page's trace
+      events?.pageWritten(result, write, page.projectMs + writeMs);
+      this.#progress.written(page, write, writeMs);
+    });
+    trace.applied({
+      fromEventId: result.from + 1,
+      toEventId: result.to,
+      events: page.fetched.events.length,
+      accepted: result.events.length,
+      rejected: result.rejections.length,
+    });
     return write;
   }
 

@@ -32,6 +32,7 @@
 import { setImmediate } from "node:timers";
 import { pageEnd } from "../domain/project.ts";
 import type { FetchedPage, PageSource } from "../source.ts";
+import { PageTrace } from "../telemetry/mod.ts";
 
 /** A fetched page and what the loop's projection made of it. */
 export interface ProjectedPage<R> {
@@ -43,6 +44,8 @@ export interface ProjectedPage<R> {
   readonly projectMs: number;
   /** Milliseconds the loop waited for the page once it asked for it. */
   readonly waitMs: number;
+  /** The page's span, from its request to its commit (docs/telemetry.md). */
+  readonly trace?: PageTrace;
 }
 
 /**
@@ -85,14 +88,18 @@ class InFlight<R> {
   taken = false;
   /** The following page, once asked for. */
   next: InFlight<R> | null = null;
+  /** The page's span: its request runs beneath it. */
+  readonly trace: PageTrace;
 
   /** @param from the `FromEventId` asked for. */
-  constructor(readonly from: number) {}
+  constructor(readonly from: number) {
+    this.trace = new PageTrace(from);
+  }
 
   /** Abort this fetch and the ones after it; resolves once they have settled. */
   async cancel(): Promise<void> {
     this.controller.abort();
-    await this.ready.catch(() => {});
+    await this.ready.then(() => this.trace.end(), () => {});
     await this.next?.cancel();
   }
 }
@@ -138,9 +145,9 @@ export class Prefetcher<R> {
   #start(from: number): InFlight<R> {
     const entry = new InFlight<R>(from);
     const signal = AbortSignal.any([this.#options.signal, entry.controller.signal]);
-    entry.ready = this.#options.source.fetchPage(from, signal).then((fetched) =>
-      this.#arrived(entry, fetched)
-    );
+    const fetched = entry.trace.run(() => this.#options.source.fetchPage(from, signal));
+    fetched.catch((error) => entry.trace.failed(error));
+    entry.ready = fetched.then((page) => this.#arrived(entry, page));
     entry.ready.catch(() => {}); // awaited by the loop, or cancelled
     return entry;
   }
@@ -154,6 +161,7 @@ export class Prefetcher<R> {
     entry: InFlight<R>,
     fetched: FetchedPage,
   ): Promise<Omit<ProjectedPage<R>, "waitMs">> {
+    if (fetched.upstream !== undefined) entry.trace.fromStream(fetched.upstream);
     if (fetched.full) {
       const end = pageEnd(entry.from - 1, fetched.events);
       if (end >= entry.from) entry.nextFrom = end + 1;
@@ -162,7 +170,7 @@ export class Prefetcher<R> {
     }
     const started = performance.now();
     const result = this.#options.project(fetched);
-    return { fetched, result, projectMs: performance.now() - started };
+    return { fetched, result, projectMs: performance.now() - started, trace: entry.trace };
   }
 
   /** Ask for the page after `entry` once both are true: the loop holds it, and it is full. */

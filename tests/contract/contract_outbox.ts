@@ -7,6 +7,7 @@
 import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
 import { projectPage } from "../../src/domain/project.ts";
+import { withPageTraceparent } from "../../src/telemetry/mod.ts";
 import { CheckpointMovedError, type Store } from "../../src/store/store.ts";
 import { type ContractTest, type StoreHarness, T1, T2, T3 } from "./_contract.ts";
 
@@ -45,6 +46,7 @@ export function outboxContract(test: ContractTest): void {
           subject: "scan.v1.events.PICKUP.10",
           body:
             `{"EventId":1,"ParcelId":10,"Type":"PICKUP","CreatedDateTimeUtc":"${T1}","StatusCode":"","RunId":null}`,
+          traceparent: null,
         },
         {
           seq: 2,
@@ -53,6 +55,7 @@ export function outboxContract(test: ContractTest): void {
           subject: "scan.v1.events.DELIVERY.10",
           body:
             `{"EventId":3,"ParcelId":10,"Type":"DELIVERY","CreatedDateTimeUtc":"${T2}","StatusCode":"7","RunId":"100"}`,
+          traceparent: null,
         },
         {
           seq: 3,
@@ -61,10 +64,32 @@ export function outboxContract(test: ContractTest): void {
           subject: "scan.v1.events.CUSTOMS_HOLD.12",
           body:
             `{"EventId":4,"ParcelId":12,"Type":"CUSTOMS HOLD","CreatedDateTimeUtc":"${T3}","StatusCode":"","RunId":null}`,
+          traceparent: null,
         },
       ]);
       assertEquals((await store.outboxAfter(1, 1)).map((r) => r.eventId), [3]);
       assertEquals((await store.outboxBacklog()).rows, 3);
+    },
+  );
+
+  outboxTest(
+    "each outbox row keeps the traceparent of the page that committed it",
+    async (_h, store) => {
+      const first = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const second = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      await withPageTraceparent(first, () =>
+        store.applyPage(
+          projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 11, "PICKUP")]),
+        ));
+      await withPageTraceparent(
+        second,
+        () => store.applyPage(projectPage(2, [scanEvent(3, 10, "DELIVERY", T2)])),
+      );
+      await store.applyPage(projectPage(3, [scanEvent(4, 12, "PICKUP", T3)]));
+      assertEquals(
+        (await store.outboxAfter(0, 10)).map((r) => [r.eventId, r.traceparent]),
+        [[1, first], [2, first], [3, second], [4, null]],
+      );
     },
   );
 

@@ -14,13 +14,14 @@ export function schemaContract(test: ContractTest): void {
   test("migrate applies the schema once and starts at checkpoint 0", async (_h, store) => {
     const first = await store.migrate();
     assertEquals(first[0] && [first[0].version, first[0].name], [1, "init"]);
-    assertEquals(first.map((m) => m.version), first.map((_, i) => i + 1));
+    const versions = first.map((m) => m.version);
+    assertEquals(versions, [...new Set(versions)].sort((a, b) => a - b), "each once, rising");
     assertEquals(await store.migrate(), []);
     assertEquals(await store.readCheckpoint(), 0);
     await store.verifySchema();
     const status = await store.status();
     assertEquals([status.schemaVersion, status.parcels, status.newestEventUtc], [
-      first.length,
+      versions.at(-1),
       0,
       null,
     ]);

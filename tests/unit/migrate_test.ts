@@ -12,9 +12,19 @@ Deno.test("migrations are ordered by version with their checksums", () => {
   assertEquals(sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 });
 
-Deno.test("bad file names and gaps are refused", () => {
+Deno.test("bad file names, version 000 and a repeated version are refused", () => {
   assertThrows(() => defineMigrations({ "init.sql": "" }), MigrationError, /NNN_name\.sql/);
-  assertThrows(() => defineMigrations({ "002_x.sql": "" }), MigrationError, /1, 2, 3/);
+  assertThrows(() => defineMigrations({ "000_x.sql": "" }), MigrationError, /rise from 1/);
+  assertThrows(
+    () => defineMigrations({ "001_a.sql": "", "002_b.sql": "", "002_c.sql": "" }),
+    MigrationError,
+    /found 2 after 2/,
+  );
+});
+
+Deno.test("a number one store does not use leaves a gap (numbers are handed out per change)", () => {
+  const migrations = defineMigrations({ "005_later.sql": "", "001_init.sql": "", "002_x.sql": "" });
+  assertEquals(migrations.map((m) => m.version), [1, 2, 5]);
 });
 
 Deno.test("only unapplied migrations are pending", () => {
