@@ -55,6 +55,7 @@ export function statusReport(database: string, status: StoreStatus, nowMs: numbe
  *   [
  *     "database        sqlite:scan.db",
  *     "checkpoint      5",
+ *     "settled         -",
  *     "parcels         3",
  *     "rejected        0",
  *     "schema version  2",
