@@ -97,6 +97,8 @@ export interface NatsConfig {
   readonly natsStreamMaxAgeMs: number;
   /** `OUTBOX_MAX_ROWS`: ingest pauses while this many events wait to be published. */
   readonly outboxMaxRows: number;
+  /** `NATS_GROUP` (`--group`): the consumer group a downstream worker joins, or null. */
+  readonly natsGroup: string | null;
 }
 
 /** The parts of the configuration, by name: a command resolves only those it needs. */
@@ -223,6 +225,12 @@ export const SETTINGS: { readonly [S in Section]: readonly Setting[] } = {
       variable: "OUTBOX_MAX_ROWS",
       fallback: "1000000",
       help: "ingest pauses while this many events wait to be published",
+    },
+    {
+      variable: "NATS_GROUP",
+      flag: "group",
+      fallback: "unset",
+      help: "with run --source nats: join this consumer group (members share one database)",
     },
   ],
   logging: [
@@ -389,6 +397,19 @@ function streamName(source: Source): string {
   return name;
 }
 
+/** A consumer group's name (a JetStream consumer name: letters, digits, `_`, `-`), or null. */
+function groupName(source: Source): string | null {
+  const name = source.value?.trim() ?? "";
+  if (name === "") return null;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
+    throw new ConfigError(
+      source.name,
+      `${JSON.stringify(name)} is not a group name (1 to 64 of A-Z a-z 0-9 _ -)`,
+    );
+  }
+  return name;
+}
+
 /** A duration: `30m`, `12h`, `7d`, `45s`, or a number of seconds; in milliseconds. */
 function duration(source: Source, fallback: number): number {
   if (source.value === undefined || source.value.trim() === "") return fallback;
@@ -474,6 +495,7 @@ const RESOLVERS: { readonly [S in Section]: (sources: ConfigSources) => ConfigSe
       natsStream: streamName(pick(sources, "NATS_STREAM")),
       natsStreamMaxAgeMs: duration(pick(sources, "NATS_STREAM_MAX_AGE"), 7 * 86_400_000),
       outboxMaxRows: integer(pick(sources, "OUTBOX_MAX_ROWS"), 1_000_000, 1, 1_000_000_000),
+      natsGroup: groupName(pick(sources, "NATS_GROUP")),
     };
   },
   logging(sources) {

@@ -39,6 +39,7 @@ import {
   type StoreOptions,
   type StoreStatus,
   UnsupportedDatabaseError,
+  writingBatch,
   writingPage,
 } from "./store.ts";
 
@@ -398,6 +399,20 @@ export class MssqlStore implements Store {
         rejected: storedRejections(result, stored.map((r) => r.n)),
         outboxed: row.outboxed ?? 0,
       };
+    });
+  }
+
+  /** Write a group member's batch in one round trip and one transaction, no checkpoint. */
+  applyBatch(result: PageResult): Promise<PageWrite> {
+    const document = pageDocument(result, mssqlTime);
+    return this.#call(writingBatch(result), async (pool) => {
+      const outcome = await MssqlStore.#send(
+        pool.request()
+          .input("changes", sql.NVarChar(sql.MAX), document.changes)
+          .input("rejections", sql.NVarChar(sql.MAX), document.rejections),
+      )<{ stored: string | null }>("applyBatch");
+      const stored = JSON.parse(outcome.recordset[0]?.stored ?? "[]") as { n: number }[];
+      return { rejected: storedRejections(result, stored.map((r) => r.n)), outboxed: 0 };
     });
   }
 

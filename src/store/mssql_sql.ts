@@ -12,88 +12,17 @@ import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 /** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
 export const MSSQL_TYPE_LENGTH = MAX_STORED_TYPE_LENGTH;
 
-/** The T-SQL texts of the SQL Server store, by name. */
-export const MSSQL_SQL = {
-  /** The table where applied migrations are recorded (also the head of init-db.sql). */
-  migrationsTable: `IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
-CREATE TABLE dbo.SchemaMigrations (
-    Version      int           NOT NULL CONSTRAINT PK_SchemaMigrations PRIMARY KEY,
-    Name         nvarchar(200) NOT NULL,
-    Checksum     char(64)      NOT NULL,
-    AppliedAtUtc datetime2(7)  NOT NULL
-);`,
-
-  /**
-   * Serialises migrators inside the migration transaction: two instances starting together
-   * cannot both migrate. `@lockTimeoutMs` stays below the request timeout, so a second instance
-   * learns that the lock is busy (50001, retried) instead of timing out.
-   * sp_getapplock returns -1 on a timeout and -3 when chosen as a deadlock victim: both mean
-   * "busy, try again"; any other negative result is a failure.
-   */
-  takeMigrationLock: `DECLARE @lockResult int;
-EXEC @lockResult = sp_getapplock @Resource = N'scan-worker:migrations', @LockMode = N'Exclusive',
-    @LockOwner = N'Transaction', @LockTimeout = @lockTimeoutMs;
-IF @lockResult IN (-1, -3)
-    THROW 50001, N'scan-worker: the migration lock is busy (another instance is migrating)', 1;
-IF @lockResult < 0
-BEGIN
-    DECLARE @lockMessage nvarchar(200) =
-        N'scan-worker: could not take the migration lock (sp_getapplock returned '
-        + CAST(@lockResult AS nvarchar(11)) + N')';
-    THROW 50003, @lockMessage, 1;
-END;`,
-
-  /** The migrations recorded as applied. */
-  appliedMigrations: `SELECT Version AS version, Name AS name, Checksum AS checksum,
-    CONVERT(char(27), AppliedAtUtc, 121) AS appliedAtUtc
-FROM dbo.SchemaMigrations ORDER BY Version;`,
-
-  /** Record one migration as applied; returns when. */
-  recordMigration: `DECLARE @now datetime2(7) = SYSUTCDATETIME();
-INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
-VALUES (@version, @name, @checksum, @now);
-SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
-
-  /**
-   * The database's compatibility level (OPENJSON needs 130). The database a session is
-   * connected to is always visible to it in sys.databases; it is found by name, since on Azure
-   * SQL Database DB_ID() need not equal sys.databases.database_id.
-   */
-  compatibilityLevel: `SELECT compatibility_level AS compatibilityLevel, DB_NAME() AS databaseName
-FROM sys.databases WHERE name = DB_NAME();`,
-
-  /** The feed's checkpoint. */
-  readCheckpoint: `SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id;`,
-
-  /**
-   * One page in one batch and one transaction. The checkpoint moves first, guarded by its
-   * expected old value: it takes the feed row's lock, so a second writer waits here and then
-   * finds the checkpoint moved and rolls back. Parcel rows: UPDATE then INSERT … WHERE NOT
-   * EXISTS under UPDLOCK, HOLDLOCK (no MERGE), with the guards of the projection rules.
-   * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
-   * collation and its length: the database's collation may ignore case, width and trailing
-   * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
-   * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
-   * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
-   * holds them).
-   */
-  applyPage: `SET XACT_ABORT ON;
-SET NOCOUNT ON;
-BEGIN TRANSACTION;
-
-UPDATE dbo.WorkerStates
-SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
-WHERE Id = @id AND LastProcessedEventId = @from;
-
-IF @@ROWCOUNT <> 1
-BEGIN
-    ROLLBACK TRANSACTION;
-    SELECT CAST(0 AS bit) AS moved,
-        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
-    RETURN;
-END;
-
-DECLARE @c TABLE (
+/**
+ * The parcel rows and the new rejections of a page or of a group member's batch, as part of
+ * its transaction. Parcel rows: UPDATE then INSERT … WHERE NOT EXISTS under UPDLOCK, HOLDLOCK
+ * (no MERGE), with the guards of the projection rules; `@c` is keyed (and so scanned) by
+ * ParcelId, so concurrent writers take shared rows in one order. Rejections once per (EventId,
+ * Payload), the payload compared byte for byte (a binary collation and its length: the
+ * database's collation may ignore case, width and trailing spaces), the existing ones read
+ * under UPDLOCK, HOLDLOCK (a key-range lock: a second writer of the same rejection waits, then
+ * finds it), their ids in page order (`ORDER BY r.n`) into `@r`.
+ */
+const PARCEL_ROWS_AND_REJECTIONS = `DECLARE @c TABLE (
     ParcelId           bigint        NOT NULL PRIMARY KEY,
     LastEventId        bigint        NOT NULL,
     Type               nvarchar(${MSSQL_TYPE_LENGTH}) NOT NULL,
@@ -178,7 +107,90 @@ WHERE NOT EXISTS (
 INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
 SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
 FROM @r AS r
-ORDER BY r.n;
+ORDER BY r.n;`;
+
+/** The T-SQL texts of the SQL Server store, by name. */
+export const MSSQL_SQL = {
+  /** The table where applied migrations are recorded (also the head of init-db.sql). */
+  migrationsTable: `IF OBJECT_ID(N'dbo.SchemaMigrations', N'U') IS NULL
+CREATE TABLE dbo.SchemaMigrations (
+    Version      int           NOT NULL CONSTRAINT PK_SchemaMigrations PRIMARY KEY,
+    Name         nvarchar(200) NOT NULL,
+    Checksum     char(64)      NOT NULL,
+    AppliedAtUtc datetime2(7)  NOT NULL
+);`,
+
+  /**
+   * Serialises migrators inside the migration transaction: two instances starting together
+   * cannot both migrate. `@lockTimeoutMs` stays below the request timeout, so a second instance
+   * learns that the lock is busy (50001, retried) instead of timing out.
+   * sp_getapplock returns -1 on a timeout and -3 when chosen as a deadlock victim: both mean
+   * "busy, try again"; any other negative result is a failure.
+   */
+  takeMigrationLock: `DECLARE @lockResult int;
+EXEC @lockResult = sp_getapplock @Resource = N'scan-worker:migrations', @LockMode = N'Exclusive',
+    @LockOwner = N'Transaction', @LockTimeout = @lockTimeoutMs;
+IF @lockResult IN (-1, -3)
+    THROW 50001, N'scan-worker: the migration lock is busy (another instance is migrating)', 1;
+IF @lockResult < 0
+BEGIN
+    DECLARE @lockMessage nvarchar(200) =
+        N'scan-worker: could not take the migration lock (sp_getapplock returned '
+        + CAST(@lockResult AS nvarchar(11)) + N')';
+    THROW 50003, @lockMessage, 1;
+END;`,
+
+  /** The migrations recorded as applied. */
+  appliedMigrations: `SELECT Version AS version, Name AS name, Checksum AS checksum,
+    CONVERT(char(27), AppliedAtUtc, 121) AS appliedAtUtc
+FROM dbo.SchemaMigrations ORDER BY Version;`,
+
+  /** Record one migration as applied; returns when. */
+  recordMigration: `DECLARE @now datetime2(7) = SYSUTCDATETIME();
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (@version, @name, @checksum, @now);
+SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
+
+  /**
+   * The database's compatibility level (OPENJSON needs 130). The database a session is
+   * connected to is always visible to it in sys.databases; it is found by name, since on Azure
+   * SQL Database DB_ID() need not equal sys.databases.database_id.
+   */
+  compatibilityLevel: `SELECT compatibility_level AS compatibilityLevel, DB_NAME() AS databaseName
+FROM sys.databases WHERE name = DB_NAME();`,
+
+  /** The feed's checkpoint. */
+  readCheckpoint: `SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id;`,
+
+  /**
+   * One page in one batch and one transaction. The checkpoint moves first, guarded by its
+   * expected old value: it takes the feed row's lock, so a second writer waits here and then
+   * finds the checkpoint moved and rolls back. Parcel rows: UPDATE then INSERT … WHERE NOT
+   * EXISTS under UPDLOCK, HOLDLOCK (no MERGE), with the guards of the projection rules.
+   * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
+   * collation and its length: the database's collation may ignore case, width and trailing
+   * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
+   * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
+   * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
+   * holds them).
+   */
+  applyPage: `SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+
+UPDATE dbo.WorkerStates
+SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
+WHERE Id = @id AND LastProcessedEventId = @from;
+
+IF @@ROWCOUNT <> 1
+BEGIN
+    ROLLBACK TRANSACTION;
+    SELECT CAST(0 AS bit) AS moved,
+        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
+    RETURN;
+END;
+
+${PARCEL_ROWS_AND_REJECTIONS}
 
 -- The relay's cursor, locked to the commit: a relay commit moving it (and pruning the rows it
 -- covers) waits for this page, or this page for it, so a replayed event cannot slip back in.
@@ -201,6 +213,20 @@ SET @outboxed = @@ROWCOUNT;
 COMMIT TRANSACTION;
 SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
     (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
+
+  /**
+   * A group member's batch in one batch and one transaction: the parcel rows and new rejections
+   * of a page, the feed checkpoint neither read nor locked and no outbox (members write at the
+   * same time; the group's consumer is their checkpoint). Returns which rejections it stored.
+   */
+  applyBatch: `SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+
+${PARCEL_ROWS_AND_REJECTIONS}
+
+COMMIT TRANSACTION;
+SELECT (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The outbox rows after `@after`, in EventId order. */
   outboxAfter: `SELECT TOP (@limit) EventId, Subject, Body FROM dbo.OutboxEvents

@@ -37,6 +37,7 @@ import {
   type StoreErrors,
   type StoreOptions,
   type StoreStatus,
+  writingBatch,
   writingPage,
 } from "./store.ts";
 
@@ -53,6 +54,9 @@ const MIGRATIONS_TABLE = `CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at_utc timestamptz NOT NULL
 )`;
 
+/** The advisory lock group members take to store a batch's rejections one at a time. */
+const REJECTIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:rejections'))";
+
 /** The advisory lock key migrators share (two instances cannot migrate at once). */
 const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:migrations'))";
 
@@ -60,22 +64,26 @@ const MIGRATION_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:migra
 const utcText = (column: string) =>
   `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"0Z"')`;
 
+/** The page's accepted events into the outbox ($6), above the relay's cursor ($7's row). */
+const OUTBOX_CTE = `, outbox AS (
+    INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
+    SELECT o.e, o.s, o.b, now()
+    FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
+    WHERE EXISTS (SELECT 1 FROM moved)
+      AND o.e > coalesce(
+        (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING 1
+)`;
+
 /**
- * One page in one statement. `moved` moves the checkpoint, guarded by its expected old value;
- * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
- * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
- * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
- * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
- * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
- * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
- * it, so a replayed event the relay is pruning cannot slip back in.
+ * The statement that writes a page (or a batch): `moved` gates every write (a stale page
+ * writes nothing); the outbox only with `outbox`.
  */
-const APPLY_PAGE = `
+function writeStatement(moved: string, outbox: boolean): string {
+  return `
 WITH moved AS (
-    UPDATE worker_states
-    SET last_processed_event_id = $3, updated_at_utc = now()
-    WHERE id = $1 AND last_processed_event_id = $2
-    RETURNING id
+    ${moved}
 ), changes AS (
     SELECT * FROM jsonb_to_recordset($4::jsonb) AS c(
         p bigint, e bigint, t text, s text, r text, c timestamptz,
@@ -122,22 +130,43 @@ WITH moved AS (
     INSERT INTO rejected_events (event_id, reason, payload, rejected_at_utc)
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
-), outbox AS (
-    INSERT INTO outbox_events (event_id, subject, body, created_at_utc)
-    SELECT o.e, o.s, o.b, now()
-    FROM jsonb_to_recordset($6::jsonb) AS o(e bigint, s text, b text)
-    WHERE EXISTS (SELECT 1 FROM moved)
-      AND o.e > coalesce(
-        (SELECT last_processed_event_id FROM worker_states WHERE id = $7 FOR SHARE), 0)
-    ON CONFLICT (event_id) DO NOTHING
-    RETURNING 1
-)
+)${outbox ? OUTBOX_CTE : ""}
 SELECT (SELECT count(*) FROM moved) AS moved,
        (SELECT count(*) FROM parcels) AS parcels,
        (SELECT count(*) FROM rejections) AS rejections,
        (SELECT coalesce(json_agg(n ORDER BY n), '[]') FROM new_rejections) AS stored,
-       (SELECT count(*) FROM outbox) AS outboxed,
+       ${outbox ? "(SELECT count(*) FROM outbox)" : "0"} AS outboxed,
        (SELECT last_processed_event_id FROM worker_states WHERE id = $1) AS actual`;
+}
+
+/**
+ * One page in one statement. `moved` moves the checkpoint, guarded by its expected old value;
+ * every write below is gated on it, so a stale page writes nothing. A concurrent writer blocks
+ * on the feed row, then finds the checkpoint moved. Parcel rows: INSERT … ON CONFLICT DO UPDATE
+ * … WHERE with the §3.6–3.7 guards; rejections once per (event_id, payload), their ids in page
+ * order; the accepted events into the outbox ($6, `[{e, s, b}]`, empty when it is off), but those
+ * at or below the relay's cursor ($7's row: the stream holds them). The cursor is read FOR SHARE:
+ * a relay commit moving it (and pruning the rows it covers) waits for the page, or the page for
+ * it, so a replayed event the relay is pruning cannot slip back in.
+ */
+const APPLY_PAGE = writeStatement(
+  `UPDATE worker_states
+    SET last_processed_event_id = $3, updated_at_utc = now()
+    WHERE id = $1 AND last_processed_event_id = $2
+    RETURNING id`,
+  true,
+);
+
+/**
+ * A group member's batch in one statement (see {@link BatchStore.applyBatch}): the page's
+ * statement with a `moved` that touches no table (the feed row is neither read nor locked, so
+ * members do not wait for each other there) and no outbox. The parcel rows are taken in the
+ * order of `$4`, by ParcelId, so two members' batches lock shared rows in one order.
+ */
+const APPLY_BATCH = writeStatement(
+  "SELECT $1::text AS id, $2::bigint AS f, $3::bigint AS t",
+  false,
+);
 
 /**
  * SQLSTATE classes that name a passing condition (PostgreSQL's Appendix A): 08 connection
@@ -348,6 +377,40 @@ export class PostgresStore implements Store {
         );
       }
       return { rejected: storedRejections(result, row.stored), outboxed: Number(row.outboxed) };
+    });
+  }
+
+  /**
+   * Write a group member's batch in one statement, the feed checkpoint left alone (see
+   * {@link BatchStore.applyBatch}). A batch with rejections first takes a transaction-level
+   * advisory lock, in a transaction of its own: the statement's snapshot then sees the
+   * rejections another member committed meanwhile, so none is stored twice. (A page needs no
+   * such lock: pages are written one at a time, behind the feed row.)
+   */
+  applyBatch(result: PageResult): Promise<PageWrite> {
+    const document = pageDocument(result, postgresTime);
+    const values = [FEED_ID, 0, result.to, document.changes, document.rejections];
+    return this.#call(writingBatch(result), async () => {
+      let stored: number[];
+      if (result.rejections.length === 0) {
+        stored = (await this.#pool.query<{ stored: number[] }>(APPLY_BATCH, values)).rows[0]
+          ?.stored ?? [];
+      } else {
+        const client = await this.#pool.connect();
+        try {
+          await client.query("BEGIN");
+          await client.query(REJECTIONS_LOCK);
+          stored = (await client.query<{ stored: number[] }>(APPLY_BATCH, values)).rows[0]
+            ?.stored ?? [];
+          await client.query("COMMIT");
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw error;
+        } finally {
+          client.release();
+        }
+      }
+      return { rejected: storedRejections(result, stored), outboxed: 0 };
     });
   }
 

@@ -136,8 +136,24 @@ export interface OutboxStore {
   outboxBacklog(): Promise<{ readonly rows: number; readonly oldestUtc: string | null }>;
 }
 
+/**
+ * What a member of a consumer group needs of a store (`run --source nats --group`): a batch of
+ * the stream written without the feed checkpoint, for the group's durable consumer is the
+ * checkpoint, and members write at the same time.
+ */
+export interface BatchStore {
+  /**
+   * Write a batch's parcel changes and new rejections in one transaction, without reading or
+   * moving the feed checkpoint (`result.from` and `result.to` are not stored) and without the
+   * outbox; returns what it stored. Safe to repeat, in any order, and while other members
+   * write: parcel rows merge under the same guards as a page's (taken in ParcelId order), and
+   * a rejection already stored is not stored again.
+   */
+  applyBatch(result: PageResult): Promise<PageWrite>;
+}
+
 /** A place that keeps parcel states and the feed checkpoint: the loop's part and the admin's. */
-export interface Store extends FeedStore, StoreAdmin, OutboxStore {}
+export interface Store extends FeedStore, StoreAdmin, OutboxStore, BatchStore {}
 
 /** How a store is opened. */
 export interface StoreOptions {
@@ -324,6 +340,13 @@ export async function storeCall<T>(
 /** What a store's page write is called in errors: `writing page 101..200`. */
 export function writingPage(result: PageResult): string {
   return `writing page ${result.from + 1}..${result.to}`;
+}
+
+/** What a store's batch write is called in errors: `writing a batch of 3 events (EventIds 4..9)`. */
+export function writingBatch(result: PageResult): string {
+  const first = result.events[0]?.eventId ?? result.rejections[0]?.eventId ?? null;
+  const ids = first === null ? "" : ` (EventIds ${first}..${result.to})`;
+  return `writing a batch of ${result.events.length + result.rejections.length} events${ids}`;
 }
 
 /** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */
