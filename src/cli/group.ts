@@ -6,11 +6,42 @@
  */
 
 import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import { UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { GroupMonitor } from "../ops/group_monitor.ts";
+import type { GroupReport } from "../ops/group_status.ts";
+import { connectNats } from "../outbox/nats.ts";
 import type { BatchStore } from "../store/store.ts";
-import { type GroupSummary, runGroupMember } from "../stream/group.ts";
+import { type GroupSummary, readGroupState, runGroupMember } from "../stream/group.ts";
 import { backoffOf, streamLink } from "./wiring.ts";
+
+/** How long `status` tries to reach the broker. */
+const STATUS_CONNECT_MS = 5000;
+
+/**
+ * The group's counts for `status`, read once from the broker NATS_URL names.
+ * @throws UsageError when NATS_URL is not set; Error when the broker does not answer in 5 s.
+ */
+export async function groupReport(config: NatsConfig, group: string): Promise<GroupReport> {
+  if (config.nats === null) {
+    throw new UsageError("--group (NATS_GROUP) reads the group's consumer: set NATS_URL");
+  }
+  const link = await connectNats(config, {
+    logger: logger("nats"),
+    signal: AbortSignal.timeout(STATUS_CONNECT_MS),
+    backoff: { baseMs: 200, capMs: 1000 },
+  });
+  if (link === null) {
+    throw new Error(
+      `cannot reach NATS at ${config.natsForLog} within ${STATUS_CONNECT_MS} ms to read the group ${group}`,
+    );
+  }
+  try {
+    return { name: group, stream: link.stream, state: await readGroupState(link, group) };
+  } finally {
+    await link.close();
+  }
+}
 
 /** The health state and metrics of a group member, with thresholds from the settings. */
 export function groupMonitorFor(config: ApiConfig & WorkerConfig, group: string): GroupMonitor {

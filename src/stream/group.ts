@@ -441,3 +441,16 @@ class GroupMember {
     return await sleep(delayMs, signal);
   }
 }
+
+/** The group's counts, read once (`status`); null when its consumer (or the stream) does not exist. */
+export async function readGroupState(link: NatsLink, group: string): Promise<GroupState | null> {
+  try {
+    return groupStateOf(await link.jsm.consumers.info(link.stream, group));
+  } catch (error) {
+    const absent = [JetStreamApiCodes.ConsumerNotFound, JetStreamApiCodes.StreamNotFound];
+    if (error instanceof JetStreamApiError && absent.some((code) => code === error.code)) {
+      return null;
+    }
+    throw error;
+  }
+}
