@@ -113,7 +113,7 @@ export interface GroupMemberOptions {
 export interface GroupSummary {
   /** "drained" (with `drain`, nothing left) or "stopped" (signal). */
   readonly reason: "drained" | "stopped";
-  /** Batches written and acknowledged. */
+  /** Batches written (and acknowledged, unless the broker did not confirm it). */
   readonly batches: number;
   /** Messages in them. */
   readonly messages: number;
@@ -236,6 +236,18 @@ function rawEventOf(message: JsMsg): unknown {
   return { ...rest, User: { RunId } };
 }
 
+/**
+ * Hand messages back to the group at once (a negative acknowledgement), not after the ack wait;
+ * on a closed connection they come back after it anyway.
+ */
+function handBack(batch: readonly JsMsg[]): void {
+  try {
+    for (const message of batch) message.nak();
+  } catch {
+    // closed: the ack wait brings them back
+  }
+}
+
 /** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
 export function projectBatch(messages: readonly JsMsg[]): PageResult {
   return projectPage(0, messages.map(rawEventOf), MAX_STORED_TYPE_LENGTH);
@@ -321,8 +333,9 @@ class GroupMember {
   }
 
   /**
-   * One batch: up to `limit` messages, as soon as the consumer has no more to hand out (a
-   * message that says nothing is pending ends it), or whatever came within the wait.
+   * One batch: `limit` messages, or whatever came within the wait (1 s, the client's least).
+   * The fetch is never left early: the broker may have sent more messages to it, which would
+   * sit unacknowledged until the ack wait brought them back.
    */
   async #fetch(consumer: Consumer): Promise<JsMsg[]> {
     const { limit, events, signal } = this.#options;
@@ -337,11 +350,9 @@ class GroupMember {
       if (signal.aborted) messages.stop();
       for await (const message of messages) {
         batch.push(message);
-        if (message.info.pending === 0 || batch.length >= limit) break;
       }
     } catch (error) {
-      // Messages already received are handed back at once, not after the ack wait.
-      for (const message of batch) message.nak();
+      handBack(batch);
       events?.fetched(false);
       throw error;
     } finally {
@@ -361,7 +372,7 @@ class GroupMember {
     try {
       write = await store.applyBatch(result);
     } catch (error) {
-      for (const message of batch) message.nak();
+      handBack(batch);
       events?.writeFailed(error);
       throw error;
     }
@@ -398,9 +409,14 @@ class GroupMember {
    * unconfirmed batch comes back after the ack wait, and changes nothing.
    */
   async #ack(batch: JsMsg[]): Promise<void> {
-    const last = batch[batch.length - 1];
-    for (const message of batch.slice(0, -1)) message.ack();
-    const confirmed = last === undefined ? true : await last.ackAck().catch(() => false);
+    let confirmed: boolean;
+    try {
+      for (const message of batch.slice(0, -1)) message.ack();
+      const last = batch[batch.length - 1];
+      confirmed = last === undefined || await last.ackAck();
+    } catch {
+      confirmed = false; // the connection is closed: the batch comes back
+    }
     if (!confirmed) {
       this.#options.events?.ackFailed(batch.length);
       this.#options.logger.warn(

@@ -1,0 +1,199 @@
+/**
+ * Group members in this process against a private nats-server and SQLite: a member that dies
+ * between its commit and its acknowledgement leaves its batch to another member, which writes
+ * it again and changes nothing; `--drain` waits for it; a consumer that cannot serve a group is
+ * refused with a clear error.
+ */
+import { getLogger } from "@logtape/logtape";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { createGroupConsumer, groupState, publishBodies } from "../helpers/group.ts";
+import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import { oracle } from "../helpers/oracle.ts";
+import { readTables, tempDatabase } from "../helpers/tables.ts";
+import { feedShape } from "../../src/simulator/model.ts";
+import { connectNats, type NatsLink } from "../../src/outbox/nats.ts";
+import { SqliteStore } from "../../src/store/sqlite.ts";
+import type { BatchStore } from "../../src/store/store.ts";
+import { GroupConsumerError, runGroupMember } from "../../src/stream/group.ts";
+
+const logger = getLogger(["scan-worker", "test"]);
+const BACKOFF = { baseMs: 20, capMs: 200 };
+
+/** How a member in this process connects to the private server. */
+function connector(url: string, links: NatsLink[] = []) {
+  return async (signal: AbortSignal) => {
+    const link = await connectNats({
+      nats: { servers: [url.replace("nats://", "")], user: null, pass: null, token: null },
+      natsForLog: url,
+      natsCredsFile: null,
+      natsStream: "SCAN_EVENTS",
+    }, { logger, signal, backoff: BACKOFF });
+    if (link !== null) links.push(link);
+    return link;
+  };
+}
+
+/** A test with a private broker and a migrated temporary SQLite database. */
+function groupTest(
+  name: string,
+  body: (server: PrivateNats, db: ReturnType<typeof tempDatabase>) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: NATS_IGNORE,
+    async fn() {
+      const server = await startNats();
+      const db = tempDatabase("scan-worker-group-");
+      try {
+        const store = new SqliteStore(db.path);
+        await store.migrate();
+        await store.close();
+        await body(server, db);
+      } finally {
+        await server.destroy();
+        Deno.removeSync(db.dir, { recursive: true });
+      }
+    },
+  });
+}
+
+groupTest(
+  "a member dead between commit and ack: its batch comes back to another member and changes nothing",
+  async (server, db) => {
+    const expected = oracle(feedShape({ seed: 31, events: 300 }), 300);
+    await publishBodies(server.url, expected.stream);
+    await createGroupConsumer(server.url, "ledger", 1000);
+
+    // Member A writes its batch (all 300 messages), then dies before acknowledging: its
+    // connection is gone the moment the transaction has committed.
+    const links: NatsLink[] = [];
+    const stopA = new AbortController();
+    const storeA = new SqliteStore(db.path);
+    const dying: BatchStore = {
+      applyBatch: async (result) => {
+        const write = await storeA.applyBatch(result);
+        stopA.abort();
+        await links[0]?.nc.close();
+        return write;
+      },
+    };
+    const a = await runGroupMember({
+      group: "ledger",
+      connect: connector(server.url, links),
+      store: dying,
+      limit: 1000,
+      drain: false,
+      signal: stopA.signal,
+      backoff: BACKOFF,
+      logger,
+    });
+    await storeA.close();
+    assertEquals([a.batches, a.messages], [1, 300], "A wrote its batch");
+    const afterA = readTables(db.path);
+    assertEquals(afterA.parcels, expected.parcels, "A's commit holds the whole feed");
+    const held = await groupState(server.url, "ledger");
+    assertEquals([held.pending, held.ackPending], [0, expected.stream.length]);
+
+    // Member B drains: it waits for A's messages to come back after the 1 s ack wait.
+    const storeB = new SqliteStore(db.path);
+    try {
+      const b = await runGroupMember({
+        group: "ledger",
+        connect: connector(server.url),
+        store: storeB,
+        limit: 1000,
+        drain: true,
+        signal: new AbortController().signal,
+        backoff: BACKOFF,
+        logger,
+      });
+      assertEquals(b.reason, "drained");
+      assertEquals(b.messages, expected.stream.length);
+      assertEquals(b.redelivered, expected.stream.length, "every message came back");
+    } finally {
+      await storeB.close();
+    }
+    assertEquals(readTables(db.path), afterA, "writing them again changed nothing");
+    const drained = await groupState(server.url, "ledger");
+    assertEquals([drained.pending, drained.ackPending], [0, 0]);
+  },
+);
+
+groupTest(
+  "a member that stops on a signal acknowledges the batch it wrote; the next one starts after it",
+  async (server, db) => {
+    const expected = oracle(feedShape({ seed: 32, events: 1000 }), 1000);
+    await publishBodies(server.url, expected.stream);
+    const store = new SqliteStore(db.path);
+    try {
+      const stop = new AbortController();
+      const first = await runGroupMember({
+        group: "ledger",
+        connect: connector(server.url),
+        store: {
+          applyBatch: async (result) => {
+            stop.abort(); // a signal while the first batch is written
+            return await store.applyBatch(result);
+          },
+        },
+        limit: 100,
+        drain: false,
+        signal: stop.signal,
+        backoff: BACKOFF,
+        logger,
+      });
+      assertEquals([first.reason, first.batches, first.messages], ["stopped", 1, 100]);
+      const state = await groupState(server.url, "ledger");
+      assertEquals([state.pending, state.ackPending], [900, 0]);
+      const rest = await runGroupMember({
+        group: "ledger",
+        connect: connector(server.url),
+        store,
+        limit: 100,
+        drain: true,
+        signal: new AbortController().signal,
+        backoff: BACKOFF,
+        logger,
+      });
+      assertEquals([rest.reason, rest.messages, rest.redelivered], ["drained", 900, 0]);
+    } finally {
+      await store.close();
+    }
+    assertEquals(readTables(db.path).parcels, expected.parcels);
+  },
+);
+
+groupTest(
+  "a consumer of the group's name that is not a pull consumer with explicit acks is refused",
+  async (server, db) => {
+    await publishBodies(server.url, oracle(feedShape({ seed: 33, events: 10 }), 10).stream);
+    const nc = await connect({ servers: server.url.replace("nats://", "") });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.consumers.add("SCAN_EVENTS", { durable_name: "audit", ack_policy: "none" });
+    } finally {
+      await nc.close();
+    }
+    const store = new SqliteStore(db.path);
+    try {
+      await assertRejects(
+        runGroupMember({
+          group: "audit",
+          connect: connector(server.url),
+          store,
+          limit: 100,
+          drain: true,
+          signal: new AbortController().signal,
+          backoff: BACKOFF,
+          logger,
+        }),
+        GroupConsumerError,
+        /the consumer audit cannot serve a scan-worker group: its ack policy is none, not explicit/,
+      );
+    } finally {
+      await store.close();
+    }
+  },
+);
