@@ -18,14 +18,19 @@ import { backoffOf, streamLink } from "./wiring.ts";
 /** How long `status` tries to reach the broker. */
 const STATUS_CONNECT_MS = 5000;
 
+/** `status --group` needs NATS_URL: a usage error without it. */
+export function requireNats(config: NatsConfig): void {
+  if (config.nats === null) {
+    throw new UsageError("--group (NATS_GROUP) reads the group's consumer: set NATS_URL");
+  }
+}
+
 /**
  * The group's counts for `status`, read once from the broker NATS_URL names.
  * @throws UsageError when NATS_URL is not set; Error when the broker does not answer in 5 s.
  */
 export async function groupReport(config: NatsConfig, group: string): Promise<GroupReport> {
-  if (config.nats === null) {
-    throw new UsageError("--group (NATS_GROUP) reads the group's consumer: set NATS_URL");
-  }
+  requireNats(config);
   const link = await connectNats(config, {
     logger: logger("nats"),
     signal: AbortSignal.timeout(STATUS_CONNECT_MS),

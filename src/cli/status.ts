@@ -8,7 +8,7 @@ import { EXIT } from "../errors.ts";
 import { formatStatus, statusReport } from "../ops/status.ts";
 import { openStore } from "../store/open.ts";
 import { defineCommand } from "./command.ts";
-import { groupReport } from "./group.ts";
+import { groupReport, requireNats } from "./group.ts";
 import { formatGroupStatus } from "../ops/group_status.ts";
 
 /** The `status` command. */
@@ -29,6 +29,7 @@ group's consumer: messages pending, unacknowledged and redelivered.`,
     "NATS_URL=nats://broker:4222 scan-worker status --group ledger --db postgres://scan@db/ledger",
   ],
   async run({ config, flags, io }) {
+    if (config.natsGroup !== null) requireNats(config);
     const store = await openStore(config, { readOnly: true });
     try {
       const report = statusReport(config.databaseForLog, await store.status(), Date.now());
