@@ -24,6 +24,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ["api", "store", "simulator"],
   ["worker"],
   ["outbox"],
+  ["stream"],
   ["ops"],
   ["cli"],
   ["main.ts"],
