@@ -78,6 +78,7 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
   batchWritten(result: PageResult, write: PageWrite, redelivered: number, ms: number): void {
     this.#lastWriteError = null;
     this.pageWritten(result, write, ms);
+    this.checkpoint(0); // a member keeps no checkpoint: the consumer is the group's
     this.#batches.inc();
     this.#redeliveries.inc(redelivered);
   }

@@ -8,6 +8,7 @@ import { runMain } from "../helpers/cli.ts";
 import { type ConfigSources, resolveConfig } from "../../src/config.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { GroupMonitor } from "../../src/ops/group_monitor.ts";
+import { MSSQL_SQL } from "../../src/store/mssql_sql.ts";
 import { groupConsumerConfig, projectBatch } from "../../src/stream/group.ts";
 
 const sources = (env: Record<string, string> = {}, flags: Record<string, string> = {}) =>
@@ -96,6 +97,7 @@ Deno.test("a member's metrics: batches, redeliveries, ack failures, and the cons
   assertIncludes(text, 'scan_worker_group_pending_messages{group="ledger"} 12');
   assertIncludes(text, 'scan_worker_group_ack_pending_messages{group="ledger"} 5');
   assertIncludes(text, "scan_worker_events_applied_total 1");
+  assertIncludes(text, "scan_worker_checkpoint_event_id 0");
 });
 
 Deno.test("run --group without --source nats is a usage error", async () => {
@@ -115,4 +117,18 @@ Deno.test("status --group without NATS_URL is a usage error", async () => {
   });
   assertEquals(result.code, 2);
   assertIncludes(result.stderr, "--group (NATS_GROUP) reads the group's consumer: set NATS_URL");
+});
+
+Deno.test("SQL Server: a batch writes the page's parcel rows and rejections, and neither reads nor locks WorkerStates", () => {
+  const batch = MSSQL_SQL.applyBatch;
+  assertEquals(/WorkerStates|OutboxEvents/.test(batch), false);
+  const shared = (text: string) =>
+    text.slice(text.indexOf("DECLARE @c TABLE"), text.indexOf("ORDER BY r.n;") + 13);
+  assertEquals(shared(batch), shared(MSSQL_SQL.applyPage));
+  assertIncludes(batch, "FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK)");
+  assertIncludes(batch, "ParcelId           bigint        NOT NULL PRIMARY KEY");
+  assertIncludes(
+    batch,
+    "COMMIT TRANSACTION;\nSELECT (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;",
+  );
 });
