@@ -197,3 +197,52 @@ groupTest(
     }
   },
 );
+
+groupTest(
+  "a failed batch write is handed back and written again; the consumer deleted under a member is made again",
+  async (server, db) => {
+    const expected = oracle(feedShape({ seed: 34, events: 2000 }), 2000);
+    await publishBodies(server.url, expected.stream);
+    const store = new SqliteStore(db.path);
+    const stop = new AbortController();
+    let writes = 0;
+    let deleted = false;
+    const failing: BatchStore = {
+      applyBatch: async (result) => {
+        writes++;
+        if (writes === 2 || writes === 3) throw new Error("database is locked (injected)");
+        if (writes === 5 && !deleted) {
+          deleted = true;
+          const nc = await connect({ servers: server.url.replace("nats://", "") });
+          await (await jetstreamManager(nc)).consumers.delete("SCAN_EVENTS", "ledger");
+          await nc.close();
+        }
+        return await store.applyBatch(result);
+      },
+    };
+    try {
+      const member = runGroupMember({
+        group: "ledger",
+        connect: connector(server.url),
+        store: failing,
+        limit: 200,
+        drain: true,
+        signal: stop.signal,
+        backoff: BACKOFF,
+        logger,
+      });
+      const summary = await member;
+      assertEquals(summary.reason, "drained");
+      assertEquals(deleted, true);
+      // The failed batches came back (handed back at once), and after the consumer was made
+      // again every message was delivered again from the first: more messages than the stream.
+      assertEquals(summary.redelivered >= 200, true, JSON.stringify(summary));
+      assertEquals(summary.messages > expected.stream.length, true, JSON.stringify(summary));
+    } finally {
+      await store.close();
+    }
+    assertEquals(readTables(db.path).parcels, expected.parcels);
+    const state = await groupState(server.url, "ledger");
+    assertEquals([state.pending, state.ackPending], [0, 0]);
+  },
+);
