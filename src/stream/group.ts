@@ -129,7 +129,13 @@ export interface GroupSummary {
  * The consumer a group creates when it is absent: durable, pull, explicit acknowledgements,
  * every message of the stream from its first, the ack wait and max-ack-pending above. It never
  * gives a message up (`max_deliver` -1): every message either applies or becomes a rejection.
- * @example groupConsumerConfig("ledger").ack_policy // "explicit"
+ * @example
+ * ```ts
+ * import { groupConsumerConfig } from "./group.ts";
+ * const config = groupConsumerConfig("ledger");
+ * if (config.durable_name !== "ledger" || config.ack_policy !== "explicit") throw new Error();
+ * if (config.max_ack_pending !== 20_000) throw new Error(String(config.max_ack_pending));
+ * ```
  */
 export function groupConsumerConfig(group: string): Partial<ConsumerConfig> {
   return {
