@@ -59,7 +59,7 @@ async function runGroup(
     "--slow-rate",
     "1",
     "--slow-ms",
-    "2",
+    "20",
   ]);
   const upstreamDb = tempDatabase("scan-worker-group-upstream-");
   try {
@@ -72,7 +72,7 @@ async function runGroup(
         NATS_URL: server.url,
         SCAN_API_URL: sim.url,
         DATABASE_URL: upstreamDb.url,
-        SCAN_API_LIMIT: "250",
+        SCAN_API_LIMIT: "50", // 20 ms a page: the stream grows while the members work
       },
     });
     const memberEnv = {
@@ -92,7 +92,9 @@ async function runGroup(
       for (let k = 0; k < options.killed; k++) {
         const member = members[k];
         if (member === undefined) continue;
-        await member.waitForLog(isBatch, 60_000);
+        // Once it has written a batch (or, should the others have taken everything, once the
+        // upstream worker is done): a kill mid-stream.
+        await Promise.race([member.waitForLog(isBatch, 60_000).catch(() => {}), upstream.done]);
         await sleepMs(hash(RUN_SEED, round, k) % 700);
         kill(member.process, "SIGKILL");
         killedRuns.add(runs.indexOf(member.done));
