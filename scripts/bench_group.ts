@@ -21,7 +21,7 @@ import { connect, nanos } from "@nats-io/transport-node";
 import { bodyOf, messageId, subjectOf } from "../src/domain/message.ts";
 import { validateEvent } from "../src/domain/validate.ts";
 import { eventAt, feedShape, wireText } from "../src/simulator/model.ts";
-import { groupConsumerConfig } from "../src/stream/group.ts";
+import { groupConsumerConfig } from "../src/stream/mod.ts";
 import { freshTarget, postgresReachable } from "./bench/targets.ts";
 import { startNats } from "./nats_server.ts";
 import { cliCommand } from "./subprocess.ts";

@@ -63,6 +63,30 @@ if (import.meta.main) {
 }
 
 /**
+ * What to say when `deno compile` failed: one line when it could not download Deno's runtime
+ * (its error chain names the `denort-<target>.zip` it asked for), else its own output.
+ *
+ * @example
+ * ```ts
+ * import { compileFailure } from "./compile.ts";
+ * const line = compileFailure(
+ *   "error: Writing deno compile executable …\n  0: Setting up base binary.\n  1: error sending request for url (https://dl.deno.land/release/v2.9.6/denort-x86_64-unknown-linux-gnu.zip): dns error",
+ *   "x86_64-unknown-linux-gnu",
+ * );
+ * if (!line.startsWith("compile: could not download Deno's runtime")) throw new Error(line);
+ * ```
+ */
+export function compileFailure(stderr: string, target: string): string {
+  if (!/denort-[\w.-]+\.zip|Setting up base binary/.test(stderr)) return stderr;
+  const cause =
+    /(dns error|connection refused|timed out|tcp connect error|certificate|proxy|404 Not Found)/i
+      .exec(stderr)?.[1];
+  return `compile: could not download Deno's runtime (denort) for ${target}${
+    cause ? ` (${cause.toLowerCase()})` : ""
+  }; to build offline, unpack denort-${target}.zip fetched on a machine that can reach Deno's release host and set DENORT_BIN=/path/to/denort\n`;
+}
+
+/**
  * Build the executable at `output` (for `target`, or this machine) with `commit` written into
  * it; returns deno compile's exit code.
  */
@@ -90,6 +114,14 @@ async function compile(
         ),
       );
     }
+    const outputPath = new URL(output, root).pathname;
+    // The output's folders that do not exist yet (deno compile makes them, even when it fails).
+    const newFolders: string[] = [];
+    for (
+      let folder = outputPath.slice(0, outputPath.lastIndexOf("/"));
+      folder !== "" && !await Deno.stat(folder).then(() => true, () => false);
+      folder = folder.slice(0, folder.lastIndexOf("/"))
+    ) newFolders.push(folder);
     const result = await new Deno.Command(Deno.execPath(), {
       args: [
         "compile",
@@ -100,14 +132,24 @@ async function compile(
         ...V8_FLAGS,
         ...(target ? ["--target", target] : []),
         "--output",
-        new URL(output, root).pathname,
+        outputPath,
         "src/main.ts",
       ],
       cwd: build,
       stdout: "inherit",
-      stderr: "inherit",
-    }).spawn().status;
+      stderr: "piped",
+    }).output();
     code = result.code;
+    const stderr = new TextDecoder().decode(result.stderr);
+    if (code === 0) {
+      await Deno.stderr.write(result.stderr);
+    } else {
+      await Deno.stderr.write(
+        new TextEncoder().encode(compileFailure(stderr, target ?? Deno.build.target)),
+      );
+      // Leave no empty output folder behind; a folder something else wrote into stays.
+      for (const folder of newFolders) await Deno.remove(folder).catch(() => {});
+    }
   } finally {
     await Deno.remove(build, { recursive: true });
   }

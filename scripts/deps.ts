@@ -1,8 +1,9 @@
 // deno-lint-ignore-file no-console -- this script prints its report for people
 /**
  * `deno task deps`: the module graph of `src/`, checked. Imports must point down the layers
- * below (a module may import its own folder, or a lower layer), and no cycle may exist among the
- * modules. Prints each layer's modules with what they import (not with `--quiet`), then the
+ * below (a module may import its own folder, or a lower layer), no cycle may exist among the
+ * modules, and a file whose name starts with `_` is private to its folder (others import the
+ * folder's `mod.ts`). Prints each layer's modules with what they import (not with `--quiet`), then the
  * problems; exits 1 on any.
  *
  * The graph comes from `deno info --json`, so type-only and dynamic imports count too.
@@ -18,13 +19,14 @@ const SRC = new URL("src/", ROOT).href;
  * import modules of its own group or of a lower layer.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["domain", "errors.ts", "retry.ts", "build_info.ts"],
+  ["domain", "errors.ts", "retry.ts", "build_info.ts", "source.ts"],
   ["config.ts", "version.ts"],
   ["log.ts"],
+  ["source.ts"],
   ["api", "store", "simulator"],
   ["worker"],
-  ["outbox"],
-  ["stream"],
+  ["nats"],
+  ["relay", "stream"],
   ["ops"],
   ["cli"],
   ["main.ts"],
@@ -35,6 +37,11 @@ export function groupOf(path: string): string {
   return path.includes("/") ? path.slice(0, path.indexOf("/")) : path;
 }
 
+/** Whether a module is private to its folder: its file name starts with `_`. */
+export function isPrivate(path: string): boolean {
+  return path.includes("/") && path.slice(path.lastIndexOf("/") + 1).startsWith("_");
+}
+
 /** The layer of a group (its index in {@link LAYERS}), or -1 when it has none. */
 export function layerOf(group: string): number {
   return LAYERS.findIndex((layer) => layer.includes(group));
@@ -42,14 +49,23 @@ export function layerOf(group: string): number {
 
 /** A problem with the graph. */
 export interface Problem {
-  readonly kind: "upward" | "sideways" | "cycle" | "unlayered";
+  readonly kind: "upward" | "sideways" | "private" | "cycle" | "unlayered";
   readonly message: string;
 }
 
 /**
  * Check a module graph (paths relative to `src/` → the paths they import).
- * @example check(new Map([["store/a.ts", ["worker/b.ts"]], ["worker/b.ts", []]]))
- * // [{ kind: "upward", message: "store/a.ts imports worker/b.ts (layer 4 above 3)" }]
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(check(new Map([["store/a.ts", ["worker/b.ts"]], ["worker/b.ts", []]])), [
+ *   { kind: "upward", message: "store/a.ts imports worker/b.ts (layer 5 above 4)" },
+ * ]);
+ * assert.deepEqual(check(new Map([["cli/a.ts", ["relay/_b.ts"]], ["relay/_b.ts", []]])), [
+ *   { kind: "private", message: "cli/a.ts imports relay/_b.ts (private to relay/: import its mod.ts)" },
+ * ]);
+ * ```
  */
 export function check(graph: ReadonlyMap<string, readonly string[]>): Problem[] {
   const problems: Problem[] = [];
@@ -63,6 +79,12 @@ export function check(graph: ReadonlyMap<string, readonly string[]>): Problem[] 
     for (const to of imports) {
       const toGroup = groupOf(to);
       if (toGroup === fromGroup) continue;
+      if (isPrivate(to)) {
+        problems.push({
+          kind: "private",
+          message: `${from} imports ${to} (private to ${toGroup}/: import its mod.ts)`,
+        });
+      }
       const toLayer = layerOf(toGroup);
       if (toLayer > fromLayer) {
         problems.push({

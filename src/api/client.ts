@@ -7,60 +7,14 @@
 
 import type { Logger } from "@logtape/logtape";
 import { backoffDelay, type BackoffPolicy, parseRetryAfter, sleep } from "../retry.ts";
+import {
+  type BodyStages,
+  FetchAbortedError,
+  type FetchedPage,
+  type PageSource,
+} from "../source.ts";
+import { describeNetworkError, type RequestOutcome } from "./_network.ts";
 import { parsePageBody } from "./wire.ts";
-
-/** How an API request ended, as a metric label. */
-export type RequestOutcome =
-  | "ok"
-  | "http_4xx"
-  | "http_429"
-  | "http_5xx"
-  | "timeout"
-  | "dns"
-  | "refused"
-  | "reset"
-  | "tls"
-  | "network"
-  | "bad_body"
-  | "too_large";
-
-/** Network failures by cause: what the runtime's message says, and the label it gets. */
-const NETWORK_CAUSES: readonly [RegExp, RequestOutcome, string][] = [
-  [/dns error|failed to lookup address|Name or service not known/i, "dns", "DNS lookup failed"],
-  [/Connection refused/i, "refused", "connection refused"],
-  [
-    /connection closed before message completed|Connection reset|broken pipe|error reading a body|unexpected end of file|IncompleteMessage/i,
-    "reset",
-    "connection reset or closed by the server",
-  ],
-  [
-    /certificate|tls|ssl|handshake|InvalidContentType|corrupt message|UnknownIssuer/i,
-    "tls",
-    "TLS failed (is the URL's scheme right: https against a plain-HTTP server, or the reverse?)",
-  ],
-  [/timed out|os error 110/i, "timeout", "connection timed out"],
-  [
-    /No route to host|Network is unreachable|os error 113|os error 101/i,
-    "network",
-    "host unreachable",
-  ],
-];
-
-/**
- * Name the cause of a failed `fetch`: the runtime reports every network failure as "fetch
- * failed", with the reason in its `cause`.
- * @example describeNetworkError(fetchError) // { outcome: "refused", problem: "request failed: connection refused (tcp connect error: Connection refused (os error 111))" }
- */
-export function describeNetworkError(error: unknown): { outcome: RequestOutcome; problem: string } {
-  const cause = (error as { cause?: unknown })?.cause;
-  const full = (cause instanceof Error ? cause.message : "") || String((error as Error)?.message);
-  // "error sending request for url (…): client error (Connect): tcp connect error: …" → the reason.
-  const detail = full.replace(/^[\s\S]*client error \([^)]*\):\s*/, "");
-  for (const [pattern, outcome, what] of NETWORK_CAUSES) {
-    if (pattern.test(full)) return { outcome, problem: `request failed: ${what} (${detail})` };
-  }
-  return { outcome: "network", problem: `request failed: ${detail}` };
-}
 
 /** What the client reports as it goes (metrics, health); whoever watches implements it. */
 export interface ClientEvents {
@@ -94,35 +48,6 @@ export interface ClientOptions {
   readonly events?: ClientEvents;
 }
 
-/** A page as fetched: its raw events, not yet validated. */
-export interface FetchedPage {
-  /** The `FromEventId` asked for. */
-  readonly from: number;
-  /** The raw events of the body, in the order received. */
-  readonly events: readonly unknown[];
-  /** As many events as `Limit` asked for (or more): more are waiting. */
-  readonly full: boolean;
-  /**
-   * The longest Type its events may carry: 50 from the API; the stored length from a stream of
-   * events an upstream scan-worker accepted (upper-casing can triple a Type).
-   */
-  readonly typeLength?: number;
-  /** Attempts it took (1 = first try). */
-  readonly attempts: number;
-  /** Milliseconds from the first attempt to the parsed body. */
-  readonly ms: number;
-  /** Milliseconds of the last attempt spent decoding the body to text and parsing it. */
-  readonly stages?: BodyStages;
-}
-
-/** Where a response body's time went, once its bytes had arrived. */
-export interface BodyStages {
-  /** UTF-8 bytes to text. */
-  readonly decodeMs: number;
-  /** Text to JSON, and the check that it is a page. */
-  readonly parseMs: number;
-}
-
 /** Why one attempt failed, and how to wait before the next. */
 export interface AttemptFailure {
   /** The `FromEventId` asked for. */
@@ -139,15 +64,6 @@ export interface AttemptFailure {
   readonly permanent: boolean;
   /** The kind of failure, as a metric label. */
   readonly outcome: RequestOutcome;
-}
-
-/** Raised by {@link ScanApiClient.fetchPage} when its signal aborts (shutdown). */
-export class FetchAbortedError extends Error {
-  /** @param from the page that was being fetched. */
-  constructor(from: number) {
-    super(`fetch of FromEventId=${from} interrupted by shutdown`);
-    this.name = "FetchAbortedError";
-  }
 }
 
 /** Raised by a client with a bounded number of attempts when the last one failed. */
@@ -213,13 +129,27 @@ function decode(bytes: Uint8Array): { text: string; decodeMs: number } {
   return { text, decodeMs: performance.now() - started };
 }
 
+/** A response that is not 2xx: its metric label, the words for the log, the wait it asks for. */
+function statusFailure(
+  response: Response,
+  text: string,
+): { outcome: RequestOutcome; problem: string; retryAfterMs: number | null } {
+  const { status } = response;
+  const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
+  return {
+    outcome: status === 429 ? "http_429" : status >= 500 ? "http_5xx" : "http_4xx",
+    problem: `HTTP ${status}${detail ? ` (${detail})` : ""}`,
+    retryAfterMs: parseRetryAfter(response.headers.get("retry-after"), Date.now()),
+  };
+}
+
 /** Statuses worth retrying soon: timeouts, throttling, server errors. */
 function isTransientStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
 /** The HTTP client of the Scan Event API. */
-export class ScanApiClient {
+export class ScanApiClient implements PageSource {
   readonly #options: ClientOptions;
 
   /** @param options URL, limit, token, timeout, backoff, logger. */
@@ -229,8 +159,27 @@ export class ScanApiClient {
 
   /**
    * The request URL for a page.
-   * @example new ScanApiClient({ url: "http://h/v1/scans/scanevents", limit: 100, … }).pageUrl(5)
-   * // "http://h/v1/scans/scanevents?FromEventId=5&Limit=100"
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { getLogger } from "@logtape/logtape";
+   * import { ScanApiClient } from "./client.ts";
+   *
+   * const client = new ScanApiClient({
+   *   url: "http://scan-api.internal/v1/scans/scanevents",
+   *   limit: 100,
+   *   token: null,
+   *   timeoutMs: 15_000,
+   *   maxBodyBytes: 64 * 1024 * 1024,
+   *   backoff: { baseMs: 500, capMs: 30_000 },
+   *   logger: getLogger(["api"]),
+   * });
+   * assert.equal(
+   *   client.pageUrl(5),
+   *   "http://scan-api.internal/v1/scans/scanevents?FromEventId=5&Limit=100",
+   * );
+   * ```
    */
   pageUrl(from: number): string {
     const url = new URL(this.#options.url);
@@ -339,19 +288,12 @@ export class ScanApiClient {
       const response = await fetch(this.pageUrl(from), { headers, signal: timeout.signal });
       const { text, decodeMs } = await readBody(response, this.#options.maxBodyBytes);
       if (!response.ok) {
-        const retryAfter = parseRetryAfter(response.headers.get("retry-after"), Date.now());
-        const detail = text.slice(0, 120).replace(/\s+/g, " ").trim();
-        const problem = `HTTP ${response.status}${detail ? ` (${detail})` : ""}`;
-        const outcome = response.status === 429
-          ? "http_429"
-          : response.status >= 500
-          ? "http_5xx"
-          : "http_4xx";
+        const { outcome, problem, retryAfterMs } = statusFailure(response, text);
         return fail(
           outcome,
           problem,
           response.status,
-          retryAfter,
+          retryAfterMs,
           !isTransientStatus(response.status),
         );
       }

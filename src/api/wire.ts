@@ -36,7 +36,18 @@ export type BodyCheck =
 
 /**
  * Check a 200 response body: JSON, an object, with a `ScanEvents` array.
- * @example parsePageBody('{"ScanEvents": []}') // { ok: true, events: [] }
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parsePageBody } from "./wire.ts";
+ *
+ * assert.deepEqual(parsePageBody('{"ScanEvents": [{"EventId": 1}]}'), {
+ *   ok: true,
+ *   events: [{ EventId: 1 }],
+ * });
+ * assert.equal(parsePageBody("[]").ok, false);
+ * ```
  */
 export function parsePageBody(text: string): BodyCheck {
   let body: unknown;

@@ -1,6 +1,6 @@
 /**
  * `run --source nats --group NAME`: this instance joins a consumer group, members sharing one
- * database and one durable consumer of the stream (see src/stream/group.ts).
+ * database and one durable consumer of the stream (see src/stream/_group.ts).
  *
  * @module
  */
@@ -10,9 +10,9 @@ import { UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { GroupMonitor } from "../ops/group_monitor.ts";
 import type { GroupReport } from "../ops/group_status.ts";
-import { connectNats } from "../outbox/nats.ts";
+import { connectNats } from "../nats/mod.ts";
 import type { BatchStore } from "../store/store.ts";
-import { type GroupSummary, readGroupState, runGroupMember } from "../stream/group.ts";
+import { type GroupSummary, readGroupState, runGroupMember } from "../stream/mod.ts";
 import { backoffOf, streamLink } from "./wiring.ts";
 
 /** How long `status` tries to reach the broker. */

@@ -10,11 +10,11 @@ import type { ApiConfig, DatabaseConfig, NatsConfig, WorkerConfig } from "../con
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { type OpsServer, serveOps } from "../ops/http.ts";
-import type { Relay } from "../outbox/relay.ts";
-import { StreamSource } from "../outbox/source.ts";
 import { openStore } from "../store/open.ts";
 import { VERSION } from "../version.ts";
+import { OPEN_GATE } from "../worker/gate.ts";
 import { runLoop } from "../worker/loop.ts";
+import type { PageSource } from "../source.ts";
 import { defineCommand } from "./command.ts";
 import { groupMonitorFor, runGroup } from "./group.ts";
 import type { CliIo } from "./io.ts";
@@ -96,7 +96,10 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
       : groupMonitorFor(config, group);
     const monitor = config.metricsPort === null ? undefined : groupMonitor ?? monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
-    const source = fromStream ? streamSource(config, monitor) : apiClient(config, monitor);
+    const gate = relay?.gate ?? OPEN_GATE;
+    const source: PageSource = fromStream
+      ? streamSource(config, monitor)
+      : apiClient(config, monitor);
     try {
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });
@@ -126,18 +129,9 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
         drain,
         signal: shutdown.signal,
         events: monitor,
-        onActive: () => {
-          shutdown.started();
-          relay?.start();
-        },
-        ...(relay === null ? {} : {
-          committed: (write, result) => relay.committed(write, result.to),
-          room: (signal) => relay.room(signal),
-        }),
+        gate,
+        onActive: () => shutdown.started(),
       });
-      if (summary.reason === "drained" && relay !== null) {
-        await publishedAll(relay, shutdown.signal);
-      }
       log.info(
         "Stopped at checkpoint {checkpoint}: {pages} pages, {applied} events applied, {rejected} rejected",
         { ...summary },
@@ -146,7 +140,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
     } finally {
       shutdown.stopListening();
       await relay?.stop();
-      if (source instanceof StreamSource) await source.close();
+      await source.close?.();
       await ops?.shutdown();
       await store.close();
     }
@@ -227,16 +221,4 @@ function sourceOf(flag: string | boolean | undefined): "api" | "nats" {
   if (flag === undefined || flag === "api") return "api";
   if (flag === "nats") return "nats";
   throw new UsageError(`invalid --source: ${JSON.stringify(flag)} is not api or nats`);
-}
-
-/** With --drain: wait until the relay has published every committed event (or a signal). */
-async function publishedAll(relay: Relay, signal: AbortSignal): Promise<void> {
-  const log = logger("relay");
-  log.info("Caught up; waiting for the relay to publish what is committed");
-  await Promise.race([
-    relay.idle(),
-    new Promise<void>((resolve) =>
-      signal.addEventListener("abort", () => resolve(), { once: true })
-    ),
-  ]);
 }

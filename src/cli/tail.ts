@@ -9,7 +9,7 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { type EventBody, subjectFilter } from "../domain/message.ts";
 import { EXIT, UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
-import { seqOfEventId } from "../outbox/nats.ts";
+import { seqOfEventId } from "../nats/mod.ts";
 import { wholeNumber } from "../ops/operator.ts";
 import { defineCommand } from "./command.ts";
 import type { CliIo } from "./io.ts";

@@ -9,11 +9,11 @@ import { type ClientEvents, ScanApiClient } from "../api/client.ts";
 import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
-import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../outbox/nats.ts";
-import { Relay, type RelayEvents } from "../outbox/relay.ts";
-import { StreamSource } from "../outbox/source.ts";
+import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../nats/mod.ts";
+import { Relay, type RelayEvents } from "../relay/mod.ts";
 import type { BackoffPolicy } from "../retry.ts";
 import type { OutboxStore, StoreAdmin } from "../store/store.ts";
+import { StreamSource } from "../stream/mod.ts";
 
 /** The retry spacing the settings give. */
 export function backoffOf(config: WorkerConfig): BackoffPolicy {
@@ -44,7 +44,8 @@ export function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvent
 
 /**
  * How to reach the stream: connect (retrying until the broker answers) and make sure the stream
- * exists. Resolves null when `signal` aborts first.
+ * exists. Resolves null when `signal` aborts first; rejects with a ConfigError naming
+ * NATS_STREAM when the stream cannot hold the worker's subjects.
  */
 export function streamLink(
   config: NatsConfig & WorkerConfig,

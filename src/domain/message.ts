@@ -1,6 +1,7 @@
 /**
- * The downstream message of an accepted event (docs/rules.md §7): its subject, its body, and the
- * message id that makes publishing it idempotent. Pure, no I/O.
+ * The downstream message of an accepted event (docs/rules.md §7): its subject, its body (and the
+ * raw event a body reads back as), and the message id that makes publishing it idempotent. Pure,
+ * no I/O.
  *
  * @module
  */
@@ -17,7 +18,13 @@ const PREFIX = "scan.v1.events";
  * A Type as a subject token: every character outside `A–Z 0–9 _ -` becomes `_` (a stored Type
  * is upper case, so only other characters are replaced: `.`, `*`, `>` and spaces would break
  * the subject).
- * @example typeToken("CUSTOMS HOLD") // "CUSTOMS_HOLD"
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(typeToken("CUSTOMS HOLD"), "CUSTOMS_HOLD");
+ * assert.equal(typeToken("A.B>*"), "A_B__");
+ * ```
  */
 export function typeToken(type: string): string {
   return type.replace(/[^A-Z0-9_-]/g, "_");
@@ -25,7 +32,12 @@ export function typeToken(type: string): string {
 
 /**
  * The subject of an event: `scan.v1.events.<TypeToken>.<ParcelId>`.
- * @example subjectOf({ type: "PICKUP", parcelId: 5002, … }) // "scan.v1.events.PICKUP.5002"
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(subjectOf({ type: "PICKUP", parcelId: 5002 }), "scan.v1.events.PICKUP.5002");
+ * ```
  */
 export function subjectOf(event: Pick<ScanEvent, "type" | "parcelId">): string {
   return `${PREFIX}.${typeToken(event.type)}.${event.parcelId}`;
@@ -33,7 +45,13 @@ export function subjectOf(event: Pick<ScanEvent, "type" | "parcelId">): string {
 
 /**
  * The subject filter for a type and a parcel, either left open.
- * @example subjectFilter("pickup", null) // "scan.v1.events.PICKUP.*"
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(subjectFilter("pickup", null), "scan.v1.events.PICKUP.*");
+ * assert.equal(subjectFilter(null, 7), "scan.v1.events.*.7");
+ * ```
  */
 export function subjectFilter(type: string | null, parcelId: number | null): string {
   const token = type === null ? "*" : typeToken(type.trim().toUpperCase());
@@ -51,8 +69,25 @@ export interface EventBody {
 }
 
 /**
- * The body of an event's message, as JSON with its keys in this order.
- * @example bodyOf(event) // '{"EventId":1,"ParcelId":7,"Type":"PICKUP","CreatedDateTimeUtc":"2021-05-11T21:11:34.1506147Z","StatusCode":"","RunId":"100"}'
+ * The body of an event's message, as JSON with its keys in this order ({@link rawEventOf} reads
+ * it back).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const body = bodyOf({
+ *   eventId: 1,
+ *   parcelId: 7,
+ *   type: "PICKUP",
+ *   createdDateTimeUtc: "2021-05-11T21:11:34.1506147Z",
+ *   statusCode: "",
+ *   runId: "100",
+ * });
+ * assert.equal(
+ *   body,
+ *   '{"EventId":1,"ParcelId":7,"Type":"PICKUP","CreatedDateTimeUtc":"2021-05-11T21:11:34.1506147Z","StatusCode":"","RunId":"100"}',
+ * );
+ * ```
  */
 export function bodyOf(event: ScanEvent): string {
   const body: EventBody = {
@@ -67,9 +102,64 @@ export function bodyOf(event: ScanEvent): string {
 }
 
 /**
+ * A message's body as the raw event the API would have sent: its RunId back under `User`, so
+ * that validating it gives the event {@link bodyOf} was made from (a downstream worker reads
+ * the stream with the same rules as the API).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const body = JSON.parse('{"EventId":1,"ParcelId":7,"Type":"PICKUP","CreatedDateTimeUtc":"2021-05-11T21:11:34.1506147Z","StatusCode":"","RunId":"100"}');
+ * assert.deepEqual(rawEventOf(body), {
+ *   EventId: 1,
+ *   ParcelId: 7,
+ *   Type: "PICKUP",
+ *   CreatedDateTimeUtc: "2021-05-11T21:11:34.1506147Z",
+ *   StatusCode: "",
+ *   User: { RunId: "100" },
+ * });
+ * ```
+ */
+export function rawEventOf(body: EventBody): Record<string, unknown> {
+  const { RunId, ...rest } = body;
+  return { ...rest, User: { RunId } };
+}
+
+/**
+ * Whether the stream subject filter `filter` matches every subject `subjects` matches (`*` one
+ * token, `>` one or more at the end): a stream holding `filter` holds every message of
+ * `subjects`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(filterCovers("scan.v1.events.>", "scan.v1.events.>"), true);
+ * assert.equal(filterCovers("scan.>", "scan.v1.events.>"), true);
+ * assert.equal(filterCovers("scan.v1.events.*", "scan.v1.events.>"), false);
+ * assert.equal(filterCovers("orders.>", "scan.v1.events.>"), false);
+ * ```
+ */
+export function filterCovers(filter: string, subjects: string): boolean {
+  const wide = filter.split(".");
+  const narrow = subjects.split(".");
+  for (let i = 0;; i++) {
+    const a = wide[i];
+    const b = narrow[i];
+    if (a === undefined || b === undefined) return a === b;
+    if (a === ">") return true;
+    if (b === ">" || (a !== "*" && a !== b)) return false;
+  }
+}
+
+/**
  * The message id of an event: the broker drops a second message with the same id within its
  * duplicate window.
- * @example messageId(83269) // "scan-event-83269"
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(messageId(83269), "scan-event-83269");
+ * ```
  */
 export function messageId(eventId: number): string {
   return `scan-event-${eventId}`;
@@ -77,7 +167,13 @@ export function messageId(eventId: number): string {
 
 /**
  * The EventId a message id names, or null when it is not one of ours.
- * @example eventIdOf("scan-event-83269") // 83269
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(eventIdOf("scan-event-83269"), 83269);
+ * assert.equal(eventIdOf("order-12"), null);
+ * ```
  */
 export function eventIdOf(id: string | null | undefined): number | null {
   const match = /^scan-event-([1-9]\d{0,15})$/.exec(id ?? "");
@@ -95,7 +191,24 @@ export interface OutboxRow {
   readonly body: string;
 }
 
-/** The outbox rows of a page's accepted events. */
+/**
+ * The outbox rows of a page's accepted events.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const [row] = outboxRows([{
+ *   eventId: 3,
+ *   parcelId: 9,
+ *   type: "DELIVERY",
+ *   createdDateTimeUtc: "2021-05-11T10:00:00.0000000Z",
+ *   statusCode: "",
+ *   runId: null,
+ * }]);
+ * assert.equal(row?.eventId, 3);
+ * assert.equal(row?.subject, "scan.v1.events.DELIVERY.9");
+ * ```
+ */
 export function outboxRows(events: readonly ScanEvent[]): OutboxRow[] {
   return events.map((event) => ({
     eventId: event.eventId,

@@ -86,15 +86,15 @@ function textField(
   let text: string;
   if (typeof value === "string") text = value;
   else if (typeof value === "number" && Number.isFinite(value)) text = toDecimalText(value);
-  else return { reason: `${name} must be a string or a number, got ${describe(value)}` };
+  else return { reason: `${name} must be a string or a number, got ${jsonKind(value)}` };
   if (text.length > maxLength) {
     return { reason: `${name} is longer than ${maxLength} characters (${text.length})` };
   }
   return { text };
 }
 
-/** A short description of a JSON value's type for rejection reasons. */
-function describe(value: unknown): string {
+/** What kind of JSON value this is, for rejection reasons ("null", "an array", "the number 5"). */
+function jsonKind(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object") return "an object";
@@ -112,7 +112,7 @@ function idReason(value: unknown, name: string): string {
   if (typeof value === "number" && Number.isInteger(value)) {
     return `${name} ${value} is outside 1..2^53-1`;
   }
-  return `${name} must be an integer JSON number, got ${describe(value)}`;
+  return `${name} must be an integer JSON number, got ${jsonKind(value)}`;
 }
 
 /**
@@ -136,7 +136,7 @@ export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH
     ok: false,
     rejection: { eventId, reason, payload: JSON.stringify(raw) ?? "null" },
   });
-  if (!isRecord(raw)) return reject(null, `event must be a JSON object, got ${describe(raw)}`);
+  if (!isRecord(raw)) return reject(null, `event must be a JSON object, got ${jsonKind(raw)}`);
 
   const eventId = raw.EventId;
   if (!isValidId(eventId)) return reject(null, idReason(eventId, "EventId"));
@@ -146,7 +146,7 @@ export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH
   const rawType = raw.Type;
   if (rawType === undefined) return reject(eventId, "Type is missing");
   if (typeof rawType !== "string") {
-    return reject(eventId, `Type must be a string, got ${describe(rawType)}`);
+    return reject(eventId, `Type must be a string, got ${jsonKind(rawType)}`);
   }
   const type = rawType.trim();
   if (type.length === 0) return reject(eventId, "Type is empty");
@@ -157,7 +157,7 @@ export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH
   const created = raw.CreatedDateTimeUtc;
   if (created === undefined) return reject(eventId, "CreatedDateTimeUtc is missing");
   if (typeof created !== "string") {
-    return reject(eventId, `CreatedDateTimeUtc must be a string, got ${describe(created)}`);
+    return reject(eventId, `CreatedDateTimeUtc must be a string, got ${jsonKind(created)}`);
   }
   const createdDateTimeUtc = normaliseTimestamp(created);
   if (createdDateTimeUtc === null) {

@@ -1,7 +1,21 @@
 /**
- * What a member of a consumer group is doing, for people and for Prometheus: the worker's
+ * What a member of a consumer group is doing, for Prometheus and for `/readyz`: the worker's
  * monitor (process metrics, events applied and rejected, the broker link) plus the group's own
- * metrics, and a readiness verdict that needs the broker as well as the database.
+ * `scan_worker_group_*` metrics, and a health whose readiness needs the broker as well as the
+ * database (a member has no poll of the API, no lock and no checkpoint).
+ *
+ * @example A member that has lost the broker is not ready
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GroupMonitor } from "./group_monitor.ts";
+ *
+ * const monitor = new GroupMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000 }, "ledger");
+ * monitor.connected(true);
+ * monitor.fetched(true);
+ * assert.equal(monitor.health.readiness(null).reason, "ready");
+ * monitor.connected(false);
+ * assert.equal(monitor.health.readiness(null).reason, "the broker is unreachable");
+ * ```
  *
  * @module
  */
@@ -9,62 +23,129 @@
 import client from "prom-client";
 import type { PageResult } from "../domain/project.ts";
 import type { PageWrite } from "../store/store.ts";
-import type { GroupEvents, GroupState } from "../stream/group.ts";
-import { type MonitorOptions, type Verdict, WorkerMonitor } from "./monitor.ts";
+import type { GroupEvents, GroupState } from "../stream/mod.ts";
+import { type HealthOptions, type Verdict, WorkerHealth } from "./health.ts";
+import { WorkerMonitor } from "./monitor.ts";
 
-/** A group member's live state and metrics. */
-export class GroupMonitor extends WorkerMonitor implements GroupEvents {
+/** A member's health: alive as the worker is; ready with its database and its broker. */
+export class GroupHealth extends WorkerHealth {
+  readonly #group: string;
   #brokerUp = false;
   #lastFetchFailed = false;
-  #lastWriteError: string | null = null;
+  #lastWriteFailed: string | null = null;
+  #consumer: GroupState | null = null;
+
+  /** @param options verdict thresholds; @param group the group's name (for the details). */
+  constructor(options: HealthOptions, group: string) {
+    super(options);
+    this.#group = group;
+  }
+
+  /** Connected to the broker, or lost it. */
+  broker(up: boolean): void {
+    this.#brokerUp = up;
+  }
+
+  /** A fetch came back (ok) or failed. */
+  fetched(ok: boolean): void {
+    this.#lastFetchFailed = !ok;
+  }
+
+  /** The consumer's counts, for the details. */
+  consumer(state: GroupState): void {
+    this.#consumer = state;
+  }
+
+  override wrote(failure: string | null): void {
+    super.wrote(failure);
+    this.#lastWriteFailed = failure;
+  }
+
+  /**
+   * Readiness of a member: the database answers (`databaseError` null), the broker is connected
+   * and answered the last fetch, and the last batch write did not fail.
+   */
+  override readiness(databaseError: string | null): Verdict {
+    const details = {
+      role: "group member",
+      group: this.#group,
+      brokerConnected: this.#brokerUp,
+      ...(this.#consumer === null ? {} : { consumer: { ...this.#consumer } }),
+    };
+    if (databaseError !== null) {
+      return { ok: false, reason: `database unreachable: ${databaseError}`, details };
+    }
+    if (!this.#brokerUp || this.#lastFetchFailed) {
+      return { ok: false, reason: "the broker is unreachable", details };
+    }
+    if (this.#lastWriteFailed !== null) {
+      return { ok: false, reason: `last batch write failed: ${this.#lastWriteFailed}`, details };
+    }
+    return { ok: true, reason: "ready", details };
+  }
+}
+
+/** A group member's metrics (the worker's and the group's) and its health. */
+export class GroupMonitor extends WorkerMonitor implements GroupEvents {
+  /** The state behind /healthz and /readyz of a member. */
+  override readonly health: GroupHealth;
   #state: GroupState | null = null;
-  readonly #batches = new client.Counter({
-    name: "scan_worker_group_batches_total",
-    help: "Batches this group member wrote (each in one transaction) and acknowledged.",
-    registers: [this.registry],
-  });
-  readonly #redeliveries = new client.Counter({
-    name: "scan_worker_group_redeliveries_total",
-    help:
-      "Messages this member received that the broker had handed out before (not acknowledged in time).",
-    registers: [this.registry],
-  });
-  readonly #ackFailures = new client.Counter({
-    name: "scan_worker_group_ack_failures_total",
-    help:
-      "Messages written whose acknowledgement the broker did not confirm (they come back, and change nothing).",
-    registers: [this.registry],
-  });
+  readonly #batches: client.Counter;
+  readonly #redeliveries: client.Counter;
+  readonly #ackFailures: client.Counter;
 
   /** @param options verdict thresholds; @param group the group's name (a label of the gauges). */
-  constructor(options: MonitorOptions, readonly group: string) {
+  constructor(options: HealthOptions, group: string) {
     super(options);
+    this.health = new GroupHealth(options, group);
+    const registers = [this.registry];
+    this.#batches = new client.Counter({
+      name: "scan_worker_group_batches_total",
+      help: "Batches this group member wrote (each in one transaction) and acknowledged.",
+      registers,
+    });
+    this.#redeliveries = new client.Counter({
+      name: "scan_worker_group_redeliveries_total",
+      help:
+        "Messages this member received that the broker had handed out before (not acknowledged in time).",
+      registers,
+    });
+    this.#ackFailures = new client.Counter({
+      name: "scan_worker_group_ack_failures_total",
+      help:
+        "Messages written whose acknowledgement the broker did not confirm (they come back, and change nothing).",
+      registers,
+    });
     const state = () => this.#state;
-    new client.Gauge({
-      name: "scan_worker_group_pending_messages",
-      help: "Messages of the stream the group's consumer has not yet handed to any member.",
-      labelNames: ["group"] as const,
-      registers: [this.registry],
-      collect(this: client.Gauge<"group">) {
-        const s = state();
-        if (s !== null) this.set({ group }, s.pending);
-      },
-    });
-    new client.Gauge({
-      name: "scan_worker_group_ack_pending_messages",
-      help: "Messages handed to a member of the group and not yet acknowledged.",
-      labelNames: ["group"] as const,
-      registers: [this.registry],
-      collect(this: client.Gauge<"group">) {
-        const s = state();
-        if (s !== null) this.set({ group }, s.ackPending);
-      },
-    });
+    const gauges: [string, string, (s: GroupState) => number][] = [
+      [
+        "scan_worker_group_pending_messages",
+        "Messages of the stream the group's consumer has not yet handed to any member.",
+        (s) => s.pending,
+      ],
+      [
+        "scan_worker_group_ack_pending_messages",
+        "Messages handed to a member of the group and not yet acknowledged.",
+        (s) => s.ackPending,
+      ],
+    ];
+    for (const [name, help, value] of gauges) {
+      new client.Gauge({
+        name,
+        help,
+        labelNames: ["group"] as const,
+        registers,
+        collect(this: client.Gauge<"group">) {
+          const s = state();
+          if (s !== null) this.set({ group }, value(s));
+        },
+      });
+    }
   }
 
   override connected(up: boolean): void {
     super.connected(up);
-    this.#brokerUp = up;
+    this.health.broker(up);
   }
 
   groupStep(step: "fetch" | "write" | "wait"): void {
@@ -72,20 +153,14 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
   }
 
   fetched(ok: boolean): void {
-    this.#lastFetchFailed = !ok;
+    this.health.fetched(ok);
   }
 
   batchWritten(result: PageResult, write: PageWrite, redelivered: number, ms: number): void {
-    this.#lastWriteError = null;
     this.pageWritten(result, write, ms);
     this.checkpoint(0); // a member keeps no checkpoint: the consumer is the group's
     this.#batches.inc();
     this.#redeliveries.inc(redelivered);
-  }
-
-  override writeFailed(error: unknown): void {
-    super.writeFailed(error);
-    this.#lastWriteError = String(error);
   }
 
   ackFailed(messages: number): void {
@@ -94,28 +169,6 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
 
   groupState(state: GroupState): void {
     this.#state = state;
-  }
-
-  /**
-   * Readiness of a member: the database answers, the broker is connected and answered the
-   * last fetch, and the last batch write did not fail.
-   */
-  override readiness(databaseError: string | null): Verdict {
-    const details = {
-      role: "group member",
-      group: this.group,
-      brokerConnected: this.#brokerUp,
-      ...(this.#state === null ? {} : { consumer: { ...this.#state } }),
-    };
-    if (databaseError !== null) {
-      return { ok: false, reason: `database unreachable: ${databaseError}`, details };
-    }
-    if (!this.#brokerUp || this.#lastFetchFailed) {
-      return { ok: false, reason: "the broker is unreachable", details };
-    }
-    if (this.#lastWriteError !== null) {
-      return { ok: false, reason: `last batch write failed: ${this.#lastWriteError}`, details };
-    }
-    return { ok: true, reason: "ready", details };
+    this.health.consumer(state);
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { GroupState } from "../stream/group.ts";
+import type { GroupState } from "../stream/mod.ts";
 
 /** A group's counts as `status --json` prints them (`state` null: no such consumer yet). */
 export interface GroupReport {

@@ -5,7 +5,8 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { Verdict, WorkerMonitor } from "./monitor.ts";
+import type { Verdict } from "./health.ts";
+import type { WorkerMonitor } from "./monitor.ts";
 
 /** Settings of the listener. */
 export interface OpsServerOptions {
@@ -14,7 +15,7 @@ export interface OpsServerOptions {
   /** Port (0 picks a free one). */
   readonly port: number;
   /** Where the state and metrics live. */
-  readonly monitor: WorkerMonitor;
+  readonly monitor: Pick<WorkerMonitor, "registry" | "health">;
   /** A cheap database round trip; rejects when the database is unreachable. */
   readonly checkDatabase: () => Promise<unknown>;
   /** How long /readyz waits for the database. */
@@ -88,9 +89,9 @@ export function serveOps(options: OpsServerOptions): OpsServer {
     if (request.method !== "GET") return new Response(null, { status: 405 });
     switch (pathname) {
       case "/healthz":
-        return verdict(monitor.health());
+        return verdict(monitor.health.liveness());
       case "/readyz":
-        return verdict(monitor.readiness(await databaseProblem(options)));
+        return verdict(monitor.health.readiness(await databaseProblem(options)));
       case "/metrics":
         return new Response(await monitor.registry.metrics(), {
           headers: { "content-type": monitor.registry.contentType },

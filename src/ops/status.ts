@@ -36,8 +36,33 @@ export function statusReport(database: string, status: StoreStatus, nowMs: numbe
 
 /**
  * Format a status report for people.
- * @example formatStatus({ database: "sqlite:x.db", checkpoint: 5, … })
- * // "database        sqlite:x.db\ncheckpoint      5 …"
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { formatStatus, statusReport } from "./status.ts";
+ *
+ * const report = statusReport("sqlite:scan.db", {
+ *   checkpoint: 5,
+ *   checkpointUpdatedAtUtc: null,
+ *   parcels: 3,
+ *   rejected: 0,
+ *   schemaVersion: 2,
+ *   newestEventUtc: null,
+ * }, Date.parse("2021-05-11T10:00:00Z"));
+ * assert.equal(
+ *   formatStatus(report),
+ *   [
+ *     "database        sqlite:scan.db",
+ *     "checkpoint      5",
+ *     "parcels         3",
+ *     "rejected        0",
+ *     "schema version  2",
+ *     "newest event    -",
+ *     "",
+ *   ].join("\n"),
+ * );
+ * ```
  */
 export function formatStatus(report: StatusReport): string {
   const rows: [string, string][] = [

@@ -4,6 +4,16 @@
  * while the outbox is full) and "when has `--drain` finished" (everything committed is handed
  * on). The loop declares it; the relay implements it; with nothing downstream, {@link OPEN_GATE}.
  *
+ * @example The open gate: always room, nothing to wait for
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { OPEN_GATE } from "./gate.ts";
+ *
+ * assert.equal(await OPEN_GATE.waitForRoom(new AbortController().signal), true);
+ * assert.equal(await OPEN_GATE.waitForRoom(AbortSignal.abort()), false);
+ * await OPEN_GATE.drained(new AbortController().signal); // at once
+ * ```
+ *
  * @module
  */
 

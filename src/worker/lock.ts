@@ -2,6 +2,28 @@
  * The feed lock, held for the loop: taken before the first page (standing by while another
  * instance has it), checked now and then, given up at the end.
  *
+ * @example Take the feed lock of an in-memory SQLite store, then give it up
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { SqliteStore } from "../store/sqlite.ts";
+ * import { LockKeeper } from "./lock.ts";
+ *
+ * const store = new SqliteStore(":memory:");
+ * await store.migrate();
+ * const lock = new LockKeeper({
+ *   store,
+ *   signal: new AbortController().signal,
+ *   lockRetryMs: 5000,
+ *   logger: getLogger(["loop"]),
+ * });
+ * let gained = 0;
+ * assert.equal(await lock.ensure(() => Promise.resolve(void gained++)), true);
+ * assert.equal(gained, 1);
+ * await lock.release();
+ * await store.close();
+ * ```
+ *
  * @module
  */
 

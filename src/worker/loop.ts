@@ -1,20 +1,53 @@
 /**
- * The worker loop: hold the feed lock, take the page at `checkpoint + 1` (fetched ahead and
- * projected), write it in one transaction, repeat. A full page goes straight on; a short or
- * empty page waits the poll interval. Shutdown stops new requests and lets the page in flight
- * commit or roll back.
+ * The worker loop: hold the feed lock, then for each page: fetch (one page ahead) → project →
+ * wait for room at the gate → write in one transaction → hand the commit to the gate. A full
+ * page goes straight on; a short or empty page waits the poll interval. Shutdown stops new
+ * requests and lets the page in flight commit or roll back.
+ *
+ * @example Drain a two-event feed into an in-memory SQLite store
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { SqliteStore } from "../store/sqlite.ts";
+ * import { runLoop } from "./loop.ts";
+ *
+ * const feed = [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+ *   { EventId: 2, ParcelId: 7, Type: "DELIVERY", CreatedDateTimeUtc: "2021-05-11T10:00:00Z" },
+ * ];
+ * const store = new SqliteStore(":memory:");
+ * await store.migrate();
+ * const summary = await runLoop({
+ *   store,
+ *   source: {
+ *     fetchPage: (from: number) => {
+ *       const events = feed.filter((e) => e.EventId >= from);
+ *       return Promise.resolve({ from, events, full: false, attempts: 1, ms: 0 });
+ *     },
+ *   },
+ *   pollIntervalMs: 1000,
+ *   drain: true,
+ *   signal: new AbortController().signal,
+ *   backoff: { baseMs: 500, capMs: 30_000 },
+ *   lockRetryMs: 5000,
+ *   logger: getLogger(["loop"]),
+ * });
+ * assert.deepEqual(summary, { reason: "drained", checkpoint: 2, pages: 1, applied: 2, rejected: 0 });
+ * await store.close();
+ * ```
  *
  * @module
  */
 
 import type { Logger } from "@logtape/logtape";
-import { FetchAbortedError } from "../api/client.ts";
-import { type PageResult, writesNothing } from "../domain/project.ts";
+import { type PageResult, projectPage, writesNothing } from "../domain/project.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
 import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
+import { OPEN_GATE, type PageGate } from "./gate.ts";
 import { LockKeeper } from "./lock.ts";
-import { type PageSource, Prefetcher, type Projected } from "./prefetch.ts";
+import { Prefetcher, type ProjectedPage } from "./prefetch.ts";
 import { Progress, type Totals } from "./progress.ts";
 
 /** What the loop needs. */
@@ -25,7 +58,7 @@ export interface LoopOptions {
   readonly source: PageSource;
   /** Wait after a short or empty page. */
   readonly pollIntervalMs: number;
-  /** Stop with "drained" at the first empty page. */
+  /** Stop with "drained" at the first empty page, once the gate has handed everything on. */
   readonly drain: boolean;
   /** Aborts on shutdown. */
   readonly signal: AbortSignal;
@@ -41,15 +74,13 @@ export interface LoopOptions {
   readonly progressIntervalMs?: number;
   /** Called once, when this instance first holds the feed lock: start-up is over. */
   readonly onActive?: () => void;
-  /** Called after each page is committed (the relay wakes up). */
-  readonly committed?: (write: PageWrite, result: PageResult) => void;
-  /** Resolves when the next page may be written (the outbox has room); false on shutdown. */
-  readonly room?: (signal: AbortSignal) => Promise<boolean>;
+  /** The stage after the store (the relay): room to write, commits, the drain. {@link OPEN_GATE} by default. */
+  readonly gate?: PageGate;
 }
 
 /** How the loop ended, and what it did. */
 export interface LoopSummary extends Readonly<Totals> {
-  /** "drained" (caught up with --drain) or "stopped" (signal). */
+  /** "drained" (caught up with --drain, and the gate drained) or "stopped" (signal). */
   readonly reason: "drained" | "stopped";
   /** The checkpoint at the end. */
   readonly checkpoint: number;
@@ -65,25 +96,37 @@ export function runLoop(options: LoopOptions): Promise<LoopSummary> {
   return new Loop(options).run();
 }
 
+/** A page as the loop holds it: fetched, then projected onto the checkpoint before it. */
+export type LoopPage = ProjectedPage<PageResult>;
+
 /** What to do after a page. */
-type Next = "go on" | "wait" | "drained";
+type Next = "go on" | "wait" | "caught up";
+
+/** The projection step: a fetched page onto the checkpoint just before it. */
+function project(fetched: FetchedPage): PageResult {
+  return projectPage(fetched.from - 1, fetched.events, fetched.typeLength);
+}
 
 /** One run of the loop and its state. */
 class Loop {
   readonly #options: LoopOptions;
+  readonly #gate: PageGate;
   readonly #progress: Progress;
   readonly #lock: LockKeeper;
-  readonly #pages: Prefetcher;
+  /** Fetch → project, one page ahead of the write. */
+  readonly #pages: Prefetcher<PageResult>;
   #checkpoint = 0;
+  #active = false;
   /** Failed writes in a row, and the wait before the next try. */
   #failures = 0;
   #retryInMs = 0;
 
   constructor(options: LoopOptions) {
     this.#options = options;
+    this.#gate = options.gate ?? OPEN_GATE;
     this.#progress = new Progress(options.logger, options.progressIntervalMs ?? 10_000);
     this.#lock = new LockKeeper(options);
-    this.#pages = new Prefetcher(options.source, options.signal);
+    this.#pages = new Prefetcher({ source: options.source, signal: options.signal, project });
   }
 
   async run(): Promise<LoopSummary> {
@@ -95,23 +138,21 @@ class Loop {
         events?.step("lock");
         if (!await this.#lock.ensure(() => this.#gained())) break;
         events?.step("fetch");
-        const next = await this.#pages.take(this.#checkpoint + 1).catch((error) => {
-          if (error instanceof FetchAbortedError) return null;
-          throw error;
-        });
-        if (next === null) break;
-        if (this.#options.room && !await this.#options.room(signal)) break;
+        const page = await this.#fetchAndProject();
+        if (page === null || !await this.#roomAtGate()) break;
         events?.step("write");
-        if (!await this.#write(next)) {
+        const write = await this.#write(page);
+        if (write === null) {
           if (await this.#recover()) continue;
           break;
         }
-        const then = this.#after(next);
-        if (then === "drained") {
-          reason = "drained";
+        this.#gate.pageCommitted(write, page.result.to);
+        const next = this.#after(page);
+        if (next === "caught up" && this.#options.drain) {
+          if (await this.#drained()) reason = "drained";
           break;
         }
-        if (then === "wait" && !await this.#wait(pollIntervalMs)) break;
+        if (next !== "go on" && !await this.#wait(pollIntervalMs)) break;
       }
       return { reason, checkpoint: this.#checkpoint, ...this.#progress.totals };
     } finally {
@@ -122,49 +163,71 @@ class Loop {
     }
   }
 
-  /** The lock was (re)taken: start from the stored checkpoint. */
+  /** The lock was (re)taken: start from the stored checkpoint; the first time, open the gate. */
   async #gained(): Promise<void> {
     this.#checkpoint = await this.#options.store.readCheckpoint();
-    this.#options.onActive?.();
+    if (!this.#active) {
+      this.#active = true;
+      this.#options.onActive?.();
+      this.#gate.opened();
+    }
     this.#options.events?.checkpoint(this.#checkpoint);
     this.#options.logger.info("Starting at checkpoint {checkpoint}", {
       checkpoint: this.#checkpoint,
     });
   }
 
-  /** Write a page (not interrupted by shutdown: it commits or rolls back whole); false if it failed. */
-  async #write(next: Projected): Promise<boolean> {
-    const { store, events, logger, backoff } = this.#options;
-    const { result } = next;
+  /** The page at checkpoint + 1, fetched (ahead) and projected; null on shutdown. */
+  #fetchAndProject(): Promise<LoopPage | null> {
+    return this.#pages.take(this.#checkpoint + 1).catch((error) => {
+      if (error instanceof FetchAbortedError) return null;
+      throw error;
+    });
+  }
+
+  /** Wait until the gate has room for the page (a paused ingest waits by design); false on shutdown. */
+  #roomAtGate(): Promise<boolean> {
+    this.#options.events?.step("wait");
+    return this.#gate.waitForRoom(this.#options.signal);
+  }
+
+  /** Write a page (shutdown does not cut it short: it commits or rolls back whole); null if it failed. */
+  async #write(page: LoopPage): Promise<PageWrite | null> {
+    const { store, events } = this.#options;
+    const { result } = page;
     const started = performance.now();
     let write: PageWrite = { rejected: [], outboxed: 0 };
     try {
       if (!writesNothing(result)) write = await store.applyPage(result);
     } catch (error) {
       if (isFatalStoreError(error)) throw error;
-      events?.writeFailed(error);
-      events?.retry("store");
-      this.#failures++;
-      this.#retryInMs = backoffDelay(this.#failures, backoff);
-      logger.error(
-        "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-        {
-          from: result.from + 1,
-          to: result.to,
-          attempt: this.#failures,
-          error: String(error),
-          delayMs: this.#retryInMs,
-        },
-      );
-      return false;
+      this.#failed(result, error);
+      return null;
     }
     this.#failures = 0;
     const writeMs = performance.now() - started;
-    const ms = next.projectMs + writeMs; // project and write
-    this.#options.committed?.(write, result);
-    events?.pageWritten(result, write, ms);
-    this.#progress.written(next, write, writeMs);
-    return true;
+    events?.pageWritten(result, write, page.projectMs + writeMs);
+    this.#progress.written(page, write, writeMs);
+    return write;
+  }
+
+  /** A write failed: count it, and say when it is tried again. */
+  #failed(result: PageResult, error: unknown): void {
+    const { events, logger, backoff } = this.#options;
+    events?.writeFailed(error);
+    events?.retry("store");
+    this.#failures++;
+    this.#retryInMs = backoffDelay(this.#failures, backoff);
+    logger.error(
+      "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
+      {
+        from: result.from + 1,
+        to: result.to,
+        attempt: this.#failures,
+        error: String(error),
+        delayMs: this.#retryInMs,
+      },
+    );
   }
 
   /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */
@@ -177,25 +240,31 @@ class Loop {
     return true;
   }
 
-  /** After a written page: go straight on (a full page), wait for more, or stop (drained). */
-  #after({ page, result }: Projected): Next {
+  /** After a written page: move the checkpoint; a full page goes on, else the feed is caught up. */
+  #after({ fetched, result }: LoopPage): Next {
     const { drain, logger, pollIntervalMs } = this.#options;
     if (result.empty) {
       this.#progress.caughtUp(this.#checkpoint);
-      if (drain) return "drained";
       logger.debug("Caught up at checkpoint {checkpoint}; next poll in {pollIntervalMs} ms", {
         checkpoint: this.#checkpoint,
         pollIntervalMs,
       });
-      return "wait";
+      return "caught up";
     }
     this.#checkpoint = result.to;
-    if (page.full) {
+    if (fetched.full) {
       this.#progress.tick(this.#checkpoint);
       return "go on";
     }
     this.#progress.caughtUp(this.#checkpoint);
-    return drain ? "go on" : "wait";
+    return drain ? "go on" : "wait"; // with --drain, an empty page ends it
+  }
+
+  /** With --drain, caught up: wait for the gate to hand everything on; false on shutdown. */
+  async #drained(): Promise<boolean> {
+    this.#options.events?.step("wait");
+    await this.#gate.drained(this.#options.signal);
+    return !this.#options.signal.aborted;
   }
 
   /** Wait between polls or retries; false when interrupted by shutdown. */

@@ -1,25 +1,44 @@
 /**
  * Pages fetched one ahead: while the loop writes page N, page N+1 is already being fetched and
- * projected. A page is projected as soon as its body is parsed; the next one is asked for as
- * soon as this one's last EventId is known.
+ * projected. As soon as a full page's last EventId is known, the page after it is asked for;
+ * then the page is projected with the projection the loop hands in.
+ *
+ * @example The loop's use: take the page at checkpoint + 1, already projected
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Prefetcher } from "./prefetch.ts";
+ *
+ * const asked: number[] = [];
+ * const pages = new Prefetcher({
+ *   source: {
+ *     fetchPage(from: number) {
+ *       asked.push(from);
+ *       const events = from === 1 ? [{ EventId: 1 }, { EventId: 2 }] : [];
+ *       return Promise.resolve({ from, events, full: events.length === 2, attempts: 1, ms: 0 });
+ *     },
+ *   },
+ *   signal: new AbortController().signal,
+ *   project: (fetched) => fetched.events.length, // the loop projects with projectPage
+ * });
+ * const first = await pages.take(1);
+ * assert.equal(first.result, 2);
+ * assert.deepEqual(asked, [1, 3]); // page 1 was full: page 3 was asked for before it was projected
+ * await pages.cancel();
+ * ```
  *
  * @module
  */
 
 import { setImmediate } from "node:timers";
-import type { FetchedPage } from "../api/client.ts";
-import { pageEnd, type PageResult, projectPage } from "../domain/project.ts";
+import { pageEnd } from "../domain/project.ts";
+import type { FetchedPage, PageSource } from "../source.ts";
 
-/** Something that fetches pages: the API client, or a fake in tests. */
-export interface PageSource {
-  /** Fetch the page starting at `from` (inclusive); throws FetchAbortedError on abort. */
-  fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage>;
-}
-
-/** A fetched page and its projection. */
-export interface Projected {
-  readonly page: FetchedPage;
-  readonly result: PageResult;
+/** A fetched page and what the loop's projection made of it. */
+export interface ProjectedPage<R> {
+  /** The page as the source returned it. */
+  readonly fetched: FetchedPage;
+  /** Its projection onto the checkpoint `fetched.from - 1`. */
+  readonly result: R;
   /** Milliseconds the projection took. */
   readonly projectMs: number;
   /** Milliseconds the loop waited for the page once it asked for it. */
@@ -27,61 +46,86 @@ export interface Projected {
 }
 
 /**
- * Event-loop turns that get a new request onto the wire in Deno 2.9 (measured: one is not
- * enough, two are; without them the request waits for the next page's write to finish, and
- * the API's time adds to the worker's instead of overlapping it). Each turn costs microseconds.
+ * Event-loop turns given to a new request before the page in hand is projected and
+ * (synchronously, for SQLite) written: Deno sends a request only while its event loop turns, and
+ * a request still waiting when the write starts leaves after it, so the API's time adds to the
+ * worker's instead of overlapping it. Two turns are enough, four keep a margin of two for a
+ * slower machine, at microseconds each. Measured 2026-12-02 with `deno run --allow-net
+ * scripts/request_turns.ts --tries 50` (a warm connection, then a 30 ms synchronous write):
+ * requests sent before the write with 0, 1, 2, 3, 4 turns: 0, 0, 50, 50, 50 of 50. The bench
+ * (`deno task bench --events 100000 --store sqlite --skip-limit --skip-naive --skip-nats`, 2
+ * against 4 in turn, three rounds) put them within noise: 102k/88k, 116k/139k, 150k/162k events/s.
  */
-const REQUEST_TURNS = 4;
+export const REQUEST_TURNS = 4;
 
 /** Resolve after `turns` turns of the event loop, in which pending I/O is driven. */
-async function turnEventLoop(turns: number): Promise<void> {
+export async function turnEventLoop(turns: number): Promise<void> {
   for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-/** A page being fetched (and projected), and the one asked for after it. */
-interface InFlight {
-  /** The `FromEventId` asked for. */
-  readonly from: number;
-  /** The page and its projection onto `from - 1`. */
-  readonly projected: Promise<Omit<Projected, "waitMs">>;
+/** What a {@link Prefetcher} needs. */
+export interface PrefetcherOptions<R> {
+  /** Where pages come from. */
+  readonly source: PageSource;
+  /** Aborts every fetch on shutdown. */
+  readonly signal: AbortSignal;
+  /** The projection of a fetched page onto the checkpoint before it (`fetched.from - 1`). */
+  readonly project: (fetched: FetchedPage) => R;
+}
+
+/** A page being fetched (and then projected), and the one asked for after it. */
+class InFlight<R> {
+  /** Aborts this fetch alone (a page fetched ahead that is not wanted). */
+  readonly controller = new AbortController();
+  /** The page and its projection, once both are done. */
+  ready!: Promise<Omit<ProjectedPage<R>, "waitMs">>;
+  /** Where the next page starts: known once this page has arrived and is full. */
+  nextFrom: number | null = null;
+  /** The loop holds this page: the next one may be asked for. */
+  taken = false;
   /** The following page, once asked for. */
-  next: InFlight | null;
-  /** The loop holds this page now: the next one may be asked for. */
-  take(): void;
+  next: InFlight<R> | null = null;
+
+  /** @param from the `FromEventId` asked for. */
+  constructor(readonly from: number) {}
+
   /** Abort this fetch and the ones after it; resolves once they have settled. */
-  cancel(): Promise<void>;
+  async cancel(): Promise<void> {
+    this.controller.abort();
+    await this.ready.catch(() => {});
+    await this.next?.cancel();
+  }
 }
 
 /**
  * The pages of a feed, fetched at most one ahead of the one the loop holds. Asking for a page
  * other than the one fetched ahead (the checkpoint did not move as expected) cancels that one.
  */
-export class Prefetcher {
-  readonly #source: PageSource;
-  readonly #signal: AbortSignal;
+export class Prefetcher<R> {
+  readonly #options: PrefetcherOptions<R>;
   /** The page the loop takes next: fetched, or being fetched, while the current one is written. */
-  #ahead: InFlight | null = null;
+  #ahead: InFlight<R> | null = null;
 
-  /** @param source where pages come from; @param signal aborts every fetch on shutdown. */
-  constructor(source: PageSource, signal: AbortSignal) {
-    this.#source = source;
-    this.#signal = signal;
+  /** @param options the source, the shutdown signal and the projection. */
+  constructor(options: PrefetcherOptions<R>) {
+    this.#options = options;
   }
 
   /**
-   * The page at `from` (the checkpoint + 1) and its projection onto `from - 1`.
+   * The page at `from` (the checkpoint + 1) and its projection.
    * @throws FetchAbortedError on shutdown.
    */
-  async take(from: number): Promise<Projected> {
+  async take(from: number): Promise<ProjectedPage<R>> {
     const prefetched = this.#ahead?.from === from ? this.#ahead : null;
     if (this.#ahead !== null && prefetched === null) await this.#ahead.cancel();
     const current = prefetched ?? this.#start(from);
     this.#ahead = current; // cancelled by cancel() if shutdown comes first
-    current.take();
+    current.taken = true;
+    this.#askForNext(current);
     const started = performance.now();
-    const projected = await current.projected;
+    const page = await current.ready;
     this.#ahead = current.next;
-    return { ...projected, waitMs: performance.now() - started };
+    return { ...page, waitMs: performance.now() - started };
   }
 
   /** Cancel what is fetched ahead; resolves once it has settled. */
@@ -90,57 +134,42 @@ export class Prefetcher {
     this.#ahead = null;
   }
 
-  /**
-   * Start fetching the page at `from`. A full page means more is waiting: once the loop has
-   * taken this page, the next one is asked for as soon as this one's last EventId is known,
-   * before it is projected and written. So the API prepares page N+1 while the worker projects
-   * and writes page N, and at most one page waits ahead of the one the loop holds.
-   */
-  #start(from: number): InFlight {
-    const controller = new AbortController();
-    let nextFrom: number | null = null;
-    let taken = false;
-    let cancelled = false;
-    const startNext = () => {
-      if (
-        taken && nextFrom !== null && entry.next === null && !cancelled && !this.#signal.aborted
-      ) {
-        entry.next = this.#start(nextFrom);
-      }
-    };
-    const fetched = this.#source.fetchPage(
-      from,
-      AbortSignal.any([this.#signal, controller.signal]),
+  /** Start fetching the page at `from`; it is projected once it has arrived. */
+  #start(from: number): InFlight<R> {
+    const entry = new InFlight<R>(from);
+    const signal = AbortSignal.any([this.#options.signal, entry.controller.signal]);
+    entry.ready = this.#options.source.fetchPage(from, signal).then((fetched) =>
+      this.#arrived(entry, fetched)
     );
-    const entry: InFlight = {
-      from,
-      next: null,
-      projected: fetched.then(async (page) => {
-        if (page.full) {
-          const end = pageEnd(from - 1, page.events);
-          if (end > from - 1) nextFrom = end + 1;
-          startNext();
-          // The runtime sends a request only while its event loop turns: let it turn, so the
-          // next page is on its way before this one is projected and (synchronously, for
-          // SQLite) written.
-          if (entry.next !== null) await turnEventLoop(REQUEST_TURNS);
-        }
-        const started = performance.now();
-        const result = projectPage(from - 1, page.events, page.typeLength);
-        return { page, result, projectMs: performance.now() - started };
-      }),
-      take: () => {
-        taken = true;
-        startNext();
-      },
-      cancel: async () => {
-        cancelled = true;
-        controller.abort();
-        await entry.projected.catch(() => {});
-        await entry.next?.cancel();
-      },
-    };
-    entry.projected.catch(() => {}); // awaited by the loop, or cancelled
+    entry.ready.catch(() => {}); // awaited by the loop, or cancelled
     return entry;
+  }
+
+  /**
+   * A page has arrived. A full page means more is waiting: the next one is asked for (if the
+   * loop already holds this one) before this one is projected, and the event loop turns so the
+   * request is on the wire while this page is projected and written.
+   */
+  async #arrived(
+    entry: InFlight<R>,
+    fetched: FetchedPage,
+  ): Promise<Omit<ProjectedPage<R>, "waitMs">> {
+    if (fetched.full) {
+      const end = pageEnd(entry.from - 1, fetched.events);
+      if (end >= entry.from) entry.nextFrom = end + 1;
+      this.#askForNext(entry);
+      if (entry.next !== null) await turnEventLoop(REQUEST_TURNS);
+    }
+    const started = performance.now();
+    const result = this.#options.project(fetched);
+    return { fetched, result, projectMs: performance.now() - started };
+  }
+
+  /** Ask for the page after `entry` once both are true: the loop holds it, and it is full. */
+  #askForNext(entry: InFlight<R>): void {
+    const stopped = entry.controller.signal.aborted || this.#options.signal.aborted;
+    if (entry.taken && entry.nextFrom !== null && entry.next === null && !stopped) {
+      entry.next = this.#start(entry.nextFrom);
+    }
   }
 }

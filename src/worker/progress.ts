@@ -4,13 +4,32 @@
  * up …" once it is not (then, on a live feed, one summary per interval, every poll at debug).
  * Each gives the rate and the lag: how old the newest applied event is. Plus the run's totals.
  *
+ * @example A page written, then the feed caught up: the totals, and one info line
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { getLogger } from "@logtape/logtape";
+ * import { projectPage } from "../domain/project.ts";
+ * import { Progress } from "./progress.ts";
+ *
+ * const events = [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T09:00:00Z" },
+ * ];
+ * const progress = new Progress(getLogger(["loop"]), 10_000);
+ * const fetched = { from: 1, events, full: false, attempts: 1, ms: 3 };
+ * const page = { fetched, result: projectPage(0, events), projectMs: 0.1, waitMs: 0 };
+ * progress.written(page, { rejected: [], outboxed: 0 }, 0.5);
+ * progress.caughtUp(1); // "Caught up at checkpoint 1: 1 events applied, …" at info
+ * assert.deepEqual(progress.totals, { pages: 1, applied: 1, rejected: 0 });
+ * ```
+ *
  * @module
  */
 
 import type { Logger } from "@logtape/logtape";
 import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
-import type { Projected } from "./prefetch.ts";
+import type { PageResult } from "../domain/project.ts";
+import type { ProjectedPage } from "./prefetch.ts";
 
 /** What a run of the loop did. */
 export interface Totals {
@@ -32,8 +51,10 @@ export class Progress {
   /** Since the last info line. */
   #since: number;
   #recent: Totals = { pages: 0, applied: 0, rejected: 0 };
-  /** The last line said the feed was caught up (and nothing has been behind since). */
-  #caughtUp = false;
+  /** What the last info line said. */
+  #said: "nothing" | "catching up" | "caught up" = "nothing";
+  /** Since when full pages have come without a short or empty one (null: caught up). */
+  #behindSince: number | null = null;
   /** CreatedDateTimeUtc of the newest applied event, in ms since the epoch. */
   #newestMs: number | null = null;
 
@@ -49,7 +70,11 @@ export class Progress {
   }
 
   /** A page was written (or had nothing to write), in `writeMs`. */
-  written({ page, result, waitMs, projectMs }: Projected, write: PageWrite, writeMs: number): void {
+  written(
+    { fetched, result, waitMs, projectMs }: ProjectedPage<PageResult>,
+    write: PageWrite,
+    writeMs: number,
+  ): void {
     for (const rejection of write.rejected) {
       this.#logger.warn("Rejected event {eventId}: {reason}", {
         eventId: rejection.eventId,
@@ -83,50 +108,67 @@ export class Progress {
         rejected: write.rejected.length,
         skipped: result.skipped,
         parcels: result.changes.length,
-        events: page.events.length,
-        fetchMs: Math.round(page.ms),
+        events: fetched.events.length,
+        fetchMs: Math.round(fetched.ms),
         waitMs: hundredths(waitMs),
         ms: Math.round(projectMs + writeMs),
         // Where the page's time went on this thread (the bench sums them per stage).
-        decodeMs: hundredths(page.stages?.decodeMs ?? 0),
-        parseMs: hundredths(page.stages?.parseMs ?? 0),
+        decodeMs: hundredths(fetched.stages?.decodeMs ?? 0),
+        parseMs: hundredths(fetched.stages?.parseMs ?? 0),
         projectMs: hundredths(projectMs),
         writeMs: hundredths(writeMs),
       },
     );
   }
 
-  /** A full page was written: still behind; a progress line if the interval has passed. */
+  /**
+   * A full page was written: more is waiting. A progress line once the interval has passed, but
+   * on a live feed a full page now and then (more than a page arrived within one poll) is not
+   * falling behind: once the feed was said to be caught up, "Catching up" is said only when full
+   * pages have come for a whole interval without a short or empty one.
+   */
   tick(checkpoint: number): void {
-    this.#caughtUp = false;
-    if (this.#now() - this.#since >= this.#intervalMs) this.#report(checkpoint, false);
+    this.#behindSince ??= this.#now();
+    if (this.#now() - this.#since < this.#intervalMs || this.#live()) return;
+    this.#report(checkpoint, false);
   }
 
   /**
-   * The feed is caught up (an empty or short page). Said at info when it was behind before, or
-   * once the interval has passed on a live feed; otherwise at debug.
+   * The feed is caught up (an empty or short page). Said at info at once when the last info line
+   * said something else (or nothing yet); on a live feed, one summary once the interval has
+   * passed; otherwise at debug.
    */
   caughtUp(checkpoint: number): void {
+    this.#behindSince = null;
+    const saidSo = this.#said === "caught up";
     if (this.#recent.pages === 0) {
       // Nothing since the last line (it was written with the last page behind): still say
       // that the feed is caught up now, once.
-      if (!this.#caughtUp) {
+      if (!saidSo) {
         this.#logger.info("Caught up at checkpoint {checkpoint}", { checkpoint });
-        this.#caughtUp = true;
+        this.#said = "caught up";
       }
       return;
     }
-    if (!this.#caughtUp || this.#now() - this.#since >= this.#intervalMs) {
+    if (!saidSo || this.#now() - this.#since >= this.#intervalMs) {
       this.#report(checkpoint, true);
     } else {
       this.#logger.debug("Caught up at checkpoint {checkpoint}", { checkpoint });
     }
-    this.#caughtUp = true;
   }
 
   /** The loop ends: the line for what was applied since the last one. */
   flush(checkpoint: number): void {
-    this.#report(checkpoint, this.#caughtUp);
+    this.#report(checkpoint, this.#behindSince === null || this.#live());
+  }
+
+  /**
+   * Said to be caught up, and full pages for less than an interval since: a live feed, where
+   * more than a page arrived within one poll, not a backlog.
+   */
+  #live(): boolean {
+    if (this.#said !== "caught up" || this.#behindSince === null) return false;
+    return this.#now() - this.#behindSince < this.#intervalMs;
   }
 
   #report(checkpoint: number, caughtUp: boolean): void {
@@ -156,6 +198,7 @@ export class Progress {
     }
     this.#since = now;
     this.#recent = { pages: 0, applied: 0, rejected: 0 };
+    this.#said = caughtUp ? "caught up" : "catching up";
   }
 }
 

@@ -11,10 +11,12 @@ import { FIXTURE_FEED, FIXTURE_TABLES } from "./fixture.ts";
 import denoConfig from "../../deno.json" with { type: "json" };
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const BINARY = `${ROOT}dist/scan-worker`;
+// Built into a temporary folder (removed after the test), not over a developer's dist/.
+const OUT = Deno.makeTempDirSync({ prefix: "scan-worker-dist-" });
+const BINARY = `${OUT}/scan-worker`;
 
 const compile = await new Deno.Command(Deno.execPath(), {
-  args: ["task", "--quiet", "compile"],
+  args: ["task", "--quiet", "compile", "--output", BINARY],
   cwd: ROOT,
   stdout: "piped",
   stderr: "piped",
@@ -30,7 +32,44 @@ const skipReason = compile.success ? null : (
 if (skipReason !== null) {
   // deno-lint-ignore no-console -- the skip must say why, on the test output
   console.log(`compile smoke test skipped: ${skipReason}`);
+  Deno.removeSync(OUT, { recursive: true });
 }
+
+Deno.test("offline, `deno task compile` says in one line that the runtime could not be downloaded and how DENORT_BIN builds offline, and leaves no folder", async () => {
+  const parent = await Deno.makeTempDir({ prefix: "scan-worker-offline-" });
+  const env = Deno.env.toObject();
+  delete env.DENORT_BIN;
+  try {
+    const output = `${parent}/dist/more/scan-worker`;
+    // A proxy on a closed port: Deno's release host cannot be reached, whatever the network.
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "compile", "--output", output],
+      cwd: ROOT,
+      clearEnv: true,
+      env: { ...env, HTTPS_PROXY: "http://127.0.0.1:1", https_proxy: "http://127.0.0.1:1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(result.stderr);
+    if (result.success) {
+      // deno-lint-ignore no-console -- the skip must say why, on the test output
+      console.log("offline compile message not checked: Deno's runtime is already cached here");
+      return;
+    }
+    assertEquals(result.code, 1);
+    const lines = stderr.trim().split("\n");
+    assertEquals(lines.length, 1, stderr);
+    assertEquals(
+      /^compile: could not download Deno's runtime \(denort\) for \S+ .*set DENORT_BIN=\/path\/to\/denort$/
+        .test(lines[0] ?? ""),
+      true,
+      stderr,
+    );
+    assertEquals([...Deno.readDirSync(parent)], [], "no output folder is left behind");
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
 
 Deno.test({
   name: "the compiled executable prints its version and drains a feed on its own",
@@ -70,6 +109,7 @@ Deno.test({
     } finally {
       await feed.close();
       Deno.removeSync(dir, { recursive: true });
+      Deno.removeSync(OUT, { recursive: true });
     }
   },
 });

@@ -129,6 +129,104 @@ Deno.test({
   },
 });
 
+/** Every path under `root`, relative, sorted. */
+async function tree(root: string, prefix = ""): Promise<string[]> {
+  const found: string[] = [];
+  for await (const entry of Deno.readDir(`${root}/${prefix}`)) {
+    const path = `${prefix}${entry.name}`;
+    found.push(path);
+    if (entry.isDirectory) found.push(...await tree(root, `${path}/`));
+  }
+  return found.sort();
+}
+
+/** Run deploy/install.sh with only the given variables (and PATH). */
+function runInstall(env: Record<string, string>) {
+  return new Deno.Command("sh", {
+    args: ["deploy/install.sh"],
+    cwd: ROOT,
+    clearEnv: true,
+    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+Deno.test("deploy/install.sh with its defaults installs everything into a temporary root, owned by the installer where the service's user does not exist", async () => {
+  const root = await Deno.makeTempDir({ prefix: "scan-worker-install-defaults-" });
+  const binary = `${root}-binary`;
+  await Deno.writeTextFile(binary, "#!/bin/sh\nexit 0\n");
+  try {
+    const defaultUserExists = (await new Deno.Command("id", {
+      args: ["-u", "scan-worker"],
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
+    const result = await runInstall({ DESTDIR: root, BINARY: binary });
+    const stdout = new TextDecoder().decode(result.stdout);
+    assertEquals(result.code, 0, new TextDecoder().decode(result.stderr));
+    if (!defaultUserExists) {
+      assertEquals(
+        stdout.includes("user scan-worker or group scan-worker does not exist here"),
+        true,
+        stdout,
+      );
+    }
+    const files = await tree(root);
+    for (
+      const path of [
+        "usr/local/bin/scan-worker",
+        "etc/scan-worker/scan-worker.env",
+        "var/lib/scan-worker",
+        "etc/systemd/system/scan-worker.service",
+        "usr/local/share/doc/scan-worker/README.md",
+        "usr/local/share/doc/scan-worker/operations.md",
+      ]
+    ) {
+      assertEquals(files.includes(path), true, `${path} in ${files.join(", ")}`);
+    }
+    const env = await Deno.stat(`${root}/etc/scan-worker/scan-worker.env`);
+    assertEquals((env.mode ?? 0) & 0o777, 0o640);
+    const me = Number(
+      new TextDecoder().decode((await new Deno.Command("id", { args: ["-u"] }).output()).stdout),
+    );
+    if (!defaultUserExists) assertEquals(env.uid, me);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(binary);
+  }
+});
+
+Deno.test("deploy/install.sh leaves nothing half-done: a missing executable installs nothing, a failing step removes what the run installed", async () => {
+  const root = await Deno.makeTempDir({ prefix: "scan-worker-install-fail-" });
+  const binary = `${root}-binary`;
+  await Deno.writeTextFile(binary, "#!/bin/sh\nexit 0\n");
+  try {
+    const missing = await runInstall({ DESTDIR: root, BINARY: `${root}-nothing` });
+    assertEquals(missing.code, 1);
+    assertEquals(
+      new TextDecoder().decode(missing.stderr).includes("run `deno task compile` first"),
+      true,
+      new TextDecoder().decode(missing.stderr),
+    );
+    assertEquals(await tree(root), []);
+
+    // The docs folder cannot be made (a file is in its way): the executable, settings, state
+    // folder and unit installed before that step are removed again; what was there stays.
+    await Deno.mkdir(`${root}/usr/local/share`, { recursive: true });
+    await Deno.writeTextFile(`${root}/usr/local/share/doc`, "in the way\n");
+    const before = await tree(root);
+    const failed = await runInstall({ DESTDIR: root, BINARY: binary });
+    const stderr = new TextDecoder().decode(failed.stderr);
+    assertEquals(failed.code, 1, stderr);
+    assertEquals(stderr.includes("removed what this run had installed"), true, stderr);
+    assertEquals(await tree(root), before);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(binary);
+  }
+});
+
 Deno.test("the container build passes the commit in and gives its data folder to the runtime user", async () => {
   const dockerfile = await Deno.readTextFile(new URL("../../deploy/Dockerfile", import.meta.url));
   assertEquals(/^ARG SCAN_WORKER_COMMIT$/m.test(dockerfile), true);

@@ -9,7 +9,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
 import { messageId } from "../../src/domain/message.ts";
-import { groupConsumerConfig, type GroupState, groupStateOf } from "../../src/stream/group.ts";
+import { groupConsumerConfig, type GroupState, groupStateOf } from "../../src/stream/mod.ts";
 import { createStream } from "./nats_server.ts";
 
 /** A connection to the private server at `url`, for `work`. */

@@ -1,6 +1,7 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { type AttemptFailure, FetchAbortedError, ScanApiClient } from "../../src/api/client.ts";
+import { type AttemptFailure, ScanApiClient } from "../../src/api/client.ts";
+import { FetchAbortedError } from "../../src/source.ts";
 
 const encoder = new TextEncoder();
 

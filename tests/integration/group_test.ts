@@ -13,10 +13,10 @@ import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server
 import { oracle } from "../helpers/oracle.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
-import { connectNats, type NatsLink } from "../../src/outbox/nats.ts";
+import { connectNats, type NatsLink } from "../../src/nats/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import type { BatchStore } from "../../src/store/store.ts";
-import { GroupConsumerError, runGroupMember } from "../../src/stream/group.ts";
+import { GroupConsumerError, runGroupMember } from "../../src/stream/mod.ts";
 
 const logger = getLogger(["scan-worker", "test"]);
 const BACKOFF = { baseMs: 20, capMs: 200 };

@@ -12,7 +12,7 @@ import {
   Publisher,
   PublishRefusedError,
   WRONG_LAST_SEQUENCE,
-} from "../../src/outbox/publisher.ts";
+} from "../../src/nats/mod.ts";
 
 /** Run `fn` with a publisher on a connection to a private server; all removed after. */
 async function withPublisher(

@@ -11,12 +11,14 @@ import { tempDatabase } from "../helpers/tables.ts";
 import { parseNatsUrl } from "../../src/config.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import { connectNats, ensureStream, type NatsLink } from "../../src/outbox/nats.ts";
-import { Relay } from "../../src/outbox/relay.ts";
-import { StreamSource } from "../../src/outbox/source.ts";
+import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
+import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
+import { StreamSource } from "../../src/stream/mod.ts";
 
 const logger = getLogger(["test"]);
+/** A signal that never aborts: wait for the drain itself. */
+const never = new AbortController().signal;
 const backoff = { baseMs: 10, capMs: 100 };
 
 /** A link to `server`'s stream SCAN_EVENTS, created when absent. */
@@ -49,7 +51,7 @@ async function ingest(store: SqliteStore, relay: Relay | null, from: number, cou
     );
     const result = projectPage(checkpoint, events);
     const write = await store.applyPage(result);
-    relay?.committed(write, result.to);
+    relay?.gate.pageCommitted(write, result.to);
     checkpoint = result.to;
   }
 }
@@ -66,9 +68,9 @@ Deno.test({
       await store.migrate();
       relay.start();
       await ingest(store, relay, 1, 95);
-      await relay.idle();
+      await relay.gate.drained(never);
       await ingest(store, relay, 96, 30);
-      await relay.idle();
+      await relay.gate.drained(never);
       const messages = await streamMessages(server);
       assertEquals(
         messages.map((m) => m.id),
@@ -114,7 +116,7 @@ Deno.test({
       await link.close();
       assertEquals(await store.readRelayCursor(), 0);
       first.start();
-      await first.idle();
+      await first.gate.drained(never);
       await first.stop();
       const ids = (await streamMessages(server)).map((m) => m.id);
       assertEquals(ids, Array.from({ length: 40 }, (_, i) => messageId(i + 1)));
@@ -140,7 +142,7 @@ Deno.test({
       await store.migrate();
       relay.start();
       await ingest(store, relay, 1, 70);
-      await relay.idle();
+      await relay.gate.drained(never);
       const first = await source.fetchPage(1, signal);
       assertEquals([first.events.length, first.full], [30, true]);
       assertEquals((first.events[0] as { EventId: number }).EventId, 1);

@@ -9,7 +9,7 @@ import { type ConfigSources, resolveConfig } from "../../src/config.ts";
 import { ConfigError } from "../../src/errors.ts";
 import { GroupMonitor } from "../../src/ops/group_monitor.ts";
 import { MSSQL_SQL } from "../../src/store/mssql_sql.ts";
-import { groupConsumerConfig, projectBatch } from "../../src/stream/group.ts";
+import { groupConsumerConfig, projectBatch } from "../../src/stream/mod.ts";
 
 const sources = (env: Record<string, string> = {}, flags: Record<string, string> = {}) =>
   ({ flags, env, dotenv: {}, stdoutIsTerminal: false }) as ConfigSources;
@@ -65,19 +65,19 @@ Deno.test("a message whose body is not a JSON object becomes a rejection", () =>
 
 Deno.test("a member is ready with its database and broker; not while the broker is unreachable or a write failed", () => {
   const monitor = new GroupMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000 }, "ledger");
-  assertEquals(monitor.readiness(null).reason, "the broker is unreachable");
+  assertEquals(monitor.health.readiness(null).reason, "the broker is unreachable");
   monitor.connected(true);
   monitor.fetched(true);
-  assertEquals(monitor.readiness(null).ok, true);
-  assertEquals(monitor.readiness("timeout").reason, "database unreachable: timeout");
+  assertEquals(monitor.health.readiness(null).ok, true);
+  assertEquals(monitor.health.readiness("timeout").reason, "database unreachable: timeout");
   monitor.fetched(false);
-  assertEquals(monitor.readiness(null).reason, "the broker is unreachable");
+  assertEquals(monitor.health.readiness(null).reason, "the broker is unreachable");
   monitor.fetched(true);
   monitor.connected(false);
-  assertEquals(monitor.readiness(null).ok, false);
+  assertEquals(monitor.health.readiness(null).ok, false);
   monitor.connected(true);
   monitor.writeFailed(new Error("disk full"));
-  assertEquals(monitor.readiness(null).reason, "last batch write failed: Error: disk full");
+  assertEquals(monitor.health.readiness(null).reason, "last batch write failed: Error: disk full");
 });
 
 Deno.test("a member's metrics: batches, redeliveries, ack failures, and the consumer's counts", async () => {

@@ -1,12 +1,12 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { type RawEvent, scanEvent } from "../helpers/events.ts";
-import type { FetchedPage } from "../../src/api/client.ts";
 import type { PageResult } from "../../src/domain/project.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { type FeedStore, SchemaMissingError } from "../../src/store/store.ts";
-import { runLoop } from "../../src/worker/loop.ts";
-import type { PageSource } from "../../src/worker/prefetch.ts";
+import type { PageGate } from "../../src/worker/gate.ts";
+import { type LoopOptions, runLoop } from "../../src/worker/loop.ts";
+import type { FetchedPage, PageSource } from "../../src/source.ts";
 
 /** A page of `events` as the client returns it for `Limit=limit`. */
 function fetched(from: number, events: RawEvent[], limit: number): FetchedPage {
@@ -50,14 +50,43 @@ const options = {
 };
 
 /** Run the loop with `--drain` semantics: until the first empty page. */
-function drainLoop(store: FeedStore, source: PageSource) {
+function drainLoop(store: FeedStore, source: PageSource, more: Partial<LoopOptions> = {}) {
   return runLoop({
     ...options,
     store,
     source,
     drain: true,
     signal: new AbortController().signal,
+    ...more,
   });
+}
+
+/** A gate that records what the loop tells it, in order; `room` and `drained` as given. */
+function recordingGate(
+  room: () => Promise<boolean> = () => Promise.resolve(true),
+  drained: () => Promise<void> = () => Promise.resolve(),
+) {
+  const heard: string[] = [];
+  const gate: PageGate = {
+    opened: () => heard.push("opened"),
+    waitForRoom: () => {
+      heard.push("room?");
+      return room();
+    },
+    pageCommitted: (write, checkpoint) => heard.push(`committed ${checkpoint} (${write.outboxed})`),
+    drained: () => {
+      heard.push("drained?");
+      return drained();
+    },
+  };
+  return { gate, heard };
+}
+
+/** A store with the schema, in memory. */
+async function migratedStore(): Promise<SqliteStore> {
+  const store = new SqliteStore(":memory:");
+  await store.migrate();
+  return store;
 }
 
 Deno.test("the loop drains page by page, asking for checkpoint + 1", async () => {
@@ -158,4 +187,93 @@ Deno.test("a page fetched ahead for a checkpoint that did not hold is cancelled,
   assertEquals(asked, [1, 5, 1, 5, 9]);
   assertEquals(aborted.includes(5), true);
   await inner.close();
+});
+
+Deno.test("the gate is opened once the lock is held, asked for room before each write, told of each commit", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 2);
+  const { gate, heard } = recordingGate();
+  await drainLoop(store, source, { gate });
+  assertEquals(heard, [
+    "opened",
+    "room?",
+    "committed 2 (0)",
+    "room?",
+    "committed 3 (0)",
+    "room?",
+    "committed 3 (0)",
+    "drained?",
+  ]);
+  await store.close();
+});
+
+Deno.test("no page is written while the gate has no room; the loop stops when the wait is cut short", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const { gate } = recordingGate(() => Promise.resolve(false));
+  const summary = await drainLoop(store, source, { gate });
+  assertEquals([summary.reason, summary.pages, await store.readCheckpoint()], ["stopped", 0, 0]);
+  await store.close();
+});
+
+Deno.test("with --drain the loop returns only once the gate has drained", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  let release = () => {};
+  const drainedAt = new Promise<void>((resolve) => (release = resolve));
+  const { gate, heard } = recordingGate(undefined, () => drainedAt);
+  let returned = false;
+  const running = drainLoop(store, source, { gate }).then((summary) => {
+    returned = true;
+    return summary;
+  });
+  while (!heard.includes("drained?")) await new Promise((resolve) => setTimeout(resolve, 1));
+  assertEquals(returned, false);
+  release();
+  assertEquals((await running).reason, "drained");
+  await store.close();
+});
+
+Deno.test("a shutdown while the gate drains ends the loop as stopped, not drained", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const controller = new AbortController();
+  const { gate } = recordingGate(undefined, () => {
+    controller.abort();
+    return Promise.resolve();
+  });
+  const summary = await drainLoop(store, source, { gate, signal: controller.signal });
+  assertEquals([summary.reason, summary.checkpoint], ["stopped", 1]);
+  await store.close();
+});
+
+Deno.test("onActive is called once, when the lock is first held", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  let active = 0;
+  await drainLoop(store, source, { onActive: () => active++ });
+  assertEquals(active, 1);
+  await store.close();
+});
+
+Deno.test("waiting for room at the gate is a wait step, not a stuck fetch", async () => {
+  const store = await migratedStore();
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const steps: string[] = [];
+  let stepWhileWaiting = "";
+  const { gate } = recordingGate(() => {
+    stepWhileWaiting = steps.at(-1) ?? "";
+    return Promise.resolve(true);
+  });
+  const events = {
+    step: (step: string) => void steps.push(step),
+    retry: () => {},
+    pageWritten: () => {},
+    writeFailed: () => {},
+    lock: () => {},
+    checkpoint: () => {},
+  };
+  await drainLoop(store, source, { gate, events });
+  assertEquals(stepWhileWaiting, "wait");
+  await store.close();
 });

@@ -1,10 +1,12 @@
 import { assertEquals } from "../helpers/assert.ts";
-import { scanEvent } from "../helpers/events.ts";
+import { COURIER, scanEvent } from "../helpers/events.ts";
 import {
   bodyOf,
   eventIdOf,
+  filterCovers,
   messageId,
   outboxRows,
+  rawEventOf,
   subjectFilter,
   subjectOf,
   SUBJECTS,
@@ -129,4 +131,59 @@ Deno.test("outbox rows keep the page's order and pair each event with its subjec
   );
   assertEquals(outboxRows(events).map((row) => row.eventId), [4, 5, 6]);
   assertEquals(outboxRows([]), []);
+});
+
+Deno.test("a body read back as a raw event validates to the event it was made from", () => {
+  const raws = [
+    scanEvent(1, 7, " pickup ", "2021-05-11T21:11:34.1506147Z", {
+      StatusCode: "",
+      User: { RunId: 100 },
+    }),
+    scanEvent(2, 8, "STATUS", "2021-05-11T10:00:00+02:00"),
+    scanEvent(3, 9, 'QUOTE"\\BACK\u2028漢字', "2021-05-11T10:00:00.5Z", {
+      StatusCode: "HELD AT DEPOT",
+      User: { RunId: "R-17" },
+    }),
+    scanEvent(9007199254740991, 1, "DELIVERY", "2021-05-11T23:59:59.9999999Z", {
+      User: { RunId: null },
+    }),
+  ];
+  for (const raw of raws) {
+    const event = accepted(raw);
+    const again = accepted(rawEventOf(JSON.parse(bodyOf(event))));
+    assertEquals(again, event, JSON.stringify(raw));
+    assertEquals(bodyOf(again), bodyOf(event));
+  }
+});
+
+Deno.test("a raw event read back carries RunId under User, as the API sends it", () => {
+  const body = JSON.parse(bodyOf(accepted(scanEvent(4, 5, "PICKUP", undefined, COURIER))));
+  assertEquals(rawEventOf(body), {
+    EventId: 4,
+    ParcelId: 5,
+    Type: "PICKUP",
+    CreatedDateTimeUtc: "2021-05-11T10:00:00.0000000Z",
+    StatusCode: "",
+    User: { RunId: "R1" },
+  });
+});
+
+Deno.test("a stream filter covers the worker's subjects only when it matches every one of them", () => {
+  const cases: [string, boolean][] = [
+    ["scan.v1.events.>", true],
+    ["scan.v1.>", true],
+    ["scan.>", true],
+    [">", true],
+    ["*.v1.events.>", true],
+    ["scan.*.events.>", true],
+    ["scan.v1.events.*", false],
+    ["scan.v1.events.*.*", false],
+    ["scan.v1.events.PICKUP.>", false],
+    ["scan.v2.events.>", false],
+    ["scan.v1.events", false],
+    ["orders.>", false],
+  ];
+  for (const [filter, covers] of cases) {
+    assertEquals(filterCovers(filter, SUBJECTS), covers, filter);
+  }
 });

@@ -11,45 +11,45 @@ Deno.test("healthz: alive while stepping or waiting, 503 when one I/O step lasts
   const monitor = monitorAt(clock);
   monitor.step("fetch");
   clock.now += 59_000;
-  assertEquals(monitor.health().ok, true);
+  assertEquals(monitor.health.liveness().ok, true);
   clock.now += 2_000;
-  const stuck = monitor.health();
+  const stuck = monitor.health.liveness();
   assertEquals([stuck.ok, stuck.reason], [false, 'stuck in step "fetch" for 61 s']);
   monitor.step("wait");
   clock.now += 600_000;
-  assertEquals(monitor.health().ok, true, "waiting between polls is normal");
+  assertEquals(monitor.health.liveness().ok, true, "waiting between polls is normal");
   monitor.step("standby");
   clock.now += 600_000;
-  assertEquals(monitor.health().ok, true, "standing by is normal");
+  assertEquals(monitor.health.liveness().ok, true, "standing by is normal");
 });
 
 Deno.test("readyz: needs the database and a recent successful poll", () => {
   const clock = { now: 1_000_000 };
   const monitor = monitorAt(clock);
-  assertEquals(monitor.readiness(null).reason, "no successful poll yet");
+  assertEquals(monitor.health.readiness(null).reason, "no successful poll yet");
   monitor.request("ok", 12);
-  assertEquals(monitor.readiness(null).ok, true);
+  assertEquals(monitor.health.readiness(null).ok, true);
   assertEquals(
-    monitor.readiness("connection refused").reason,
+    monitor.health.readiness("connection refused").reason,
     "database unreachable: connection refused",
   );
   monitor.request("http_5xx", 3);
-  assertEquals([monitor.readiness(null).ok, monitor.readiness(null).reason], [
+  assertEquals([monitor.health.readiness(null).ok, monitor.health.readiness(null).reason], [
     false,
     "last poll failed (http_5xx)",
   ]);
   monitor.request("ok", 8);
-  assertEquals(monitor.readiness(null).ok, true);
+  assertEquals(monitor.health.readiness(null).ok, true);
   clock.now += 31_000;
-  assertEquals(monitor.readiness(null).reason, "no successful poll for 31 s");
+  assertEquals(monitor.health.readiness(null).reason, "no successful poll for 31 s");
   monitor.writeFailed(new Error("disk full"));
-  assertEquals(monitor.readiness(null).reason, "last page write failed: Error: disk full");
+  assertEquals(monitor.health.readiness(null).reason, "last page write failed: Error: disk full");
 });
 
 Deno.test("readyz: a standby instance is ready while its database answers", () => {
   const monitor = monitorAt({ now: 5 });
   monitor.step("standby");
-  const verdict = monitor.readiness(null);
+  const verdict = monitor.health.readiness(null);
   assertEquals([verdict.ok, verdict.details.role], [true, "standby"]);
 });
 
@@ -99,4 +99,49 @@ Deno.test("process and runtime metrics have their standard names and plausible v
     /^(process_open_fds|process_virtual_memory_bytes|nodejs_active_handles)/m.test(text),
     false,
   );
+});
+
+Deno.test("readyz: not ready while ingest is paused by a full outbox, with the relay's figures", () => {
+  const monitor = monitorAt({ now: 1_000_000 });
+  monitor.request("ok", 5);
+  monitor.connected(false);
+  monitor.backlog(52_879, 41.5);
+  monitor.paused(true);
+  const verdict = monitor.health.readiness(null);
+  assertEquals([verdict.ok, verdict.reason], [
+    false,
+    "ingest paused: the outbox is full (52879 rows, OUTBOX_MAX_ROWS)",
+  ]);
+  assertEquals(verdict.details.relay, {
+    connected: false,
+    rows: 52_879,
+    lagSeconds: 41.5,
+    paused: true,
+  });
+  monitor.paused(false);
+  assertEquals(monitor.health.readiness(null).reason, "ready");
+});
+
+Deno.test("without a relay, /readyz says nothing of it and its gauges read 0", async () => {
+  const monitor = monitorAt({ now: 1_000_000 });
+  assertEquals("relay" in monitor.health.readiness(null).details, false);
+  const text = await monitor.registry.metrics();
+  assertIncludes(text, "\nscan_worker_outbox_rows 0\n");
+  assertIncludes(text, "\nscan_worker_ingest_paused 0\n");
+});
+
+Deno.test("relay metrics count publishes, duplicates, resyncs and errors by cause", async () => {
+  const monitor = monitorAt({ now: 1_000_000 });
+  monitor.connected(true);
+  monitor.published(10, 3);
+  monitor.resynced();
+  monitor.failed("publish");
+  monitor.committedToAcked(0.02);
+  const text = await monitor.registry.metrics();
+  assertIncludes(text, "\nscan_worker_relay_published_total 10\n");
+  assertIncludes(text, "\nscan_worker_relay_duplicates_total 3\n");
+  assertIncludes(text, "\nscan_worker_relay_resyncs_total 1\n");
+  assertIncludes(text, 'scan_worker_relay_errors_total{cause="publish"} 1');
+  assertIncludes(text, "scan_worker_relay_commit_to_ack_seconds_count 1");
+  assertIncludes(text, "\nscan_worker_relay_connected 1\n");
 });

@@ -3,7 +3,7 @@ import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import { Progress } from "../../src/worker/progress.ts";
-import type { Projected } from "../../src/worker/prefetch.ts";
+import type { LoopPage } from "../../src/worker/loop.ts";
 
 const records: LogRecord[] = [];
 await configure({
@@ -16,10 +16,10 @@ await configure({
 });
 
 /** A page of `count` events from `from`, each created at 10:00 on 2021-05-11. */
-function page(from: number, count: number, full: boolean): Projected {
+function page(from: number, count: number, full: boolean): LoopPage {
   const events = Array.from({ length: count }, (_, i) => scanEvent(from + i, 1 + i % 5));
   return {
-    page: { from, events, full, attempts: 1, ms: 1 },
+    fetched: { from, events, full, attempts: 1, ms: 1 },
     result: projectPage(from - 1, events),
     projectMs: 0,
     waitMs: 0,
@@ -96,7 +96,7 @@ Deno.test("each page's debug line says where its time went: decode, parse, proje
   progress.written(
     {
       ...p,
-      page: { ...p.page, ms: 9.6, stages: { decodeMs: 0.123, parseMs: 2.345 } },
+      fetched: { ...p.fetched, ms: 9.6, stages: { decodeMs: 0.123, parseMs: 2.345 } },
       projectMs: 1.006,
       waitMs: 0.04,
     },
@@ -136,6 +136,83 @@ Deno.test("caught up right after a catching-up line (nothing since) is still sai
     "Caught up at checkpoint {checkpoint}",
   ]);
   assertEquals(lines[1]?.properties.checkpoint, 4);
+});
+
+Deno.test("a live feed with a full page in every poll says it is caught up once per interval", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 10_000, () => clock.now);
+  const lines = infoLines(() => {
+    // Polls every second, each bringing more than a page: one full page, then a short one.
+    for (let poll = 0; poll < 25; poll++) {
+      clock.now += 1_000;
+      const full = page(1 + poll * 6, 4, true);
+      progress.written(full, { rejected: [], outboxed: 0 }, 1);
+      progress.tick(full.result.to);
+      const short = page(5 + poll * 6, 2, false);
+      progress.written(short, { rejected: [], outboxed: 0 }, 1);
+      progress.caughtUp(short.result.to);
+    }
+  });
+  // At 1 s (the first time it is caught up), then at 11 s and 21 s: never "Catching up".
+  assertEquals(lines.map((l) => String(l.rawMessage).split(" ")[0]), [
+    "Caught",
+    "Caught",
+    "Caught",
+  ]);
+  assertEquals(lines.map((l) => l.properties.pages), [2, 20, 20]);
+});
+
+Deno.test("a backlog that lasts a whole interval after a live feed says catching up, then caught up at once", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 10_000, () => clock.now);
+  const lines = infoLines(() => {
+    const live = page(1, 2, false);
+    clock.now += 1_000;
+    progress.written(live, { rejected: [], outboxed: 0 }, 1);
+    progress.caughtUp(live.result.to);
+    for (let i = 0; i < 12; i++) {
+      clock.now += 1_000;
+      const full = page(3 + i * 4, 4, true);
+      progress.written(full, { rejected: [], outboxed: 0 }, 1);
+      progress.tick(full.result.to);
+    }
+    const last = page(51, 1, false);
+    clock.now += 1_000;
+    progress.written(last, { rejected: [], outboxed: 0 }, 1);
+    progress.caughtUp(last.result.to);
+  });
+  // Caught up at 1 s; full pages from 2 s: "Catching up" at 12 s, a whole interval later (11
+  // pages); caught up again at 14 s, said at once (2 pages).
+  assertEquals(lines.map((l) => String(l.rawMessage).split(" ")[0]), [
+    "Caught",
+    "Catching",
+    "Caught",
+  ]);
+  assertEquals(lines.map((l) => l.properties.pages), [1, 11, 2]);
+});
+
+Deno.test("a burst of full pages after a poll wait longer than the interval is not catching up", () => {
+  const clock = { now: NOON };
+  const progress = new Progress(getLogger(["progress"]), 4_000, () => clock.now);
+  const lines = infoLines(() => {
+    // Polls every 5 s; each finds three full pages and a short one, written within 30 ms.
+    for (let poll = 0; poll < 4; poll++) {
+      if (poll > 0) clock.now += 5_000;
+      for (let i = 0; i < 4; i++) {
+        clock.now += 10;
+        const p = page(1 + (poll * 4 + i) * 4, 4, i < 3);
+        progress.written(p, { rejected: [], outboxed: 0 }, 1);
+        if (i < 3) progress.tick(p.result.to);
+        else progress.caughtUp(p.result.to);
+      }
+    }
+  });
+  assertEquals(lines.map((l) => String(l.rawMessage).split(" ")[0]), [
+    "Caught",
+    "Caught",
+    "Caught",
+    "Caught",
+  ]);
 });
 
 Deno.test("progress: logging reset", async () => {

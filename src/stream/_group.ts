@@ -26,12 +26,12 @@ import {
   type JsMsg,
   ReplayPolicy,
 } from "@nats-io/jetstream";
-import type { EventBody } from "../domain/message.ts";
+import { type EventBody, rawEventOf } from "../domain/message.ts";
 import { type PageResult, projectPage } from "../domain/project.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type BatchStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
-import { describe, type NatsLink } from "../outbox/nats.ts";
+import { errorLine, type NatsLink } from "../nats/mod.ts";
 
 /**
  * How long the broker waits for a member's acknowledgement before it hands the message to a
@@ -131,7 +131,7 @@ export interface GroupSummary {
  * gives a message up (`max_deliver` -1): every message either applies or becomes a rejection.
  * @example
  * ```ts
- * import { groupConsumerConfig } from "./group.ts";
+ * import { groupConsumerConfig } from "./mod.ts";
  * const config = groupConsumerConfig("ledger");
  * if (config.durable_name !== "ledger" || config.ack_policy !== "explicit") throw new Error();
  * if (config.max_ack_pending !== 20_000) throw new Error(String(config.max_ack_pending));
@@ -229,7 +229,7 @@ export function groupStateOf(info: ConsumerInfo): GroupState {
  * A message's body as the raw event the validation reads: its RunId back under `User`, as the
  * API sends it. A body that is not a JSON object is passed on as its text, to be rejected.
  */
-function rawEventOf(message: JsMsg): unknown {
+function rawEventOfMessage(message: JsMsg): unknown {
   const text = message.string();
   let body: unknown;
   try {
@@ -238,8 +238,7 @@ function rawEventOf(message: JsMsg): unknown {
     return text;
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
-  const { RunId, ...rest } = body as EventBody;
-  return { ...rest, User: { RunId } };
+  return rawEventOf(body as EventBody);
 }
 
 /**
@@ -256,7 +255,7 @@ function handBack(batch: readonly JsMsg[]): void {
 
 /** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
 export function projectBatch(messages: readonly JsMsg[]): PageResult {
-  return projectPage(0, messages.map(rawEventOf), MAX_STORED_TYPE_LENGTH);
+  return projectPage(0, messages.map(rawEventOfMessage), MAX_STORED_TYPE_LENGTH);
 }
 
 /**
@@ -458,7 +457,7 @@ class GroupMember {
     const delayMs = backoffDelay(this.#failures, backoff);
     logger.warn(
       "Group {group} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-      { group, attempt: this.#failures, error: describe(error), delayMs },
+      { group, attempt: this.#failures, error: errorLine(error), delayMs },
     );
     return await sleep(delayMs, signal);
   }

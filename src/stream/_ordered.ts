@@ -8,12 +8,12 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Consumer } from "@nats-io/jetstream";
-import { FetchAbortedError, type FetchedPage } from "../api/client.ts";
-import type { EventBody } from "../domain/message.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
+import { type EventBody, rawEventOf } from "../domain/message.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
+import { ConfigError } from "../errors.ts";
+import { errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
-import type { PageSource } from "../worker/prefetch.ts";
-import { describe, type NatsLink, seqOfEventId } from "./nats.ts";
 
 /** What the stream source needs. */
 export interface StreamSourceOptions {
@@ -27,15 +27,6 @@ export interface StreamSourceOptions {
   readonly backoff: BackoffPolicy;
   /** Where it logs. */
   readonly logger: Logger;
-}
-
-/**
- * A message's body as the raw event the validation reads: its RunId back under `User`, as the
- * API sends it.
- */
-function rawEvent(body: EventBody): Record<string, unknown> {
-  const { RunId, ...rest } = body;
-  return { ...rest, User: { RunId } };
 }
 
 /** The stream, read forward from where the worker's checkpoint says. */
@@ -54,7 +45,8 @@ export class StreamSource implements PageSource {
   /**
    * The stream's events from EventId `from` on, at most `limit`; fewer (or none) when the
    * stream has no more within the wait.
-   * @throws FetchAbortedError when `signal` aborts.
+   * @throws FetchAbortedError when `signal` aborts; ConfigError when NATS_STREAM names a stream
+   * that cannot hold the worker's subjects (not retried).
    */
   async fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage> {
     const started = performance.now();
@@ -73,18 +65,19 @@ export class StreamSource implements PageSource {
         };
       } catch (error) {
         if (error instanceof FetchAbortedError || signal.aborted) throw new FetchAbortedError(from);
+        if (error instanceof ConfigError) throw error;
         this.#consumer = null; // position again
         const delayMs = backoffDelay(attempt, this.#options.backoff);
         this.#options.logger.warn(
           "Reading the stream from EventId {from} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-          { from, attempt, error: describe(error), delayMs },
+          { from, attempt, error: errorLine(error), delayMs },
         );
         if (!await sleep(delayMs, signal)) throw new FetchAbortedError(from);
       }
     }
   }
 
-  /** Stop reading and disconnect. */
+  /** Stop reading and disconnect (the page source's `close()`). */
   async close(): Promise<void> {
     this.#consumer = null;
     await this.#link?.close();
@@ -107,7 +100,7 @@ export class StreamSource implements PageSource {
     });
     for await (const message of messages) {
       const body = message.json<EventBody>();
-      events.push(rawEvent(body));
+      events.push(rawEventOf(body));
       this.#next = body.EventId + 1;
       if (message.info.pending === 0) break; // the stream's end: do not wait for more
     }

@@ -1,0 +1,146 @@
+/**
+ * The worker's stream on the broker: made sure of at connection (created when absent, used as
+ * it is when present; a stream that cannot hold the worker's subjects is a configuration error),
+ * and read by EventId (where it ends, where an EventId starts).
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { nanos } from "@nats-io/transport-node";
+import {
+  JetStreamApiCodes,
+  JetStreamApiError,
+  StorageType,
+  type StreamInfo,
+} from "@nats-io/jetstream";
+import { eventIdOf, filterCovers, SUBJECTS } from "../domain/message.ts";
+import { ConfigError } from "../errors.ts";
+import type { NatsLink } from "./_link.ts";
+
+/** The duplicate window of a stream the worker creates. */
+export const DUPLICATE_WINDOW_MS = 10 * 60_000;
+
+/**
+ * JetStream's error code for a stream whose subjects overlap another stream's
+ * (`JSStreamSubjectOverlapErr` in nats-server's errors.json; the client names no constant).
+ */
+export const SUBJECTS_OVERLAP = 10065;
+
+/** Whether an error is the JetStream API error `code`. */
+function isApiError(error: unknown, code: number): error is JetStreamApiError {
+  return error instanceof JetStreamApiError && error.code === code;
+}
+
+/**
+ * The stream: created when absent (file storage, subjects `scan.v1.events.>`, a 10-minute
+ * duplicate window, `NATS_STREAM_MAX_AGE`), used as it is when present (its settings logged).
+ * @throws ConfigError naming NATS_STREAM when the stream cannot hold `scan.v1.events.>`: another
+ * stream holds those subjects, or the existing one holds others.
+ */
+export async function ensureStream(
+  link: NatsLink,
+  maxAgeMs: number,
+  logger: Logger,
+): Promise<StreamInfo> {
+  try {
+    const info = await link.jsm.streams.info(link.stream);
+    const subjects = info.config.subjects ?? [];
+    if (!subjects.some((filter) => filterCovers(filter, SUBJECTS))) {
+      throw new ConfigError(
+        "NATS_STREAM",
+        `the stream ${link.stream} holds ${
+          subjects.join(", ") || "no subjects"
+        }, not ${SUBJECTS}: ` +
+          `name the stream that holds ${SUBJECTS} (the subject space is fixed)`,
+      );
+    }
+    logger.info(
+      "Using the existing stream {stream}: subjects {subjects}, duplicate window {duplicateWindowS} s, max age {maxAgeS} s, {messages} messages",
+      {
+        stream: link.stream,
+        subjects: subjects.join(", "),
+        duplicateWindowS: (info.config.duplicate_window ?? 0) / 1e9,
+        maxAgeS: (info.config.max_age ?? 0) / 1e9,
+        messages: info.state.messages,
+      },
+    );
+    return info;
+  } catch (error) {
+    if (!isApiError(error, JetStreamApiCodes.StreamNotFound)) throw error;
+  }
+  return await createStream(link, maxAgeMs, logger);
+}
+
+/** Create the stream; another stream holding the subjects already is a configuration error. */
+async function createStream(link: NatsLink, maxAgeMs: number, logger: Logger): Promise<StreamInfo> {
+  let info: StreamInfo;
+  try {
+    info = await link.jsm.streams.add({
+      name: link.stream,
+      subjects: [SUBJECTS],
+      storage: StorageType.File,
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      max_age: nanos(maxAgeMs),
+      num_replicas: 1,
+    });
+  } catch (error) {
+    if (!isApiError(error, SUBJECTS_OVERLAP)) throw error;
+    const holder = await link.jsm.streams.find(`${SUBJECTS.slice(0, -1)}EVENT.1`).catch(() => null);
+    throw new ConfigError(
+      "NATS_STREAM",
+      `there is no stream ${link.stream}, and ${holder ?? "another stream"} already holds ` +
+        `${SUBJECTS} (JetStream error ${SUBJECTS_OVERLAP}): set NATS_STREAM to ${
+          holder ?? "that stream"
+        } (the subject space is fixed)`,
+    );
+  }
+  logger.info("Created the stream {stream} ({subjects})", {
+    stream: link.stream,
+    subjects: SUBJECTS,
+  });
+  return info;
+}
+
+/** Where the stream ends: its last sequence, and the last EventId it holds of ours. */
+export interface StreamEnd {
+  readonly lastSeq: number;
+  readonly lastEventId: number;
+}
+
+/** How far back from the end to look for a message of ours, past others' messages. */
+const LOOK_BACK = 1000;
+
+/**
+ * Where the stream ends. The last EventId is read from the last message's `Nats-Msg-Id`
+ * (`scan-event-<EventId>`); messages of other writers are stepped over.
+ */
+export async function streamEnd(link: NatsLink): Promise<StreamEnd> {
+  const info = await link.jsm.streams.info(link.stream);
+  const lastSeq = info.state.last_seq;
+  for (let seq = lastSeq; seq >= Math.max(1, info.state.first_seq, lastSeq - LOOK_BACK); seq--) {
+    const message = await link.jsm.streams.getMessage(link.stream, { seq });
+    const eventId = eventIdOf(message?.header?.get("Nats-Msg-Id"));
+    if (eventId !== null) return { lastSeq, lastEventId: eventId };
+  }
+  return { lastSeq, lastEventId: 0 };
+}
+
+/**
+ * The stream sequence of the first message whose EventId is `eventId` or more (the stream holds
+ * EventIds in ascending order): found by halving, a few dozen reads at most. One past the last
+ * sequence when there is none.
+ */
+export async function seqOfEventId(link: NatsLink, eventId: number): Promise<number> {
+  const { state } = await link.jsm.streams.info(link.stream);
+  let low = Math.max(1, state.first_seq);
+  let high = state.last_seq + 1;
+  while (low < high) {
+    const middle = Math.floor((low + high) / 2);
+    const message = await link.jsm.streams.getMessage(link.stream, { seq: middle });
+    const found = eventIdOf(message?.header?.get("Nats-Msg-Id")) ?? 0;
+    if (message !== null && found >= eventId) high = middle;
+    else low = middle + 1;
+  }
+  return low;
+}

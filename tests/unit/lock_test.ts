@@ -1,0 +1,130 @@
+import { getLogger } from "@logtape/logtape";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { type FeedLock, SchemaMissingError } from "../../src/store/store.ts";
+import { LockKeeper, type LockOptions } from "../../src/worker/lock.ts";
+
+/**
+ * A feed lock the test hands out: `free` says whether `tryLockFeed` gets it; `lost` makes
+ * `held()` say the session is gone. Records what the keeper asked.
+ */
+function fakeLocks() {
+  const calls: string[] = [];
+  const state = { free: true, lost: false, failWith: null as Error | null };
+  const store: LockOptions["store"] = {
+    tryLockFeed(): Promise<FeedLock | null> {
+      calls.push("try");
+      if (state.failWith !== null) {
+        const error = state.failWith;
+        state.failWith = null;
+        return Promise.reject(error);
+      }
+      if (!state.free) return Promise.resolve(null);
+      state.free = false;
+      state.lost = false;
+      return Promise.resolve({
+        held: () => {
+          calls.push("held?");
+          return Promise.resolve(!state.lost);
+        },
+        release: () => {
+          calls.push("release");
+          state.free = true;
+          return Promise.resolve();
+        },
+      });
+    },
+  };
+  return { store, state, calls };
+}
+
+/** A keeper over `store`, reporting lock changes into `held`. */
+function keeper(
+  store: LockOptions["store"],
+  more: Partial<LockOptions> = {},
+): { keeper: LockKeeper; held: boolean[] } {
+  const held: boolean[] = [];
+  const lock = new LockKeeper({
+    store,
+    signal: new AbortController().signal,
+    lockRetryMs: 60_000,
+    logger: getLogger(["test"]),
+    events: { lock: (h) => held.push(h), step: () => {} },
+    ...more,
+  });
+  return { keeper: lock, held };
+}
+
+Deno.test("a free lock is taken at once, and gained() runs once before ensure resolves", async () => {
+  const { store, calls } = fakeLocks();
+  const { keeper: lock, held } = keeper(store);
+  let gained = 0;
+  assertEquals(await lock.ensure(() => Promise.resolve(void gained++)), true);
+  assertEquals([gained, held, calls], [1, [true], ["try"]]);
+});
+
+Deno.test("while held, the lock is not checked again before lockRetryMs has passed", async () => {
+  const { store, calls } = fakeLocks();
+  const { keeper: lock } = keeper(store, { lockRetryMs: 60_000 });
+  await lock.ensure(() => Promise.resolve());
+  assertEquals(await lock.ensure(() => Promise.resolve()), true);
+  assertEquals(calls, ["try"]);
+});
+
+Deno.test("a standby retries every lockRetryMs until the other instance lets go", async () => {
+  const { store, state, calls } = fakeLocks();
+  state.free = false;
+  const { keeper: lock, held } = keeper(store, { lockRetryMs: 2 });
+  const ensured = lock.ensure(() => Promise.resolve());
+  while (calls.length < 3) await new Promise((resolve) => setTimeout(resolve, 1));
+  state.free = true;
+  assertEquals(await ensured, true);
+  assertEquals(held, [true]);
+  assertEquals(calls.every((call) => call === "try"), true);
+});
+
+Deno.test("a standby gives up waiting when the signal aborts", async () => {
+  const { store, state, calls } = fakeLocks();
+  state.free = false;
+  const controller = new AbortController();
+  const { keeper: lock, held } = keeper(store, { lockRetryMs: 60_000, signal: controller.signal });
+  const ensured = lock.ensure(() => Promise.resolve());
+  while (calls.length < 1) await new Promise((resolve) => setTimeout(resolve, 1));
+  controller.abort();
+  assertEquals([await ensured, held], [false, []]);
+});
+
+Deno.test("a lost lock is released, taken again, and gained() runs again", async () => {
+  const { store, state, calls } = fakeLocks();
+  const { keeper: lock, held } = keeper(store, { lockRetryMs: 0 });
+  let gained = 0;
+  await lock.ensure(() => Promise.resolve(void gained++));
+  state.lost = true;
+  state.free = true; // the database ended the session: the lock is free for anyone
+  assertEquals(await lock.ensure(() => Promise.resolve(void gained++)), true);
+  assertEquals([gained, held], [2, [true, false, true]]);
+  assertEquals(calls, ["try", "held?", "release", "try"]);
+});
+
+Deno.test("a failed lock request is retried; a fatal store error is thrown", async () => {
+  const { store, state } = fakeLocks();
+  state.failWith = new Error("connection reset");
+  const { keeper: lock } = keeper(store, { lockRetryMs: 1 });
+  assertEquals(await lock.ensure(() => Promise.resolve()), true);
+  const fatal = fakeLocks();
+  fatal.state.failWith = new SchemaMissingError("taking the feed lock");
+  await assertRejects(
+    keeper(fatal.store).keeper.ensure(() => Promise.resolve()),
+    SchemaMissingError,
+  );
+});
+
+Deno.test("release gives the lock up once and says so; without a lock it does nothing", async () => {
+  const { store, calls } = fakeLocks();
+  const { keeper: lock, held } = keeper(store);
+  await lock.release();
+  assertEquals([calls, held], [[], []]);
+  await lock.ensure(() => Promise.resolve());
+  await lock.release();
+  await lock.release();
+  assertEquals([calls, held], [["try", "release"], [true, false]]);
+});
