@@ -252,9 +252,22 @@ Deno.test({
         if (state.pending === 0 && state.ackPending === 0) break;
         await sleepMs(50);
       }
-      const metrics = await (await fetch(`${url}/metrics`)).text();
-      assertIncludes(metrics, 'scan_worker_group_pending_messages{group="ledger"}');
-      assertIncludes(metrics, "scan_worker_group_batches_total");
+      // The member reads the consumer's counts after each batch and each empty fetch: once the
+      // group is drained, its gauges come to 0.
+      let metrics = "";
+      for (let i = 0; i < 100; i++) {
+        metrics = await (await fetch(`${url}/metrics`)).text();
+        const drained = ["", "ack_"].every((kind) =>
+          metrics.includes(`scan_worker_group_${kind}pending_messages{group="ledger"} 0\n`)
+        );
+        if (drained) break;
+        await sleepMs(100);
+      }
+      assertIncludes(metrics, 'scan_worker_group_pending_messages{group="ledger"} 0');
+      assertIncludes(metrics, 'scan_worker_group_ack_pending_messages{group="ledger"} 0');
+      for (const name of ["batches", "redeliveries", "ack_failures"]) {
+        assertIncludes(metrics, `# TYPE scan_worker_group_${name}_total counter`);
+      }
 
       const status = await runMain(["status", "--group", "ledger", "--json"], { env: memberEnv });
       assertEquals(status.code, 0, status.stderr);
