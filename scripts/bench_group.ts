@@ -3,11 +3,10 @@
  * PostgreSQL database (`deno task bench:group`).
  *
  * A private nats-server gets a stream of the simulator's accepted events (published as the relay
- * publishes them). For each member count: a fresh database, an empty stream of its own with its
- * group's consumer, and that many `scan-worker run --source nats --group` processes; once all
- * have joined, the stream takes the events (the server copies them) and the clock runs until
- * every message is acknowledged. Process start-up is left out; the members' shares are the
- * messages each wrote.
+ * publishes them). For each member count: a fresh database, a fresh group consumer, and that
+ * many `scan-worker run --source nats --group` processes started together; the clock runs from
+ * the moment the last has joined (what was acknowledged before is left out, so process start-up
+ * is too) until every message is acknowledged. The members' shares are the messages each wrote.
  *
  * Options: --events N (100000), --members 1,2,3, --limit N (500: SCAN_API_LIMIT, the batch).
  * PostgreSQL: BENCH_PG_URL or PG_TEST_URL (postgres://postgres@127.0.0.1:5432/test).
@@ -111,45 +110,51 @@ function member(env: Record<string, string>): Member {
 }
 
 /**
- * One measurement: a stream of its own (`BENCH_<n>`, empty) and its group's consumer; `count`
- * members started and joined; then the stream takes the feed's messages from SCAN_EVENTS (the
- * server copies them), and the clock runs until the consumer has handed out and seen
- * acknowledged every one. Returns the seconds and each member's share.
+ * One measurement on the stream `SCAN_EVENTS` (filled once): a fresh group consumer, `count`
+ * members started together, and the clock from the moment the last one has joined (members
+ * that joined earlier have started, so the messages acknowledged by then are left out) to the
+ * moment every message is acknowledged. Returns the seconds, the messages in that window, and
+ * each member's share of all the messages.
  */
 async function measure(
   url: string,
   count: number,
   total: number,
   databaseUrl: string,
-): Promise<{ seconds: number; shares: number[] }> {
-  const stream = `BENCH_${count}`;
+): Promise<{ seconds: number; messages: number; shares: number[] }> {
+  const group = `bench_${count}`;
   const nc = await connect({ servers: url.replace("nats://", "") });
   try {
     const jsm = await jetstreamManager(nc);
-    const config = { name: stream, subjects: [`bench.${count}`], storage: StorageType.File };
-    await jsm.streams.add(config);
-    await jsm.consumers.add(stream, groupConsumerConfig("bench"));
+    await jsm.consumers.add("SCAN_EVENTS", groupConsumerConfig(group));
     const env = {
       NATS_URL: url,
-      NATS_STREAM: stream,
-      NATS_GROUP: "bench",
+      NATS_GROUP: group,
       DATABASE_URL: databaseUrl,
       SCAN_API_LIMIT: LIMIT,
       LOG_LEVEL: "debug",
       LOG_FORMAT: "json",
     };
     const members = Array.from({ length: count }, () => member(env));
-    await Promise.all(members.map((m) => m.joined));
+    // A member that ends before it has joined (a wrong setting) ends the measurement.
+    await Promise.race([
+      Promise.all(members.map((m) => m.joined)),
+      ...members.map((m) => m.done.then(() => Promise.reject(new Error("a member ended early")))),
+    ]);
     const started = performance.now();
-    await jsm.streams.update(stream, { ...config, sources: [{ name: "SCAN_EVENTS" }] });
+    const before = (await jsm.consumers.info("SCAN_EVENTS", group)).ack_floor.stream_seq;
     for (;;) {
-      const info = await jsm.consumers.info(stream, "bench");
+      const info = await jsm.consumers.info("SCAN_EVENTS", group);
       if (info.ack_floor.stream_seq >= total) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const seconds = (performance.now() - started) / 1000;
     for (const m of members) m.stop();
-    return { seconds, shares: await Promise.all(members.map((m) => m.done)) };
+    return {
+      seconds,
+      messages: total - before,
+      shares: await Promise.all(members.map((m) => m.done)),
+    };
   } finally {
     await nc.close();
   }
@@ -164,7 +169,7 @@ try {
   const total = await fillStream(nats.url, EVENTS);
   say(`stream: ${total} accepted events of ${EVENTS}; batches of ${LIMIT}; PostgreSQL`);
   say(`cores: ${navigator.hardwareConcurrency}, load average: ${Deno.loadavg().join(" ")}`);
-  say("members  seconds  events/s  vs first  messages per member");
+  say("members  seconds  events/s  vs first  messages per member (all members joined: timed)");
   let first = Number.NaN;
   for (const count of COUNTS) {
     const target = await freshTarget("postgres");
@@ -172,8 +177,8 @@ try {
       const migrate = await cliCommand(["migrate"], { env: { DATABASE_URL: target.url } })
         .output();
       if (!migrate.success) throw new Error(new TextDecoder().decode(migrate.stderr));
-      const { seconds, shares } = await measure(nats.url, count, total, target.url);
-      const rate = total / seconds;
+      const { seconds, messages, shares } = await measure(nats.url, count, total, target.url);
+      const rate = messages / seconds;
       if (count === COUNTS[0]) first = rate;
       say(
         `${String(count).padStart(7)}  ${seconds.toFixed(2).padStart(7)}  ${
