@@ -29,6 +29,7 @@ import {
 import { type EventBody, rawEventOf } from "../domain/message.ts";
 import { type PageResult, projectPage } from "../domain/project.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
+import { ConfigError } from "../errors.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type BatchStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import { errorLine, type NatsLink } from "../nats/mod.ts";
@@ -253,6 +254,15 @@ function handBack(batch: readonly JsMsg[]): void {
   }
 }
 
+/**
+ * Whether an error ends a member instead of being retried: a fatal store error, a consumer that
+ * cannot serve a group, or a NATS_STREAM that cannot hold the worker's subjects.
+ */
+function isFatal(error: unknown): boolean {
+  return isFatalStoreError(error) || error instanceof GroupConsumerError ||
+    error instanceof ConfigError;
+}
+
 /** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
 export function projectBatch(messages: readonly JsMsg[]): PageResult {
   return projectPage(0, messages.map(rawEventOfMessage), MAX_STORED_TYPE_LENGTH);
@@ -260,8 +270,9 @@ export function projectBatch(messages: readonly JsMsg[]): PageResult {
 
 /**
  * Run one member until the signal aborts, or with `drain` until the group has nothing left.
- * Transient failures (broker, database) are logged and retried; a fatal store error or a
- * consumer that cannot serve a group ends it by throwing.
+ * Transient failures (broker, database) are logged and retried; a fatal store error, a consumer
+ * that cannot serve a group or a stream that cannot hold the worker's subjects ends it by
+ * throwing.
  */
 export function runGroupMember(options: GroupMemberOptions): Promise<GroupSummary> {
   return new GroupMember(options).run();
@@ -301,7 +312,7 @@ class GroupMember {
           }
           this.#failures = 0;
         } catch (error) {
-          if (isFatalStoreError(error) || error instanceof GroupConsumerError) throw error;
+          if (isFatal(error)) throw error;
           if (!await this.#retryAfter(error)) break;
         }
       }
