@@ -151,12 +151,16 @@ export function groupConsumerConfig(group: string): Partial<ConsumerConfig> {
   };
 }
 
-/** Raised when a consumer of the group's name exists but cannot serve a group. */
-export class GroupConsumerError extends Error {
+/**
+ * Raised when a consumer of the group's name exists but cannot serve a group: a configuration
+ * mistake (exit 2), not a failure to retry.
+ */
+export class GroupConsumerError extends ConfigError {
   /** @param group the consumer's name; @param why what is wrong with it. */
   constructor(group: string, why: string) {
     super(
-      `the consumer ${group} cannot serve a scan-worker group: ${why}; delete it (nats consumer rm) or choose another NATS_GROUP`,
+      "NATS_GROUP (--group)",
+      `the consumer ${group} cannot serve a scan-worker group: ${why}; delete it (nats consumer rm) or choose another group`,
     );
     this.name = "GroupConsumerError";
   }
@@ -255,12 +259,12 @@ function handBack(batch: readonly JsMsg[]): void {
 }
 
 /**
- * Whether an error ends a member instead of being retried: a fatal store error, a consumer that
- * cannot serve a group, or a NATS_STREAM that cannot hold the worker's subjects.
+ * Whether an error ends a member instead of being retried: a fatal store error, or a
+ * configuration mistake (a consumer that cannot serve a group, a NATS_STREAM that cannot hold the
+ * worker's subjects).
  */
 function isFatal(error: unknown): boolean {
-  return isFatalStoreError(error) || error instanceof GroupConsumerError ||
-    error instanceof ConfigError;
+  return isFatalStoreError(error) || error instanceof ConfigError;
 }
 
 /** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
