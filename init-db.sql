@@ -22,7 +22,7 @@ GO
 
 -- 001_init.sql
 BEGIN TRANSACTION;
--- scan-worker schema for SQL Server 2017+ (SPEC §4). One batch: no GO separators.
+-- scan-worker schema for SQL Server 2016+ (compatibility level 130+). One batch: no GO separators.
 -- Times are datetime2(7) in UTC; ids are bigint (EventId and ParcelId go up to 2^53-1).
 
 CREATE TABLE dbo.WorkerStates (
@@ -37,7 +37,7 @@ VALUES (N'scan-events', 0, SYSUTCDATETIME());
 
 -- Type holds at most 50 characters after trimming; upper-casing a few letters (ß → SS) can
 -- lengthen it, hence 100. PickupEventId and DeliveryEventId record which event set each time,
--- so "the first PICKUP / DELIVERY" holds whatever order pages are applied in (SPEC §3.7).
+-- so "the first PICKUP / DELIVERY" holds whatever order pages are applied in (docs/rules.md §3.7).
 CREATE TABLE dbo.ParcelStates (
     ParcelId           bigint        NOT NULL CONSTRAINT PK_ParcelStates PRIMARY KEY,
     LastEventId        bigint        NOT NULL,
@@ -62,7 +62,7 @@ CREATE TABLE dbo.RejectedEvents (
 
 CREATE INDEX IX_RejectedEvents_EventId ON dbo.RejectedEvents (EventId);
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
-VALUES (1, N'init', '1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b', SYSUTCDATETIME());
+VALUES (1, N'init', '5262a00b25288a2f6d9f823799d7dd662211950b4166f40586d6d9c8b0f560d5', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO
 
@@ -94,5 +94,20 @@ INSERT INTO dbo.WorkerStates (Id, LastProcessedEventId, UpdatedAtUtc)
 VALUES (N'scan-events:nats', 0, SYSUTCDATETIME());
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
 VALUES (3, N'outbox', '7103b7393460edb932a37822c4b1e141e60bef676a4dd8eae9a445a24012df4a', SYSUTCDATETIME());
+COMMIT TRANSACTION;
+GO
+
+-- 004_read_indexes.sql
+BEGIN TRANSACTION;
+-- Indexes for the reads that run while pages are written, so none of them walks a wide table.
+-- The outbox backlog (every few seconds while NATS_URL is set) counts the rows after the relay's
+-- cursor and reads the oldest one's time: this index holds EventId and CreatedAtUtc only, not the
+-- Body the clustered key carries in-row. `status` reads the newest applied event (the row with
+-- the highest LastEventId) and counts ParcelStates: both from the narrow LastEventId index.
+CREATE INDEX IX_OutboxEvents_EventId ON dbo.OutboxEvents (EventId) INCLUDE (CreatedAtUtc);
+
+CREATE INDEX IX_ParcelStates_LastEventId ON dbo.ParcelStates (LastEventId);
+INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
+VALUES (4, N'read_indexes', 'e44e3fa871d1625d0ceb882a76c0927e72a38927479ced4453ba6f50a75291bd', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO

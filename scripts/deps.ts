@@ -19,7 +19,8 @@ const SRC = new URL("src/", ROOT).href;
  * import modules of its own group or of a lower layer.
  */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["domain", "errors.ts", "retry.ts", "build_info.ts", "source.ts"],
+  ["domain", "errors.ts", "retry.ts", "build_info.ts"],
+  ["config"],
   ["config.ts", "version.ts"],
   ["log.ts"],
   ["source.ts"],

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { MIN_COMPATIBILITY_LEVEL, MSSQL_MIGRATIONS } from "../src/store/mssql.ts";
+import { MSSQL_MIGRATIONS } from "../src/store/mssql.ts";
+import { MIN_COMPATIBILITY_LEVEL } from "../src/store/mssql_errors.ts";
 import { MSSQL_SQL } from "../src/store/mssql_sql.ts";
 
 /**

@@ -20,7 +20,13 @@ export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 /**
  * The wait before retry number `attempt` (1 = first retry): a uniformly random time between 0
  * and `min(cap, base · 2^(attempt-1))` ("full jitter").
- * @example backoffDelay(3, { baseMs: 100, capMs: 1000 }, () => 0.5) // 200
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * // The third retry waits up to 100 · 2² = 400 ms; a random draw of 0.5 gives half of that.
+ * strictEqual(backoffDelay(3, { baseMs: 100, capMs: 1000 }, () => 0.5), 200);
+ * strictEqual(backoffDelay(9, { baseMs: 100, capMs: 1000 }, () => 0.5), 500);
+ * ```
  */
 export function backoffDelay(
   attempt: number,
@@ -33,7 +39,13 @@ export function backoffDelay(
 
 /**
  * Parse a `Retry-After` header: delay-seconds or an HTTP date.
- * @example parseRetryAfter("7", 0) // 7000
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * strictEqual(parseRetryAfter("7", 0), 7000);
+ * strictEqual(parseRetryAfter("Thu, 01 Jan 1970 00:00:30 GMT", 10_000), 20_000);
+ * strictEqual(parseRetryAfter("soon", 0), null);
+ * ```
  * @returns milliseconds to wait (≥ 0, at most {@link MAX_RETRY_AFTER_MS}), or null when absent
  *   or unreadable.
  */

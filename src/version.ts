@@ -33,7 +33,12 @@ export function checkoutCommit(root = new URL("../", import.meta.url)): string |
 
 /**
  * The `--version` line.
- * @example versionLine() // "scan-worker 0.1.0 (commit 1a2b3c4d5e6f)"
+ * @example
+ * ```ts
+ * import { match } from "node:assert/strict";
+ * // e.g. "scan-worker 0.1.0 (commit 1a2b3c4d5e6f)", or "(commit unknown)" outside a checkout
+ * match(versionLine(), /^scan-worker \d+\.\d+\.\d+ \(commit ([0-9a-f]{12}|unknown)\)$/);
+ * ```
  */
 export function versionLine(): string {
   const commit = BUILD_COMMIT ?? checkoutCommit();

@@ -1,4 +1,4 @@
--- scan-worker schema for SQL Server 2017+ (SPEC §4). One batch: no GO separators.
+-- scan-worker schema for SQL Server 2016+ (compatibility level 130+). One batch: no GO separators.
 -- Times are datetime2(7) in UTC; ids are bigint (EventId and ParcelId go up to 2^53-1).
 
 CREATE TABLE dbo.WorkerStates (
@@ -13,7 +13,7 @@ VALUES (N'scan-events', 0, SYSUTCDATETIME());
 
 -- Type holds at most 50 characters after trimming; upper-casing a few letters (ß → SS) can
 -- lengthen it, hence 100. PickupEventId and DeliveryEventId record which event set each time,
--- so "the first PICKUP / DELIVERY" holds whatever order pages are applied in (SPEC §3.7).
+-- so "the first PICKUP / DELIVERY" holds whatever order pages are applied in (docs/rules.md §3.7).
 CREATE TABLE dbo.ParcelStates (
     ParcelId           bigint        NOT NULL CONSTRAINT PK_ParcelStates PRIMARY KEY,
     LastEventId        bigint        NOT NULL,

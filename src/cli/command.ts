@@ -18,6 +18,8 @@ export interface Flag {
   readonly value?: string;
   /** What it does, in a few words (with its default). */
   readonly help: string;
+  /** The command cannot run without it (help shows it without brackets). */
+  readonly required?: boolean;
 }
 
 /** A positional argument. */
@@ -57,6 +59,8 @@ export interface Command<S extends Section = Section> {
   readonly positionals?: readonly Positional[];
   /** The parts of the configuration it reads (logging is always read). */
   readonly needs: readonly S[];
+  /** A setting's help as this command uses it, by variable, where the general one would mislead. */
+  readonly settingHelp?: Readonly<Record<string, string>>;
   /** Where its log lines go: stdout when its output is its log, else stderr. */
   readonly logTo: "stdout" | "stderr";
   /** Example command lines. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import type { ApiConfig, NatsConfig, NatsLinkConfig, WorkerConfig } from "../config.ts";
 import { UsageError } from "../errors.ts";
 import { logger } from "../log.ts";
 import { GroupMonitor } from "../ops/group_monitor.ts";
@@ -19,7 +19,7 @@ import { backoffOf, streamLink } from "./wiring.ts";
 const STATUS_CONNECT_MS = 5000;
 
 /** `status --group` needs NATS_URL: a usage error without it. */
-export function requireNats(config: NatsConfig): void {
+export function requireNats(config: NatsLinkConfig): void {
   if (config.nats === null) {
     throw new UsageError("--group (NATS_GROUP) reads the group's consumer: set NATS_URL");
   }
@@ -29,7 +29,7 @@ export function requireNats(config: NatsConfig): void {
  * The group's counts for `status`, read once from the broker NATS_URL names.
  * @throws UsageError when NATS_URL is not set; Error when the broker does not answer in 5 s.
  */
-export async function groupReport(config: NatsConfig, group: string): Promise<GroupReport> {
+export async function groupReport(config: NatsLinkConfig, group: string): Promise<GroupReport> {
   requireNats(config);
   const link = await connectNats(config, {
     logger: logger("nats"),

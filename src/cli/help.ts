@@ -5,16 +5,30 @@
  * @module
  */
 
-import { type Section, SETTINGS } from "../config.ts";
+import { type AnySetting, type Section, settingsOf } from "../config.ts";
 import { VERSION } from "../version.ts";
 import type { AnyCommand, Flag } from "./command.ts";
 
-/** A command's usage line: `scan-worker parcel <ParcelId> [--json] [options]`. */
+/** A flag as usage shows it: `--to EventId`, in brackets unless required. */
+function flagUsage(flag: Flag): string {
+  const text = `--${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
+  return flag.required ? text : `[${text}]`;
+}
+
+/**
+ * A command's usage line.
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * import { reset } from "./reset.ts";
+ * strictEqual(usageLine(reset), "scan-worker reset --to EventId [--yes] [--beyond-feed] [options]");
+ * ```
+ */
 export function usageLine(command: AnyCommand): string {
   const parts = [
     `scan-worker ${command.name}`,
     ...(command.positionals ?? []).map((p) => `<${p.name}>`),
-    ...command.flags.map((f) => `[--${f.name}${f.value ? ` ${f.value}` : ""}]`),
+    ...command.flags.map(flagUsage),
   ];
   if (command.needs.length > 0) parts.push("[options]");
   return parts.join(" ");
@@ -25,8 +39,20 @@ export function sectionsOf(command: AnyCommand): Section[] {
   return [...command.needs, "logging"];
 }
 
+/** The settings a command reads, each once. */
+export function settingsOfCommand(command: AnyCommand): AnySetting[] {
+  return settingsOf(sectionsOf(command));
+}
+
 function flagLine(flag: Flag): string {
-  return `  ${`--${flag.name}${flag.value ? ` ${flag.value}` : ""}`.padEnd(24)} ${flag.help}`;
+  const text = `--${flag.name}${flag.value ? ` ${flag.value}` : ""}`;
+  return `  ${text.padEnd(24)} ${flag.help}${flag.required ? " (required)" : ""}`;
+}
+
+function settingLine(command: AnyCommand, s: AnySetting): string {
+  const flag = s.flag ? `--${s.flag}` : "";
+  const help = command.settingHelp?.[s.variable] ?? s.help;
+  return `  ${flag.padEnd(20)} ${s.variable.padEnd(24)} ${help} (${s.shown})`;
 }
 
 /** The help of one command. */
@@ -41,25 +67,25 @@ export function commandHelp(command: AnyCommand): string {
     "",
   ];
   if (command.flags.length > 0) lines.push("Options:", ...command.flags.map(flagLine), "");
-  const settings = sectionsOf(command).flatMap((section) => SETTINGS[section]);
   lines.push("Settings (a flag overrides its environment variable, which overrides .env):");
-  for (const s of settings) {
-    const flag = s.flag ? `--${s.flag}` : "";
-    lines.push(`  ${flag.padEnd(20)} ${s.variable.padEnd(24)} ${s.help} (${s.fallback})`);
-  }
+  lines.push(...settingsOfCommand(command).map((s) => settingLine(command, s)));
   lines.push("", "Examples:", ...command.examples.map((e) => `  ${e}`), "");
   return lines.join("\n");
 }
 
 /** The program's help: every command in one line. */
 export function programHelp(commands: readonly AnyCommand[]): string {
-  const width = Math.max(...commands.map((c) => usageLine(c).length)) + 2;
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     `scan-worker ${VERSION} — pulls parcel scan events into parcel states`,
     "",
     "Usage:",
-    ...commands.map((c) => `  ${usageLine(c).padEnd(width)} ${c.summary}`),
-    `  ${"scan-worker --help | --version".padEnd(width)} this help, or the version`,
+    "  scan-worker <command> [options]",
+    "  scan-worker <command> --help",
+    "  scan-worker --help | --version",
+    "",
+    "Commands:",
+    ...commands.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`),
     "",
     'Each command has its own help, with its options and settings: "scan-worker run --help".',
     "Settings come from flags, then environment variables, then a .env file, then defaults.",

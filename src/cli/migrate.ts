@@ -25,7 +25,7 @@ that was edited since, or a database migrated by a newer scan-worker, stops it w
     try {
       const applied = await store.migrate();
       if (applied.length === 0) {
-        const { schemaVersion } = await store.status();
+        const schemaVersion = await store.schemaVersion();
         io.stdout(`schema is up to date (version ${schemaVersion})\n`);
       }
       for (const m of applied) {

@@ -7,7 +7,7 @@
 import { EXIT } from "../errors.ts";
 import { logger } from "../log.ts";
 import { FetchFailedError, ScanApiClient } from "../api/client.ts";
-import type { ApiConfig } from "../config.ts";
+import type { ApiLinkConfig } from "../config.ts";
 import { pageEnd } from "../domain/project.ts";
 import { describeMove, type FeedReaches, resetCheckpoint, wholeNumber } from "../ops/operator.ts";
 import { openStore } from "../store/open.ts";
@@ -25,7 +25,7 @@ refuses (exit 1) when there is none, unless --beyond-feed. It takes the feed loc
 refuses (exit 1) while a worker holds it; it asks for confirmation on a terminal, and without
 --yes refuses (exit 2) when stdin is not a terminal.`,
   flags: [
-    { name: "to", type: "string", value: "EventId", help: "the new checkpoint" },
+    { name: "to", type: "string", value: "EventId", help: "the new checkpoint", required: true },
     { name: "yes", type: "boolean", help: "do not ask for confirmation" },
     {
       name: "beyond-feed",
@@ -33,7 +33,7 @@ refuses (exit 1) while a worker holds it; it asks for confirmation on a terminal
       help: "move forward even past the feed's last event (or with the API unreachable)",
     },
   ],
-  needs: ["database", "api"],
+  needs: ["database", "apiLink"],
   logTo: "stderr",
   examples: [
     "scan-worker reset --to 83000",
@@ -41,11 +41,7 @@ refuses (exit 1) while a worker holds it; it asks for confirmation on a terminal
     "scan-worker reset --to 120000 --yes --beyond-feed",
   ],
   async run({ config, flags, io }) {
-    const eventId = wholeNumber(
-      typeof flags.to === "string" ? flags.to : undefined,
-      "--to",
-      0,
-    );
+    const eventId = wholeNumber(String(flags.to), "--to", 0);
     const store = await openStore(config);
     try {
       const outcome = await resetCheckpoint(store, eventId, {
@@ -71,7 +67,7 @@ refuses (exit 1) while a worker holds it; it asks for confirmation on a terminal
 });
 
 /** Ask the API for one event at `eventId` or after (three attempts, then give up). */
-function feedReaches(config: ApiConfig): FeedReaches {
+function feedReaches(config: ApiLinkConfig): FeedReaches {
   const client = new ScanApiClient({
     url: config.apiUrl,
     limit: 1,

@@ -64,7 +64,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
       help: "read the Scan Event API (api, the default) or the stream NATS_URL names (nats)",
     },
   ],
-  needs: ["database", "api", "worker", "nats"],
+  needs: ["database", "api", "worker", "nats", "group"],
   logTo: "stdout",
   examples: [
     "scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db",
@@ -107,7 +107,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
         host: config.metricsHost,
         port: config.metricsPort ?? 0,
         monitor,
-        checkDatabase: () => store.readCheckpoint(),
+        checkDatabase: () => store.ping(),
         databaseTimeoutMs: 2000,
         logger: logger("http"),
       });

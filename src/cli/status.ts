@@ -21,7 +21,7 @@ version, and the newest applied event with its age: how far behind the couriers 
 Reads only; the database must exist. With NATS_URL and --group NAME (NATS_GROUP), also the
 group's consumer: messages pending, unacknowledged and redelivered.`,
   flags: [{ name: "json", type: "boolean", help: "as one JSON object" }],
-  needs: ["database", "nats"],
+  needs: ["database", "natsLink", "group"],
   logTo: "stderr",
   examples: [
     "scan-worker status",

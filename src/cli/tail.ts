@@ -15,6 +15,12 @@ import { defineCommand } from "./command.ts";
 import type { CliIo } from "./io.ts";
 import { streamLink } from "./wiring.ts";
 
+/**
+ * How `tail` spaces its attempts to reach the broker: someone is watching, so never more than
+ * 5 s apart (the worker's RETRY_* settings are for the worker).
+ */
+const CONNECT_RETRY = { retryBaseMs: 500, retryMaxMs: 5000 } as const;
+
 /** An event for people: one line. */
 export function formatEvent(body: EventBody): string {
   const run = body.RunId === null ? "" : `, run ${body.RunId}`;
@@ -39,7 +45,8 @@ export const tail = defineCommand({
   description:
     `Reads the NATS JetStream stream the worker publishes to (NATS_URL, NATS_STREAM) and prints
 each event on a line, or as its JSON body with --json: from now on, or from an EventId. --type
-and --parcel keep only one type or one parcel. Stops on SIGINT/SIGTERM.`,
+and --parcel keep only one type or one parcel. Retries reaching the broker every 0.5 to 5 s
+until it answers. Stops on SIGINT/SIGTERM.`,
   flags: [
     { name: "type", type: "string", value: "T", help: "only events of this type (PICKUP, …)" },
     { name: "parcel", type: "string", value: "P", help: "only events of this parcel" },
@@ -51,7 +58,11 @@ and --parcel keep only one type or one parcel. Stops on SIGINT/SIGTERM.`,
     },
     { name: "json", type: "boolean", help: "print each event's JSON body" },
   ],
-  needs: ["nats", "worker"],
+  needs: ["natsLink"],
+  settingHelp: {
+    NATS_URL:
+      "the NATS server whose stream is read: nats://[user:pass@]host:4222 or nats://token@host",
+  },
   logTo: "stderr",
   examples: [
     "NATS_URL=nats://broker:4222 scan-worker tail",
@@ -68,7 +79,7 @@ and --parcel keep only one type or one parcel. Stops on SIGINT/SIGTERM.`,
       : null;
     const from = typeof flags.from === "string" ? wholeNumber(flags.from, "--from", 1) : null;
     const { signal, stop } = onStop(io);
-    const link = await streamLink(config)(signal);
+    const link = await streamLink({ ...config, ...CONNECT_RETRY })(signal);
     try {
       if (link === null) return EXIT.ok;
       const start = from === null

@@ -6,7 +6,13 @@
  */
 
 import { type ClientEvents, ScanApiClient } from "../api/client.ts";
-import type { ApiConfig, NatsConfig, WorkerConfig } from "../config.ts";
+import type {
+  ApiConfig,
+  NatsConfig,
+  NatsLinkConfig,
+  RetryConfig,
+  WorkerConfig,
+} from "../config.ts";
 import { logger } from "../log.ts";
 import { WorkerMonitor } from "../ops/monitor.ts";
 import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../nats/mod.ts";
@@ -16,7 +22,7 @@ import type { OutboxStore, StoreAdmin } from "../store/store.ts";
 import { StreamSource } from "../stream/mod.ts";
 
 /** The retry spacing the settings give. */
-export function backoffOf(config: WorkerConfig): BackoffPolicy {
+export function backoffOf(config: RetryConfig): BackoffPolicy {
   return { baseMs: config.retryBaseMs, capMs: config.retryMaxMs };
 }
 
@@ -48,7 +54,7 @@ export function apiClient(config: ApiConfig & WorkerConfig, events?: ClientEvent
  * NATS_STREAM when the stream cannot hold the worker's subjects.
  */
 export function streamLink(
-  config: NatsConfig & WorkerConfig,
+  config: NatsLinkConfig & RetryConfig,
   events?: LinkEvents,
 ): (signal: AbortSignal) => Promise<NatsLink | null> {
   const log = logger("nats");

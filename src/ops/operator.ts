@@ -13,7 +13,7 @@ import type { ParcelState, RejectedEvent, Store } from "../store/store.ts";
  * @throws UsageError naming the argument.
  */
 export function wholeNumber(text: string | undefined, name: string, min: number): number {
-  if (text === undefined) throw new UsageError(`invalid ${name}: is required`);
+  if (text === undefined) throw new UsageError(`${name} is missing`);
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
     throw new UsageError(
@@ -82,7 +82,11 @@ export type FeedReaches = (eventId: number) => Promise<boolean>;
 
 /**
  * What moving the checkpoint from `from` to `to` does, in words.
- * @example describeMove(15, 40) // "forward by 25: events 16..40 are skipped and never applied"
+ * @example
+ * ```ts
+ * import { strictEqual } from "node:assert/strict";
+ * strictEqual(describeMove(15, 40), "forward by 25: events 16..40 are skipped and never applied");
+ * ```
  */
 export function describeMove(from: number, to: number): string {
   if (to > from) {

@@ -6,7 +6,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { type AppliedMigration, MigrationError, SchemaMissingError } from "./store.ts";
+import { type AppliedMigration } from "./store.ts";
+import { MigrationError, SchemaMissingError } from "../errors.ts";
 
 /** One migration file, embedded in the program. */
 export interface Migration {
@@ -18,6 +19,11 @@ export interface Migration {
   readonly sql: string;
   /** SHA-256 of the SQL text, hex. */
   readonly checksum: string;
+  /**
+   * Checksums of earlier texts of this file that differ from it in comments only (recorded by
+   * databases migrated before the comment was corrected): accepted as this migration.
+   */
+  readonly earlier?: readonly string[];
 }
 
 const FILE_NAME = /^(\d{3})_([a-z0-9_]+)\.sql$/;
@@ -28,16 +34,27 @@ export function sha256Hex(text: string): string {
 }
 
 /**
- * Turn `{ "001_init.sql": "CREATE …" }` into an ordered list of migrations.
+ * Turn `{ "001_init.sql": "CREATE …" }` into an ordered list of migrations; `earlier` names, per
+ * file, the checksums of its earlier comment-only variants (see {@link Migration.earlier}).
  * @throws MigrationError on a bad file name or a repeated version.
  */
-export function defineMigrations(files: Readonly<Record<string, string>>): Migration[] {
+export function defineMigrations(
+  files: Readonly<Record<string, string>>,
+  earlier: Readonly<Record<string, readonly string[]>> = {},
+): Migration[] {
   const migrations = Object.entries(files).map(([file, sql]) => {
     const match = FILE_NAME.exec(file);
     if (match === null) {
       throw new MigrationError(`migration file name ${file} is not NNN_name.sql`);
     }
-    return { version: Number(match[1]), name: match[2] ?? "", sql, checksum: sha256Hex(sql) };
+    const checksum = sha256Hex(sql);
+    return {
+      version: Number(match[1]),
+      name: match[2] ?? "",
+      sql,
+      checksum,
+      earlier: earlier[file],
+    };
   }).sort((a, b) => a.version - b.version);
   migrations.forEach((m, i) => {
     if (m.version !== i + 1) {
@@ -65,7 +82,7 @@ export function pendingMigrations(
         `the database has migration ${row.version} (${row.name}) that this program does not know; it was migrated by a newer scan-worker`,
       );
     }
-    if (migration.checksum !== row.checksum) {
+    if (migration.checksum !== row.checksum && !migration.earlier?.includes(row.checksum)) {
       throw new MigrationError(
         `migration ${
           String(row.version).padStart(3, "0")

@@ -45,7 +45,14 @@ export type EncryptMode = boolean | "strict";
  * `Encrypt` as Microsoft.Data.SqlClient reads it: `Optional`/`False`/`No` (what SqlClient 5
  * writes for "off") → false, `Mandatory`/`True`/`Yes` → true, `Strict` → TDS 8 strict
  * encryption (the whole connection in TLS from the first byte).
- * @example encryptMode("Optional", "Encrypt") // false
+ * @example SqlClient's words
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { encryptMode } from "./mssql_config.ts";
+ *
+ * deepStrictEqual(encryptMode("Optional", "Encrypt"), false);
+ * deepStrictEqual(encryptMode("Strict", "Encrypt"), "strict");
+ * ```
  */
 export function encryptMode(value: string, name: string): EncryptMode {
   const lower = value.trim().toLowerCase();
@@ -83,13 +90,15 @@ interface LoginEvents {
 /**
  * Give a failed login's error the server's number and severity. tedious reports a refused login
  * (18456 login failed, 4060 cannot open database, 40613 database unavailable …) as `ELOGIN`
- * without them; the server's error token, seen just before, carries both. Set as the driver's
- * `beforeConnect` hook, so every connection of every pool gets it.
+ * without them; the server's error tokens, seen just before, carry both. The first one counts,
+ * as in SqlClient: a database that is not open yet (recovery, a failover, a restore) answers
+ * 4060 (transient) and then 18456 (login failed), and the login is worth retrying. Set as the
+ * driver's `beforeConnect` hook, so every connection of every pool gets it.
  */
 export function attachLoginError(connection: LoginEvents): void {
   let token: ErrorToken | undefined;
   connection.on("errorMessage", (message) => {
-    token = message;
+    token ??= message;
   });
   connection.once("connect", (error) => {
     if (error === undefined || token === undefined) return;
@@ -103,6 +112,9 @@ function withDefaults(config: sql.config, connectTimeoutMs: number): sql.config 
   return {
     ...config,
     beforeConnect: attachLoginError,
+    // Check a pooled connection's socket on acquire, not with a `SELECT 1` round trip (the
+    // driver's default): a dead socket fails the call, which the store retries.
+    validateConnection: "socket",
     connectionTimeout: config.connectionTimeout ?? connectTimeoutMs,
     requestTimeout: config.requestTimeout ?? 30_000,
     pool: {
@@ -260,7 +272,15 @@ function parseAdoNet(text: string): sql.config {
 /**
  * The `mssql` connection config for a `DATABASE_URL`; a connection may take `connectTimeoutMs`
  * (DB_CONNECT_TIMEOUT_MS) unless the string sets its own (`connectTimeout`, `Connect Timeout`).
- * @example mssqlConfig("mssql://app:pw@db:1433/Scan").database // "Scan"
+ * @example Both forms
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { mssqlConfig } from "./mssql_config.ts";
+ *
+ * deepStrictEqual(mssqlConfig("mssql://app:pw@db:1433/Scan").database, "Scan");
+ * const ado = mssqlConfig("Server=db,1433;Database=Scan;User Id=app;Password=pw");
+ * deepStrictEqual([ado.server, ado.port, ado.validateConnection], ["db", 1433, "socket"]);
+ * ```
  * @throws ConfigError naming what is wrong (never echoing the password).
  */
 export function mssqlConfig(text: string, connectTimeoutMs = 15_000): sql.config {

@@ -7,22 +7,47 @@
  * @module
  */
 
+// @ts-types="npm:@types/mssql@^12.3.0"
+import type sql from "mssql";
+import init from "../../sql/mssql/001_init.sql" with { type: "text" };
+import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
+import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
+import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
+import { defineMigrations, type Migration } from "./migrate.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 
 /** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
 export const MSSQL_TYPE_LENGTH = MAX_STORED_TYPE_LENGTH;
 
+/** The start of a page's (or a batch's) batch: one transaction, aborted whole on an error. */
+const PAGE_START = `SET XACT_ABORT ON;
+SET NOCOUNT ON;
+BEGIN TRANSACTION;
+
+`;
+
+/** A page's guard: the checkpoint moves only from its expected old value, or the page rolls back. */
+const PAGE_GUARD = `UPDATE dbo.WorkerStates
+SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
+WHERE Id = @id AND LastProcessedEventId = @from;
+
+IF @@ROWCOUNT <> 1
+BEGIN
+    ROLLBACK TRANSACTION;
+    SELECT CAST(0 AS bit) AS moved,
+        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
+    RETURN;
+END;
+
+`;
+
 /**
- * The parcel rows and the new rejections of a page or of a group member's batch, as part of
- * its transaction. Parcel rows: UPDATE then INSERT … WHERE NOT EXISTS under UPDLOCK, HOLDLOCK
- * (no MERGE), with the guards of the projection rules; `@c` is keyed (and so scanned) by
- * ParcelId, so concurrent writers take shared rows in one order. Rejections once per (EventId,
- * Payload), the payload compared byte for byte (a binary collation and its length: the
- * database's collation may ignore case, width and trailing spaces), the existing ones read
- * under UPDLOCK, HOLDLOCK (a key-range lock: a second writer of the same rejection waits, then
- * finds it), their ids in page order (`ORDER BY r.n`) into `@r`.
+ * The parcel rows and the new rejections of a page or of a group member's batch. `@c` is keyed,
+ * and so read, by ParcelId: concurrent writers take shared rows in one order. The existing
+ * rejections are read under UPDLOCK, HOLDLOCK (a key-range lock: a second writer of the same
+ * rejection waits, then finds it).
  */
-const PARCEL_ROWS_AND_REJECTIONS = `DECLARE @c TABLE (
+const PAGE_ROWS = `DECLARE @c TABLE (
     ParcelId           bigint        NOT NULL PRIMARY KEY,
     LastEventId        bigint        NOT NULL,
     Type               nvarchar(${MSSQL_TYPE_LENGTH}) NOT NULL,
@@ -41,16 +66,16 @@ SELECT j.ParcelId, j.LastEventId, j.Type, j.StatusCode, j.RunId,
     j.PickupEventId, CONVERT(datetime2(7), j.Pickup, 126),
     j.DeliveryEventId, CONVERT(datetime2(7), j.Delivery, 126)
 FROM OPENJSON(@changes) WITH (
-    ParcelId        bigint        '$.p',
-    LastEventId     bigint        '$.e',
-    Type            nvarchar(${MSSQL_TYPE_LENGTH}) '$.t',
-    StatusCode      nvarchar(100) '$.s',
-    RunId           nvarchar(50)  '$.r',
-    Created         varchar(27)   '$.c',
-    PickupEventId   bigint        '$.pe',
-    Pickup          varchar(27)   '$.pt',
-    DeliveryEventId bigint        '$.de',
-    Delivery        varchar(27)   '$.dt'
+    ParcelId        bigint        'strict $.p',
+    LastEventId     bigint        'strict $.e',
+    Type            nvarchar(${MSSQL_TYPE_LENGTH}) 'strict $.t',
+    StatusCode      nvarchar(100) 'strict $.s',
+    RunId           nvarchar(50)  'strict $.r',
+    Created         varchar(27)   'strict $.c',
+    PickupEventId   bigint        'strict $.pe',
+    Pickup          varchar(27)   'strict $.pt',
+    DeliveryEventId bigint        'strict $.de',
+    Delivery        varchar(27)   'strict $.dt'
 ) AS j;
 
 UPDATE p SET
@@ -93,10 +118,10 @@ DECLARE @r TABLE (
 INSERT INTO @r (n, EventId, Reason, Payload)
 SELECT j.n, j.EventId, j.Reason, j.Payload
 FROM OPENJSON(@rejections) WITH (
-    n       int            '$.n',
-    EventId bigint         '$.e',
-    Reason  nvarchar(1000) '$.why',
-    Payload nvarchar(max)  '$.raw'
+    n       int            'strict $.n',
+    EventId bigint         'strict $.e',
+    Reason  nvarchar(1000) 'strict $.why',
+    Payload nvarchar(max)  'strict $.raw'
 ) AS j
 WHERE NOT EXISTS (
     SELECT 1 FROM dbo.RejectedEvents AS x WITH (UPDLOCK, HOLDLOCK)
@@ -107,7 +132,61 @@ WHERE NOT EXISTS (
 INSERT INTO dbo.RejectedEvents (EventId, Reason, Payload, RejectedAtUtc)
 SELECT r.EventId, r.Reason, r.Payload, SYSUTCDATETIME()
 FROM @r AS r
-ORDER BY r.n;`;
+ORDER BY r.n;
+
+`;
+
+/** The page batch up to its outbox part: checkpoint, parcel rows, rejections (see applyPage). */
+const PAGE_WRITE = PAGE_START + PAGE_GUARD + PAGE_ROWS;
+
+/**
+ * The page's accepted events into the outbox, but those at or below the relay's cursor (the
+ * stream holds them). The cursor's row is locked to the commit: a relay commit moving it (and
+ * pruning the rows it covers) waits for this page, or this page for it, so a replayed event
+ * cannot slip back in.
+ */
+const PAGE_OUTBOX = `DECLARE @relayCursor bigint = ISNULL(
+    (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK)
+     WHERE Id = @relayId), 0);
+DECLARE @outboxed int;
+INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
+SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
+FROM OPENJSON(@outbox) WITH (
+    EventId bigint        'strict $.e',
+    Subject nvarchar(max) 'strict $.s',
+    Body    nvarchar(max) 'strict $.b'
+) AS o
+WHERE o.EventId > @relayCursor
+  AND NOT EXISTS (
+    SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId);
+SET @outboxed = @@ROWCOUNT;
+
+`;
+
+/** The end of the page batch: commit, and what was stored. */
+const pageEnd = (outboxed: string) =>
+  `COMMIT TRANSACTION;
+SELECT CAST(1 AS bit) AS moved, @to AS actual, ${outboxed} AS outboxed,
+    (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`;
+
+/**
+ * A time as SQL Server reads it for datetime2 (`CONVERT(…, 126)`): the UTC text without its `Z`.
+ * @example Without the Z
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { mssqlTime } from "./mssql_sql.ts";
+ *
+ * deepStrictEqual(mssqlTime("2021-05-11T21:11:34.1506147Z"), "2021-05-11T21:11:34.1506147");
+ * ```
+ */
+export function mssqlTime(text: string): string {
+  return text.replace(/Z$/, "");
+}
+
+/** A datetime2 read back with CONVERT(char(27), x, 121) as docs/rules.md §3.5 text. */
+export function fromSqlTime(text: string | null): string | null {
+  return text === null ? null : `${text.trim().replace(" ", "T")}Z`;
+}
 
 /** The T-SQL texts of the SQL Server store, by name. */
 export const MSSQL_SQL = {
@@ -159,6 +238,12 @@ SELECT CONVERT(char(27), @now, 121) AS appliedAtUtc;`,
   compatibilityLevel: `SELECT compatibility_level AS compatibilityLevel, DB_NAME() AS databaseName
 FROM sys.databases WHERE name = DB_NAME();`,
 
+  /** The readiness probe: the server answers, without a lock on any table. */
+  ping: `SELECT 1 AS ok;`,
+
+  /** The highest applied migration, alone (`migrate` on an up-to-date schema). */
+  schemaVersion: `SELECT MAX(Version) AS schemaVersion FROM dbo.SchemaMigrations;`,
+
   /** The feed's checkpoint. */
   readCheckpoint: `SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id;`,
 
@@ -170,62 +255,21 @@ FROM sys.databases WHERE name = DB_NAME();`,
    * Rejections once per (EventId, Payload), the payload compared byte for byte (a binary
    * collation and its length: the database's collation may ignore case, width and trailing
    * spaces), their ids in page order (`ORDER BY r.n`); the batch returns which it stored
-   * (`stored`: `[{"n":0},…]`, or NULL for none). The accepted events go into the outbox
-   * (`@outbox`, `[]` when it is off), but those at or below the relay's cursor (the stream
-   * holds them).
+   * (`stored`: `[{"n":0},…]`, or NULL for none).
+   * Without the outbox (NATS off) the batch does not touch OutboxEvents nor the relay's cursor,
+   * so a login without rights on them can ingest.
    */
-  applyPage: `SET XACT_ABORT ON;
-SET NOCOUNT ON;
-BEGIN TRANSACTION;
+  applyPage: PAGE_WRITE + pageEnd("CAST(0 AS int)"),
 
-UPDATE dbo.WorkerStates
-SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
-WHERE Id = @id AND LastProcessedEventId = @from;
-
-IF @@ROWCOUNT <> 1
-BEGIN
-    ROLLBACK TRANSACTION;
-    SELECT CAST(0 AS bit) AS moved,
-        (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS actual;
-    RETURN;
-END;
-
-${PARCEL_ROWS_AND_REJECTIONS}
-
--- The relay's cursor, locked to the commit: a relay commit moving it (and pruning the rows it
--- covers) waits for this page, or this page for it, so a replayed event cannot slip back in.
-DECLARE @relayCursor bigint = ISNULL(
-    (SELECT LastProcessedEventId FROM dbo.WorkerStates WITH (UPDLOCK, HOLDLOCK)
-     WHERE Id = @relayId), 0);
-DECLARE @outboxed int;
-INSERT INTO dbo.OutboxEvents (EventId, Subject, Body, CreatedAtUtc)
-SELECT o.EventId, o.Subject, o.Body, SYSUTCDATETIME()
-FROM OPENJSON(@outbox) WITH (
-    EventId bigint        'strict $.e',
-    Subject nvarchar(max) 'strict $.s',
-    Body    nvarchar(max) 'strict $.b'
-) AS o
-WHERE o.EventId > @relayCursor
-  AND NOT EXISTS (
-    SELECT 1 FROM dbo.OutboxEvents AS x WITH (UPDLOCK, HOLDLOCK) WHERE x.EventId = o.EventId);
-SET @outboxed = @@ROWCOUNT;
-
-COMMIT TRANSACTION;
-SELECT CAST(1 AS bit) AS moved, @to AS actual, @outboxed AS outboxed,
-    (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
+  /** {@link MSSQL_SQL.applyPage} that also writes the accepted events into the outbox (`@outbox`). */
+  applyPageWithOutbox: PAGE_WRITE + PAGE_OUTBOX + pageEnd("@outboxed"),
 
   /**
    * A group member's batch in one batch and one transaction: the parcel rows and new rejections
    * of a page, the feed checkpoint neither read nor locked and no outbox (members write at the
    * same time; the group's consumer is their checkpoint). Returns which rejections it stored.
    */
-  applyBatch: `SET XACT_ABORT ON;
-SET NOCOUNT ON;
-BEGIN TRANSACTION;
-
-${PARCEL_ROWS_AND_REJECTIONS}
-
-COMMIT TRANSACTION;
+  applyBatch: PAGE_START + PAGE_ROWS + `COMMIT TRANSACTION;
 SELECT (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The outbox rows after `@after`, in EventId order. */
@@ -246,13 +290,19 @@ WHERE Id = @id AND LastProcessedEventId < @eventId;
 DELETE FROM dbo.OutboxEvents WHERE EventId > @old AND EventId <= @eventId;
 COMMIT TRANSACTION;`,
 
-  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
+  /**
+   * Rows waiting in the outbox (after the relay's cursor) and the oldest one's time, from
+   * IX_OutboxEvents_EventId (004): EventId and CreatedAtUtc, not the Body of the clustered rows.
+   */
   outboxBacklog: `SELECT COUNT_BIG(*) AS outboxRows,
     CONVERT(char(27), MIN(CreatedAtUtc), 121) AS oldest
 FROM dbo.OutboxEvents
 WHERE EventId > ISNULL((SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id), 0);`,
 
-  /** The key figures of `status`. */
+  /**
+   * The key figures of `status`. The newest event and the parcel count come from
+   * IX_ParcelStates_LastEventId (004): a seek to its last key, and a scan of the narrow index.
+   */
   status: `SELECT
     (SELECT LastProcessedEventId FROM dbo.WorkerStates WHERE Id = @id) AS lastProcessedEventId,
     (SELECT CONVERT(char(27), UpdatedAtUtc, 121) FROM dbo.WorkerStates WHERE Id = @id)
@@ -302,9 +352,35 @@ export type MssqlText = keyof typeof MSSQL_SQL;
  * How long the migration lock may be waited for with a given request timeout: below it, so the
  * server's answer ("busy", retried) comes before the client gives up on the request. A request
  * timeout of 0 (none) waits 60 s.
- * @example migrationLockTimeoutMs(30_000) // 25000
+ * @example Below the request timeout
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { migrationLockTimeoutMs } from "./mssql_sql.ts";
+ *
+ * deepStrictEqual(migrationLockTimeoutMs(30_000), 25_000);
+ * deepStrictEqual(migrationLockTimeoutMs(0), 60_000);
+ * ```
  */
 export function migrationLockTimeoutMs(requestTimeoutMs: number): number {
   if (requestTimeoutMs <= 0) return 60_000;
   return requestTimeoutMs - Math.min(5000, Math.ceil(requestTimeoutMs / 2));
 }
+
+/** A request with its parameters, ready to send one of the store's texts. */
+export type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
+
+/** Send one of the store's texts (by name, from {@link MSSQL_SQL}) with `request`'s parameters. */
+export function sendText(request: sql.Request): Send {
+  return (name) => request.query(MSSQL_SQL[name]);
+}
+
+/** The SQL Server migrations, embedded in the program. */
+export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
+  "001_init.sql": init,
+  "002_type_length.sql": typeLength,
+  "003_outbox.sql": outbox,
+  "004_read_indexes.sql": readIndexes,
+}, {
+  // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
+  "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],
+});

@@ -21,7 +21,18 @@ export interface PageDocument {
 /**
  * The page as JSON, each time written the way the store's database reads it (`time` gets the
  * normalised UTC text: `2021-05-11T21:11:34.1506147Z`).
- * @example pageDocument(result, (t) => t).changes // '[{"p":7,"e":1,"t":"PICKUP",…}]'
+ * @example One parcel change
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { projectPage } from "../domain/project.ts";
+ * import { pageDocument } from "./page_document.ts";
+ *
+ * const result = projectPage(0, [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" },
+ * ]);
+ * const [change] = JSON.parse(pageDocument(result, (t) => t).changes);
+ * deepStrictEqual([change.p, change.e, change.t, change.pe], [7, 1, "PICKUP", 1]);
+ * ```
  */
 export function pageDocument(result: PageResult, time: (text: string) => string): PageDocument {
   const optional = (text: string | null) => (text === null ? null : time(text));
@@ -46,7 +57,16 @@ export function pageDocument(result: PageResult, time: (text: string) => string)
 
 /**
  * The rejections a statement stored, from the places (`n`) in the page it reports.
- * @example storedRejections(result, [0, 2]) // [result.rejections[0], result.rejections[2]]
+ * @example What the statement reported
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { projectPage } from "../domain/project.ts";
+ * import { storedRejections } from "./page_document.ts";
+ *
+ * const result = projectPage(0, [{ EventId: 1 }, { EventId: 2 }]);
+ * deepStrictEqual(storedRejections(result, [1]), [result.rejections[1]]);
+ * deepStrictEqual(storedRejections(result, null), []);
+ * ```
  */
 export function storedRejections(
   result: PageResult,
@@ -60,7 +80,18 @@ export function storedRejections(
 
 /**
  * The page's accepted events as outbox rows, JSON: `[{e, s, b}, …]` (EventId, subject, body).
- * @example outboxDocument(result) // '[{"e":1,"s":"scan.v1.events.PICKUP.7","b":"{\\"EventId\\":1,…}"}]'
+ * @example One accepted event
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { projectPage } from "../domain/project.ts";
+ * import { outboxDocument } from "./page_document.ts";
+ *
+ * const result = projectPage(0, [
+ *   { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" },
+ * ]);
+ * const [row] = JSON.parse(outboxDocument(result));
+ * deepStrictEqual([row.e, row.s], [1, "scan.v1.events.PICKUP.7"]);
+ * ```
  */
 export function outboxDocument(result: PageResult): string {
   return JSON.stringify(

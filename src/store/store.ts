@@ -1,6 +1,8 @@
 /**
- * The store seam: one small interface every database adapter implements, and the errors
- * adapters share. Nothing here knows SQL.
+ * The store seam: the interfaces every database adapter implements and the loop, the relay and
+ * the operator commands use, and the one error they act on (a moved checkpoint). Nothing here
+ * knows SQL; the error classes are in `src/errors.ts`, the adapters' shared machinery in
+ * `_call.ts`.
  *
  * @module
  */
@@ -8,7 +10,13 @@
 import type { PageResult } from "../domain/project.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { Rejection } from "../domain/validate.ts";
-import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
+import {
+  DatabaseUnavailableError,
+  MigrationError,
+  PermanentStoreError,
+  SchemaMissingError,
+  UnsupportedDatabaseError,
+} from "../errors.ts";
 
 /** A migration recorded as applied in the database. */
 export interface AppliedMigration {
@@ -110,6 +118,13 @@ export interface StoreAdmin {
   verifySchema(): Promise<void>;
   /** Checkpoint, counts and schema version. */
   status(): Promise<StoreStatus>;
+  /** The highest applied migration version (0 when none, or before the first migration). */
+  schemaVersion(): Promise<number>;
+  /**
+   * Whether the database answers, without reading a table a page write locks: the readiness
+   * probe (`/readyz`). Fails with the store's error when it does not.
+   */
+  ping(): Promise<void>;
   /** One parcel's row, or null when the parcel is unknown. */
   parcel(parcelId: number): Promise<ParcelState | null>;
   /** The newest `limit` rejections, newest first. */
@@ -163,15 +178,6 @@ export interface StoreOptions {
   readonly outbox?: boolean;
 }
 
-/** The feed's row in WorkerStates. */
-export const FEED_ID = "scan-events";
-
-/** The relay's row in WorkerStates: the last EventId the stream holds. */
-export const RELAY_ID = "scan-events:nats";
-
-/** The name of the feed lock in the server databases. */
-export const FEED_LOCK_NAME = `scan-worker:feed:${FEED_ID}`;
-
 /**
  * Raised when a page was projected from a checkpoint that is no longer the stored one:
  * another writer moved it. The page's transaction is rolled back, nothing is applied twice.
@@ -195,161 +201,12 @@ export class CheckpointMovedError extends Error {
   }
 }
 
-/** Raised when the database's schema does not match this program's migrations. */
-export class MigrationError extends Error {
-  /** @param message what is wrong, naming the migration. */
-  constructor(message: string) {
-    super(message);
-    this.name = "MigrationError";
-  }
-}
-
-/** Raised when the tables are missing (the database was never migrated). */
-export class SchemaMissingError extends Error {
-  /** @param detail where it was noticed. */
-  constructor(detail: string) {
-    super(
-      `the database has no scan-worker tables (${detail}); run "scan-worker migrate" or start "run" without --no-migrate`,
-    );
-    this.name = "SchemaMissingError";
-  }
-}
-
-/**
- * How a store sorts one of its driver's errors: `transient` (a passing condition: retried),
- * `permanent` (retrying cannot help: the worker stops), or `unknown` (retried, as a transient
- * one, but not by the store's own short retry). `code` names it as the database documents it.
- */
-export interface ErrorClass {
-  /** What retrying can do about it. */
-  readonly kind: "transient" | "permanent" | "unknown";
-  /** The database's own name for it: `SQLSTATE 42P01`, `error 208`, `SQLITE_BUSY`; or null. */
-  readonly code: string | null;
-  /**
-   * A transient error that came after a whole timeout (connecting, or a request): the store
-   * does not retry it at once, which would multiply the wait; the loop retries it, logged.
-   */
-  readonly slow?: boolean;
-}
-
-/** What a connection attempt that ran out of time is called in {@link ErrorClass.code}. */
-export const CONNECT_TIMEOUT = "connect timeout";
-
-/**
- * No connection to the database server within `DB_CONNECT_TIMEOUT_MS`: the server does not
- * answer (or not in time). Transient: the loop retries it; at start-up the command stops.
- */
-export class ConnectTimeoutError extends Error {
-  /** @param store the store's name; @param doing the operation; @param ms the bound; @param cause the driver's error. */
-  constructor(store: string, doing: string, ms: number, cause: unknown) {
-    super(
-      `${store}: no connection within ${ms} ms (DB_CONNECT_TIMEOUT_MS) while ${doing}; the server does not answer`,
-      { cause },
-    );
-    this.name = "ConnectTimeoutError";
-  }
-}
-
-/**
- * A database error that retrying cannot fix: a syntax error, a missing table or column, a
- * permission denied, a value too long. The worker stops with exit 1 on it and one line that
- * names the store, the error code and what it was doing.
- */
-export class PermanentStoreError extends Error {
-  /** The store: `SQLite`, `PostgreSQL`, `SQL Server`. */
-  readonly store: string;
-  /** The database's code for the error, e.g. `SQLSTATE 42501`. */
-  readonly code: string;
-  /** What the store was doing, e.g. `writing page 101..200`. */
-  readonly doing: string;
-
-  /**
-   * @param store the store's name; @param code the error's code; @param doing the operation;
-   * @param cause the driver's error.
-   */
-  constructor(store: string, code: string, doing: string, cause: unknown) {
-    super(`${store} ${code} while ${doing}: ${(cause as Error)?.message ?? String(cause)}`, {
-      cause,
-    });
-    this.name = "PermanentStoreError";
-    this.store = store;
-    this.code = code;
-    this.doing = doing;
-  }
-}
-
-/** Raised when the database cannot run this program (e.g. SQL Server below level 130). */
-export class UnsupportedDatabaseError extends Error {
-  /** @param message what is unsupported and how to fix it. */
-  constructor(message: string) {
-    super(message);
-    this.name = "UnsupportedDatabaseError";
-  }
-}
-
 /**
  * Whether a store error means the worker cannot go on: the schema is missing or does not match,
  * the database is unsupported, or a permanent database error. Everything else is retried.
  */
 export function isFatalStoreError(error: unknown): boolean {
   return error instanceof SchemaMissingError || error instanceof MigrationError ||
-    error instanceof PermanentStoreError || error instanceof UnsupportedDatabaseError;
-}
-
-/** How a store names itself and sorts its driver's errors. */
-export interface StoreErrors {
-  /** The store's name in messages: `SQLite`, `PostgreSQL`, `SQL Server`. */
-  readonly store: string;
-  /** Sort one error. */
-  classify(error: unknown): ErrorClass;
-  /** How long connecting may take (`DB_CONNECT_TIMEOUT_MS`), for messages. */
-  readonly connectTimeoutMs?: number;
-}
-
-/**
- * Run one store operation: retry its transient errors a few times with backoff (`attempts` in
- * all; not those that already waited a whole timeout), and turn a permanent one into a
- * {@link PermanentStoreError} that says what was being done, a connection that timed out into
- * a {@link ConnectTimeoutError}. Unknown and still-transient errors are rethrown as they are,
- * for the loop to retry.
- */
-export async function storeCall<T>(
-  errors: StoreErrors,
-  doing: string,
-  work: () => Promise<T>,
-  attempts: number = TRANSIENT_RETRY.attempts,
-): Promise<T> {
-  const retryNow = (error: unknown) => {
-    const sorted = errors.classify(error);
-    return sorted.kind === "transient" && sorted.slow !== true;
-  };
-  try {
-    return await retryTransient(work, retryNow, { attempts, backoff: TRANSIENT_RETRY.backoff });
-  } catch (error) {
-    const sorted = errors.classify(error);
-    if (sorted.kind === "permanent") {
-      throw new PermanentStoreError(errors.store, sorted.code ?? "error", doing, error);
-    }
-    if (sorted.code === CONNECT_TIMEOUT && errors.connectTimeoutMs !== undefined) {
-      throw new ConnectTimeoutError(errors.store, doing, errors.connectTimeoutMs, error);
-    }
-    throw error;
-  }
-}
-
-/** What a store's page write is called in errors: `writing page 101..200`. */
-export function writingPage(result: PageResult): string {
-  return `writing page ${result.from + 1}..${result.to}`;
-}
-
-/** What a store's batch write is called in errors: `writing a batch of 3 events (EventIds 4..9)`. */
-export function writingBatch(result: PageResult): string {
-  const first = result.events[0]?.eventId ?? result.rejections[0]?.eventId ?? null;
-  const ids = first === null ? "" : ` (EventIds ${first}..${result.to})`;
-  return `writing a batch of ${result.events.length + result.rejections.length} events${ids}`;
-}
-
-/** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */
-export function nowUtc(): string {
-  return new Date().toISOString().replace("Z", "0000Z");
+    error instanceof PermanentStoreError || error instanceof UnsupportedDatabaseError ||
+    error instanceof DatabaseUnavailableError;
 }

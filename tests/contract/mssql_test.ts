@@ -5,7 +5,8 @@
 // @ts-types="npm:@types/mssql@^12.3.0"
 import sql from "mssql";
 import { mssqlConfig } from "../../src/store/mssql_config.ts";
-import { fromSqlTime, MssqlStore } from "../../src/store/mssql.ts";
+import { MssqlStore } from "../../src/store/mssql.ts";
+import { fromSqlTime } from "../../src/store/mssql_sql.ts";
 import {
   type ParcelRow,
   type RejectionRow,

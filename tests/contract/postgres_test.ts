@@ -1,7 +1,17 @@
 /** The store contract against the real PostgreSQL server (PG_TEST_URL), a database per test. */
 import { roundToMicroseconds } from "../../src/domain/timestamps.ts";
 import { PostgresStore } from "../../src/store/postgres.ts";
-import { createTestDatabase, PG_SKIP } from "../helpers/postgres.ts";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { PermanentStoreError } from "../../src/errors.ts";
+import {
+  adminQuery,
+  createTestDatabase,
+  PG_SKIP,
+  postgresParcels,
+  postgresRejections,
+} from "../helpers/postgres.ts";
 import {
   type ParcelRow,
   type RejectionRow,
@@ -9,37 +19,28 @@ import {
   type StoreHarness,
 } from "./store_contract.ts";
 
-const micro = (column: string) =>
-  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') || '0Z'`;
-
 async function postgresHarness(): Promise<StoreHarness> {
   const db = await createTestDatabase();
   return {
     open: (options) =>
       Promise.resolve(new PostgresStore({ connectionString: db.url }, undefined, options)),
+    // The common shape keeps seven fraction digits: PostgreSQL's microseconds and a 0.
     parcels: async () =>
-      (await db.query<Record<string, string | null>>(
-        `SELECT parcel_id, last_event_id, type, status_code, run_id,
-           ${micro("created_date_time_utc")} AS created, ${micro("pickup_time_utc")} AS pickup,
-           ${micro("delivery_time_utc")} AS delivery
-         FROM parcel_states ORDER BY parcel_id`,
-      )).map((r): ParcelRow => ({
-        parcelId: Number(r.parcel_id),
-        lastEventId: Number(r.last_event_id),
-        type: String(r.type),
-        statusCode: String(r.status_code),
-        runId: r.run_id ?? null,
-        createdDateTimeUtc: String(r.created),
-        pickupTimeUtc: r.pickup ?? null,
-        deliveryTimeUtc: r.delivery ?? null,
+      (await postgresParcels(db.query)).map((r): ParcelRow => ({
+        parcelId: r.ParcelId,
+        lastEventId: r.LastEventId,
+        type: r.Type,
+        statusCode: r.StatusCode,
+        runId: r.RunId,
+        createdDateTimeUtc: r.CreatedDateTimeUtc.replace("Z", "0Z"),
+        pickupTimeUtc: r.PickupTimeUtc?.replace("Z", "0Z") ?? null,
+        deliveryTimeUtc: r.DeliveryTimeUtc?.replace("Z", "0Z") ?? null,
       })),
     rejections: async () =>
-      (await db.query<{ event_id: string | null; reason: string; payload: string }>(
-        "SELECT event_id, reason, payload FROM rejected_events ORDER BY id",
-      )).map((r): RejectionRow => ({
-        eventId: r.event_id === null ? null : Number(r.event_id),
-        reason: r.reason,
-        payload: r.payload,
+      (await postgresRejections(db.query)).map((r): RejectionRow => ({
+        eventId: r.EventId,
+        reason: r.Reason,
+        payload: r.Payload,
       })),
     setCheckpoint: async (eventId) => {
       await db.query(
@@ -60,3 +61,51 @@ if (PG_SKIP === null) {
 } else {
   Deno.test({ name: "postgres store: contract suite (needs PostgreSQL)", ignore: true, fn() {} });
 }
+
+Deno.test({
+  name: "postgres store: with the outbox off, a login without rights on outbox_events ingests",
+  ignore: PG_SKIP !== null,
+  async fn() {
+    const db = await createTestDatabase();
+    const role = `scan_ingest_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
+    const owner = new PostgresStore({ connectionString: db.url });
+    try {
+      await owner.migrate();
+      await db.query(`CREATE ROLE ${role} LOGIN`);
+      await db.query(`GRANT SELECT, UPDATE ON worker_states TO ${role}`);
+      await db.query(`GRANT SELECT, INSERT, UPDATE ON parcel_states TO ${role}`);
+      await db.query(`GRANT SELECT, INSERT ON rejected_events TO ${role}`);
+      await db.query(`GRANT SELECT ON schema_migrations TO ${role}`);
+      const url = new URL(db.url);
+      url.username = role;
+      const ingest = new PostgresStore({ connectionString: url.href });
+      try {
+        await ingest.verifySchema();
+        const write = await ingest.applyPage(
+          projectPage(0, [scanEvent(1, 10, "PICKUP", "2021-05-11T10:00:00Z"), { EventId: 2 }]),
+        );
+        assertEquals([write.outboxed, write.rejected.length], [0, 1]);
+        assertEquals(await ingest.readCheckpoint(), 2);
+        // The same login with the outbox on is refused: the grant is what it takes.
+        const relay = new PostgresStore({ connectionString: url.href }, undefined, {
+          outbox: true,
+        });
+        try {
+          await assertRejects(
+            relay.applyPage(projectPage(2, [scanEvent(3, 11, "PICKUP", "2021-05-11T10:00:00Z")])),
+            PermanentStoreError,
+            /SQLSTATE 42501/,
+          );
+        } finally {
+          await relay.close();
+        }
+      } finally {
+        await ingest.close();
+      }
+    } finally {
+      await owner.close();
+      await db.drop();
+      await adminQuery(`DROP ROLE IF EXISTS ${role}`);
+    }
+  },
+});

@@ -1,6 +1,10 @@
 import { DatabaseSync } from "node:sqlite";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { storeContract, type StoreHarness } from "./store_contract.ts";
+import { T1 } from "./_contract.ts";
+import { assertEquals } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
+import { projectPage } from "../../src/domain/project.ts";
 
 /** A fresh SQLite file in a temporary folder, read back with a separate connection. */
 function sqliteHarness(): Promise<StoreHarness> {
@@ -44,3 +48,41 @@ function sqliteHarness(): Promise<StoreHarness> {
 }
 
 storeContract("sqlite", sqliteHarness);
+
+Deno.test("sqlite store: a page waits for another process's write lock (busy timeout), then commits", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "scan-worker-busy-" });
+  const path = `${dir}/test.db`;
+  const store = new SqliteStore(path);
+  try {
+    await store.migrate();
+    // Another process (a second consumer, a `reset`) holds the write lock for a moment.
+    const holder = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        `import { DatabaseSync } from "node:sqlite";
+         const db = new DatabaseSync(${JSON.stringify(path)});
+         db.exec("BEGIN IMMEDIATE");
+         console.log("locked");
+         setTimeout(() => { db.exec("COMMIT"); db.close(); }, 800);`,
+      ],
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const reader = holder.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let said = "";
+    while (!said.includes("locked")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      said += value;
+    }
+    assertEquals(said.trim(), "locked");
+    const write = await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
+    assertEquals(write.rejected, []);
+    assertEquals(await store.readCheckpoint(), 1);
+    await reader.cancel();
+    assertEquals((await holder.status).success, true);
+  } finally {
+    await store.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

@@ -5,21 +5,14 @@
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { NATS_IGNORE, NATS_SKIP } from "../helpers/nats_server.ts";
 import { PG_SKIP } from "../helpers/postgres.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { denoTask } from "../helpers/suite.ts";
 
 Deno.test("deno task bench measures every ceiling, the stages, and the NATS figures", async () => {
-  const args = ["task", "--quiet", "bench", "--events", "6000", "--limit", "500"];
+  const args = ["bench", "--events", "6000", "--limit", "500"];
   args.push("--naive-events", "300", "--store", PG_SKIP === null ? "all" : "sqlite", "--json");
   if (NATS_IGNORE) args.push("--skip-nats");
-  const output = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  assertEquals(output.code, 0, stdout + new TextDecoder().decode(output.stderr));
+  const { code, stdout, stderr } = await denoTask(args);
+  assertEquals(code, 0, stdout + stderr);
   const report = JSON.parse(stdout);
   assertEquals([report.events, report.limit], [6000, 500]);
   const stores = Object.keys(report.stores);

@@ -8,8 +8,13 @@ Deno.test("--help prints usage with examples and exits 0", async () => {
   const result = await runMain(["--help"]);
   assertEquals(result.code, 0);
   assertIncludes(result.stdout, "Usage:");
-  assertIncludes(result.stdout, "scan-worker run [--drain] [--no-migrate]");
+  assertIncludes(
+    result.stdout,
+    "  run        poll the Scan Event API and keep ParcelStates up to date\n",
+  );
   assertIncludes(result.stdout, "Examples:");
+  const widest = Math.max(...result.stdout.split("\n").map((line) => line.length));
+  assertOk(widest <= 120, `the widest line has ${widest} columns`);
 });
 
 Deno.test("--version prints the version from deno.json", async () => {
@@ -23,7 +28,10 @@ Deno.test("usage errors exit 2 with one clear line and a hint", async () => {
     const [args, message] of [
       [[], "scan-worker: no command given"],
       [["launch"], 'scan-worker: unknown command "launch"'],
-      [["run", "--fast"], "scan-worker: Unknown option '--fast'"],
+      [["run", "--fast"], "scan-worker: unknown option --fast for run\n"],
+      [["run", "--dran"], "scan-worker: unknown option --dran for run (did you mean --drain?)\n"],
+      [["--versoin"], "scan-worker: unknown option --versoin (did you mean --version?)\n"],
+      [["reset", "--yes"], "scan-worker: reset needs --to EventId: scan-worker reset --to 83000\n"],
       [["status", "--drain"], "scan-worker: --drain is only for: run"],
       [["run", "--json"], "scan-worker: --json is only for: status"],
       [["migrate", "extra"], 'scan-worker: unexpected argument "extra"'],

@@ -1,18 +1,11 @@
 import { assertEquals, assertIncludes, assertOk } from "../helpers/assert.ts";
 import { oracle } from "../helpers/oracle.ts";
 import { feedShape } from "../../src/simulator/model.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { denoTask } from "../helpers/suite.ts";
 
 Deno.test("deno task demo drains 100,000 simulated events and prints a true summary", async () => {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "demo"],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  assertEquals(output.code, 0, stdout + new TextDecoder().decode(output.stderr));
+  const { code, stdout, stderr } = await denoTask(["demo"]);
+  assertEquals(code, 0, stdout + stderr);
 
   // The demo's feed: seed 1, 100,000 events, 0.05 % malformed.
   const expected = oracle(feedShape({ seed: 1, events: 100_000, malformedRate: 0.0005 }), 100_000);

@@ -32,12 +32,12 @@ import { startSimulator } from "../helpers/simulator.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { feedShape, hash } from "../../src/simulator/model.ts";
+import { runSeed, sleepMs } from "../helpers/suite.ts";
 
-const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isPage = (line: Record<string, unknown>) => String(line.message).startsWith("Page ");
 
 /** The seed of this run's random kill moments: set DOWNSTREAM_SEED to replay one. */
-const RUN_SEED = Number(Deno.env.get("DOWNSTREAM_SEED") ?? Date.now() % 1_000_000);
+const RUN_SEED = runSeed("DOWNSTREAM_SEED", "downstream suite");
 
 /** Check the stream holds exactly `expected` bodies, in order, once, with their message ids. */
 async function assertStream(server: PrivateNats, expected: string[]): Promise<void> {

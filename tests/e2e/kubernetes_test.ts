@@ -13,7 +13,7 @@ import * as policy from "kubernetes-models/policy/v1";
 import * as core from "kubernetes-models/v1";
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../../src/errors.ts";
-import { resolveSections, SETTINGS } from "../../src/config.ts";
+import { resolveSections, settingsOf } from "../../src/config.ts";
 import { COMMANDS } from "../../src/cli/commands.ts";
 import { sectionsOf } from "../../src/cli/help.ts";
 import { parseCommandLine } from "../../src/cli/main.ts";
@@ -131,7 +131,7 @@ function withoutPending(args: readonly string[]): string[] {
     const known = new Set([
       ...(command?.flags ?? []).map((f) => f.name),
       ...(command ? sectionsOf(command) : []).flatMap((s) =>
-        SETTINGS[s].flatMap((x) => x.flag ?? [])
+        settingsOf([s]).flatMap((x) => x.flag ?? [])
       ),
     ]);
     assertEquals(
@@ -190,7 +190,7 @@ Deno.test("each container's command line and environment are the program's own, 
       assertEquals(request.kind, "command", `${where}: ${c.args.join(" ")}`);
       if (request.kind !== "command") continue;
       const sections = sectionsOf(request.command);
-      const reads = new Set(sections.flatMap((s) => SETTINGS[s].map((x) => x.variable)));
+      const reads = new Set(sections.flatMap((s) => settingsOf([s]).map((x) => x.variable)));
       const env = environment(c);
       for (const name of Object.keys(env)) {
         assertOk(

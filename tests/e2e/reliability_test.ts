@@ -16,13 +16,10 @@ import { startSimulator } from "../helpers/simulator.ts";
 import { readTables, type Tables, tempDatabase } from "../helpers/tables.ts";
 import { eventAt, feedShape, firstSlotFrom } from "../../src/simulator/model.ts";
 import { hash } from "../../src/simulator/model.ts";
-
-const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { runSeed, sleepMs } from "../helpers/suite.ts";
 
 /** The seed of this run's random kill moments: set RELIABILITY_SEED to replay one. */
-const RUN_SEED = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 1_000_000);
-// deno-lint-ignore no-console -- the seed makes a failing run reproducible
-console.log(`reliability suite: RELIABILITY_SEED=${RUN_SEED}`);
+const RUN_SEED = runSeed("RELIABILITY_SEED", "reliability suite");
 
 const isPage = (line: Record<string, unknown>) => String(line.message).startsWith("Page ");
 

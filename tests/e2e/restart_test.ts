@@ -63,7 +63,7 @@ for (const signal of ["SIGTERM", "SIGKILL"] as const) {
       const stopped = await worker.done;
       if (signal === "SIGTERM") {
         assertEquals(stopped.code, 0, stopped.stderr);
-        assertOk(stopped.logs.some((l) => String(l.message).startsWith('Received "SIGTERM"')));
+        assertOk(stopped.logs.some((l) => String(l.message).startsWith("Received SIGTERM")));
         assertEquals(props(stopped.logs.at(-1) ?? {}).reason, "stopped");
       } else {
         assertEquals(stopped.code, 137);

@@ -64,7 +64,7 @@ async function pg(binary: string, args: string[]): Promise<void> {
 }
 
 /** A port free right now on 127.0.0.1. */
-function freePort(): number {
+export function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
   listener.close();

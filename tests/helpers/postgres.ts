@@ -8,7 +8,7 @@
 // @ts-types="npm:@types/pg@^8.15.6"
 import pg from "pg";
 import { roundToMicroseconds } from "../../src/domain/timestamps.ts";
-import type { Tables } from "./tables.ts";
+import type { ParcelStateRow, Tables } from "./tables.ts";
 
 /** The server the tests use. */
 export const PG_TEST_URL = Deno.env.get("PG_TEST_URL") ?? "postgres://postgres@127.0.0.1:5432/test";
@@ -114,41 +114,62 @@ export async function createTestDatabase(
   };
 }
 
+/** A query on a test database (or in one of its snapshots). */
+type Query = <T extends pg.QueryResultRow>(text: string) => Promise<T[]>;
+
+/** A timestamptz as UTC text at microseconds: `2021-05-11T10:00:00.123457Z`. */
+const utc = (column: string) =>
+  `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** parcel_states in the shape of {@link ParcelStateRow}, by ParcelId, times at microseconds. */
+export async function postgresParcels(query: Query): Promise<ParcelStateRow[]> {
+  const rows = await query<Record<string, string | null>>(
+    `SELECT parcel_id, last_event_id, type, status_code, run_id,
+       ${utc("created_date_time_utc")} AS created, ${utc("pickup_time_utc")} AS pickup,
+       ${utc("delivery_time_utc")} AS delivery
+     FROM parcel_states ORDER BY parcel_id`,
+  );
+  return rows.map((r) => ({
+    ParcelId: Number(r.parcel_id),
+    LastEventId: Number(r.last_event_id),
+    Type: String(r.type),
+    StatusCode: String(r.status_code),
+    RunId: r.run_id ?? null,
+    CreatedDateTimeUtc: String(r.created),
+    PickupTimeUtc: r.pickup ?? null,
+    DeliveryTimeUtc: r.delivery ?? null,
+  }));
+}
+
+/** rejected_events by Id: EventId, Reason, Payload. */
+export async function postgresRejections(
+  query: Query,
+): Promise<{ EventId: number | null; Reason: string; Payload: string }[]> {
+  const rows = await query<{ event_id: string | null; reason: string; payload: string }>(
+    "SELECT event_id, reason, payload FROM rejected_events ORDER BY id",
+  );
+  return rows.map((r) => ({
+    EventId: r.event_id === null ? null : Number(r.event_id),
+    Reason: r.reason,
+    Payload: r.payload,
+  }));
+}
+
 /**
  * A test database's tables in the shape of {@link Tables}, times at microseconds, read from one
  * snapshot (a killed worker's last statement may still be committing while they are read).
  */
 export function readPostgresTables(db: TestDatabase): Promise<Tables> {
-  const utc = (column: string) =>
-    `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
   return db.snapshot(async (query) => {
     const [state] = await query<{ c: string }>(
       "SELECT last_processed_event_id AS c FROM worker_states WHERE id = 'scan-events'",
     );
-    const parcels = await query<Record<string, string | null>>(
-      `SELECT parcel_id, last_event_id, type, status_code, run_id,
-         ${utc("created_date_time_utc")} AS created, ${utc("pickup_time_utc")} AS pickup,
-         ${utc("delivery_time_utc")} AS delivery
-       FROM parcel_states ORDER BY parcel_id`,
-    );
-    const rejected = await query<{ event_id: string | null; reason: string }>(
-      "SELECT event_id, reason FROM rejected_events ORDER BY id",
-    );
     return {
       checkpoint: Number(state?.c ?? 0),
-      parcels: parcels.map((r) => ({
-        ParcelId: Number(r.parcel_id),
-        LastEventId: Number(r.last_event_id),
-        Type: String(r.type),
-        StatusCode: String(r.status_code),
-        RunId: r.run_id ?? null,
-        CreatedDateTimeUtc: String(r.created),
-        PickupTimeUtc: r.pickup ?? null,
-        DeliveryTimeUtc: r.delivery ?? null,
-      })),
-      rejected: rejected.map((r) => ({
-        EventId: r.event_id === null ? null : Number(r.event_id),
-        Reason: r.reason,
+      parcels: await postgresParcels(query),
+      rejected: (await postgresRejections(query)).map(({ EventId, Reason }) => ({
+        EventId,
+        Reason,
       })),
     };
   });

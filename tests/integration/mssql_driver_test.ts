@@ -9,7 +9,7 @@ import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { startFakeTds } from "../helpers/fake_tds.ts";
 import { MssqlStore } from "../../src/store/mssql.ts";
 import { mssqlConfig } from "../../src/store/mssql_config.ts";
-import { PermanentStoreError } from "../../src/store/store.ts";
+import { PermanentStoreError } from "../../src/errors.ts";
 
 const LOGIN_FAILED = { number: 18456, severity: 14, message: "Login failed for user 'app'." };
 

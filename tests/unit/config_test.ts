@@ -7,6 +7,11 @@ import {
   redactDatabaseUrl,
   redactNatsUrl,
   resolveConfig,
+  resolveSections,
+  secretsOf,
+  type Section,
+  SECTION_SETTINGS,
+  settingsOf,
 } from "../../src/config.ts";
 
 function sources(overrides: Partial<ConfigSources> = {}): ConfigSources {
@@ -220,4 +225,63 @@ Deno.test("NATS_STREAM must be a stream name; OUTBOX_MAX_ROWS a positive integer
   for (const bad of ["0", "-5", "1.5", "many"]) {
     assertThrows(() => resolveConfig(sources({ env: { OUTBOX_MAX_ROWS: bad } })), ConfigError);
   }
+});
+
+Deno.test("each default lives once: help shows exactly the value the program uses", () => {
+  const all = Object.keys(SECTION_SETTINGS) as Section[];
+  const defaults = resolveSections(sources(), all);
+  for (const setting of settingsOf(all)) {
+    if (setting.shown === "unset" || setting.variable === "LOG_FORMAT") continue;
+    const given = resolveSections(sources({ env: { [setting.variable]: setting.shown } }), all);
+    assertEquals(given, defaults, setting.variable);
+  }
+  assertEquals(settingsOf(all).length, 22);
+});
+
+Deno.test("a blank setting is an unset one", () => {
+  const config = resolveConfig(sources({ env: { SCAN_API_LIMIT: " ", NATS_URL: "" } }));
+  assertEquals([config.limit, config.nats], [100, null]);
+});
+
+Deno.test("a command resolves only its sections: other settings, even invalid, are not read", () => {
+  const env = { OUTBOX_MAX_ROWS: "abc", RETRY_BASE_MS: "soon", SCAN_API_LIMIT: "lots" };
+  const link = resolveSections(sources({ env: { ...env, NATS_URL: "nats://b" } }), ["natsLink"]);
+  assertEquals(link.nats?.servers, ["b:4222"]);
+  assertEquals("outboxMaxRows" in link || "retryBaseMs" in link, false);
+  assertEquals(resolveSections(sources({ env }), ["apiLink"]).apiTimeoutMs, 10_000);
+  assertThrows(() => resolveSections(sources({ env }), ["nats"]), ConfigError, /OUTBOX_MAX_ROWS/);
+});
+
+Deno.test("NATS_CREDS_FILE is read at start: missing, unreadable or not a creds file is exit 2", () => {
+  const creds = "-----BEGIN NATS USER JWT-----\neyJ0\n------END NATS USER JWT------\n" +
+    "-----BEGIN USER NKEY SEED-----\nSUAM\n------END USER NKEY SEED------\n";
+  const files: Record<string, string> = { "/etc/app.creds": creds, "/etc/other": "hello" };
+  const readTextFile = (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw new Deno.errors.NotFound(`readfile '${path}'`);
+    return text;
+  };
+  const withCreds = (file: string) =>
+    resolveSections(sources({ env: { NATS_CREDS_FILE: file }, readTextFile }), ["natsLink"]);
+  assertEquals(withCreds("/etc/app.creds").natsCredsFile, "/etc/app.creds");
+  assertThrows(
+    () => withCreds("/etc/none.creds"),
+    ConfigError,
+    /^invalid NATS_CREDS_FILE: "\/etc\/none.creds" does not exist$/,
+  );
+  assertThrows(() => withCreds("/etc/other"), ConfigError, /is not a NATS creds file/);
+});
+
+Deno.test("the secrets of the sources are found, even in values that do not parse", () => {
+  const env = {
+    DATABASE_URL: "postgres://app:pw-1@db:oops/x",
+    NATS_URL: "nats://t0ken@broker",
+    SCAN_API_TOKEN: " bearer-2 ",
+  };
+  assertEquals(secretsOf(sources({ env, flags: { "api-url": "http://u:pw-3@api/x" } })), [
+    "pw-1",
+    "t0ken",
+    "pw-3",
+    "bearer-2",
+  ]);
 });

@@ -25,7 +25,7 @@ Deno.test("deps: an import up the layers, or across one layer, is a problem", ()
   assertEquals(problems.map((p) => p.kind).sort(), ["cycle", "sideways", "upward"]);
   assertEquals(
     problems.find((p) => p.kind === "upward")?.message,
-    "api/client.ts imports ops/monitor.ts (layer 8 above 4)",
+    `api/client.ts imports ops/monitor.ts (layer ${layerOf("ops")} above ${layerOf("api")})`,
   );
 });
 

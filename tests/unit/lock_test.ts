@@ -1,6 +1,7 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { type FeedLock, SchemaMissingError } from "../../src/store/store.ts";
+import type { FeedLock } from "../../src/store/store.ts";
+import { SchemaMissingError } from "../../src/errors.ts";
 import { LockKeeper, type LockOptions } from "../../src/worker/lock.ts";
 
 /**

@@ -1,6 +1,7 @@
 import { assertEquals, assertThrows } from "../helpers/assert.ts";
 import { defineMigrations, pendingMigrations, sha256Hex } from "../../src/store/migrate.ts";
-import { MigrationError } from "../../src/store/store.ts";
+import { MigrationError } from "../../src/errors.ts";
+import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
 
 const files = { "002_more.sql": "CREATE TABLE b (x);", "001_init.sql": "CREATE TABLE a (x);" };
 
@@ -39,4 +40,27 @@ Deno.test("a database migrated by a newer program is refused", () => {
     MigrationError,
     /migration 3 \(future\) that this program does not know/,
   );
+});
+
+Deno.test("a migration whose comment was corrected accepts the checksum recorded before", () => {
+  const before = "-- for SQL Server 2017+\nCREATE TABLE a (x);";
+  const migrations = defineMigrations(
+    { "001_init.sql": "-- for SQL Server 2016+\nCREATE TABLE a (x);" },
+    { "001_init.sql": [sha256Hex(before)] },
+  );
+  const recorded = [{ version: 1, name: "init", checksum: sha256Hex(before) }];
+  assertEquals(pendingMigrations(migrations, recorded), []);
+  assertThrows(
+    () => pendingMigrations(migrations, [{ version: 1, name: "init", checksum: sha256Hex("x") }]),
+    MigrationError,
+    /001_init\.sql was edited/,
+  );
+});
+
+Deno.test("SQL Server's 001 accepts the checksum databases recorded before its header was corrected", () => {
+  const first = MSSQL_MIGRATIONS[0];
+  assertEquals(first?.earlier, [
+    "1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b",
+  ]);
+  assertEquals(first?.sql.startsWith("-- scan-worker schema for SQL Server 2016+"), true);
 });

@@ -173,3 +173,11 @@ Deno.test("Application Name reaches the server; scan-worker by default", () => {
     "scan-worker",
   );
 });
+
+Deno.test("pooled connections are checked by their socket, not by a SELECT 1 round trip", () => {
+  assertEquals(mssqlConfig("mssql://app:pw@db:1433/Scan").validateConnection, "socket");
+  assertEquals(
+    mssqlConfig("Server=db,1433;Database=Scan;User Id=app;Password=pw").validateConnection,
+    "socket",
+  );
+});

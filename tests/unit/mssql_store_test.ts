@@ -1,17 +1,20 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { projectPage } from "../../src/domain/project.ts";
+import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
 import {
   classifyMssqlError,
   compatibilityProblem,
-  fromSqlTime,
   isTransientMssqlError,
-  MSSQL_MIGRATIONS,
-  mssqlTime,
   requiresEncryption,
-} from "../../src/store/mssql.ts";
+} from "../../src/store/mssql_errors.ts";
 import { pageDocument } from "../../src/store/page_document.ts";
 import { renderInitDb } from "../../scripts/init_db.ts";
-import { migrationLockTimeoutMs, MSSQL_SQL } from "../../src/store/mssql_sql.ts";
+import {
+  fromSqlTime,
+  migrationLockTimeoutMs,
+  MSSQL_SQL,
+  mssqlTime,
+} from "../../src/store/mssql_sql.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../../src/domain/validate.ts";
 
 Deno.test("the page document carries each parcel change once, times without the Z", () => {
@@ -261,8 +264,44 @@ Deno.test("no migration holds a GO line: the store sends each file as one batch"
   }
 });
 
-Deno.test("the outbox is read from the page document with strict paths: nothing missing is skipped", () => {
+Deno.test("every OPENJSON path is strict: a key that stops matching fails the page, never writes NULL", () => {
+  for (const [name, text] of Object.entries(MSSQL_SQL)) {
+    const paths = [...text.matchAll(/'((?:strict |lax )?\$[^']*)'/g)].map((m) => m[1] ?? "");
+    for (const path of paths) assertEquals(path.startsWith("strict $."), true, `${name}: ${path}`);
+  }
   for (const path of ["'strict $.e'", "'strict $.s'", "'strict $.b'"]) {
-    assertEquals(MSSQL_SQL.applyPage.includes(path), true, path);
+    assertEquals(MSSQL_SQL.applyPageWithOutbox.includes(path), true, path);
+  }
+  assertEquals(MSSQL_SQL.applyPage.includes("'strict $.raw'"), true);
+});
+
+Deno.test("the page document carries every key, null included, so strict paths find each one", () => {
+  const result = projectPage(0, [
+    { EventId: 1, ParcelId: 7, Type: "STATUS", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" },
+    { EventId: 2, ParcelId: 8, Type: "", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" },
+  ]);
+  const document = pageDocument(result, mssqlTime);
+  const changes = JSON.parse(document.changes) as Record<string, unknown>[];
+  for (const key of ["p", "e", "t", "s", "r", "c", "pe", "pt", "de", "dt"]) {
+    assertEquals(key in (changes[0] ?? {}), true, key);
+  }
+  const rejections = JSON.parse(document.rejections) as Record<string, unknown>[];
+  for (const key of ["n", "e", "why", "raw"]) {
+    assertEquals(key in (rejections[0] ?? {}), true, key);
+  }
+});
+
+Deno.test("with the outbox off the page batch touches neither OutboxEvents nor the relay's cursor", () => {
+  assertEquals(/OutboxEvents|@relayId|@outbox\b/.test(MSSQL_SQL.applyPage), false);
+  assertEquals(MSSQL_SQL.applyPageWithOutbox.includes("INSERT INTO dbo.OutboxEvents"), true);
+  assertEquals(MSSQL_SQL.applyPageWithOutbox.includes("@relayId"), true);
+});
+
+Deno.test("the supported servers are said once: SQL Server 2016+ (level 130) everywhere", async () => {
+  const files = ["src/store/mssql.ts", "sql/mssql/001_init.sql", "init-db.sql", "docs/stores.md"];
+  for (const file of files) {
+    const text = await Deno.readTextFile(new URL(`../../${file}`, import.meta.url));
+    assertEquals(/SQL Server 2017\+|2017 or later/.test(text), false, file);
+    assertEquals(/SQL Server 2016(\+| or later)/.test(text), true, file);
   }
 });

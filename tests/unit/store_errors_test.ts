@@ -4,15 +4,11 @@
  */
 import { DatabaseSync } from "node:sqlite";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { classifySqliteError } from "../../src/store/sqlite.ts";
-import { classifyPostgresError } from "../../src/store/postgres.ts";
-import {
-  type ErrorClass,
-  isFatalStoreError,
-  PermanentStoreError,
-  SchemaMissingError,
-  storeCall,
-} from "../../src/store/store.ts";
+import { classifySqliteError } from "../../src/store/sqlite_errors.ts";
+import { classifyPostgresError } from "../../src/store/postgres_errors.ts";
+import { isFatalStoreError } from "../../src/store/store.ts";
+import { type ErrorClass, storeCall } from "../../src/store/_call.ts";
+import { PermanentStoreError, SchemaMissingError } from "../../src/errors.ts";
 
 /** The error node:sqlite raises for `work`. */
 function sqliteError(work: () => void): unknown {

@@ -1,0 +1,101 @@
+/**
+ * The store contract, the outbox: accepted events waiting for the relay, its cursor and pruning.
+ *
+ * @module
+ */
+
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { scanEvent } from "../helpers/events.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { CheckpointMovedError, type Store } from "../../src/store/store.ts";
+import { type ContractTest, type StoreHarness, T1, T2, T3 } from "./_contract.ts";
+
+/** Register the outbox tests of the contract with `test`. */
+export function outboxContract(test: ContractTest): void {
+  /** A test with a second store on the same database that writes the outbox. */
+  const outboxTest = (title: string, body: (h: StoreHarness, store: Store) => Promise<void>) =>
+    test(title, async (h, plain) => {
+      await plain.migrate();
+      const store = await h.open({ outbox: true });
+      try {
+        await body(h, store);
+      } finally {
+        await store.close();
+      }
+    });
+
+  outboxTest(
+    "with the outbox on, a page's accepted events wait there in order",
+    async (_h, store) => {
+      const page = [
+        scanEvent(3, 10, " delivery ", T2, { StatusCode: 7, User: { RunId: 100 } }),
+        scanEvent(1, 10, "PICKUP", T1),
+        scanEvent(2, 11, ""),
+        scanEvent(4, 12, "customs hold", T3),
+        scanEvent(1, 10, "PICKUP", T1),
+      ];
+      const write = await store.applyPage(projectPage(0, page));
+      assertEquals(write.outboxed, 3);
+      assertEquals(await store.outboxAfter(0, 10), [
+        {
+          eventId: 1,
+          subject: "scan.v1.events.PICKUP.10",
+          body:
+            `{"EventId":1,"ParcelId":10,"Type":"PICKUP","CreatedDateTimeUtc":"${T1}","StatusCode":"","RunId":null}`,
+        },
+        {
+          eventId: 3,
+          subject: "scan.v1.events.DELIVERY.10",
+          body:
+            `{"EventId":3,"ParcelId":10,"Type":"DELIVERY","CreatedDateTimeUtc":"${T2}","StatusCode":"7","RunId":"100"}`,
+        },
+        {
+          eventId: 4,
+          subject: "scan.v1.events.CUSTOMS_HOLD.12",
+          body:
+            `{"EventId":4,"ParcelId":12,"Type":"CUSTOMS HOLD","CreatedDateTimeUtc":"${T3}","StatusCode":"","RunId":null}`,
+        },
+      ]);
+      assertEquals((await store.outboxAfter(1, 1)).map((r) => r.eventId), [3]);
+      assertEquals((await store.outboxBacklog()).rows, 3);
+    },
+  );
+
+  outboxTest("a page refused by the guarded checkpoint leaves no outbox row", async (_h, store) => {
+    await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
+    await assertRejects(
+      store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "STATUS")])),
+      CheckpointMovedError,
+    );
+    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [1]);
+  });
+
+  outboxTest("the relay's cursor only moves up and prunes what it covers", async (h, store) => {
+    await store.applyPage(
+      projectPage(0, [1, 2, 3, 4].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
+    );
+    assertEquals(await store.readRelayCursor(), 0);
+    await store.commitRelay(2);
+    assertEquals(await store.readRelayCursor(), 2);
+    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4]);
+    await store.commitRelay(1);
+    assertEquals(await store.readRelayCursor(), 2);
+    // A replay after a reset adds nothing the stream already holds, and nothing twice.
+    await h.setCheckpoint(0);
+    const replay = await store.applyPage(
+      projectPage(0, [1, 2, 3, 4, 5].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
+    );
+    assertEquals(replay.outboxed, 1);
+    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4, 5]);
+    await store.commitRelay(5);
+    assertEquals(await store.outboxBacklog(), { rows: 0, oldestUtc: null });
+    assertEquals(await store.outboxAfter(0, 10), [], "every published row is pruned");
+  });
+
+  test("with the outbox off, nothing waits there", async (_h, store) => {
+    await store.migrate();
+    const write = await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
+    assertEquals(write.outboxed, 0);
+    assertEquals(await store.outboxAfter(0, 10), []);
+  });
+}
