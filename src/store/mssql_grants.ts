@@ -46,7 +46,7 @@ export const MSSQL_GRANTS: readonly MssqlGrant[] = [
  * @example The grants of `reset`
  * ```ts
  * import { deepStrictEqual } from "node:assert/strict";
- * import { mssqlGrantScript } from "./mssql_sql.ts";
+ * import { mssqlGrantScript } from "./mssql_grants.ts";
  *
  * deepStrictEqual(
  *   mssqlGrantScript(["reset"], "scan_worker"),
