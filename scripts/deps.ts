@@ -61,7 +61,10 @@ export interface Problem {
  * ```ts
  * import assert from "node:assert/strict";
  * assert.deepEqual(check(new Map([["store/a.ts", ["worker/b.ts"]], ["worker/b.ts", []]])), [
- *   { kind: "upward", message: "store/a.ts imports worker/b.ts (layer 5 above 4)" },
+ *   {
+ *     kind: "upward",
+ *     message: `store/a.ts imports worker/b.ts (layer ${layerOf("worker")} above ${layerOf("store")})`,
+ *   },
  * ]);
  * assert.deepEqual(check(new Map([["cli/a.ts", ["relay/_b.ts"]], ["relay/_b.ts", []]])), [
  *   { kind: "private", message: "cli/a.ts imports relay/_b.ts (private to relay/: import its mod.ts)" },

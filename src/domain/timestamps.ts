@@ -23,7 +23,12 @@ export function isLeapYear(year: number): boolean {
 
 /**
  * The number of days in a month of the proleptic Gregorian calendar.
- * @example daysInMonth(2024, 2) // 29
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { daysInMonth } from "./timestamps.ts";
+ * assert.equal(daysInMonth(2024, 2), 29);
+ * ```
  */
 export function daysInMonth(year: number, month: number): number {
   if (month === 2) return isLeapYear(year) ? 29 : 28;
@@ -32,7 +37,12 @@ export function daysInMonth(year: number, month: number): number {
 
 /**
  * Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
- * @example daysFromCivil(1970, 1, 1) // 0
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { daysFromCivil } from "./timestamps.ts";
+ * assert.equal(daysFromCivil(1970, 1, 1), 0);
+ * ```
  */
 export function daysFromCivil(year: number, month: number, day: number): number {
   const y = month <= 2 ? year - 1 : year;
@@ -46,7 +56,12 @@ export function daysFromCivil(year: number, month: number, day: number): number 
 
 /**
  * The civil date of a day count since 1970-01-01 (inverse of {@link daysFromCivil}).
- * @example civilFromDays(0) // [1970, 1, 1]
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { civilFromDays } from "./timestamps.ts";
+ * assert.deepEqual(civilFromDays(0), [1970, 1, 1]);
+ * ```
  */
 export function civilFromDays(days: number): [year: number, month: number, day: number] {
   const z = days + 719_468;
@@ -104,8 +119,13 @@ function digitsAt(text: string, start: number, end: number): number {
  * Whether `text` is already normalised: `YYYY-MM-DDTHH:MM:SS.fffffffZ`, a real date and time
  * of years 0001–9999. Most feeds send exactly this, and it normalises to itself, so checking
  * it character by character spares the general parse.
- * @example isNormalised("2021-05-11T21:11:34.1500000Z") // true
- * @example isNormalised("2021-02-29T21:11:34.1500000Z") // false (2021 is not a leap year)
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isNormalised } from "./timestamps.ts";
+ * assert.equal(isNormalised("2021-05-11T21:11:34.1500000Z"), true);
+ * assert.equal(isNormalised("2021-02-29T21:11:34.1500000Z"), false); // 2021 is not a leap year
+ * ```
  */
 export function isNormalised(text: string): boolean {
   if (text.length !== 28) return false;
@@ -130,8 +150,14 @@ export function isNormalised(text: string): boolean {
  * `±HH:MM` (docs/rules.md §3.2). Rejects impossible calendar dates (Feb 30, month 13, hour 24, second
  * 60) and results outside years 0001–9999, the range every store can hold.
  *
- * @example normaliseTimestamp("2024-02-01T10:00:00+13:00") // "2024-01-31T21:00:00.0000000Z"
- * @example normaliseTimestamp("2021-05-11 21:11:34.15Z") // "2021-05-11T21:11:34.1500000Z"
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { normaliseTimestamp } from "./timestamps.ts";
+ * assert.equal(normaliseTimestamp("2024-02-01T10:00:00+13:00"), "2024-01-31T21:00:00.0000000Z");
+ * assert.equal(normaliseTimestamp("2021-05-11 21:11:34.15Z"), "2021-05-11T21:11:34.1500000Z");
+ * assert.equal(normaliseTimestamp("2021-05-11"), null);
+ * ```
  * @returns the normalised text, or null when the input is not a valid ISO-8601 date-time.
  */
 export function normaliseTimestamp(text: string): string | null {
@@ -179,8 +205,13 @@ export function parseTimestamp(text: string): string | null {
  * Round a normalised timestamp (docs/rules.md §3.5 text) to microseconds, half up, carrying into the
  * seconds: what a store that keeps microseconds (PostgreSQL) is sent, so its one documented
  * loss is the same everywhere. Returns six fraction digits; the year 9999 ceiling is kept.
- * @example roundToMicroseconds("2021-05-11T21:11:34.1506145Z") // "2021-05-11T21:11:34.150615Z"
- * @example roundToMicroseconds("2021-12-31T23:59:59.9999996Z") // "2022-01-01T00:00:00.000000Z"
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { roundToMicroseconds } from "./timestamps.ts";
+ * assert.equal(roundToMicroseconds("2021-05-11T21:11:34.1506145Z"), "2021-05-11T21:11:34.150615Z");
+ * assert.equal(roundToMicroseconds("2021-12-31T23:59:59.9999996Z"), "2022-01-01T00:00:00.000000Z");
+ * ```
  */
 export function roundToMicroseconds(text: string): string {
   const match = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})(\d)Z$/.exec(text);
@@ -203,7 +234,12 @@ export function roundToMicroseconds(text: string): string {
 /**
  * A normalised UTC time as milliseconds since the epoch, for ages and lags (never for what is
  * stored: the digits past the millisecond are dropped).
- * @example epochMs("2021-05-11T21:11:34.1506147Z") // 1620767494150
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { epochMs } from "./timestamps.ts";
+ * assert.equal(epochMs("2021-05-11T21:11:34.1506147Z"), 1620767494150);
+ * ```
  */
 export function epochMs(text: string): number {
   return Date.parse(text.replace(/(\.\d{3})\d*Z$/, "$1Z"));

@@ -53,8 +53,14 @@ export const MAX_RUN_ID_LENGTH = 50;
 
 /**
  * Whether a JSON value is an id the feed may carry: an integer JSON number in 1..2^53-1.
- * @example isValidId(83269) // true
- * @example isValidId("83269") // false
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isValidId } from "./validate.ts";
+ * assert.equal(isValidId(83269), true);
+ * assert.equal(isValidId("83269"), false);
+ * assert.equal(isValidId(2 ** 53), false);
+ * ```
  */
 export function isValidId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 1;
@@ -62,8 +68,13 @@ export function isValidId(value: unknown): value is number {
 
 /**
  * Write a finite number in plain decimal notation, never in exponent form.
- * @example toDecimalText(1e21) // "1000000000000000000000"
- * @example toDecimalText(1.5e-7) // "0.00000015"
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { toDecimalText } from "./validate.ts";
+ * assert.equal(toDecimalText(1e21), "1000000000000000000000");
+ * assert.equal(toDecimalText(1.5e-7), "0.00000015");
+ * ```
  */
 export function toDecimalText(value: number): string {
   const text = String(value);
@@ -127,9 +138,23 @@ function idReason(value: unknown, name: string): string {
  * One function of a little over 60 lines on purpose: one check per field, top to bottom in the
  * order the reasons name them, so the order can be read off the code.
  *
- * @example validateEvent({ EventId: 1, ParcelId: 7, Type: " pickup ", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" })
- * // { ok: true, event: { eventId: 1, parcelId: 7, type: "PICKUP", statusCode: "", runId: null,
- * //   createdDateTimeUtc: "2021-05-11T21:11:34.0000000Z" } }
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { validateEvent } from "./validate.ts";
+ * const raw = { EventId: 1, ParcelId: 7, Type: " pickup ", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" };
+ * assert.deepEqual(validateEvent(raw), {
+ *   ok: true,
+ *   event: {
+ *     eventId: 1,
+ *     parcelId: 7,
+ *     type: "PICKUP",
+ *     statusCode: "",
+ *     runId: null,
+ *     createdDateTimeUtc: "2021-05-11T21:11:34.0000000Z",
+ *   },
+ * });
+ * ```
  */
 export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH): Validation {
   const reject = (eventId: number | null, reason: string): Validation => ({

@@ -77,7 +77,7 @@ export class Progress {
   ): void {
     for (const rejection of write.rejected) {
       this.#logger.warn("Rejected event {eventId}: {reason}", {
-        eventId: rejection.eventId,
+        eventId: rejection.eventId ?? "-",
         reason: rejection.reason,
         payload: rejection.payload.slice(0, 500),
       });
