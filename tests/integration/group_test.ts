@@ -7,7 +7,7 @@
 import { getLogger } from "@logtape/logtape";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { createGroupConsumer, groupState, publishBodies } from "../helpers/group.ts";
 import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
 import { oracle } from "../helpers/oracle.ts";
@@ -64,7 +64,10 @@ groupTest(
   async (server, db) => {
     const expected = oracle(feedShape({ seed: 31, events: 300 }), 300);
     await publishBodies(server.url, expected.stream);
-    await createGroupConsumer(server.url, "ledger", 1000);
+    // A 2 s ack wait: a dead member's batch comes back soon; longer than a fetch (1 s), so a
+    // message is not handed out again while its first fetch still runs (on a loaded machine a
+    // fetch can outlast a shorter wait, and a batch then holds a message twice).
+    await createGroupConsumer(server.url, "ledger", 2000);
 
     // Member A writes its batch (all 300 messages), then dies before acknowledging: its
     // connection is gone the moment the transaction has committed.
@@ -90,13 +93,14 @@ groupTest(
       logger,
     });
     await storeA.close();
-    assertEquals([a.batches, a.messages], [1, 300], "A wrote its batch");
+    assertEquals(a.batches, 1, "A wrote one batch");
+    assertOk(a.messages >= 300, `A's batch held every message: ${a.messages}`);
     const afterA = readTables(db.path);
     assertEquals(afterA.parcels, expected.parcels, "A's commit holds the whole feed");
     const held = await groupState(server.url, "ledger");
     assertEquals([held.pending, held.ackPending], [0, expected.stream.length]);
 
-    // Member B drains: it waits for A's messages to come back after the 1 s ack wait.
+    // Member B drains: it waits for A's messages to come back after the 2 s ack wait.
     const storeB = new SqliteStore(db.path);
     try {
       const b = await runGroupMember({
@@ -110,8 +114,9 @@ groupTest(
         logger,
       });
       assertEquals(b.reason, "drained");
-      assertEquals(b.messages, expected.stream.length);
-      assertEquals(b.redelivered, expected.stream.length, "every message came back");
+      // Every message came back (once, or more should an ack wait pass while B fetches).
+      assertOk(b.messages >= expected.stream.length, JSON.stringify(b));
+      assertEquals(b.redelivered, b.messages, "every message B got had been handed out before");
     } finally {
       await storeB.close();
     }
