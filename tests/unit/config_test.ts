@@ -235,7 +235,7 @@ Deno.test("each default lives once: help shows exactly the value the program use
     const given = resolveSections(sources({ env: { [setting.variable]: setting.shown } }), all);
     assertEquals(given, defaults, setting.variable);
   }
-  assertEquals(settingsOf(all).length, 21);
+  assertEquals(settingsOf(all).length, 22);
 });
 
 Deno.test("a blank setting is an unset one", () => {
