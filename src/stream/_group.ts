@@ -26,13 +26,14 @@ import {
   type JsMsg,
   ReplayPolicy,
 } from "@nats-io/jetstream";
-import { type EventBody, rawEventOf } from "../domain/message.ts";
+import { type EventBody, rawEventOf, TRACEPARENT_HEADER } from "../domain/message.ts";
 import { type PageResult, projectPage } from "../domain/project.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { type BatchStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
 import { errorLine, type NatsLink } from "../nats/mod.ts";
+import { traceProcess } from "../telemetry/mod.ts";
 
 /**
  * How long the broker waits for a member's acknowledgement before it hands the message to a
@@ -390,7 +391,12 @@ class GroupMember {
     const result = projectBatch(batch);
     let write: PageWrite;
     try {
-      write = await store.applyBatch(result);
+      // One `process` span per batch, linked to the upstream pages its messages carry.
+      write = await traceProcess(
+        batch[0]?.info.stream ?? "",
+        batch.map((m) => m.headers?.get(TRACEPARENT_HEADER) || null),
+        () => store.applyBatch(result),
+      );
     } catch (error) {
       handBack(batch);
       events?.writeFailed(error);
