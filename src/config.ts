@@ -104,6 +104,12 @@ export interface NatsConfig extends NatsLinkConfig {
   readonly outboxMaxRows: number;
 }
 
+/** A consumer group (`run --source nats --group`, `status --group`). */
+export interface GroupConfig {
+  /** `NATS_GROUP` (`--group`): the group this instance joins or reports, or null. */
+  readonly natsGroup: string | null;
+}
+
 /** The parts of the configuration, by name: a command resolves only those it needs. */
 export interface ConfigSections {
   readonly database: DatabaseConfig;
@@ -112,11 +118,18 @@ export interface ConfigSections {
   readonly worker: WorkerConfig;
   readonly natsLink: NatsLinkConfig;
   readonly nats: NatsConfig;
+  readonly group: GroupConfig;
   readonly logging: LoggingConfig;
 }
 
 /** Every setting of the program, validated. */
-export type Config = DatabaseConfig & ApiConfig & WorkerConfig & NatsConfig & LoggingConfig;
+export type Config =
+  & DatabaseConfig
+  & ApiConfig
+  & WorkerConfig
+  & NatsConfig
+  & GroupConfig
+  & LoggingConfig;
 
 /** Flag values as parsed from the command line (absent flags are undefined). */
 export type ConfigFlags = Readonly<Record<string, string | boolean | undefined>>;
@@ -210,6 +223,7 @@ const RESOLVERS: { readonly [K in Section]: (sources: ConfigSources) => ConfigSe
   worker,
   natsLink,
   nats: (sources) => ({ ...natsLink(sources), outboxMaxRows: read(sources, S.OUTBOX_MAX_ROWS) }),
+  group: (sources) => ({ natsGroup: read(sources, S.NATS_GROUP) }),
   logging: (sources) => ({
     logLevel: read(sources, S.LOG_LEVEL),
     logFormat: read(sources, S.LOG_FORMAT),
@@ -248,7 +262,7 @@ export type SectionsConfig<K extends Section> = Readonly<UnionToIntersection<Con
  * @throws ConfigError naming the first invalid setting.
  */
 export function resolveConfig(sources: ConfigSources): Config {
-  return resolveSections(sources, ["api", "worker", "database", "nats", "logging"]);
+  return resolveSections(sources, ["api", "worker", "database", "nats", "group", "logging"]);
 }
 
 /**

@@ -20,6 +20,7 @@ import { lateMetrics } from "../ops/late_metrics.ts";
 import type { WorkerMonitor } from "../ops/monitor.ts";
 import type { PageSource } from "../source.ts";
 import { defineCommand } from "./command.ts";
+import { groupMonitorFor, runGroup } from "./group.ts";
 import type { CliIo } from "./io.ts";
 import {
   apiClient,
@@ -46,7 +47,10 @@ start-up (connecting, migrating, standing by) exits at once.
 With NATS_URL set, each page's accepted events also go into an outbox in the page's
 transaction, and a relay publishes them to the stream, once each and in order; with --drain the
 worker exits once they are published. --source nats makes a downstream worker: it reads the
-stream instead of the API into its own database, with the same rules and checkpoint.`,
+stream instead of the API into its own database, with the same rules and checkpoint. With
+--group NAME (NATS_GROUP) it joins a consumer group instead: any number of instances share one
+database and the stream's durable consumer NAME, each writing and acknowledging its own batches;
+with --drain it exits once the group has nothing pending and nothing unacknowledged.`,
   flags: [
     {
       name: "drain",
@@ -65,7 +69,7 @@ stream instead of the API into its own database, with the same rules and checkpo
       help: "read the Scan Event API (api, the default) or the stream NATS_URL names (nats)",
     },
   ],
-  needs: ["database", "api", "worker", "nats"],
+  needs: ["database", "api", "worker", "nats", "group"],
   logTo: "stdout",
   examples: [
     "scan-worker run --api-url http://scan-api.internal/v1/scans/scanevents --db sqlite:/var/lib/scan-worker/scan.db",
@@ -73,6 +77,7 @@ stream instead of the API into its own database, with the same rules and checkpo
     "scan-worker run --metrics-port 9464 --db postgres://scan:secret@db:5432/scan",
     "NATS_URL=nats://broker:4222 scan-worker run",
     "NATS_URL=nats://broker:4222 scan-worker run --source nats --db sqlite:./downstream.db",
+    "NATS_URL=nats://broker:4222 scan-worker run --source nats --group ledger --db postgres://scan@db/ledger",
   ],
   async run({ config, flags, io }) {
     const log = logger("worker");
@@ -81,11 +86,20 @@ stream instead of the API into its own database, with the same rules and checkpo
     if (fromStream && config.nats === null) {
       throw new UsageError("run --source nats reads the stream NATS_URL names: set NATS_URL");
     }
+    const group = config.natsGroup;
+    if (group !== null && !fromStream) {
+      throw new UsageError(
+        "--group (NATS_GROUP) joins a group reading the stream: add --source nats",
+      );
+    }
     const publishing = !fromStream && config.nats !== null;
     const store = await openStore(config, { outbox: publishing });
     const shutdown = new Shutdown(io, log);
     let ops: OpsServer | null = null;
-    const monitor = config.metricsPort === null ? undefined : monitorFor(config);
+    const groupMonitor = config.metricsPort === null || group === null
+      ? undefined
+      : groupMonitorFor(config, group);
+    const monitor = config.metricsPort === null ? undefined : groupMonitor ?? monitorFor(config);
     const relay = publishing ? relayFor(config, store, monitor) : null;
     const gate = relay?.gate ?? OPEN_GATE;
     const source: PageSource = fromStream
@@ -104,6 +118,17 @@ stream instead of the API into its own database, with the same rules and checkpo
         databaseTimeoutMs: 2000,
         logger: logger("http"),
       });
+      if (group !== null) {
+        const joined = await runGroup(config, store, {
+          group,
+          drain,
+          signal: shutdown.signal,
+          monitor: groupMonitor,
+          onActive: () => shutdown.started(),
+        });
+        log.info("Group member stopped ({reason})", { reason: joined.reason });
+        return EXIT.ok;
+      }
       const summary = await runLoop({
         ...loopSettings(config),
         store,

@@ -162,6 +162,27 @@ export function streamName(text: string, name: string): string {
   return value;
 }
 
+/**
+ * A consumer group's name: a JetStream consumer name (letters, digits, `_`, `-`).
+ * @example
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { groupName } from "./setting.ts";
+ * strictEqual(groupName(" ledger ", "NATS_GROUP"), "ledger");
+ * throws(() => groupName("led.ger", "NATS_GROUP"), /is not a group name/);
+ * ```
+ */
+export function groupName(text: string, name: string): string {
+  const value = text.trim();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
+    throw new ConfigError(
+      name,
+      `${JSON.stringify(value)} is not a group name (1 to 64 of A-Z a-z 0-9 _ -)`,
+    );
+  }
+  return value;
+}
+
 /** Text, trimmed. */
 export function trimmed(text: string): string {
   return text.trim();

@@ -10,6 +10,7 @@ import {
   type AnySetting,
   credsFile,
   duration,
+  groupName,
   oneOf,
   optional,
   type Setting,
@@ -178,6 +179,13 @@ export const OUTBOX_MAX_ROWS = setting({
   help: "ingest pauses while this many events wait to be published",
   parse: wholeNumber(1, 1_000_000_000),
 });
+export const NATS_GROUP = optional({
+  variable: "NATS_GROUP",
+  flag: "group",
+  help:
+    "run --source nats: join this consumer group, members sharing one database; status: show its counts",
+  parse: groupName,
+});
 
 export const LOG_LEVEL = setting({
   variable: "LOG_LEVEL",
@@ -215,6 +223,7 @@ export const SECTION_SETTINGS = {
   ],
   natsLink: [NATS_URL, NATS_CREDS_FILE, NATS_STREAM, NATS_STREAM_MAX_AGE],
   nats: [NATS_URL, NATS_CREDS_FILE, NATS_STREAM, NATS_STREAM_MAX_AGE, OUTBOX_MAX_ROWS],
+  group: [NATS_GROUP],
   logging: [LOG_LEVEL, LOG_FORMAT],
 } as const satisfies Record<string, readonly AnySetting[]>;
 

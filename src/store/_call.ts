@@ -85,6 +85,13 @@ export function writingPage(result: PageResult): string {
   return `writing page ${result.from + 1}..${result.to}`;
 }
 
+/** What a store's batch write is called in errors: `writing a batch of 3 events (EventIds 4..9)`. */
+export function writingBatch(result: PageResult): string {
+  const first = result.events[0]?.eventId ?? result.rejections[0]?.eventId ?? null;
+  const ids = first === null ? "" : ` (EventIds ${first}..${result.to})`;
+  return `writing a batch of ${result.events.length + result.rejections.length} events${ids}`;
+}
+
 /** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */
 export function nowUtc(): string {
   return new Date().toISOString().replace("Z", "0000Z");

@@ -34,7 +34,7 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, RELAY_ID, storeCall, writingPage } from "./_call.ts";
+import { FEED_ID, RELAY_ID, storeCall, writingBatch, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
@@ -171,6 +171,20 @@ export class MssqlStore implements Store {
       return row.lastSeq === null || row.lastSeq === undefined
         ? { rejected, outboxed }
         : { rejected, outboxed, lastSeq: Number(row.lastSeq) };
+    });
+  }
+
+  /** Write a group member's batch in one round trip and one transaction, no checkpoint. */
+  applyBatch(result: PageResult): Promise<PageWrite> {
+    const document = pageDocument(result, mssqlTime);
+    return this.#db.call(writingBatch(result), async (pool) => {
+      const outcome = await sendText(
+        pool.request()
+          .input("changes", sql.NVarChar(sql.MAX), document.changes)
+          .input("rejections", sql.NVarChar(sql.MAX), document.rejections),
+      )<{ stored: string | null }>("applyBatch");
+      const stored = JSON.parse(outcome.recordset[0]?.stored ?? "[]") as { n: number }[];
+      return { rejected: storedRejections(result, stored.map((r) => r.n)), outboxed: 0 };
     });
   }
 

@@ -21,12 +21,15 @@ import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 /** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
 export const MSSQL_TYPE_LENGTH = MAX_STORED_TYPE_LENGTH;
 
-/** The page batch up to its outbox part: checkpoint, parcel rows, rejections (see applyPage). */
-const PAGE_WRITE = `SET XACT_ABORT ON;
+/** The start of a page's (or a batch's) batch: one transaction, aborted whole on an error. */
+const PAGE_START = `SET XACT_ABORT ON;
 SET NOCOUNT ON;
 BEGIN TRANSACTION;
 
-UPDATE dbo.WorkerStates
+`;
+
+/** A page's guard: the checkpoint moves only from its expected old value, or the page rolls back. */
+const PAGE_GUARD = `UPDATE dbo.WorkerStates
 SET LastProcessedEventId = @to, UpdatedAtUtc = SYSUTCDATETIME()
 WHERE Id = @id AND LastProcessedEventId = @from;
 
@@ -42,7 +45,15 @@ END;
 IF @holes IS NOT NULL
     UPDATE dbo.WorkerStates SET SettledEventId = @settled, LateHoles = @holes WHERE Id = @id;
 
-DECLARE @c TABLE (
+`;
+
+/**
+ * The parcel rows and the new rejections of a page or of a group member's batch. `@c` is keyed,
+ * and so read, by ParcelId: concurrent writers take shared rows in one order. The existing
+ * rejections are read under UPDLOCK, HOLDLOCK (a key-range lock: a second writer of the same
+ * rejection waits, then finds it).
+ */
+const PAGE_ROWS = `DECLARE @c TABLE (
     ParcelId           bigint        NOT NULL PRIMARY KEY,
     LastEventId        bigint        NOT NULL,
     Type               nvarchar(${MSSQL_TYPE_LENGTH}) NOT NULL,
@@ -130,6 +141,9 @@ FROM @r AS r
 ORDER BY r.n;
 
 `;
+
+/** The page batch up to its outbox part: checkpoint, parcel rows, rejections (see applyPage). */
+const PAGE_WRITE = PAGE_START + PAGE_GUARD + PAGE_ROWS;
 
 /**
  * The page's accepted events into the outbox, but those at or below the relay's cursor (the
@@ -264,6 +278,14 @@ FROM sys.databases WHERE name = DB_NAME();`,
    */
   applyPageWithOutbox: PAGE_WRITE + PAGE_OUTBOX +
     pageEnd("@outboxed", "(SELECT MAX(Seq) FROM @seqs)"),
+
+  /**
+   * A group member's batch in one batch and one transaction: the parcel rows and new rejections
+   * of a page, the feed checkpoint neither read nor locked and no outbox (members write at the
+   * same time; the group's consumer is their checkpoint). Returns which rejections it stored.
+   */
+  applyBatch: PAGE_START + PAGE_ROWS + `COMMIT TRANSACTION;
+SELECT (SELECT r.n FROM @r AS r ORDER BY r.n FOR JSON PATH) AS stored;`,
 
   /** The outbox rows after position `@after`, in commit order. */
   outboxAfter: `SELECT TOP (@limit) Seq, EventId, Subject, Body, TraceParent, Late

@@ -17,12 +17,14 @@ import { roundToMicroseconds } from "../domain/timestamps.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
+  APPLY_BATCH,
   APPLY_PAGE,
   APPLY_PAGE_WITH_OUTBOX,
   MIGRATION_LOCK,
   MIGRATIONS_TABLE,
   POSTGRES_MIGRATIONS,
   POSTGRES_SQL,
+  REJECTIONS_LOCK,
 } from "./postgres_sql.ts";
 import { PostgresPool } from "./postgres_pool.ts";
 import { postgresFeedLock } from "./postgres_lock.ts";
@@ -39,7 +41,7 @@ import {
   type StoreStatus,
 } from "./store.ts";
 import { POSTGRES_LATE } from "./late_sql.ts";
-import { FEED_ID, RELAY_ID, writingPage } from "./_call.ts";
+import { FEED_ID, RELAY_ID, writingBatch, writingPage } from "./_call.ts";
 import { SchemaMissingError } from "../errors.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
@@ -182,6 +184,40 @@ export class PostgresStore implements Store {
       return row.last_seq === null
         ? { rejected, outboxed }
         : { rejected, outboxed, lastSeq: Number(row.last_seq) };
+    });
+  }
+
+  /**
+   * Write a group member's batch in one statement, the feed checkpoint left alone (see
+   * {@link BatchStore.applyBatch}). A batch with rejections first takes a transaction-level
+   * advisory lock, in a transaction of its own: the statement's snapshot then sees the
+   * rejections another member committed meanwhile, so none is stored twice. (A page needs no
+   * such lock: pages are written one at a time, behind the feed row.)
+   */
+  applyBatch(result: PageResult): Promise<PageWrite> {
+    const document = pageDocument(result, postgresTime);
+    const values = [FEED_ID, 0, result.to, document.changes, document.rejections];
+    return this.#db.call(writingBatch(result), async () => {
+      let stored: number[];
+      if (result.rejections.length === 0) {
+        stored = (await this.#db.pool.query<{ stored: number[] }>(APPLY_BATCH, values)).rows[0]
+          ?.stored ?? [];
+      } else {
+        const client = await this.#db.pool.connect();
+        try {
+          await client.query("BEGIN");
+          await client.query(REJECTIONS_LOCK);
+          stored = (await client.query<{ stored: number[] }>(APPLY_BATCH, values)).rows[0]
+            ?.stored ?? [];
+          await client.query("COMMIT");
+        } catch (error) {
+          await client.query("ROLLBACK").catch(() => {});
+          throw error;
+        } finally {
+          client.release();
+        }
+      }
+      return { rejected: storedRejections(result, stored), outboxed: 0 };
     });
   }
 

@@ -48,14 +48,9 @@ export const utcText = (column: string): string =>
  * (`l`: never seen, so never published). That row is read FOR SHARE: a relay commit moving it
  * (and pruning the rows it published) waits for the page, or the page for it.
  */
-const PAGE_WRITE = `
+const pageWrite = (moved: string): string => `
 WITH moved AS (
-    UPDATE worker_states
-    SET last_processed_event_id = $3, updated_at_utc = now(),
-        settled_event_id = coalesce($6::bigint, settled_event_id),
-        late_holes = coalesce($7::text, late_holes)
-    WHERE id = $1 AND last_processed_event_id = $2
-    RETURNING id
+    ${moved}
 ), changes AS (
     SELECT * FROM jsonb_to_recordset($4::jsonb) AS c(
         p bigint, e bigint, t text, s text, r text, c timestamptz,
@@ -104,6 +99,14 @@ WITH moved AS (
     SELECT r.e, r.why, r.raw, now() FROM new_rejections AS r ORDER BY r.n
     RETURNING 1
 )`;
+
+/** A page's guard: the checkpoint moves only from its expected old value ($2 to $3). */
+const PAGE_WRITE = pageWrite(`UPDATE worker_states
+    SET last_processed_event_id = $3, updated_at_utc = now(),
+        settled_event_id = coalesce($6::bigint, settled_event_id),
+        late_holes = coalesce($7::text, late_holes)
+    WHERE id = $1 AND last_processed_event_id = $2
+    RETURNING id`);
 
 /**
  * The outbox part of the page statement ($8, $9, $10): only when the outbox is on. Each row keeps
@@ -180,3 +183,17 @@ FROM rejected_events ORDER BY id DESC LIMIT $1`,
 FROM (SELECT last_processed_event_id AS old FROM worker_states WHERE id = $1 FOR UPDATE) AS o
 WHERE w.id = $1 RETURNING o.old`,
 } as const;
+
+/**
+ * A group member's batch in one statement (see `BatchStore.applyBatch`): the page statement with
+ * a `moved` that touches no table (the feed row is neither read for update nor locked, so members
+ * do not wait for each other there) and no outbox ($1–$5, as a page without the outbox).
+ */
+export const APPLY_BATCH = pageWrite("SELECT $1::text AS id, $2::bigint AS f, $3::bigint AS t") +
+  pageResult("0", "NULL::bigint");
+
+/**
+ * The advisory lock a group member takes, in the batch's transaction, before storing rejections:
+ * the statement's snapshot then sees the rejections another member committed meanwhile.
+ */
+export const REJECTIONS_LOCK = "SELECT pg_advisory_xact_lock(hashtext('scan-worker:rejections'))";

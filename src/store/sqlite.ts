@@ -20,7 +20,7 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, nowUtc, RELAY_ID, writingPage } from "./_call.ts";
+import { FEED_ID, nowUtc, RELAY_ID, writingBatch, writingPage } from "./_call.ts";
 import { isMissingTable, type Prepared, SqliteFile } from "./sqlite_file.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
 import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
@@ -88,44 +88,57 @@ export class SqliteStore implements Store {
 
   /** Write one page in one transaction (docs/rules.md §3.8); see {@link Store.applyPage}. */
   applyPage(result: PageResult): Promise<PageWrite> {
-    return this.#file.call(writingPage(result), () => {
-      const s = this.#file.statements();
-      const now = nowUtc();
-      const rejected: Rejection[] = [];
-      let outboxed = 0;
-      let lastSeq = 0;
-      this.#file.transaction(() => {
-        for (const c of result.changes) {
-          // Positional parameters: no object to build or names to look up per parcel.
-          s.upsertParcel.run(
-            c.parcelId,
-            c.lastEventId,
-            c.type,
-            c.statusCode,
-            c.runId,
-            c.createdDateTimeUtc,
-            c.pickupEventId,
-            c.pickupTimeUtc,
-            c.deliveryEventId,
-            c.deliveryTimeUtc,
-            now,
-          );
-        }
-        for (const r of result.rejections) {
-          const row = { eventId: r.eventId, reason: r.reason, payload: r.payload, now };
-          if (s.insertRejection.run(row).changes === 1) rejected.push(r);
-        }
-        const moved = s.moveCheckpoint.run({ id: FEED_ID, from: result.from, to: result.to, now });
-        if (moved.changes !== 1) {
-          throw new CheckpointMovedError(result.from, this.#file.checkpoint());
-        }
-        if (result.late !== undefined) {
-          s.storeLate.run(result.late.settled, result.late.holes, FEED_ID);
-        }
-        if (this.#outbox) [outboxed, lastSeq] = this.#writeOutbox(s, result, now);
-      });
-      return lastSeq === 0 ? { rejected, outboxed } : { rejected, outboxed, lastSeq };
+    return this.#file.call(writingPage(result), () => this.#write(result, true));
+  }
+
+  /**
+   * Write a group member's batch in one transaction, the feed checkpoint left alone; see
+   * {@link Store.applyBatch}. `BEGIN IMMEDIATE` takes the write lock first, so members on one
+   * machine write one at a time (each waits up to the busy timeout for the others).
+   */
+  applyBatch(result: PageResult): Promise<PageWrite> {
+    return this.#file.call(writingBatch(result), () => this.#write(result, false));
+  }
+
+  /** A page's or a batch's rows; with `checkpoint`, the guarded checkpoint and the outbox. */
+  #write(result: PageResult, checkpoint: boolean): PageWrite {
+    const s = this.#file.statements();
+    const now = nowUtc();
+    const rejected: Rejection[] = [];
+    let outboxed = 0;
+    let lastSeq = 0;
+    this.#file.transaction(() => {
+      for (const c of result.changes) {
+        // Positional parameters: no object to build or names to look up per parcel.
+        s.upsertParcel.run(
+          c.parcelId,
+          c.lastEventId,
+          c.type,
+          c.statusCode,
+          c.runId,
+          c.createdDateTimeUtc,
+          c.pickupEventId,
+          c.pickupTimeUtc,
+          c.deliveryEventId,
+          c.deliveryTimeUtc,
+          now,
+        );
+      }
+      for (const r of result.rejections) {
+        const row = { eventId: r.eventId, reason: r.reason, payload: r.payload, now };
+        if (s.insertRejection.run(row).changes === 1) rejected.push(r);
+      }
+      if (!checkpoint) return;
+      const moved = s.moveCheckpoint.run({ id: FEED_ID, from: result.from, to: result.to, now });
+      if (moved.changes !== 1) {
+        throw new CheckpointMovedError(result.from, this.#file.checkpoint());
+      }
+      if (result.late !== undefined) {
+        s.storeLate.run(result.late.settled, result.late.holes, FEED_ID);
+      }
+      if (this.#outbox) [outboxed, lastSeq] = this.#writeOutbox(s, result, now);
     });
+    return lastSeq === 0 ? { rejected, outboxed } : { rejected, outboxed, lastSeq };
   }
 
   /**

@@ -170,8 +170,24 @@ export interface OutboxStore {
   outboxBacklog(): Promise<{ readonly rows: number; readonly oldestUtc: string | null }>;
 }
 
+/**
+ * What a member of a consumer group needs of a store (`run --source nats --group`): a batch of
+ * the stream written without the feed checkpoint, for the group's durable consumer is the
+ * checkpoint, and members write at the same time.
+ */
+export interface BatchStore {
+  /**
+   * Write a batch's parcel changes and new rejections in one transaction, without reading or
+   * moving the feed checkpoint (`result.from` and `result.to` are not stored) and without the
+   * outbox; returns what it stored. Safe to repeat, in any order, and while other members
+   * write: parcel rows merge under the same guards as a page's (taken in ParcelId order), and
+   * a rejection already stored is not stored again.
+   */
+  applyBatch(result: PageResult): Promise<PageWrite>;
+}
+
 /** A place that keeps parcel states and the feed checkpoint: the loop's part and the admin's. */
-export interface Store extends FeedStore, StoreAdmin, OutboxStore {}
+export interface Store extends FeedStore, StoreAdmin, OutboxStore, BatchStore {}
 
 /** How a store is opened. */
 export interface StoreOptions {

@@ -1,7 +1,9 @@
 /**
  * The stream as a page source (`run --source nats`): a downstream worker reads the accepted
  * events from JetStream instead of the Scan Event API, with the same rules, checkpoint and
- * lock. {@link StreamSource} is the ordered reader, forward from the worker's checkpoint.
+ * lock. {@link StreamSource} is the ordered reader, forward from the worker's checkpoint;
+ * {@link runGroupMember} is the other way, a member of a consumer group (`--group`) sharing one
+ * database and a durable consumer with the others.
  *
  * @example
  * ```ts
@@ -24,3 +26,18 @@
  */
 
 export { StreamSource, type StreamSourceOptions } from "./_ordered.ts";
+export {
+  ensureGroupConsumer,
+  GROUP_ACK_WAIT_MS,
+  GROUP_MAX_ACK_PENDING,
+  groupConsumerConfig,
+  GroupConsumerError,
+  type GroupEvents,
+  type GroupMemberOptions,
+  type GroupState,
+  groupStateOf,
+  type GroupSummary,
+  projectBatch,
+  readGroupState,
+  runGroupMember,
+} from "./_group.ts";

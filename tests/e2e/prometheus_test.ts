@@ -7,6 +7,7 @@
  */
 import { parse, stringify } from "yaml";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
+import { GroupMonitor } from "../../src/ops/group_monitor.ts";
 import { kill, props, spawnCli } from "../helpers/cli.ts";
 import { serveFeed } from "../helpers/feed_server.ts";
 import { FIXTURE_FEED, FIXTURE_TABLES } from "./fixture.ts";
@@ -91,7 +92,14 @@ Deno.test({
       const text = await (await fetch(`${base}/metrics`)).text();
       const lint = await promtool(["check", "metrics"], text);
       assertEquals(lint.code, 0, lint.output);
-      const families = exported(text);
+      // A consumer group's member serves the worker's metrics and its group's: the names the
+      // group's alert and panels use come from its registry, as a member serves it (and
+      // tests/e2e/group_test.ts reads them from a live member).
+      const member = await new GroupMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000 }, "g")
+        .registry.metrics();
+      const memberLint = await promtool(["check", "metrics"], member);
+      assertEquals(memberLint.code, 0, memberLint.output);
+      const families = new Map([...exported(member), ...exported(text)]);
       const rules = parse(await Deno.readTextFile(RULES)) as Rules;
       const ruleNames = rules.groups.flatMap((g) => g.rules.flatMap((r) => metricNames(r.expr)));
       const dashboard = JSON.parse(await Deno.readTextFile(DASHBOARD)) as {

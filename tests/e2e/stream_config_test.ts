@@ -72,7 +72,7 @@ async function streamNames(url: string): Promise<string[]> {
 }
 
 streamTest(
-  "NATS_STREAM=OTHER where SCAN_EVENTS holds scan.v1.events.>: run, run --source nats and tail exit 2",
+  "NATS_STREAM=OTHER where SCAN_EVENTS holds scan.v1.events.>: run, run --source nats (also in a group) and tail exit 2",
   async (server, env) => {
     await createStream(server.url, 60_000); // SCAN_EVENTS, scan.v1.events.>
     const sim = await startSimulator(["--events", "300", "--seed", "31"]);
@@ -91,6 +91,10 @@ streamTest(
       env: { ...env, NATS_STREAM: "OTHER" },
     });
     assertNamesNatsStream(downstream, "SCAN_EVENTS already holds");
+    const member = await runCli(["run", "--source", "nats", "--group", "ledger", "--drain"], {
+      env: { ...env, NATS_STREAM: "OTHER" },
+    });
+    assertNamesNatsStream(member, "SCAN_EVENTS already holds");
     const tail = await runCli(["tail", "--from", "1"], {
       env: { NATS_URL: server.url, NATS_STREAM: "OTHER" },
     });

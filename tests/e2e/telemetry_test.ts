@@ -78,14 +78,18 @@ function otel(endpoint: string, service: string): Record<string, string> {
   };
 }
 
-/** An upstream drain with NATS_URL, then a downstream `run --source nats --drain`. */
+/**
+ * An upstream drain with NATS_URL, then a downstream `run --source nats --drain` and a group
+ * member `run --source nats --group --drain`, each into its own database.
+ */
 async function pipeline(
   extra: (service: string) => Record<string, string>,
-): Promise<{ upstream: string; downstream: string }> {
+): Promise<{ upstream: string; downstream: string; group: string }> {
   const server = await startNats();
   const sim = await startSimulator(SIMULATOR);
   const up = tempDatabase("scan-worker-otel-up-");
   const down = tempDatabase("scan-worker-otel-down-");
+  const member = tempDatabase("scan-worker-otel-group-");
   try {
     const common = {
       NATS_URL: server.url,
@@ -107,6 +111,12 @@ async function pipeline(
       ...extra("scan-worker-downstream"),
     });
     assertEquals(downstream.code, 0, downstream.stdout.slice(-2000) + downstream.stderr);
+    const group = await scanWorker(["run", "--source", "nats", "--group", "otel", "--drain"], {
+      ...common,
+      DATABASE_URL: member.url,
+      ...extra("scan-worker-group"),
+    });
+    assertEquals(group.code, 0, group.stdout.slice(-2000) + group.stderr);
     // The tables are exact, upstream and downstream, and so is the stream.
     const expected = oracle(
       feedShape({ seed: SEED, events: EVENTS, malformedRate: MALFORMED }),
@@ -115,13 +125,15 @@ async function pipeline(
     assertEquals(readTables(up.path).parcels, expected.parcels);
     assertEquals(readTables(up.path).checkpoint, expected.checkpoint);
     assertEquals(readTables(down.path).parcels, expected.parcels);
+    assertEquals(readTables(member.path).parcels, expected.parcels);
     assertEquals((await readStream(server.url)).map((m) => m.body), expected.stream);
-    return { upstream: upstream.stdout, downstream: downstream.stdout };
+    return { upstream: upstream.stdout, downstream: downstream.stdout, group: group.stdout };
   } finally {
     await sim.stop();
     await server.destroy();
     Deno.removeSync(up.dir, { recursive: true });
     Deno.removeSync(down.dir, { recursive: true });
+    Deno.removeSync(member.dir, { recursive: true });
   }
 }
 
@@ -133,7 +145,7 @@ Deno.test({
     const receiver = startOtlpReceiver("ok");
     try {
       const output = await pipeline((service) => otel(receiver.endpoint, service));
-      for (const stdout of [output.upstream, output.downstream]) {
+      for (const stdout of [output.upstream, output.downstream, output.group]) {
         const on = logLines(stdout).find((l) =>
           String(l.message).startsWith("OpenTelemetry export on")
         );
@@ -190,6 +202,15 @@ Deno.test({
         new Set(linked.map((l) => l.spanId)).size,
         applied.length,
         "every upstream page is linked from downstream",
+      );
+      // A group member's batches: process spans linked to upstream pages too.
+      const memberLinks = spans.filter((s) =>
+        s.service === "scan-worker-group" && s.name === "process SCAN_EVENTS"
+      ).flatMap((s) => s.links).filter((l) => pageContexts.has(`${l.traceId}/${l.spanId}`));
+      assertEquals(
+        new Set(memberLinks.map((l) => l.spanId)).size,
+        applied.length,
+        "every upstream page is linked from the group member",
       );
       for (const span of processes) {
         assertEquals(span.attributes["messaging.system"], "nats");

@@ -235,7 +235,7 @@ Deno.test("each default lives once: help shows exactly the value the program use
     const given = resolveSections(sources({ env: { [setting.variable]: setting.shown } }), all);
     assertEquals(given, defaults, setting.variable);
   }
-  assertEquals(settingsOf(all).length, 22); // LATE_EVENT_WINDOW_MS the 22nd
+  assertEquals(settingsOf(all).length, 23); // LATE_EVENT_WINDOW_MS and NATS_GROUP too
 });
 
 Deno.test("a blank setting is an unset one", () => {

@@ -17,6 +17,7 @@ const TEXT_USES: Record<MssqlText, readonly MssqlUse[]> = {
   schemaVersion: ["ingest", "operator", "migrate"],
   readCheckpoint: ["ingest", "operator"],
   applyPage: ["ingest"],
+  applyBatch: ["ingest"],
   applyPageWithOutbox: ["relay"],
   outboxAfter: ["relay"],
   readRelayCursor: ["relay"],

@@ -1,0 +1,498 @@
+/**
+ * A member of a consumer group (`run --source nats --group NAME`): any number of members share
+ * one database and one durable JetStream pull consumer named NAME. The broker hands each
+ * message to one member at a time; a member fetches a batch, validates and projects it as a
+ * page of the API, writes it in one transaction, and only then acknowledges its messages.
+ *
+ * A member keeps no checkpoint and takes no feed lock: the consumer is the checkpoint. A member
+ * that dies before its acknowledgements leaves its batch to come back (after the ack wait) to
+ * any member, and writing it again changes nothing: parcel rows merge under the projection's
+ * guards, whatever the order (docs/rules.md §3.6–3.7), and a rejection is stored once.
+ *
+ * @module
+ */
+
+import type { Logger } from "@logtape/logtape";
+import { nanos } from "@nats-io/transport-node";
+import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JsMsg,
+  ReplayPolicy,
+} from "@nats-io/jetstream";
+import { type EventBody, rawEventOf, TRACEPARENT_HEADER } from "../domain/message.ts";
+import { type PageResult, projectPage } from "../domain/project.ts";
+import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
+import { ConfigError } from "../errors.ts";
+import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { type BatchStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
+import { errorLine, type NatsLink } from "../nats/mod.ts";
+import { traceProcess } from "../telemetry/mod.ts";
+
+/**
+ * How long the broker waits for a member's acknowledgement before it hands the message to a
+ * member again: 30 s. A batch is written in milliseconds (a few seconds when the database
+ * retries), far below it; a dead member's batch comes back within half a minute. Writing it
+ * twice (a slow member and the next one) is harmless, so a short wait costs little.
+ */
+export const GROUP_ACK_WAIT_MS = 30_000;
+
+/**
+ * How many messages the whole group may hold unacknowledged at once: 20,000. A member holds at
+ * most one batch (`SCAN_API_LIMIT` messages), so this is room for 200 members at the default
+ * limit of 100, or 20 at 1000; the broker's default (1000) would keep a second member of a
+ * group with batches of 1000 idle. It bounds what is in flight, never what the group keeps.
+ */
+export const GROUP_MAX_ACK_PENDING = 20_000;
+
+/** How long a fetch waits for messages when the consumer has none (1 s). */
+const FETCH_WAIT_MS = 1000;
+
+/** How often the consumer's counts are read while the member is busy (1 s). */
+const STATE_INTERVAL_MS = 1000;
+
+/** The counts a group's consumer reports (`status`, metrics, `--drain`). */
+export interface GroupState {
+  /** Messages of the stream not yet handed to any member. */
+  readonly pending: number;
+  /** Messages handed to a member and not yet acknowledged. */
+  readonly ackPending: number;
+  /** Of those, the ones handed out more than once (their first member did not acknowledge). */
+  readonly redelivered: number;
+  /** Members waiting for messages right now. */
+  readonly waiting: number;
+}
+
+/** What a member reports as it goes (metrics, health). The monitor implements it. */
+export interface GroupEvents {
+  /** The member waits for messages, or writes a batch. */
+  groupStep(step: "fetch" | "write" | "wait"): void;
+  /** A fetch came back (with messages or none): the broker answers. */
+  fetched(ok: boolean): void;
+  /** A batch was written and acknowledged; `redelivered` of its messages had been handed out before. */
+  batchWritten(result: PageResult, write: PageWrite, redelivered: number, ms: number): void;
+  /** A batch's write failed (its messages are handed back to the group). */
+  writeFailed(error: unknown): void;
+  /** The broker did not confirm a batch's acknowledgements (its messages come back). */
+  ackFailed(messages: number): void;
+  /** The consumer's counts. */
+  groupState(state: GroupState): void;
+}
+
+/** What a member needs. */
+export interface GroupMemberOptions {
+  /** The group: the durable consumer's name. */
+  readonly group: string;
+  /** Connects to the broker (retrying until it does); null when the signal aborts first. */
+  readonly connect: (signal: AbortSignal) => Promise<NatsLink | null>;
+  /** Where batches are written. */
+  readonly store: BatchStore;
+  /** Messages per batch at most. */
+  readonly limit: number;
+  /** Stop with "drained" once the consumer has nothing pending and nothing unacknowledged. */
+  readonly drain: boolean;
+  /** Aborts on shutdown: the batch in flight is written and acknowledged, then it stops. */
+  readonly signal: AbortSignal;
+  /** Retry spacing after a failure. */
+  readonly backoff: BackoffPolicy;
+  /** Where it logs. */
+  readonly logger: Logger;
+  /** Metrics and health hooks. */
+  readonly events?: GroupEvents;
+  /** Called once, when the member has joined the group (start-up is over). */
+  readonly onActive?: () => void;
+  /** How long a fetch waits when there is nothing (1000 ms). */
+  readonly fetchWaitMs?: number;
+}
+
+/** How a member ended and what it did. */
+export interface GroupSummary {
+  /** "drained" (with `drain`, nothing left) or "stopped" (signal). */
+  readonly reason: "drained" | "stopped";
+  /** Batches written (and acknowledged, unless the broker did not confirm it). */
+  readonly batches: number;
+  /** Messages in them. */
+  readonly messages: number;
+  /** Events applied (valid, projected). */
+  readonly applied: number;
+  /** Rejections newly stored. */
+  readonly rejected: number;
+  /** Messages that had been handed to a member before. */
+  readonly redelivered: number;
+}
+
+/**
+ * The consumer a group creates when it is absent: durable, pull, explicit acknowledgements,
+ * every message of the stream from its first, the ack wait and max-ack-pending above. It never
+ * gives a message up (`max_deliver` -1): every message either applies or becomes a rejection.
+ * @example
+ * ```ts
+ * import { groupConsumerConfig } from "./mod.ts";
+ * const config = groupConsumerConfig("ledger");
+ * if (config.durable_name !== "ledger" || config.ack_policy !== "explicit") throw new Error();
+ * if (config.max_ack_pending !== 20_000) throw new Error(String(config.max_ack_pending));
+ * ```
+ */
+export function groupConsumerConfig(group: string): Partial<ConsumerConfig> {
+  return {
+    durable_name: group,
+    description: `scan-worker consumer group ${group}: members share one database`,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    ack_wait: nanos(GROUP_ACK_WAIT_MS),
+    max_ack_pending: GROUP_MAX_ACK_PENDING,
+    max_deliver: -1,
+  };
+}
+
+/**
+ * Raised when a consumer of the group's name exists but cannot serve a group: a configuration
+ * mistake (exit 2), not a failure to retry.
+ */
+export class GroupConsumerError extends ConfigError {
+  /** @param group the consumer's name; @param why what is wrong with it. */
+  constructor(group: string, why: string) {
+    super(
+      "NATS_GROUP (--group)",
+      `the consumer ${group} cannot serve a scan-worker group: ${why}; delete it (nats consumer rm) or choose another group`,
+    );
+    this.name = "GroupConsumerError";
+  }
+}
+
+/**
+ * The group's consumer: created when absent (two members creating it at once get the same
+ * one), used as it is when present (its settings logged), refused when it is not a pull
+ * consumer with explicit acknowledgements.
+ */
+export async function ensureGroupConsumer(
+  link: NatsLink,
+  group: string,
+  logger: Logger,
+): Promise<ConsumerInfo> {
+  let info: ConsumerInfo;
+  try {
+    info = await link.jsm.consumers.info(link.stream, group);
+  } catch (error) {
+    if (
+      !(error instanceof JetStreamApiError && error.code === JetStreamApiCodes.ConsumerNotFound)
+    ) {
+      throw error;
+    }
+    info = await link.jsm.consumers.add(link.stream, groupConsumerConfig(group));
+    logger.info(
+      "Created the consumer {group} on {stream}: explicit acks, ack wait {ackWaitS} s, max ack pending {maxAckPending}",
+      {
+        group,
+        stream: link.stream,
+        ackWaitS: GROUP_ACK_WAIT_MS / 1000,
+        maxAckPending: GROUP_MAX_ACK_PENDING,
+      },
+    );
+    return info;
+  }
+  if (info.config.deliver_subject) {
+    throw new GroupConsumerError(group, "it is a push consumer");
+  }
+  if (info.config.ack_policy !== AckPolicy.Explicit) {
+    throw new GroupConsumerError(
+      group,
+      `its ack policy is ${info.config.ack_policy}, not explicit`,
+    );
+  }
+  logger.info(
+    "Joining the consumer {group} on {stream}: ack wait {ackWaitS} s, max ack pending {maxAckPending}, {pending} pending, {ackPending} unacknowledged",
+    {
+      group,
+      stream: link.stream,
+      ackWaitS: (info.config.ack_wait ?? 0) / 1e9,
+      maxAckPending: info.config.max_ack_pending,
+      pending: info.num_pending,
+      ackPending: info.num_ack_pending,
+    },
+  );
+  return info;
+}
+
+/** A consumer's counts, as a group reports them. */
+export function groupStateOf(info: ConsumerInfo): GroupState {
+  return {
+    pending: info.num_pending,
+    ackPending: info.num_ack_pending,
+    redelivered: info.num_redelivered,
+    waiting: info.num_waiting,
+  };
+}
+
+/**
+ * A message's body as the raw event the validation reads: its RunId back under `User`, as the
+ * API sends it. A body that is not a JSON object is passed on as its text, to be rejected.
+ */
+function rawEventOfMessage(message: JsMsg): unknown {
+  const text = message.string();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
+  return rawEventOf(body as EventBody);
+}
+
+/**
+ * Hand messages back to the group at once (a negative acknowledgement), not after the ack wait;
+ * on a closed connection they come back after it anyway.
+ */
+function handBack(batch: readonly JsMsg[]): void {
+  try {
+    for (const message of batch) message.nak();
+  } catch {
+    // closed: the ack wait brings them back
+  }
+}
+
+/**
+ * Whether an error ends a member instead of being retried: a fatal store error, or a
+ * configuration mistake (a consumer that cannot serve a group, a NATS_STREAM that cannot hold the
+ * worker's subjects).
+ */
+function isFatal(error: unknown): boolean {
+  return isFatalStoreError(error) || error instanceof ConfigError;
+}
+
+/** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
+export function projectBatch(messages: readonly JsMsg[]): PageResult {
+  return projectPage(0, messages.map(rawEventOfMessage), MAX_STORED_TYPE_LENGTH);
+}
+
+/**
+ * Run one member until the signal aborts, or with `drain` until the group has nothing left.
+ * Transient failures (broker, database) are logged and retried; a fatal store error, a consumer
+ * that cannot serve a group or a stream that cannot hold the worker's subjects ends it by
+ * throwing.
+ */
+export function runGroupMember(options: GroupMemberOptions): Promise<GroupSummary> {
+  return new GroupMember(options).run();
+}
+
+/** One member's run and its state. */
+class GroupMember {
+  readonly #options: GroupMemberOptions;
+  #link: NatsLink | null = null;
+  #consumer: Consumer | null = null;
+  #fetching: ConsumerMessages | null = null;
+  #active = false;
+  #stateAt = 0;
+  #failures = 0;
+  #totals = { batches: 0, messages: 0, applied: 0, rejected: 0, redelivered: 0 };
+
+  constructor(options: GroupMemberOptions) {
+    this.#options = options;
+  }
+
+  async run(): Promise<GroupSummary> {
+    const { signal, logger } = this.#options;
+    const stopFetch = () => this.#fetching?.stop();
+    signal.addEventListener("abort", stopFetch);
+    let reason: GroupSummary["reason"] = "stopped";
+    try {
+      while (!signal.aborted) {
+        try {
+          const consumer = await this.#join();
+          if (consumer === null) break;
+          const batch = await this.#fetch(consumer);
+          if (batch.length > 0) {
+            await this.#apply(batch);
+          } else if (await this.#drained(consumer)) {
+            reason = "drained";
+            break;
+          }
+          this.#failures = 0;
+        } catch (error) {
+          if (isFatal(error)) throw error;
+          if (!await this.#retryAfter(error)) break;
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", stopFetch);
+      await this.#link?.close();
+      this.#link = null;
+    }
+    logger.info(
+      "Group {group}: {batches} batches, {messages} messages, {applied} events applied, {rejected} rejected, {redelivered} redelivered",
+      { group: this.#options.group, ...this.#totals },
+    );
+    return { reason, ...this.#totals };
+  }
+
+  /** Connect and join the group's consumer (again, after a failure); null on shutdown. */
+  async #join(): Promise<Consumer | null> {
+    const { connect, signal, group, logger, events } = this.#options;
+    if (this.#consumer !== null) return this.#consumer;
+    this.#link ??= await connect(signal);
+    if (this.#link === null) return null;
+    try {
+      await ensureGroupConsumer(this.#link, group, logger);
+      this.#consumer = await this.#link.js.consumers.get(this.#link.stream, group);
+    } catch (error) {
+      events?.fetched(false);
+      throw error;
+    }
+    if (!this.#active) {
+      this.#active = true;
+      this.#options.onActive?.();
+    }
+    return this.#consumer;
+  }
+
+  /**
+   * One batch: `limit` messages, or whatever came within the wait (1 s, the client's least).
+   * The fetch is never left early: the broker may have sent more messages to it, which would
+   * sit unacknowledged until the ack wait brought them back.
+   */
+  async #fetch(consumer: Consumer): Promise<JsMsg[]> {
+    const { limit, events, signal } = this.#options;
+    events?.groupStep("fetch");
+    const batch: JsMsg[] = [];
+    try {
+      const messages = await consumer.fetch({
+        max_messages: limit,
+        expires: this.#options.fetchWaitMs ?? FETCH_WAIT_MS,
+      });
+      this.#fetching = messages;
+      if (signal.aborted) messages.stop();
+      for await (const message of messages) {
+        batch.push(message);
+      }
+    } catch (error) {
+      handBack(batch);
+      events?.fetched(false);
+      throw error;
+    } finally {
+      this.#fetching = null;
+    }
+    events?.fetched(true);
+    return batch;
+  }
+
+  /** Project, write in one transaction, then acknowledge; on a failed write, hand them back. */
+  async #apply(batch: JsMsg[]): Promise<void> {
+    const { store, events, logger } = this.#options;
+    events?.groupStep("write");
+    const started = performance.now();
+    const result = projectBatch(batch);
+    let write: PageWrite;
+    try {
+      // One `process` span per batch, linked to the upstream pages its messages carry.
+      write = await traceProcess(
+        batch[0]?.info.stream ?? "",
+        batch.map((m) => m.headers?.get(TRACEPARENT_HEADER) || null),
+        () => store.applyBatch(result),
+      );
+    } catch (error) {
+      handBack(batch);
+      events?.writeFailed(error);
+      throw error;
+    }
+    const redelivered = batch.filter((m) => m.redelivered).length;
+    await this.#ack(batch);
+    const ms = performance.now() - started;
+    this.#totals.batches++;
+    this.#totals.messages += batch.length;
+    this.#totals.applied += result.applied;
+    this.#totals.rejected += write.rejected.length;
+    this.#totals.redelivered += redelivered;
+    events?.batchWritten(result, write, redelivered, ms);
+    logger.debug(
+      "Batch of {messages} messages written and acknowledged: {applied} applied, {rejected} rejected, {redelivered} redelivered, {ms} ms",
+      {
+        messages: batch.length,
+        applied: result.applied,
+        rejected: write.rejected.length,
+        redelivered,
+        ms: Math.round(ms * 10) / 10,
+      },
+    );
+    for (const r of write.rejected) {
+      logger.warn("Rejected event {eventId}: {reason}", { eventId: r.eventId, reason: r.reason });
+    }
+    if (performance.now() - this.#stateAt >= STATE_INTERVAL_MS && this.#consumer !== null) {
+      await this.#state(this.#consumer);
+    }
+  }
+
+  /**
+   * Acknowledge a written batch: each message, the last one waiting for the broker's
+   * confirmation (the connection keeps their order, so it confirms the others' arrival). An
+   * unconfirmed batch comes back after the ack wait, and changes nothing.
+   */
+  async #ack(batch: JsMsg[]): Promise<void> {
+    let confirmed: boolean;
+    try {
+      for (const message of batch.slice(0, -1)) message.ack();
+      const last = batch[batch.length - 1];
+      confirmed = last === undefined || await last.ackAck();
+    } catch {
+      confirmed = false; // the connection is closed: the batch comes back
+    }
+    if (!confirmed) {
+      this.#options.events?.ackFailed(batch.length);
+      this.#options.logger.warn(
+        "The broker did not confirm the acknowledgement of {messages} messages (written); they come back after the ack wait and change nothing",
+        { messages: batch.length },
+      );
+    }
+  }
+
+  /** The consumer's counts, reported. */
+  async #state(consumer: Consumer): Promise<GroupState> {
+    const state = groupStateOf(await consumer.info(false));
+    this.#stateAt = performance.now();
+    this.#options.events?.groupState(state);
+    return state;
+  }
+
+  /**
+   * After an empty fetch: whether `drain` may stop (nothing pending, nothing unacknowledged:
+   * a dead member's messages are waited for until they come back after the ack wait).
+   */
+  async #drained(consumer: Consumer): Promise<boolean> {
+    const state = await this.#state(consumer);
+    return this.#options.drain && state.pending === 0 && state.ackPending === 0;
+  }
+
+  /** After a failure: log, forget the consumer (join again), wait with backoff; false on shutdown. */
+  async #retryAfter(error: unknown): Promise<boolean> {
+    const { events, backoff, logger, signal, group } = this.#options;
+    this.#failures++;
+    this.#consumer = null;
+    events?.groupStep("wait");
+    const delayMs = backoffDelay(this.#failures, backoff);
+    logger.warn(
+      "Group {group} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
+      { group, attempt: this.#failures, error: errorLine(error), delayMs },
+    );
+    return await sleep(delayMs, signal);
+  }
+}
+
+/** The group's counts, read once (`status`); null when its consumer (or the stream) does not exist. */
+export async function readGroupState(link: NatsLink, group: string): Promise<GroupState | null> {
+  try {
+    return groupStateOf(await link.jsm.consumers.info(link.stream, group));
+  } catch (error) {
+    const absent = [JetStreamApiCodes.ConsumerNotFound, JetStreamApiCodes.StreamNotFound];
+    if (error instanceof JetStreamApiError && absent.some((code) => code === error.code)) {
+      return null;
+    }
+    throw error;
+  }
+}
