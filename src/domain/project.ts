@@ -110,7 +110,12 @@ function foldParcel(previous: ParcelChange | undefined, event: ScanEvent): Parce
 /**
  * Whether a page leaves nothing to store: no event above the checkpoint and no rejection (the
  * feed is caught up). The one place that decides a page need not be written.
- * @example writesNothing(projectPage(7, [])) // true
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { projectPage, writesNothing } from "./project.ts";
+ * assert.equal(writesNothing(projectPage(7, [])), true);
+ * ```
  */
 export function writesNothing(result: PageResult): boolean {
   return result.empty && result.rejections.length === 0 && result.events.length === 0 &&
@@ -122,7 +127,13 @@ export function writesNothing(result: PageResult): boolean {
  * below the checkpoint that `isOpen` says were never seen (and those without a usable EventId,
  * which the stores keep once), as if they had come in order. The checkpoint does not move; the
  * result's `late.found` is left for the caller, which adds the holes and settled mark.
- * @example projectLate(100, [{ EventId: 41, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }], (id) => id === 41).applied // 1
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { projectLate } from "./project.ts";
+ * const event = { EventId: 41, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" };
+ * assert.equal(projectLate(100, [event], (id) => id === 41).applied, 1);
+ * ```
  */
 export function projectLate(
   checkpoint: number,
@@ -152,7 +163,12 @@ export function projectLate(
  * `checkpoint` (a positive safe integer, on an object), or `checkpoint` when there is none.
  * Always equal to `projectPage(checkpoint, rawEvents).to`; cheap enough to ask for the next
  * page before this one is projected.
- * @example pageEnd(5, [{ EventId: 7 }, { EventId: "9" }, { EventId: 6 }]) // 7
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { pageEnd } from "./project.ts";
+ * assert.equal(pageEnd(5, [{ EventId: 7 }, { EventId: "9" }, { EventId: 6 }]), 7);
+ * ```
  */
 export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): number {
   let end = checkpoint;
@@ -176,7 +192,15 @@ export function pageEnd(checkpoint: number, rawEvents: readonly unknown[]): numb
  *   the same EventId is rejected (once per distinct payload), so nothing is dropped silently.
  * - The new checkpoint is the highest EventId above the checkpoint, rejected ones included.
  *
- * @example projectPage(0, [{ EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" }]).to // 1
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { projectPage } from "./project.ts";
+ * const event = { EventId: 1, ParcelId: 7, Type: "PICKUP", CreatedDateTimeUtc: "2021-05-11T21:11:34Z" };
+ * const result = projectPage(0, [event]);
+ * assert.equal(result.to, 1);
+ * assert.equal(result.applied, 1);
+ * ```
  */
 export function projectPage(
   checkpoint: number,

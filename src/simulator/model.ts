@@ -114,7 +114,12 @@ export function unit(h: number): number {
 
 /**
  * The shape for a backlog of `events` events over about `parcels` parcels.
- * @example feedShape({ seed: 1, events: 100_000, parcels: 12_500 }).stepsPerParcel // 8
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { feedShape } from "./model.ts";
+ * assert.equal(feedShape({ seed: 1, events: 100_000, parcels: 12_500 }).stepsPerParcel, 8);
+ * ```
  */
 export function feedShape(
   options: { seed: number; events: number; parcels?: number; malformedRate?: number },
@@ -134,7 +139,12 @@ export function feedShape(
 
 /**
  * The EventId of a slot.
- * @example eventIdOfSlot(501) // 503
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { eventIdOfSlot } from "./model.ts";
+ * assert.equal(eventIdOfSlot(501), 503);
+ * ```
  */
 export function eventIdOfSlot(slot: number): number {
   return slot + GAP_PER_BLOCK * Math.floor((slot - 1) / SLOTS_PER_BLOCK);
@@ -142,7 +152,12 @@ export function eventIdOfSlot(slot: number): number {
 
 /**
  * The first slot whose EventId is at least `eventId` (FromEventId is inclusive).
- * @example firstSlotFrom(501) // 501 — EventIds 501 and 502 are a gap, 503 is slot 501
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { firstSlotFrom } from "./model.ts";
+ * assert.equal(firstSlotFrom(501), 501); // EventIds 501 and 502 are a gap, 503 is slot 501
+ * ```
  */
 export function firstSlotFrom(eventId: number): number {
   if (eventId <= 1) return 1;

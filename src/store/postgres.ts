@@ -14,14 +14,13 @@ import type { Logger } from "@logtape/logtape";
 import { logger as programLogger } from "../log.ts";
 import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
-import { pendingMigrations, requireMigrated } from "./migrate.ts";
+import { requireMigrated } from "./migrate.ts";
+import { isMissingTable, migratePostgres } from "./postgres_migrate.ts";
 import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
 import {
   APPLY_BATCH,
   APPLY_PAGE,
   APPLY_PAGE_WITH_OUTBOX,
-  MIGRATION_LOCK,
-  MIGRATIONS_TABLE,
   POSTGRES_MIGRATIONS,
   POSTGRES_SQL,
   REJECTIONS_LOCK,
@@ -47,10 +46,6 @@ import { pageTraceparent } from "../telemetry/mod.ts";
 
 export { POSTGRES_MIGRATIONS };
 
-function isMissingTable(error: unknown): boolean {
-  return (error as { code?: string })?.code === "42P01";
-}
-
 /** A time as PostgreSQL is sent it: rounded to microseconds, half up (its one documented loss). */
 export const postgresTime: (text: string) => string = roundToMicroseconds;
 
@@ -75,45 +70,7 @@ export class PostgresStore implements Store {
 
   /** Apply pending migrations in one transaction under an advisory lock. */
   migrate(): Promise<AppliedMigration[]> {
-    return this.#db.call("migrating", async () => {
-      // An up-to-date schema needs no DDL, nor the privilege to create tables: a login with
-      // only SELECT, INSERT and UPDATE can start `run` without --no-migrate.
-      const current = await this.#db.applied(this.#db.pool).catch((error) => {
-        if (isMissingTable(error)) return null;
-        throw error;
-      });
-      if (current !== null && pendingMigrations(POSTGRES_MIGRATIONS, current).length === 0) {
-        return [];
-      }
-      const client = await this.#db.pool.connect();
-      try {
-        await client.query("BEGIN");
-        await client.query(MIGRATION_LOCK);
-        await client.query(MIGRATIONS_TABLE);
-        const pending = pendingMigrations(POSTGRES_MIGRATIONS, await this.#db.applied(client));
-        const applied: AppliedMigration[] = [];
-        for (const m of pending) {
-          await client.query(m.sql);
-          const row = await client.query<{ appliedAtUtc: string }>(
-            POSTGRES_SQL.recordMigration,
-            [m.version, m.name, m.checksum],
-          );
-          applied.push({
-            version: m.version,
-            name: m.name,
-            checksum: m.checksum,
-            appliedAtUtc: row.rows[0]?.appliedAtUtc ?? "",
-          });
-        }
-        await client.query("COMMIT");
-        return applied;
-      } catch (error) {
-        await client.query("ROLLBACK").catch(() => {});
-        throw error;
-      } finally {
-        client.release();
-      }
-    });
+    return this.#db.call("migrating", () => migratePostgres(this.#db));
   }
 
   /** Fail unless every migration is applied and unchanged. */

@@ -27,17 +27,19 @@
 
 export { StreamSource, type StreamSourceOptions } from "./_ordered.ts";
 export {
+  type GroupEvents,
+  type GroupMemberOptions,
+  type GroupSummary,
+  projectBatch,
+  runGroupMember,
+} from "./_group.ts";
+export {
   ensureGroupConsumer,
   GROUP_ACK_WAIT_MS,
   GROUP_MAX_ACK_PENDING,
   groupConsumerConfig,
   GroupConsumerError,
-  type GroupEvents,
-  type GroupMemberOptions,
   type GroupState,
   groupStateOf,
-  type GroupSummary,
-  projectBatch,
   readGroupState,
-  runGroupMember,
-} from "./_group.ts";
+} from "./_group_consumer.ts";
