@@ -138,13 +138,7 @@ export function feedShape(
 }
 
 /**
- * The EventId of a slot.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { eventIdOfSlot } from "./model.ts";
- * assert.equal(eventIdOfSlot(501), 503);
- * ```
+ * The EventId of a slot (example: {@link firstSlotFrom}).
  */
 export function eventIdOfSlot(slot: number): number {
   return slot + GAP_PER_BLOCK * Math.floor((slot - 1) / SLOTS_PER_BLOCK);
@@ -155,8 +149,9 @@ export function eventIdOfSlot(slot: number): number {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { firstSlotFrom } from "./model.ts";
- * assert.equal(firstSlotFrom(501), 501); // EventIds 501 and 502 are a gap, 503 is slot 501
+ * import { eventIdOfSlot, firstSlotFrom } from "./model.ts";
+ * assert.equal(eventIdOfSlot(501), 503); // EventIds 501 and 502 are a gap
+ * assert.equal(firstSlotFrom(501), 501);
  * ```
  */
 export function firstSlotFrom(eventId: number): number {

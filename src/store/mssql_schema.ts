@@ -10,13 +10,8 @@ import sql from "mssql";
 import { UnsupportedDatabaseError } from "../errors.ts";
 import { pendingMigrations } from "./migrate.ts";
 import { compatibilityProblem } from "./mssql_errors.ts";
-import {
-  fromSqlTime,
-  migrationLockTimeoutMs,
-  MSSQL_MIGRATIONS,
-  MSSQL_SQL,
-  sendText,
-} from "./mssql_sql.ts";
+import { migrationLockTimeoutMs, MSSQL_MIGRATIONS } from "./mssql_migrations.ts";
+import { fromSqlTime, MSSQL_SQL, sendText } from "./mssql_sql.ts";
 import type { AppliedMigration } from "./store.ts";
 
 /** The migrations recorded as applied. */

@@ -9,13 +9,6 @@
 
 // @ts-types="npm:@types/mssql@^12.3.0"
 import type sql from "mssql";
-import init from "../../sql/mssql/001_init.sql" with { type: "text" };
-import typeLength from "../../sql/mssql/002_type_length.sql" with { type: "text" };
-import outbox from "../../sql/mssql/003_outbox.sql" with { type: "text" };
-import readIndexes from "../../sql/mssql/004_read_indexes.sql" with { type: "text" };
-import late from "../../sql/mssql/005_late_events.sql" with { type: "text" };
-import outboxTraceparent from "../../sql/mssql/006_outbox_traceparent.sql" with { type: "text" };
-import { defineMigrations, type Migration } from "./migrate.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 
 /** The size of the Type columns: the longest Type a valid event can have once upper-cased. */
@@ -385,24 +378,6 @@ WHERE Id = @id;`,
 /** The name of one of the store's T-SQL texts. */
 export type MssqlText = keyof typeof MSSQL_SQL;
 
-/**
- * How long the migration lock may be waited for with a given request timeout: below it, so the
- * server's answer ("busy", retried) comes before the client gives up on the request. A request
- * timeout of 0 (none) waits 60 s.
- * @example Below the request timeout
- * ```ts
- * import { deepStrictEqual } from "node:assert/strict";
- * import { migrationLockTimeoutMs } from "./mssql_sql.ts";
- *
- * deepStrictEqual(migrationLockTimeoutMs(30_000), 25_000);
- * deepStrictEqual(migrationLockTimeoutMs(0), 60_000);
- * ```
- */
-export function migrationLockTimeoutMs(requestTimeoutMs: number): number {
-  if (requestTimeoutMs <= 0) return 60_000;
-  return requestTimeoutMs - Math.min(5000, Math.ceil(requestTimeoutMs / 2));
-}
-
 /** A request with its parameters, ready to send one of the store's texts. */
 export type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 
@@ -410,16 +385,3 @@ export type Send = <T>(name: MssqlText) => Promise<sql.IResult<T>>;
 export function sendText(request: sql.Request): Send {
   return (name) => request.query(MSSQL_SQL[name]);
 }
-
-/** The SQL Server migrations, embedded in the program. */
-export const MSSQL_MIGRATIONS: readonly Migration[] = defineMigrations({
-  "001_init.sql": init,
-  "002_type_length.sql": typeLength,
-  "003_outbox.sql": outbox,
-  "004_read_indexes.sql": readIndexes,
-  "005_late_events.sql": late,
-  "006_outbox_traceparent.sql": outboxTraceparent,
-}, {
-  // The checksum of 001 before its header comment was corrected (supported versions, no spec link).
-  "001_init.sql": ["1edd597944a98c7835588fde272eb8951550e355a9f3058bed282cceca04237b"],
-});

@@ -1,6 +1,7 @@
 import { assertEquals } from "../helpers/assert.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import { MSSQL_MIGRATIONS } from "../../src/store/mssql.ts";
+import { migrationLockTimeoutMs } from "../../src/store/mssql_migrations.ts";
 import {
   classifyMssqlError,
   compatibilityProblem,
@@ -9,12 +10,7 @@ import {
 } from "../../src/store/mssql_errors.ts";
 import { pageDocument } from "../../src/store/page_document.ts";
 import { renderInitDb } from "../../scripts/init_db.ts";
-import {
-  fromSqlTime,
-  migrationLockTimeoutMs,
-  MSSQL_SQL,
-  mssqlTime,
-} from "../../src/store/mssql_sql.ts";
+import { fromSqlTime, MSSQL_SQL, mssqlTime } from "../../src/store/mssql_sql.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../../src/domain/validate.ts";
 
 Deno.test("the page document carries each parcel change once, times without the Z", () => {
