@@ -81,18 +81,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
   ],
   async run({ config, flags, io }) {
     const log = logger("worker");
-    const drain = flags.drain === true;
-    const fromStream = sourceOf(flags.source) === "nats";
-    if (fromStream && config.nats === null) {
-      throw new UsageError("run --source nats reads the stream NATS_URL names: set NATS_URL");
-    }
-    const group = config.natsGroup;
-    if (group !== null && !fromStream) {
-      throw new UsageError(
-        "--group (NATS_GROUP) joins a group reading the stream: add --source nats",
-      );
-    }
-    const publishing = !fromStream && config.nats !== null;
+    const { drain, fromStream, group, publishing } = modeOf(config, flags);
     const store = await openStore(config, { outbox: publishing });
     const shutdown = new Shutdown(io, log);
     let ops: OpsServer | null = null;
@@ -110,14 +99,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
       await prepareSchema(store, flags["no-migrate"] !== true);
       logStart(log, config, { fromStream, publishing, drain });
       telemetry?.start();
-      ops = monitor === undefined ? null : serveOps({
-        host: config.metricsHost,
-        port: config.metricsPort ?? 0,
-        monitor,
-        checkDatabase: () => store.ping(),
-        databaseTimeoutMs: 2000,
-        logger: logger("http"),
-      });
+      ops = monitor === undefined ? null : opsFor(config, monitor, store);
       if (group !== null) {
         const joined = await runGroup(config, store, {
           group,
@@ -155,6 +137,41 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
     }
   },
 });
+
+/** What `run` does: drain or not, read the API or the stream, alone or in a group, publish or not. */
+function modeOf(
+  config: NatsConfig & { readonly natsGroup: string | null },
+  flags: Readonly<Record<string, string | boolean | undefined>>,
+) {
+  const fromStream = sourceOf(flags.source) === "nats";
+  if (fromStream && config.nats === null) {
+    throw new UsageError("run --source nats reads the stream NATS_URL names: set NATS_URL");
+  }
+  const group = config.natsGroup;
+  if (group !== null && !fromStream) {
+    throw new UsageError(
+      "--group (NATS_GROUP) joins a group reading the stream: add --source nats",
+    );
+  }
+  const publishing = !fromStream && config.nats !== null;
+  return { drain: flags.drain === true, fromStream, group, publishing };
+}
+
+/** The health and metrics listener on METRICS_PORT; readiness asks the database with `ping()`. */
+function opsFor(
+  config: WorkerConfig,
+  monitor: Parameters<typeof serveOps>[0]["monitor"],
+  store: { ping(): Promise<void> },
+): OpsServer {
+  return serveOps({
+    host: config.metricsHost,
+    port: config.metricsPort ?? 0,
+    monitor,
+    checkDatabase: () => store.ping(),
+    databaseTimeoutMs: 2000,
+    logger: logger("http"),
+  });
+}
 
 /** The one line `run` logs once the schema is ready: what it reads, where it writes. */
 function logStart(

@@ -126,6 +126,18 @@ function idReason(value: unknown, name: string): string {
   return `${name} must be an integer JSON number, got ${jsonKind(value)}`;
 }
 
+/** Rule 2's CreatedDateTimeUtc: present, a string, an ISO-8601 date-time; normalised (rule 5). */
+function createdField(created: unknown): { text: string } | { reason: string } {
+  if (created === undefined) return { reason: "CreatedDateTimeUtc is missing" };
+  if (typeof created !== "string") {
+    return { reason: `CreatedDateTimeUtc must be a string, got ${jsonKind(created)}` };
+  }
+  const text = normaliseTimestamp(created);
+  if (text !== null) return { text };
+  const shown = JSON.stringify(created.slice(0, 60));
+  return { reason: `CreatedDateTimeUtc ${shown} is not an ISO-8601 date-time` };
+}
+
 /**
  * Validate one raw event of a page (docs/rules.md §3.2) and normalise its fields (§3.4–3.6).
  *
@@ -179,18 +191,9 @@ export function validateEvent(raw: unknown, typeLength: number = MAX_TYPE_LENGTH
     return reject(eventId, `Type is longer than ${typeLength} characters (${type.length})`);
   }
 
-  const created = raw.CreatedDateTimeUtc;
-  if (created === undefined) return reject(eventId, "CreatedDateTimeUtc is missing");
-  if (typeof created !== "string") {
-    return reject(eventId, `CreatedDateTimeUtc must be a string, got ${jsonKind(created)}`);
-  }
-  const createdDateTimeUtc = normaliseTimestamp(created);
-  if (createdDateTimeUtc === null) {
-    return reject(
-      eventId,
-      `CreatedDateTimeUtc ${JSON.stringify(created.slice(0, 60))} is not an ISO-8601 date-time`,
-    );
-  }
+  const created = createdField(raw.CreatedDateTimeUtc);
+  if ("reason" in created) return reject(eventId, created.reason);
+  const createdDateTimeUtc = created.text;
 
   let statusCode = "";
   if (raw.StatusCode !== undefined && raw.StatusCode !== null) {
