@@ -142,13 +142,15 @@ CREATE TABLE dbo.OutboxEventsByCommit (
 CREATE INDEX IX_OutboxEvents_Seq ON dbo.OutboxEventsByCommit (Seq) INCLUDE (CreatedAtUtc);
 
 INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)
-SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents ORDER BY EventId;
+-- TABLOCKX, HOLDLOCK: no older worker may commit an outbox row between the copy and the DROP.
+SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents WITH (TABLOCKX, HOLDLOCK)
+ORDER BY EventId;
 
 DROP TABLE dbo.OutboxEvents;
 
 EXEC sp_rename N'dbo.OutboxEventsByCommit', N'OutboxEvents';
 INSERT INTO dbo.SchemaMigrations (Version, Name, Checksum, AppliedAtUtc)
-VALUES (5, N'late_events', '81d6a677f651cfdc25aeda2e228275f535d4a98862454563d5b8d917bafb4cea', SYSUTCDATETIME());
+VALUES (5, N'late_events', '8788967bd740cfa51eaeaefe0a8f02958a295a2b7624e065a015823913c5ab83', SYSUTCDATETIME());
 COMMIT TRANSACTION;
 GO
 

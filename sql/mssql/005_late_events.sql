@@ -26,7 +26,9 @@ CREATE TABLE dbo.OutboxEventsByCommit (
 CREATE INDEX IX_OutboxEvents_Seq ON dbo.OutboxEventsByCommit (Seq) INCLUDE (CreatedAtUtc);
 
 INSERT INTO dbo.OutboxEventsByCommit (EventId, Subject, Body, CreatedAtUtc)
-SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents ORDER BY EventId;
+-- TABLOCKX, HOLDLOCK: no older worker may commit an outbox row between the copy and the DROP.
+SELECT EventId, Subject, Body, CreatedAtUtc FROM dbo.OutboxEvents WITH (TABLOCKX, HOLDLOCK)
+ORDER BY EventId;
 
 DROP TABLE dbo.OutboxEvents;
 

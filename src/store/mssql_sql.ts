@@ -93,11 +93,12 @@ UPDATE p SET
     DeliveryTimeUtc = CASE WHEN c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
         THEN c.DeliveryTimeUtc ELSE p.DeliveryTimeUtc END,
     UpdatedAtUtc = SYSUTCDATETIME()
-FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK)
-INNER JOIN @c AS c ON c.ParcelId = p.ParcelId
+FROM @c AS c
+INNER JOIN dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) ON p.ParcelId = c.ParcelId
 WHERE c.LastEventId > p.LastEventId
    OR c.PickupEventId < ISNULL(p.PickupEventId, 9007199254740992)
-   OR c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992);
+   OR c.DeliveryEventId < ISNULL(p.DeliveryEventId, 9007199254740992)
+OPTION (LOOP JOIN, FORCE ORDER, MAXDOP 1);
 
 INSERT INTO dbo.ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
     PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
@@ -105,7 +106,8 @@ SELECT c.ParcelId, c.LastEventId, c.Type, c.StatusCode, c.RunId, c.CreatedDateTi
     c.PickupEventId, c.PickupTimeUtc, c.DeliveryEventId, c.DeliveryTimeUtc, SYSUTCDATETIME()
 FROM @c AS c
 WHERE NOT EXISTS (
-    SELECT 1 FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) WHERE p.ParcelId = c.ParcelId);
+    SELECT 1 FROM dbo.ParcelStates AS p WITH (UPDLOCK, HOLDLOCK) WHERE p.ParcelId = c.ParcelId)
+OPTION (LOOP JOIN, MAXDOP 1);
 
 DECLARE @r TABLE (
     n       int            NOT NULL PRIMARY KEY,
