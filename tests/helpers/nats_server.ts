@@ -8,7 +8,11 @@
 
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
+import { getLogger, type Logger } from "@logtape/logtape";
 import { natsServerProblem } from "../../scripts/nats_server.ts";
+import { parseNatsUrl } from "../../src/config.ts";
+import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
+import type { BackoffPolicy } from "../../src/retry.ts";
 
 /** Why private NATS servers cannot run here, or null. */
 export const NATS_SKIP: string | null = natsServerProblem();
@@ -77,4 +81,26 @@ export async function createStream(
   } finally {
     await nc.close();
   }
+}
+
+/**
+ * How a test's relay or reader connects to `server`: a link to its stream SCAN_EVENTS (created
+ * when absent), retried with a short backoff; null when the signal aborts first.
+ */
+export function linkTo(
+  server: { readonly url: string },
+  logger: Logger = getLogger(["test"]),
+  backoff: BackoffPolicy = { baseMs: 10, capMs: 100 },
+): (signal: AbortSignal) => Promise<NatsLink | null> {
+  const config = {
+    nats: parseNatsUrl(server.url),
+    natsForLog: server.url,
+    natsCredsFile: null,
+    natsStream: "SCAN_EVENTS",
+  };
+  return async (signal) => {
+    const link = await connectNats(config, { logger, signal, backoff });
+    if (link !== null) await ensureStream(link, 3_600_000, logger);
+    return link;
+  };
 }

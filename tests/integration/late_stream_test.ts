@@ -7,17 +7,10 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { NATS_IGNORE, type PrivateNats, readStream, startNats } from "../helpers/nats_server.ts";
+import { linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
-import { parseNatsUrl } from "../../src/config.ts";
 import { projectLate, projectPage } from "../../src/domain/project.ts";
-import {
-  connectNats,
-  ensureStream,
-  LATE_HEADER,
-  type NatsLink,
-  seqOfEventId,
-} from "../../src/nats/mod.ts";
+import { LATE_HEADER, type NatsLink, seqOfEventId } from "../../src/nats/mod.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
@@ -25,21 +18,6 @@ import { StreamSource } from "../../src/stream/mod.ts";
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
 const event = (id: number) => scanEvent(id, 10 + id, "STATUS");
-
-/** A link to `server`'s stream SCAN_EVENTS, created when absent. */
-function linkTo(server: PrivateNats) {
-  const config = {
-    nats: parseNatsUrl(server.url),
-    natsForLog: server.url,
-    natsCredsFile: null,
-    natsStream: "SCAN_EVENTS",
-  };
-  return async (signal: AbortSignal): Promise<NatsLink | null> => {
-    const link = await connectNats(config, { logger, signal, backoff });
-    if (link !== null) await ensureStream(link, 3_600_000, logger);
-    return link;
-  };
-}
 
 Deno.test({
   name:

@@ -8,13 +8,17 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { NATS_IGNORE, type PrivateNats, readStream, startNats } from "../helpers/nats_server.ts";
+import {
+  linkTo,
+  NATS_IGNORE,
+  type PrivateNats,
+  readStream,
+  startNats,
+} from "../helpers/nats_server.ts";
 import { createTestDatabase, PG_SKIP } from "../helpers/postgres.ts";
 import { tempDatabase } from "../helpers/tables.ts";
-import { parseNatsUrl } from "../../src/config.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { PostgresStore } from "../../src/store/postgres.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
@@ -22,21 +26,6 @@ import type { Store } from "../../src/store/store.ts";
 
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
-
-/** A link to `server`'s stream SCAN_EVENTS, created when absent. */
-function linkTo(server: PrivateNats) {
-  const config = {
-    nats: parseNatsUrl(server.url),
-    natsForLog: server.url,
-    natsCredsFile: null,
-    natsStream: "SCAN_EVENTS",
-  };
-  return async (signal: AbortSignal): Promise<NatsLink | null> => {
-    const link = await connectNats(config, { logger, signal, backoff });
-    if (link !== null) await ensureStream(link, 3_600_000, logger);
-    return link;
-  };
-}
 
 /** `store`, but `meanwhile` runs once, after the relay has read its first batch. */
 function interrupted(store: Store, meanwhile: () => Promise<void>): Store {

@@ -6,12 +6,16 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { NATS_IGNORE, type PrivateNats, readStream, startNats } from "../helpers/nats_server.ts";
+import {
+  linkTo,
+  NATS_IGNORE,
+  type PrivateNats,
+  readStream,
+  startNats,
+} from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
-import { parseNatsUrl } from "../../src/config.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
@@ -20,21 +24,6 @@ const logger = getLogger(["test"]);
 /** A signal that never aborts: wait for the drain itself. */
 const never = new AbortController().signal;
 const backoff = { baseMs: 10, capMs: 100 };
-
-/** A link to `server`'s stream SCAN_EVENTS, created when absent. */
-function linkTo(server: PrivateNats) {
-  const config = {
-    nats: parseNatsUrl(server.url),
-    natsForLog: server.url,
-    natsCredsFile: null,
-    natsStream: "SCAN_EVENTS",
-  };
-  return async (signal: AbortSignal): Promise<NatsLink | null> => {
-    const link = await connectNats(config, { logger, signal, backoff });
-    if (link !== null) await ensureStream(link, 3_600_000, logger);
-    return link;
-  };
-}
 
 /** Every message of the stream: its message id and body. */
 async function streamMessages(server: PrivateNats): Promise<{ id: string; body: string }[]> {
