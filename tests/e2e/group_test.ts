@@ -33,6 +33,11 @@ const RUN_SEED = Number(Deno.env.get("GROUP_SEED") ?? Date.now() % 1_000_000);
 const sleepMs = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const isBatch = (line: Record<string, unknown>) => String(line.message).startsWith("Batch of ");
 
+/** A member's batch size (SCAN_API_LIMIT). */
+const MEMBER_LIMIT = 200;
+/** How often each killed member is killed (rounds of kills in runGroup). */
+const KILLS_PER_MEMBER = 2;
+
 /** Messages a member's process wrote, from its per-batch lines (killed members' included). */
 function messagesOf(result: CliResult): number {
   return result.logs.filter(isBatch).reduce((sum, l) => sum + Number(props(l).messages), 0);
@@ -79,7 +84,7 @@ async function runGroup(
       NATS_URL: server.url,
       NATS_GROUP: "ledger",
       DATABASE_URL: options.databaseUrl,
-      SCAN_API_LIMIT: "200",
+      SCAN_API_LIMIT: String(MEMBER_LIMIT),
       LOG_LEVEL: "debug",
       RETRY_BASE_MS: "50",
       RETRY_MAX_MS: "500",
@@ -88,7 +93,7 @@ async function runGroup(
     const members = Array.from({ length: options.members }, start);
     const runs: Promise<CliResult>[] = members.map((m) => m.done);
     const killedRuns = new Set<number>();
-    for (let round = 0; round < 2; round++) {
+    for (let round = 0; round < KILLS_PER_MEMBER; round++) {
       for (let k = 0; k < options.killed; k++) {
         const member = members[k];
         if (member === undefined) continue;
@@ -129,8 +134,13 @@ async function assertGroupEmpty(server: PrivateNats): Promise<void> {
   assertEquals([state.pending, state.ackPending], [0, 0], JSON.stringify(state));
 }
 
-/** Each of the first `count` members wrote part of the messages, none all of them. */
-function assertSpread(perMember: number[], count: number, total: number): void {
+/**
+ * Each of the first `count` members wrote part of the messages, none all of them, and their
+ * lines account for every message but those of the batches in flight at a kill: a member killed
+ * with -9 between its acknowledgements and its batch line wrote a batch it never reported
+ * (`unreported` messages at most; the tables and the empty consumer prove that batch landed).
+ */
+function assertSpread(perMember: number[], count: number, total: number, unreported = 0): void {
   for (let i = 0; i < count; i++) {
     const written = perMember[i] ?? 0;
     assertOk(
@@ -139,7 +149,10 @@ function assertSpread(perMember: number[], count: number, total: number): void {
     );
   }
   const all = perMember.reduce((a, b) => a + b, 0);
-  assertOk(all >= total, `the members wrote ${all} messages in all, the stream holds ${total}`);
+  assertOk(
+    all >= total - unreported,
+    `the members reported ${all} messages in all, the stream holds ${total} (${unreported} may go unreported)`,
+  );
 }
 
 Deno.test({
@@ -170,7 +183,7 @@ Deno.test({
       assertEquals(tables.parcels, atMicroseconds(upstream).parcels, "the upstream worker's table");
       assertEquals(tables.rejected, [], "the stream holds accepted events only");
       assertEquals(tables.checkpoint, 0, "members keep no checkpoint");
-      assertSpread(perMember, 3, expected.stream.length);
+      assertSpread(perMember, 3, expected.stream.length, KILLS_PER_MEMBER * 2 * MEMBER_LIMIT);
     } finally {
       await db.drop();
       await server.destroy();
@@ -200,7 +213,7 @@ Deno.test({
       assertEquals(tables.parcels, expected.parcels, "the oracle's projection");
       assertEquals(tables.parcels, upstream.parcels, "the upstream worker's table");
       assertEquals(tables.checkpoint, 0, "members keep no checkpoint");
-      assertSpread(perMember, 2, expected.stream.length);
+      assertSpread(perMember, 2, expected.stream.length, KILLS_PER_MEMBER * 1 * MEMBER_LIMIT);
     } finally {
       await server.destroy();
       Deno.removeSync(db.dir, { recursive: true });
