@@ -6,8 +6,9 @@
  * the worker with NATS_URL, and a downstream `run --source nats` reading the stream into its own
  * database. Every `--interval-s` seconds it samples each process's resident memory (from
  * /proc) and the workers' JS heap, memory outside the heap and checkpoint (from their
- * /metrics); prints a table, then, after `--warmup-minutes`, each series' least-squares slope
- * in MB per hour, with pass/fail against `--max-mb-per-hour` for the workers' RSS and heap.
+ * /metrics), the memory as the lowest of its per-second readings in the interval; prints a
+ * table, then, after `--warmup-minutes`, each series' least-squares slope in MB per hour, with
+ * pass/fail against `--max-mb-per-hour` for the workers' RSS and heap.
  * Everything it started (processes, private server, databases, temporary folders) is removed
  * at the end, on a failure and on SIGINT/SIGTERM.
  *

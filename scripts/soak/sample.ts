@@ -85,36 +85,42 @@ export async function sampleAll(processes: readonly Sampled[], seconds: number):
   };
 }
 
+/** The series a sample takes at its lowest reading since the previous sample. */
+const LOW_SERIES = ["rssMb", "heapMb", "externalMb"] as const;
+
 /**
- * The lowest heap and outside-heap readings of each worker between two samples. The heap in
- * use is a sawtooth (it climbs between collections): one reading per sample lands anywhere on
- * it, and a slope through such readings is mostly noise. Its low points, read every second,
- * follow what the collections leave alive.
+ * The lowest readings of each process's memory between two samples. The heap in use is a
+ * sawtooth (it climbs between collections) and the resident memory follows it, less steeply:
+ * one reading per sample lands anywhere on the tooth, and a slope through such readings is
+ * mostly noise. Their low points, read every second, follow what the collections leave alive;
+ * a leak lifts them.
  */
 export class Lows {
-  readonly #lows = new Map<string, { heapMb: number; externalMb: number }>();
+  readonly #lows = new Map<string, Partial<Record<(typeof LOW_SERIES)[number], number>>>();
 
-  /** Read each worker's /metrics once and keep the lowest values. */
+  /** Read each process's memory (and each worker's /metrics) once; keep the lowest values. */
   async probe(processes: readonly Sampled[]): Promise<void> {
-    await Promise.all(processes.map(async (p) => {
-      if (p.metricsUrl === undefined) return;
-      const { heapMb, externalMb } = await scrape(p.metricsUrl);
-      if (heapMb === null || externalMb === null) return;
-      const low = this.#lows.get(p.name);
-      this.#lows.set(p.name, {
-        heapMb: Math.min(heapMb, low?.heapMb ?? heapMb),
-        externalMb: Math.min(externalMb, low?.externalMb ?? externalMb),
-      });
-    }));
+    const read = await Promise.all(processes.map(sampleOne));
+    processes.forEach((p, i) => {
+      const low = this.#lows.get(p.name) ?? {};
+      for (const series of LOW_SERIES) {
+        const value = read[i]?.[series];
+        if (typeof value === "number") low[series] = Math.min(value, low[series] ?? value);
+      }
+      this.#lows.set(p.name, low);
+    });
   }
 
-  /** Lower `sample`'s heap and outside-heap values to the lowest probed, and start again. */
+  /** Lower `sample`'s memory values to the lowest probed since the last call, and start again. */
   apply(sample: Sample): void {
     for (const [name, low] of this.#lows) {
       const p = sample.processes[name];
       if (p === undefined) continue;
-      if (typeof p.heapMb === "number") p.heapMb = Math.min(p.heapMb, low.heapMb);
-      if (typeof p.externalMb === "number") p.externalMb = Math.min(p.externalMb, low.externalMb);
+      for (const series of LOW_SERIES) {
+        const value = p[series];
+        const lowest = low[series];
+        if (typeof value === "number" && lowest !== undefined) p[series] = Math.min(value, lowest);
+      }
     }
     this.#lows.clear();
   }

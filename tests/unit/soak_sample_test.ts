@@ -2,7 +2,7 @@
  * The soak's arithmetic (scripts/soak/sample.ts): the least-squares slope, reading a metric,
  * the warm-up left out of a slope, and the heap's low points kept between samples.
  */
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals, assertOk } from "../helpers/assert.ts";
 import {
   leastSquares,
   Lows,
@@ -47,7 +47,7 @@ Deno.test("slopeOf leaves the warm-up out and gives MB per hour", () => {
   assertEquals(slopeOf(samples, "other", "rssMb", 0), { points: 0, mbPerHour: null });
 });
 
-Deno.test("Lows lowers a sample's heap to the lowest reading since the last sample", async () => {
+Deno.test("Lows lowers a sample's memory to the lowest reading since the last sample", async () => {
   const readings = [30, 12, 25];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
     const heap = (readings.shift() ?? 99) * 1024 * 1024;
@@ -61,9 +61,11 @@ Deno.test("Lows lowers a sample's heap to the lowest reading since the last samp
       metricsUrl: `http://127.0.0.1:${server.addr.port}/`,
     }];
     for (let i = 0; i < 3; i++) await lows.probe(processes);
-    const taken = sample(10, 100, 40);
+    const taken = sample(10, 10_000, 40);
     lows.apply(taken);
     assertEquals([taken.processes.worker?.heapMb, taken.processes.worker?.externalMb], [12, 0]);
+    const rss = taken.processes.worker?.rssMb ?? 0;
+    assertOk(rss > 1 && rss < 10_000, `rss ${rss}`);
     // Started again: a new sample keeps its own reading.
     const next = sample(20, 100, 40);
     lows.apply(next);
