@@ -14,7 +14,9 @@
  *
  * Options: --minutes M (30), --interval-s S (10), --warmup-minutes W (min(5, M/3)), --rate R
  * (3000), --events N (backlog at start, 100000), --store sqlite|postgres (sqlite),
- * --malformed-rate (0.01), --fail-rate (0.02), --max-mb-per-hour (5), --json.
+ * --malformed-rate (0.01), --fail-rate (0.02), --max-mb-per-hour (5), --floor-s F (60: the
+ * slope goes through each F-second window's lowest value; 0: through every sample), --json;
+ * --from FILE judges a report saved with --json again (with the warm-up, floor, limit given).
  * Exit: 0 flat, 1 growing or failed, 130 interrupted.
  *
  * @module
@@ -47,10 +49,13 @@ interface Options {
   malformedRate: number;
   failRate: number;
   maxMbPerHour: number;
+  /** The slope goes through each window of this many seconds' lowest value (0: every sample). */
+  floorS: number;
   json: boolean;
 }
 
-function options(): Options {
+/** The options given, and the saved report named by --from, if any. */
+function options(): { options: Options; from: string | undefined; given: Partial<Options> } {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -62,7 +67,9 @@ function options(): Options {
       store: { type: "string", default: "sqlite" },
       "malformed-rate": { type: "string", default: "0.01" },
       "fail-rate": { type: "string", default: "0.02" },
-      "max-mb-per-hour": { type: "string", default: "5" },
+      "max-mb-per-hour": { type: "string" },
+      "floor-s": { type: "string" },
+      from: { type: "string" },
       json: { type: "boolean", default: false },
     },
   });
@@ -75,20 +82,29 @@ function options(): Options {
   if (values.store !== "sqlite" && values.store !== "postgres") {
     throw new Error(`--store: ${values.store} is neither sqlite nor postgres`);
   }
-  return {
+  const given: Partial<Options> = {};
+  if (values["warmup-minutes"] !== undefined) {
+    given.warmupMinutes = positive("warmup-minutes", values["warmup-minutes"]);
+  }
+  if (values["max-mb-per-hour"] !== undefined) {
+    given.maxMbPerHour = positive("max-mb-per-hour", values["max-mb-per-hour"]);
+  }
+  if (values["floor-s"] !== undefined) given.floorS = positive("floor-s", values["floor-s"]);
+  const options: Options = {
     minutes,
     intervalS: Math.max(1, positive("interval-s", values["interval-s"])),
-    warmupMinutes: values["warmup-minutes"] === undefined
-      ? Math.min(5, minutes / 3)
-      : positive("warmup-minutes", values["warmup-minutes"]),
+    warmupMinutes: Math.min(5, minutes / 3),
     rate: positive("rate", values.rate),
     events: Math.round(positive("events", values.events)),
     store: values.store,
     malformedRate: positive("malformed-rate", values["malformed-rate"]),
     failRate: positive("fail-rate", values["fail-rate"]),
-    maxMbPerHour: positive("max-mb-per-hour", values["max-mb-per-hour"]),
+    maxMbPerHour: 5,
+    floorS: 60,
     json: values.json,
+    ...given,
   };
+  return { options, from: values.from, given };
 }
 
 /** What the soak found. */
@@ -99,8 +115,8 @@ interface Report {
   interrupted: boolean;
   pids: Record<string, number | null>;
   samples: Sample[];
-  /** Per process, per series: the slope after the warm-up. */
-  slopes: Record<string, Record<string, Slope>>;
+  /** Per process, per series: the slope after the warm-up, through the floors and every sample. */
+  slopes: Record<string, Record<string, SeriesSlope>>;
   /** The workers: whether both their RSS and heap slopes are under the limit. */
   flat: Record<string, boolean>;
   /** Lines each worker logged at WARN and at ERROR. */
@@ -108,6 +124,9 @@ interface Report {
   /** Each worker's most frequent WARN and ERROR messages (digits as #), with their counts. */
   messages: Record<string, [string, number][]>;
 }
+
+/** A series' slope through its floors (judged), and through every sample. */
+type SeriesSlope = Slope & { samplesMbPerHour: number | null };
 
 /** Everything the soak started, stopped in reverse order. */
 type Cleanup = (() => Promise<void>)[];
@@ -212,7 +231,10 @@ function judge(o: Options, samples: readonly Sample[], names: readonly string[])
     const series = WORKERS.includes(name)
       ? (["rssMb", "heapMb", "externalMb"] as const)
       : (["rssMb"] as const);
-    slopes[name] = Object.fromEntries(series.map((s) => [s, slopeOf(samples, name, s, from)]));
+    slopes[name] = Object.fromEntries(series.map((s) => [s, {
+      ...slopeOf(samples, name, s, from, o.floorS),
+      samplesMbPerHour: slopeOf(samples, name, s, from).mbPerHour,
+    }]));
     if (!WORKERS.includes(name)) continue;
     flat[name] = [slopes[name].rssMb, slopes[name].heapMb].every((s) =>
       s !== undefined && s.mbPerHour !== null && s.mbPerHour < o.maxMbPerHour
@@ -225,11 +247,12 @@ function judge(o: Options, samples: readonly Sample[], names: readonly string[])
 function printSlopes(report: Report): void {
   const o = report.options;
   console.log(
-    `\nSlopes after ${o.warmupMinutes} min of warm-up (least squares, MB/h; limit ${o.maxMbPerHour}):`,
+    `\nSlopes after ${o.warmupMinutes} min of warm-up, least squares through each ${o.floorS} s ` +
+      `window's lowest value (through every sample in brackets), MB/h; limit ${o.maxMbPerHour}:`,
   );
   for (const [name, series] of Object.entries(report.slopes)) {
     const parts = Object.entries(series).map(([s, slope]) =>
-      `${s.replace("Mb", "")} ${slope.mbPerHour ?? "-"} (${slope.points} points)`
+      `${s.replace("Mb", "")} ${slope.mbPerHour ?? "-"} [${slope.samplesMbPerHour ?? "-"}]`
     );
     const verdict = name in report.flat ? (report.flat[name] ? "  PASS" : "  FAIL") : "";
     const logged = report.logged[name];
@@ -267,8 +290,29 @@ async function soak(o: Options, cleanup: Cleanup, signal: AbortSignal): Promise<
   };
 }
 
+/** Judge a report saved with --json again, with the warm-up, floor and limit given now. */
+async function rejudge(path: string, given: Partial<Options>, json: boolean): Promise<number> {
+  const saved: Report = JSON.parse(await Deno.readTextFile(path));
+  const o = { ...saved.options, floorS: saved.options.floorS ?? 0, ...given, json };
+  const report: Report = {
+    ...saved,
+    options: o,
+    ...judge(o, saved.samples, Object.keys(saved.pids)),
+  };
+  if (json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    const names = Object.keys(saved.pids);
+    console.log(tableHeader(names, new Set(WORKERS)));
+    for (const sample of saved.samples) console.log(tableRow(sample, names));
+    printSlopes(report);
+  }
+  return Object.values(report.flat).every(Boolean) ? 0 : 1;
+}
+
 async function main(): Promise<number> {
-  const o = options();
+  const { options: o, from, given } = options();
+  if (from !== undefined) return await rejudge(from, given, o.json);
   const controller = new AbortController();
   const stop = () => controller.abort();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];

@@ -149,20 +149,32 @@ export function leastSquares(points: readonly (readonly [number, number])[]): nu
   return sxx === 0 ? null : sxy / sxx;
 }
 
-/** The slope in MB/h of one series (`rssMb` or `heapMb`) of `process` from `fromSeconds` on. */
+/**
+ * The slope in MB/h of one series of `process` from `fromSeconds` on. With `floorS`, through
+ * each `floorS`-second window's lowest value (at the window's mean time) instead of every
+ * sample: the floor the collections leave, which a leak lifts, without the sawtooth on top.
+ */
 export function slopeOf(
   samples: readonly Sample[],
   process: string,
   series: "rssMb" | "heapMb" | "externalMb",
   fromSeconds: number,
+  floorS = 0,
 ): Slope {
-  const points: [number, number][] = [];
+  const windows = new Map<number, { seconds: number[]; low: number }>();
   for (const sample of samples) {
     const value = sample.processes[process]?.[series];
-    if (sample.seconds >= fromSeconds && typeof value === "number") {
-      points.push([sample.seconds / 3600, value]);
-    }
+    if (sample.seconds < fromSeconds || typeof value !== "number") continue;
+    const key = floorS > 0 ? Math.floor((sample.seconds - fromSeconds) / floorS) : sample.seconds;
+    const window = windows.get(key) ?? { seconds: [], low: value };
+    window.seconds.push(sample.seconds);
+    window.low = Math.min(window.low, value);
+    windows.set(key, window);
   }
+  const points = [...windows.values()].map(({ seconds, low }): [number, number] => [
+    seconds.reduce((sum, s) => sum + s, 0) / seconds.length / 3600,
+    low,
+  ]);
   const slope = leastSquares(points);
   return { points: points.length, mbPerHour: slope === null ? null : round(slope, 2) };
 }

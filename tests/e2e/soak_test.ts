@@ -32,7 +32,8 @@ Deno.test({
   fn: async () => {
     const tmp = tempRoot();
     try {
-      const args = ["soak", "--minutes", "0.5", "--warmup-minutes", "0.1", ...SMALL, "--json"];
+      const args = ["soak", "--minutes", "0.5", "--warmup-minutes", "0.1", "--floor-s", "4"];
+      args.push(...SMALL, "--json");
       const { code, stdout, stderr } = await denoTask(args, { TMPDIR: tmp });
       // 0 flat, 1 growing: a half-minute slope says nothing, so either verdict is a finished run.
       assertOk(code === 0 || code === 1, `exit ${code}: ${stderr}`);
@@ -59,6 +60,7 @@ Deno.test({
         for (const series of ["rssMb", "heapMb", "externalMb"]) {
           const slope = report.slopes[name][series];
           assertOk(slope.points >= 5 && Number.isFinite(slope.mbPerHour), `${name} ${series}`);
+          assertOk(Number.isFinite(slope.samplesMbPerHour), `${name} ${series}`);
         }
         assertEquals(typeof report.flat[name], "boolean");
         assertEquals(report.logged[name].error, 0, JSON.stringify(report.messages[name]));
@@ -66,6 +68,15 @@ Deno.test({
       assertOk(Number.isFinite(report.slopes["nats-server"].rssMb.mbPerHour));
       assertEquals(code, Object.values(report.flat).every(Boolean) ? 0 : 1);
       await assertAllRemoved(report.pids, tmp);
+
+      // The saved report judged again, through every sample: its table and slopes, no process.
+      Deno.writeTextFileSync(`${tmp}/report.json`, stdout);
+      const again = await denoTask(["soak", "--from", `${tmp}/report.json`, "--floor-s", "0"]);
+      assertEquals(again.code, again.stdout.includes("FAIL") ? 1 : 0, again.stderr);
+      const rows = again.stdout.split("\n").filter((line) => /^ +[\d.]+ \|/.test(line));
+      assertEquals(rows.length, report.samples.length);
+      assertIncludes(again.stdout, "Slopes after 0.1 min of warm-up");
+      assertIncludes(again.stdout, "worker      rss ");
     } finally {
       Deno.removeSync(tmp, { recursive: true });
     }

@@ -47,6 +47,18 @@ Deno.test("slopeOf leaves the warm-up out and gives MB per hour", () => {
   assertEquals(slopeOf(samples, "other", "rssMb", 0), { points: 0, mbPerHour: null });
 });
 
+Deno.test("slopeOf with a floor fits each window's lowest value, not the sawtooth above it", () => {
+  // A flat floor of 100 MB with a tooth climbing to 130 MB in each 60-second window, the last
+  // window cut short at its top: the samples' slope climbs, the floors' does not.
+  const samples: Sample[] = [];
+  for (let seconds = 0; seconds <= 350; seconds += 10) {
+    samples.push(sample(seconds, 100 + (seconds % 60) * 0.6, 20));
+  }
+  const raw = slopeOf(samples, "worker", "rssMb", 0).mbPerHour ?? 0;
+  assertOk(raw > 5, `raw ${raw}`);
+  assertEquals(slopeOf(samples, "worker", "rssMb", 0, 60), { points: 6, mbPerHour: 0 });
+});
+
 Deno.test("Lows lowers a sample's memory to the lowest reading since the last sample", async () => {
   const readings = [30, 12, 25];
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => {
