@@ -248,11 +248,14 @@ function printSlopes(report: Report): void {
   const o = report.options;
   console.log(
     `\nSlopes after ${o.warmupMinutes} min of warm-up, least squares through each ${o.floorS} s ` +
-      `window's lowest value (through every sample in brackets), MB/h; limit ${o.maxMbPerHour}:`,
+      `window's lowest value ± its standard error (through every sample in brackets), MB/h; ` +
+      `limit ${o.maxMbPerHour}:`,
   );
   for (const [name, series] of Object.entries(report.slopes)) {
     const parts = Object.entries(series).map(([s, slope]) =>
-      `${s.replace("Mb", "")} ${slope.mbPerHour ?? "-"} [${slope.samplesMbPerHour ?? "-"}]`
+      `${s.replace("Mb", "")} ${slope.mbPerHour ?? "-"} ± ${slope.errorMbPerHour ?? "-"} [${
+        slope.samplesMbPerHour ?? "-"
+      }]`
     );
     const verdict = name in report.flat ? (report.flat[name] ? "  PASS" : "  FAIL") : "";
     const logged = report.logged[name];

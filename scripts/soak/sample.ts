@@ -132,10 +132,19 @@ export interface Slope {
   points: number;
   /** MB per hour; null with fewer than 2 points. */
   mbPerHour: number | null;
+  /** Its standard error, MB per hour (the noise's share of it); null with fewer than 3 points. */
+  errorMbPerHour: number | null;
 }
 
 /** The least-squares slope of `points` ([x, y] pairs), in y per x; null with fewer than 2. */
 export function leastSquares(points: readonly (readonly [number, number])[]): number | null {
+  return fit(points)?.slope ?? null;
+}
+
+/** The least-squares slope of `points` and its standard error (null with fewer than 3). */
+function fit(
+  points: readonly (readonly [number, number])[],
+): { slope: number; error: number | null } | null {
   const n = points.length;
   if (n < 2) return null;
   const meanX = points.reduce((sum, [x]) => sum + x, 0) / n;
@@ -146,13 +155,17 @@ export function leastSquares(points: readonly (readonly [number, number])[]): nu
     sxy += (x - meanX) * (y - meanY);
     sxx += (x - meanX) ** 2;
   }
-  return sxx === 0 ? null : sxy / sxx;
+  if (sxx === 0) return null;
+  const slope = sxy / sxx;
+  const residuals = points.reduce((sum, [x, y]) => sum + (y - meanY - slope * (x - meanX)) ** 2, 0);
+  return { slope, error: n < 3 ? null : Math.sqrt(residuals / (n - 2) / sxx) };
 }
 
 /**
  * The slope in MB/h of one series of `process` from `fromSeconds` on. With `floorS`, through
  * each `floorS`-second window's lowest value (at the window's mean time) instead of every
  * sample: the floor the collections leave, which a leak lifts, without the sawtooth on top.
+ * Windows with fewer than half the samples of the fullest are left out.
  */
 export function slopeOf(
   samples: readonly Sample[],
@@ -171,12 +184,20 @@ export function slopeOf(
     window.low = Math.min(window.low, value);
     windows.set(key, window);
   }
-  const points = [...windows.values()].map(({ seconds, low }): [number, number] => [
-    seconds.reduce((sum, s) => sum + s, 0) / seconds.length / 3600,
-    low,
-  ]);
-  const slope = leastSquares(points);
-  return { points: points.length, mbPerHour: slope === null ? null : round(slope, 2) };
+  // A window cut short (the last one, or one with samples missing) has no floor: its lowest
+  // value is one reading anywhere on the sawtooth.
+  const full = Math.max(0, ...[...windows.values()].map((w) => w.seconds.length));
+  const points = [...windows.values()].filter((w) => w.seconds.length * 2 >= full)
+    .map(({ seconds, low }): [number, number] => [
+      seconds.reduce((sum, s) => sum + s, 0) / seconds.length / 3600,
+      low,
+    ]);
+  const line = fit(points);
+  return {
+    points: points.length,
+    mbPerHour: line === null ? null : round(line.slope, 2),
+    errorMbPerHour: line === null || line.error === null ? null : round(line.error, 2),
+  };
 }
 
 /** A table row of `sample` for `names` (RSS for each; heap and checkpoint for workers). */

@@ -41,10 +41,26 @@ Deno.test("slopeOf leaves the warm-up out and gives MB per hour", () => {
   for (let minute = 10; minute <= 40; minute += 10) {
     samples.push(sample(minute * 60, 200 + minute / 10, 20));
   }
-  assertEquals(slopeOf(samples, "worker", "rssMb", 600), { points: 4, mbPerHour: 6 });
-  assertEquals(slopeOf(samples, "worker", "heapMb", 600), { points: 4, mbPerHour: 0 });
-  assertEquals(slopeOf(samples, "worker", "rssMb", 3000), { points: 0, mbPerHour: null });
-  assertEquals(slopeOf(samples, "other", "rssMb", 0), { points: 0, mbPerHour: null });
+  assertEquals(slopeOf(samples, "worker", "rssMb", 600), {
+    points: 4,
+    mbPerHour: 6,
+    errorMbPerHour: 0,
+  });
+  assertEquals(slopeOf(samples, "worker", "heapMb", 600), {
+    points: 4,
+    mbPerHour: 0,
+    errorMbPerHour: 0,
+  });
+  assertEquals(slopeOf(samples, "worker", "rssMb", 3000), {
+    points: 0,
+    mbPerHour: null,
+    errorMbPerHour: null,
+  });
+  assertEquals(slopeOf(samples, "other", "rssMb", 0), {
+    points: 0,
+    mbPerHour: null,
+    errorMbPerHour: null,
+  });
 });
 
 Deno.test("slopeOf with a floor fits each window's lowest value, not the sawtooth above it", () => {
@@ -56,7 +72,18 @@ Deno.test("slopeOf with a floor fits each window's lowest value, not the sawtoot
   }
   const raw = slopeOf(samples, "worker", "rssMb", 0).mbPerHour ?? 0;
   assertOk(raw > 5, `raw ${raw}`);
-  assertEquals(slopeOf(samples, "worker", "rssMb", 0, 60), { points: 6, mbPerHour: 0 });
+  assertEquals(slopeOf(samples, "worker", "rssMb", 0, 60), {
+    points: 6,
+    mbPerHour: 0,
+    errorMbPerHour: 0,
+  });
+  // One more sample at the top of a tooth opens a window of its own: too short to have a floor.
+  samples.push(sample(370, 130, 20));
+  assertEquals(slopeOf(samples, "worker", "rssMb", 0, 60), {
+    points: 6,
+    mbPerHour: 0,
+    errorMbPerHour: 0,
+  });
 });
 
 Deno.test("Lows lowers a sample's memory to the lowest reading since the last sample", async () => {
