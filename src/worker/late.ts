@@ -184,13 +184,13 @@ export class LateWatch {
     const projected = this.#late(read.page, checkpoint, read.covered);
     if (projected !== null) await write(projected);
     this.#options.logger.debug(
-      "Read again from {from}: {events} events, {found} late, {openRuns} runs still open (read in {ms} ms)",
+      "Read again from {from}: {events} events, {found} late, {openRuns} runs still open ({ms} ms)",
       {
         from: read.covered.from,
         events: read.page.events.length,
         found: projected?.result.late?.found.length ?? 0,
         openRuns: this.#holes.length,
-        ms: read.ms,
+        ms: Math.round((performance.now() - read.began) * 100) / 100,
       },
     );
   }

@@ -49,8 +49,8 @@ export interface Reread {
    * settle once old enough.
    */
   readonly covered: { readonly from: number; readonly to: number; readonly startedMs: number };
-  /** Milliseconds the request took. */
-  readonly ms: number;
+  /** When the re-read began (`performance.now()`): its time, with the write of what it found. */
+  readonly began: number;
 }
 
 /** When and where the head is read again, for one loop. */
@@ -101,7 +101,7 @@ export class HeadRereads {
     }
     const end = page.full ? pageEnd(from - 1, page.events) : Infinity;
     this.#cursor = page.full ? Math.max(end, from) + 1 : 0;
-    const ms = Math.round((performance.now() - this.#lastRereadMs) * 100) / 100;
-    return { page, covered: { from, to: Math.min(end, checkpoint), startedMs: nowMs }, ms };
+    const covered = { from, to: Math.min(end, checkpoint), startedMs: nowMs };
+    return { page, covered, began: this.#lastRereadMs };
   }
 }
