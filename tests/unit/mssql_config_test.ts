@@ -183,10 +183,9 @@ Deno.test("pooled connections are checked by their socket, not by a SELECT 1 rou
 });
 
 Deno.test("an ADO.NET string that does not parse is shown masked, as DATABASE_URL checks it", () => {
-  const error = assertThrows(
+  assertThrows(
     () => mssqlConfig("Server='db;User Id=a;Password=secret1"),
     ConfigError,
-    /is not an ADO\.NET connection string/,
+    /^invalid DATABASE_URL \(--db\): "Server='db;User Id=a;Password=\*\*\*" is not an ADO\.NET connection string \(/,
   );
-  assertEquals(error.message.includes("secret1"), false);
 });
