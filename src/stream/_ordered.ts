@@ -14,12 +14,12 @@ import {
   type PageSource,
   type Upstream,
 } from "../source.ts";
-import { type EventBody, rawEventOf } from "../domain/message.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
 import { errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { telemetryOn } from "../telemetry/mod.ts";
+import { parseBodies } from "./_bodies.ts";
 import { StreamPull } from "./_pull.ts";
 
 /** What the stream source needs. */
@@ -114,7 +114,7 @@ export class StreamSource implements PageSource {
     const taken = await pull.take(limit, waitMs, signal);
     if (taken === null) return null;
     const started = performance.now();
-    const events = parseBodies(taken.bodies);
+    const events = parseBodies(taken);
     for (const event of events) {
       // A late event comes after higher EventIds (docs/rules.md §3.10): the next page still
       // starts after the highest.
@@ -156,38 +156,4 @@ export class StreamSource implements PageSource {
     this.#pull = null;
     await pull?.close();
   }
-}
-
-/**
- * Message bodies as the raw events the validation reads (each one's RunId back under `User`).
- * The bodies are decoded to text in one call, a NUL between them (no JSON text holds one), then
- * parsed one by one; a body that is not a JSON object is passed on as its text, to be rejected.
- */
-export function parseBodies(bodies: readonly Uint8Array[]): unknown[] {
-  let length = bodies.length;
-  for (const body of bodies) length += body.length;
-  const joined = new Uint8Array(length);
-  let at = 0;
-  for (const body of bodies) {
-    joined.set(body, at);
-    at += body.length + 1; // the NUL the array was made with
-  }
-  let texts = DECODER.decode(joined).split("\0");
-  texts.pop(); // after the last NUL
-  if (texts.length !== bodies.length) texts = bodies.map((body) => DECODER.decode(body));
-  return texts.map(rawEventOfText);
-}
-
-const DECODER = new TextDecoder();
-
-/** A body's text as the raw event: the parsed object with its RunId under `User`, or the text. */
-function rawEventOfText(text: string): unknown {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return text;
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
-  return rawEventOf(body as EventBody);
 }

@@ -23,13 +23,10 @@ import {
 import { AckPolicy, DeliverPolicy, ReplayPolicy } from "@nats-io/jetstream";
 import { TRACEPARENT_HEADER } from "../domain/message.ts";
 import type { NatsLink } from "../nats/mod.ts";
+import { Bodies, replyBytes, type TakenBodies } from "./_bodies.ts";
 
-/** Messages taken from the wire: bodies, and where they leave the stream. */
-export interface Taken {
-  /** Each message's body, as received. */
-  readonly bodies: Uint8Array[];
-  /** Each message's `traceparent` header (all null unless asked for). */
-  readonly traceparents: (string | null)[];
+/** Messages taken from the wire: their bodies, and how long receiving them took. */
+export interface Taken extends TakenBodies {
   /** Milliseconds spent receiving these messages since the last take (the client's parse included). */
   readonly receiveMs: number;
 }
@@ -52,39 +49,64 @@ const EXPIRES_MS = 30_000;
 /** The ephemeral consumer goes away this long after its reader does (5 min). */
 const INACTIVE_MS = 5 * 60_000;
 
+/** How long the reader's thread spends receiving: the client hands over a read's messages at once. */
+class ReceiveClock {
+  /** When the broker was last heard from. */
+  heardAt = performance.now();
+  #burstAt = -1;
+  #ms = 0;
+
+  /** A message arrived: time the client's work on the read it came in, until that is done. */
+  tick(): void {
+    if (this.#burstAt >= 0) return;
+    this.#burstAt = this.heardAt = performance.now();
+    queueMicrotask(() => {
+      this.#ms += performance.now() - this.#burstAt;
+      this.#burstAt = -1;
+    });
+  }
+
+  /** The milliseconds since the last call. */
+  take(): number {
+    const ms = this.#ms;
+    this.#ms = 0;
+    return ms;
+  }
+}
+
 /** One reader's consumer and subscription. */
 export class StreamPull {
   readonly #link: NatsLink;
   readonly #options: PullOptions;
-  readonly #consumer: string;
-  readonly #inbox = createInbox();
+  /** The inbox, the consumer's name, and the subject pull requests go to. */
+  readonly #names: { inbox: string; consumer: string; next: string };
   #sub: Subscription | null = null;
   /** Received, not yet taken. */
-  #bodies: Uint8Array[] = [];
-  #traceparents: (string | null)[] = [];
+  readonly #bodies = new Bodies();
+  readonly #clock = new ReceiveClock();
   /** Messages asked for and not yet received. */
   #credit = 0;
   #deliverSeq = 0;
   /** Messages left in the stream after the last one received (-1: none received yet). */
   #pending = -1;
-  #heardAt = performance.now();
-  #burstAt = -1;
-  #receiveMs = 0;
   #broken: Error | null = null;
   /** Wakes a waiting take. */
   #wake: (() => void) | null = null;
 
-  /** Positioned at stream sequence `seq`; {@link start} creates its consumer. */
+  /** @param link the connection; @param options how it pulls. */
   constructor(link: NatsLink, options: PullOptions) {
     this.#link = link;
     this.#options = options;
-    this.#consumer = `scan_worker_${this.#inbox.slice(this.#inbox.lastIndexOf(".") + 1)}`;
+    const inbox = createInbox();
+    const consumer = `scan_worker_${inbox.slice(inbox.lastIndexOf(".") + 1)}`;
+    const next = `${link.js.apiPrefix}.CONSUMER.MSG.NEXT.${link.stream}.${consumer}`;
+    this.#names = { inbox, consumer, next };
   }
 
   /** Create the consumer at stream sequence `seq` and subscribe; `pending` messages follow it. */
   async start(seq: number, pending: number): Promise<void> {
     await this.#link.jsm.consumers.add(this.#link.stream, {
-      name: this.#consumer,
+      name: this.#names.consumer,
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: seq,
       ack_policy: AckPolicy.None,
@@ -93,11 +115,13 @@ export class StreamPull {
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_MS),
     });
-    this.#sub = this.#link.nc.subscribe(this.#inbox, {
+    this.#sub = this.#link.nc.subscribe(this.#names.inbox, {
       callback: (_error, msg) => this.#received(msg),
     });
     this.#pending = pending === 0 ? 0 : -1;
-    this.#watchReconnects();
+    watchReconnects(this.#link, this.#sub, () => {
+      this.#fail(new Error("the connection to the broker was lost"));
+    });
     this.#refill();
   }
 
@@ -108,52 +132,43 @@ export class StreamPull {
    */
   async take(max: number, waitMs: number, signal: AbortSignal): Promise<Taken | null> {
     this.#refill();
-    if (!this.#ready(max)) await this.#wait(max, waitMs, signal);
-    const silentMs = performance.now() - this.#heardAt;
+    if (!this.#ready(max)) {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      const timer = setTimeout(resolve, waitMs);
+      const aborted = () => resolve();
+      signal.addEventListener("abort", aborted);
+      this.#wake = () => {
+        if (this.#ready(max)) resolve();
+      };
+      await promise.finally(() => {
+        this.#wake = null;
+        clearTimeout(timer);
+        signal.removeEventListener("abort", aborted);
+      });
+    }
+    const silentMs = performance.now() - this.#clock.heardAt;
     if (this.#credit > 0 && silentMs > 3 * (this.#options.heartbeatMs ?? 5000)) {
-      this.#broken ??= new Error(`the broker sent nothing for ${Math.round(silentMs)} ms`);
+      this.#fail(new Error(`the broker sent nothing for ${Math.round(silentMs)} ms`));
     }
     if (this.#broken !== null) throw this.#broken;
     if (signal.aborted) return null;
-    const count = Math.min(max, this.#bodies.length);
-    const bodies = this.#bodies.splice(0, count);
-    const traceparents = this.#traceparents.splice(0, count);
-    const receiveMs = this.#receiveMs;
-    this.#receiveMs = 0;
+    const taken = this.#bodies.take(Math.min(max, this.#bodies.count));
     this.#refill();
-    return { bodies, traceparents, receiveMs };
+    return { ...taken, receiveMs: this.#clock.take() };
   }
 
   /** Stop: unsubscribe and delete the consumer (its inactivity removes it otherwise). */
   async close(): Promise<void> {
-    this.#broken ??= new Error("the stream reader was closed");
-    this.#wake?.();
+    this.#fail(new Error("the stream reader was closed"));
     this.#sub?.unsubscribe();
     this.#sub = null;
-    await this.#link.jsm.consumers.delete(this.#link.stream, this.#consumer).catch(() => {});
+    const { stream } = this.#link;
+    await this.#link.jsm.consumers.delete(stream, this.#names.consumer).catch(() => {});
   }
 
-  /** Enough to take: `max` messages, or the stream's end reached. */
+  /** Enough to take: `max` messages, or the stream's end reached (or nothing more to come). */
   #ready(max: number): boolean {
-    return this.#broken !== null || this.#bodies.length >= max || this.#pending === 0;
-  }
-
-  /** Wait for {@link #ready}, `waitMs`, or abort. */
-  async #wait(max: number, waitMs: number, signal: AbortSignal): Promise<void> {
-    const { promise, resolve } = Promise.withResolvers<void>();
-    const timer = setTimeout(resolve, waitMs);
-    const onAbort = () => resolve();
-    signal.addEventListener("abort", onAbort);
-    this.#wake = () => {
-      if (this.#ready(max)) resolve();
-    };
-    try {
-      await promise;
-    } finally {
-      this.#wake = null;
-      clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-    }
+    return this.#broken !== null || this.#bodies.count >= max || this.#pending === 0;
   }
 
   /** Ask for more while fewer than `ahead` pulls' worth are here or on their way. */
@@ -165,12 +180,10 @@ export class StreamPull {
       expires: nanos(EXPIRES_MS),
       idle_heartbeat: nanos(heartbeatMs),
     });
-    const subject =
-      `${this.#link.js.apiPrefix}.CONSUMER.MSG.NEXT.${this.#link.stream}.${this.#consumer}`;
-    while (this.#bodies.length + this.#credit + batch <= batch * ahead) {
+    while (this.#bodies.count + this.#credit + batch <= batch * ahead) {
       this.#credit += batch;
       try {
-        this.#link.nc.publish(subject, request, { reply: this.#inbox });
+        this.#link.nc.publish(this.#names.next, request, { reply: this.#names.inbox });
       } catch (error) {
         this.#fail(error instanceof Error ? error : new Error(String(error)));
         return;
@@ -180,24 +193,28 @@ export class StreamPull {
 
   /** A message on the inbox: a stream message, or the broker's status. */
   #received(msg: Msg): void {
-    if (this.#burstAt < 0) {
-      // The client hands over a whole read's messages in one go: time them until it is done.
-      this.#burstAt = this.#heardAt = performance.now();
-      queueMicrotask(() => {
-        this.#receiveMs += performance.now() - this.#burstAt;
-        this.#burstAt = -1;
-      });
+    this.#clock.tick();
+    const reply = replyBytes(msg);
+    if (reply.length > 0) {
+      this.#message(msg, reply);
+    } else {
+      const status = statusOf(msg);
+      if (status instanceof Error) {
+        this.#fail(status);
+      } else {
+        this.#credit = Math.max(0, this.#credit - status);
+        this.#refill();
+      }
     }
-    const reply = msg.reply ?? "";
-    if (reply === "") this.#status(msg);
-    else this.#message(msg, reply);
-    if (this.#wake !== null) this.#wake();
+    this.#wake?.();
   }
 
   /** A stream message: its delivery sequence must follow the last one's. */
-  #message(msg: Msg, reply: string): void {
+  #message(msg: Msg, reply: Uint8Array): void {
     if (!replyPosition(reply)) {
-      this.#fail(new Error(`a message came with the reply subject ${reply}, not a JetStream one`));
+      this.#fail(
+        new Error(`a message came with the reply subject ${msg.reply}, not a JetStream one`),
+      );
       return;
     }
     const dseq = POSITION[0] ?? 0;
@@ -208,44 +225,42 @@ export class StreamPull {
     this.#deliverSeq = dseq;
     this.#pending = POSITION[1] ?? 0;
     this.#credit = Math.max(0, this.#credit - 1);
-    this.#bodies.push(msg.data);
-    this.#traceparents.push(
+    this.#bodies.push(
+      msg,
       this.#options.traceparents ? msg.headers?.get(TRACEPARENT_HEADER) || null : null,
     );
-  }
-
-  /** The broker's status: a heartbeat, a request that ended, or an error (the pull is broken). */
-  #status(msg: Msg): void {
-    const code = msg.headers?.code ?? 0;
-    if (code === 100) return; // idle heartbeat
-    if (code === 404 || code === 408) {
-      // The request ended (expired) with this many of its messages not sent.
-      const left = Number(msg.headers?.get("Nats-Pending-Messages") || 0);
-      this.#credit = Math.max(0, this.#credit - left);
-      this.#refill();
-      return;
-    }
-    const description = msg.headers?.description ?? "";
-    this.#fail(new Error(`the broker answered the pull with ${code} ${description}`.trim()));
   }
 
   #fail(error: Error): void {
     this.#broken ??= error;
     this.#wake?.();
   }
+}
 
-  /** A reconnection loses the open requests: the pull is broken, positioned again by its owner. */
-  #watchReconnects(): void {
-    // The client's status iterator can be stopped (its type does not say so).
-    const status = this.#link.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    (async () => {
-      for await (const s of status) {
-        if (this.#sub === null) break;
-        if (s.type === "reconnect") this.#fail(new Error("the connection to the broker was lost"));
-      }
-    })().catch(() => {});
-    this.#sub?.closed.then(() => status.stop?.(), () => status.stop?.());
+/**
+ * The broker's status on the inbox: a heartbeat (0), a request that ended (expired) with this
+ * many of its messages not sent, or an error that breaks the pull.
+ */
+function statusOf(msg: Msg): number | Error {
+  const code = msg.headers?.code ?? 0;
+  if (code === 100) return 0; // idle heartbeat
+  if (code === 404 || code === 408) {
+    return Number(msg.headers?.get("Nats-Pending-Messages") || 0);
   }
+  const description = msg.headers?.description ?? "";
+  return new Error(`the broker answered a pull with ${code} ${description}`.trim());
+}
+
+/** Call `lost` when the connection comes back after a loss (its open requests are gone). */
+function watchReconnects(link: NatsLink, sub: Subscription, lost: () => void): void {
+  // The client's status iterator can be stopped (its type does not say so).
+  const status = link.nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  (async () => {
+    for await (const s of status) {
+      if (s.type === "reconnect") lost();
+    }
+  })().catch(() => {});
+  sub.closed.then(() => status.stop?.(), () => status.stop?.());
 }
 
 /** Where {@link replyPosition} leaves its answer: the delivery sequence, the messages pending. */
@@ -254,41 +269,47 @@ export const POSITION: Float64Array = new Float64Array(2);
 /** The dots of a reply subject (at most 16 are looked at). */
 const DOTS = new Int32Array(16);
 
+/** `$JS.ACK.` */
+const JS_ACK = new TextEncoder().encode("$JS.ACK.");
+
 /**
- * A JetStream message's delivery sequence and pending count from its reply subject
+ * A JetStream message's delivery sequence and pending count from its reply subject's bytes
  * (`$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<seq>.<dseq>.<time>.<pending>.<token>`,
  * or `$JS.ACK.<stream>.<consumer>.<delivered>.<seq>.<dseq>.<time>.<pending>` from older brokers),
- * into {@link POSITION}, without splitting it (a message's strings are most of the reader's
- * garbage); false when it is not such a subject.
+ * into {@link POSITION}, without a string or an array (a message's strings were most of the
+ * reader's garbage); false when it is not such a subject.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { POSITION, replyPosition } from "./_pull.ts";
- * assert.ok(replyPosition("$JS.ACK._.ab.S.C.1.77.5.1700000000000000000.12.x1"));
+ * const bytes = (text: string) => new TextEncoder().encode(text);
+ * assert.ok(replyPosition(bytes("$JS.ACK._.ab.S.C.1.77.5.1700000000000000000.12.x1")));
  * assert.deepEqual([...POSITION], [5, 12]);
- * assert.ok(replyPosition("$JS.ACK.S.C.1.78.6.1700000000000000000.0"));
+ * assert.ok(replyPosition(bytes("$JS.ACK.S.C.1.78.6.1700000000000000000.0")));
  * assert.deepEqual([...POSITION], [6, 0]);
- * assert.equal(replyPosition("_INBOX.x"), false);
+ * assert.equal(replyPosition(bytes("_INBOX.x")), false);
  * ```
  */
-export function replyPosition(reply: string): boolean {
+export function replyPosition(reply: Uint8Array): boolean {
+  for (let i = 0; i < JS_ACK.length; i++) if (reply[i] !== JS_ACK[i]) return false;
   let dots = 0;
   for (let i = 0; i < reply.length && dots < DOTS.length; i++) {
-    if (reply.charCodeAt(i) === 46) DOTS[dots++] = i;
+    if (reply[i] === 46) DOTS[dots++] = i;
   }
   const at = dots === 8 ? 5 : dots >= 10 ? 7 : -1; // the dot before the delivery sequence
-  if (at < 0 || !reply.startsWith("$JS.ACK.")) return false;
+  if (at < 0) return false;
+  const end = dots > at + 3 ? DOTS[at + 3] ?? 0 : reply.length;
   POSITION[0] = digits(reply, DOTS[at] ?? 0, DOTS[at + 1] ?? 0);
-  POSITION[1] = digits(reply, DOTS[at + 2] ?? 0, dots > at + 3 ? DOTS[at + 3] ?? 0 : reply.length);
+  POSITION[1] = digits(reply, DOTS[at + 2] ?? 0, end);
   return POSITION[0] >= 0 && POSITION[1] >= 0;
 }
 
-/** The decimal number strictly between the dots at `from` and `to`; -1 when it is not one. */
-function digits(text: string, from: number, to: number): number {
+/** The decimal number strictly between the bytes at `from` and `to`; -1 when it is not one. */
+function digits(bytes: Uint8Array, from: number, to: number): number {
   let value = 0;
   for (let i = from + 1; i < to; i++) {
-    const d = text.charCodeAt(i) - 48;
+    const d = (bytes[i] ?? 0) - 48;
     if (d < 0 || d > 9) return -1;
     value = value * 10 + d;
   }
