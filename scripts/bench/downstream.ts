@@ -2,8 +2,8 @@
 /**
  * The downstream reader (`run --source nats`) in the bench: where its time goes per page, from
  * its own debug `Page …` lines (receive, parse, validate and project, write; the rest is the
- * client's protocol work, the loop, logging and GC), and a stream filled directly from the feed
- * for measuring the reader on its own.
+ * loop, logging, GC outside those), and a stream filled directly from the feed for measuring the
+ * reader on its own.
  *
  * Run on its own: `deno run -A scripts/bench/downstream.ts --events 200000 --store sqlite`
  * fills a private broker's stream with the feed (as the relay would publish it, without a
@@ -27,7 +27,10 @@ import { type LogLine, runWorker, type WorkerMeasure } from "./worker_run.ts";
 
 /** Milliseconds per page the downstream reader's thread spends in each stage. */
 export interface DownstreamStages {
-  /** Taking the page's messages from the client (their headers, bodies and positions). */
+  /**
+   * Receiving the page's messages: the process's CPU while the broker's client hands them over
+   * (its protocol parsing included), and the reader keeps their positions and bodies.
+   */
   receiveMs: number;
   /** Bodies to raw events (UTF-8 to text, JSON). */
   parseMs: number;
@@ -39,7 +42,8 @@ export interface DownstreamStages {
   cpuMs: number;
   /**
    * The CPU less the stages (on PostgreSQL less all but the write, whose client CPU falls here):
-   * the client's protocol work below the messages, the loop, logging, GC.
+   * the loop, logging, GC outside the stages. The stages are the thread's wall time but for
+   * receive: on a busy machine they can add up to a little more than the CPU.
    */
   restMs: number;
 }
