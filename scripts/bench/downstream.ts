@@ -28,8 +28,8 @@ import { type LogLine, runWorker, type WorkerMeasure } from "./worker_run.ts";
 /** Milliseconds per page the downstream reader's thread spends in each stage. */
 export interface DownstreamStages {
   /**
-   * Receiving the page's messages: the process's CPU while the broker's client hands them over
-   * (its protocol parsing included), and the reader keeps their positions and bodies.
+   * Receiving the page's messages: the thread's time while the broker's client hands them over
+   * (its protocol parsing included) and the reader keeps their positions and bodies.
    */
   receiveMs: number;
   /** Bodies to raw events (UTF-8 to text, JSON). */
@@ -42,8 +42,8 @@ export interface DownstreamStages {
   cpuMs: number;
   /**
    * The CPU less the stages (on PostgreSQL less all but the write, whose client CPU falls here):
-   * the loop, logging, GC outside the stages. The stages are the thread's wall time but for
-   * receive: on a busy machine they can add up to a little more than the CPU.
+   * the loop, logging, GC outside the stages. The stages are the thread's time, not its CPU: on a
+   * busy machine they can add up to a little more than the CPU.
    */
   restMs: number;
 }
