@@ -23,10 +23,9 @@ import { appliedMigrations, applyMigrations, checkCompatibility } from "./mssql_
 import { mssqlFeedLock } from "./mssql_lock.ts";
 
 export { MSSQL_MIGRATIONS };
-import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, pageWritten, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
-  CheckpointMovedError,
   type FeedLock,
   type PageWrite,
   type ParcelState,
@@ -35,8 +34,16 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, RELAY_ID, storeCall, writingBatch, writingPage } from "./_call.ts";
-import { SchemaMissingError } from "../errors.ts";
+import {
+  FEED_ID,
+  feedRow,
+  missingSchema,
+  RELAY_ID,
+  statusOf,
+  storeCall,
+  writingBatch,
+  writingPage,
+} from "./_call.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
 /** The SQL Server store. */
@@ -86,8 +93,7 @@ export class MssqlStore implements Store {
       try {
         applied = await appliedMigrations(pool.request());
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError("no dbo.SchemaMigrations table");
-        throw error;
+        throw missingSchema(error, isMissingObject, "no dbo.SchemaMigrations table");
       }
       requireMigrated(MSSQL_MIGRATIONS, applied);
     });
@@ -127,12 +133,9 @@ export class MssqlStore implements Store {
           { LastProcessedEventId: string | number }
         >("readCheckpoint")).recordset;
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError("no dbo.WorkerStates table");
-        throw error;
+        throw missingSchema(error, isMissingObject, "no dbo.WorkerStates table");
       }
-      const row = rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.LastProcessedEventId);
+      return Number(feedRow(rows[0], "WorkerStates").LastProcessedEventId);
     });
   }
 
@@ -163,18 +166,8 @@ export class MssqlStore implements Store {
         lastSeq: string | number | null;
       }>(outbox === null ? "applyPage" : "applyPageWithOutbox");
       const row = outcome.recordset[0];
-      if (row === undefined || !row.moved) {
-        throw new CheckpointMovedError(
-          result.from,
-          row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
-        );
-      }
-      const stored = JSON.parse(row.stored ?? "[]") as { n: number }[];
-      const rejected = storedRejections(result, stored.map((r) => r.n));
-      const outboxed = row.outboxed ?? 0;
-      return row.lastSeq === null || row.lastSeq === undefined
-        ? { rejected, outboxed }
-        : { rejected, outboxed, lastSeq: Number(row.lastSeq) };
+      const stored = JSON.parse(row?.stored ?? "[]") as { n: number }[];
+      return pageWritten(result, row && { ...row, stored: stored.map((r) => r.n) });
     });
   }
 
@@ -221,18 +214,11 @@ export class MssqlStore implements Store {
         const late = await sendText(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
           { SettledEventId: string | number | null }
         >("readLate").then((r) => r.recordset[0]?.SettledEventId ?? null, () => null);
-        return {
-          settledEventId: late === null ? null : Number(late),
-          checkpoint: Number(row?.lastProcessedEventId ?? 0),
-          checkpointUpdatedAtUtc: fromSqlTime(row?.updatedAt ?? null),
-          parcels: Number(row?.parcels ?? 0),
-          rejected: Number(row?.rejected ?? 0),
-          schemaVersion: row?.schemaVersion ?? 0,
-          newestEventUtc: fromSqlTime(row?.newest ?? null),
-        };
+        const figures = row &&
+          { ...row, checkpoint: row.lastProcessedEventId, version: row.schemaVersion };
+        return statusOf(figures, late, fromSqlTime);
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingObject);
       }
     });
   }
@@ -304,9 +290,7 @@ export class MssqlStore implements Store {
       const result = await sendText(
         pool.request().input("id", sql.NVarChar(100), FEED_ID).input("to", sql.BigInt, eventId),
       )<{ previousEventId: string | number }>("resetCheckpoint");
-      const row = result.recordset[0];
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.previousEventId);
+      return Number(feedRow(result.recordset[0], "WorkerStates").previousEventId);
     });
   }
 

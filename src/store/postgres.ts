@@ -16,7 +16,7 @@ import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import { requireMigrated } from "./migrate.ts";
 import { isMissingTable, migratePostgres } from "./postgres_migrate.ts";
-import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, pageWritten, storedRejections } from "./page_document.ts";
 import {
   APPLY_BATCH,
   APPLY_PAGE,
@@ -30,7 +30,6 @@ import { PostgresOutbox } from "./postgres_outbox.ts";
 import { postgresFeedLock } from "./postgres_lock.ts";
 import {
   type AppliedMigration,
-  CheckpointMovedError,
   type FeedLock,
   type PageWrite,
   type ParcelState,
@@ -40,8 +39,15 @@ import {
   type StoreStatus,
 } from "./store.ts";
 import { POSTGRES_LATE } from "./late_sql.ts";
-import { FEED_ID, RELAY_ID, writingBatch, writingPage } from "./_call.ts";
-import { SchemaMissingError } from "../errors.ts";
+import {
+  FEED_ID,
+  feedRow,
+  missingSchema,
+  RELAY_ID,
+  statusOf,
+  writingBatch,
+  writingPage,
+} from "./_call.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
 export { POSTGRES_MIGRATIONS };
@@ -83,8 +89,7 @@ export class PostgresStore implements Store {
       try {
         applied = await this.#db.applied(this.#db.pool);
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError("no schema_migrations table");
-        throw error;
+        throw missingSchema(error, isMissingTable, "no schema_migrations table");
       }
       requireMigrated(POSTGRES_MIGRATIONS, applied);
     });
@@ -100,12 +105,9 @@ export class PostgresStore implements Store {
           [FEED_ID],
         )).rows;
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError("no worker_states table");
-        throw error;
+        throw missingSchema(error, isMissingTable, "no worker_states table");
       }
-      const row = rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
-      return Number(row.checkpoint);
+      return Number(feedRow(rows[0], "worker_states").checkpoint);
     });
   }
 
@@ -133,17 +135,7 @@ export class PostgresStore implements Store {
         last_seq: string | null;
       }>(text, values);
       const row = outcome.rows[0];
-      if (row === undefined || Number(row.moved) !== 1) {
-        throw new CheckpointMovedError(
-          result.from,
-          row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
-        );
-      }
-      const rejected = storedRejections(result, row.stored);
-      const outboxed = Number(row.outboxed);
-      return row.last_seq === null
-        ? { rejected, outboxed }
-        : { rejected, outboxed, lastSeq: Number(row.last_seq) };
+      return pageWritten(result, row && { ...row, lastSeq: row.last_seq });
     });
   }
 
@@ -229,24 +221,14 @@ export class PostgresStore implements Store {
           POSTGRES_SQL.status,
           [FEED_ID],
         );
-        const row = result.rows[0];
         // Not there before migration 003 (status may read a database not yet migrated).
         const settled = await this.#db.pool.query<{ s: string | null }>(
           POSTGRES_LATE.readSettled,
           [FEED_ID],
         ).then((r) => r.rows[0]?.s ?? null, () => null);
-        return {
-          settledEventId: settled === null ? null : Number(settled),
-          checkpoint: Number(row?.checkpoint ?? 0),
-          checkpointUpdatedAtUtc: row?.updatedAt ?? null,
-          parcels: Number(row?.parcels ?? 0),
-          rejected: Number(row?.rejected ?? 0),
-          schemaVersion: row?.version ?? 0,
-          newestEventUtc: row?.newest ?? null,
-        };
+        return statusOf(result.rows[0], settled);
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingTable);
       }
     });
   }
@@ -311,9 +293,7 @@ export class PostgresStore implements Store {
         POSTGRES_SQL.resetCheckpoint,
         [FEED_ID, eventId],
       );
-      const row = result.rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
-      return Number(row.old);
+      return Number(feedRow(result.rows[0], "worker_states").old);
     });
   }
 
