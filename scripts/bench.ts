@@ -38,6 +38,7 @@ import { type Measure, round } from "./bench/measure.ts";
 import { postgresReachable, type StoreKind } from "./bench/targets.ts";
 import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
 import { otelCost, type OtelReport } from "./bench/otel.ts";
+import { type DownstreamMeasure, printReader, runDownstream } from "./bench/downstream.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -81,7 +82,7 @@ interface StoreReport {
 /** What publishing to NATS costs, and the downstream worker. */
 interface NatsReport {
   worker: WorkerMeasure;
-  downstream: WorkerMeasure;
+  downstream: DownstreamMeasure;
   storeLimitWithOutbox: Measure;
   relayEventsPerSecond: number;
 }
@@ -105,7 +106,7 @@ async function natsMeasures(
       env: { ...env, SCAN_API_URL: simulator.url },
       simulatorPid: simulator.pid,
     });
-    const downstream = await runWorker({ kind, limit, env, args: ["--source", "nats"] });
+    const downstream = await runDownstream(kind, limit, nats.url);
     const backlog = await relayBacklog(kind, feed);
     return {
       worker,
@@ -292,6 +293,7 @@ function printRatios(kind: string, value: StoreReport): void {
         show(ack?.pages)
       } pages; ${show(nats.worker.published)} published`,
     );
+    printReader(kind, nats.downstream);
   }
   if (value.otel) {
     const o = value.otel;

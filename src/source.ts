@@ -68,6 +68,8 @@ export interface BodyStages {
   readonly decodeMs: number;
   /** Text to JSON, and the check that it is a page. */
   readonly parseMs: number;
+  /** From a stream: taking the messages from the broker's client, before decoding them. */
+  readonly receiveMs?: number;
 }
 
 /**

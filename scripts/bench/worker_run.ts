@@ -32,10 +32,12 @@ export interface WorkerRun {
   readonly limit: number;
   /** The simulator's process, to measure the CPU it spends meanwhile. */
   readonly simulatorPid?: number;
+  /** Handed the worker's JSON log lines once it has exited (scripts/bench/downstream.ts). */
+  readonly onLog?: (lines: readonly LogLine[]) => void;
 }
 
 /** One JSON log line of the worker. */
-interface LogLine {
+export interface LogLine {
   readonly "@timestamp": string;
   readonly message: string;
   readonly properties: Record<string, unknown>;
@@ -79,6 +81,7 @@ export async function runWorker(run: WorkerRun): Promise<WorkerMeasure> {
     const lines: LogLine[] = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
       JSON.parse(l)
     );
+    run.onLog?.(lines);
     return fromLog(run.kind, lines, {
       peakRssMb: Math.round(peak),
       // The last sample is up to 100 ms before the exit: a floor on the worker's CPU.

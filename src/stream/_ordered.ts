@@ -7,13 +7,20 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import type { Consumer } from "@nats-io/jetstream";
-import { FetchAbortedError, type FetchedPage, type PageSource, type Upstream } from "../source.ts";
-import { type EventBody, rawEventOf, TRACEPARENT_HEADER } from "../domain/message.ts";
+import {
+  type BodyStages,
+  FetchAbortedError,
+  type FetchedPage,
+  type PageSource,
+  type Upstream,
+} from "../source.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
 import { errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
+import { telemetryOn } from "../telemetry/mod.ts";
+import { parseBodies } from "./_bodies.ts";
+import { StreamPull } from "./_pull.ts";
 
 /** What the stream source needs. */
 export interface StreamSourceOptions {
@@ -27,15 +34,24 @@ export interface StreamSourceOptions {
   readonly backoff: BackoffPolicy;
   /** Where it logs. */
   readonly logger: Logger;
+  /**
+   * Read each message's `traceparent` header, to link a page's trace to its upstream pages
+   * (by default when telemetry is on: parsing every message's headers costs).
+   */
+  readonly traceparents?: boolean;
 }
+
+/** Pages' worth of messages asked for ahead of the page being taken. */
+const PAGES_AHEAD = 3;
 
 /** The stream, read forward from where the worker's checkpoint says. */
 export class StreamSource implements PageSource {
   readonly #options: StreamSourceOptions;
   #link: NatsLink | null = null;
-  #consumer: Consumer | null = null;
-  /** The EventId the consumer is positioned at: the next page must start here. */
+  #pull: StreamPull | null = null;
+  /** The EventId the pull is positioned at: the next page must start here. */
   #next = -1;
+  #stream = "";
 
   /** @param options the broker, the page size, waits and logging. */
   constructor(options: StreamSourceOptions) {
@@ -55,7 +71,7 @@ export class StreamSource implements PageSource {
       try {
         const read = await this.#read(from, signal);
         if (read === null) throw new FetchAbortedError(from);
-        const { events, upstream } = read;
+        const { events, upstream, stages } = read;
         return {
           from,
           events,
@@ -64,11 +80,12 @@ export class StreamSource implements PageSource {
           typeLength: MAX_STORED_TYPE_LENGTH,
           attempts: attempt,
           ms: performance.now() - started,
+          stages,
         };
       } catch (error) {
         if (error instanceof FetchAbortedError || signal.aborted) throw new FetchAbortedError(from);
         if (error instanceof ConfigError) throw error;
-        this.#consumer = null; // position again
+        await this.#dropPull(); // position again
         const delayMs = backoffDelay(attempt, this.#options.backoff);
         this.#options.logger.warn(
           "Reading the stream from EventId {from} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
@@ -81,39 +98,62 @@ export class StreamSource implements PageSource {
 
   /** Stop reading and disconnect (the page source's `close()`). */
   async close(): Promise<void> {
-    this.#consumer = null;
+    await this.#dropPull();
     await this.#link?.close();
     this.#link = null;
   }
 
-  /** The next events, and each one's upstream page (its `traceparent` header); null on abort. */
+  /** The next events, each one's upstream page (its `traceparent` header); null on abort. */
   async #read(
     from: number,
     signal: AbortSignal,
-  ): Promise<{ events: unknown[]; upstream: Upstream } | null> {
+  ): Promise<{ events: unknown[]; upstream: Upstream; stages: BodyStages } | null> {
+    const pull = await this.#position(from, signal);
+    if (pull === null) return null;
+    const { limit, waitMs = 1000 } = this.#options;
+    const taken = await pull.take(limit, waitMs, signal);
+    if (taken === null) return null;
+    const started = performance.now();
+    const events = parseBodies(taken);
+    for (const event of events) {
+      // A late event comes after higher EventIds (docs/rules.md §3.10): the next page still
+      // starts after the highest.
+      const eventId = (event as { EventId?: unknown } | null)?.EventId;
+      if (typeof eventId === "number" && eventId >= this.#next) this.#next = eventId + 1;
+    }
+    const stages = {
+      decodeMs: 0,
+      receiveMs: taken.receiveMs,
+      parseMs: performance.now() - started,
+    };
+    const upstream = { stream: this.#stream, traceparents: taken.traceparents };
+    return { events, upstream, stages };
+  }
+
+  /** The pull positioned at EventId `from`: the current one, or a new one; null on abort. */
+  async #position(from: number, signal: AbortSignal): Promise<StreamPull | null> {
     this.#link ??= await this.#options.connect(signal);
     const link = this.#link;
     if (link === null) return null;
-    if (this.#consumer === null || this.#next !== from) {
-      const seq = await seqOfEventId(link, from);
-      this.#consumer = await link.js.consumers.get(link.stream, { opt_start_seq: seq });
-      this.#next = from;
-    }
-    const events: unknown[] = [];
-    const traceparents: (string | null)[] = [];
-    const messages = await this.#consumer.fetch({
-      max_messages: this.#options.limit,
-      expires: this.#options.waitMs ?? 1000,
+    if (this.#pull !== null && this.#next === from) return this.#pull;
+    await this.#dropPull();
+    const seq = await seqOfEventId(link, from);
+    const { state } = await link.jsm.streams.info(link.stream);
+    const pull = new StreamPull(link, {
+      batch: this.#options.limit,
+      ahead: PAGES_AHEAD,
+      traceparents: this.#options.traceparents ?? telemetryOn(),
     });
-    for await (const message of messages) {
-      const body = message.json<EventBody>();
-      events.push(rawEventOf(body));
-      traceparents.push(message.headers?.get(TRACEPARENT_HEADER) || null);
-      // A late event comes after higher EventIds (docs/rules.md §3.10): the next page still
-      // starts after the highest.
-      this.#next = Math.max(this.#next, body.EventId + 1);
-      if (message.info.pending === 0) break; // the stream's end: do not wait for more
-    }
-    return { events, upstream: { stream: link.stream, traceparents } };
+    await pull.start(seq, Math.max(0, state.last_seq - seq + 1));
+    this.#pull = pull;
+    this.#stream = link.stream;
+    this.#next = from;
+    return pull;
+  }
+
+  async #dropPull(): Promise<void> {
+    const pull = this.#pull;
+    this.#pull = null;
+    await pull?.close();
   }
 }

@@ -114,6 +114,9 @@ export class Progress {
         ms: Math.round(projectMs + writeMs),
         // Where the page's time went on this thread (the bench sums them per stage).
         decodeMs: hundredths(fetched.stages?.decodeMs ?? 0),
+        ...(fetched.stages?.receiveMs === undefined
+          ? {}
+          : { receiveMs: hundredths(fetched.stages.receiveMs) }),
         parseMs: hundredths(fetched.stages?.parseMs ?? 0),
         projectMs: hundredths(projectMs),
         writeMs: hundredths(writeMs),

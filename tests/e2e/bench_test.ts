@@ -42,6 +42,16 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
       assertEquals(nats.downstream.events, 6000, `${kind}: the downstream worker read them all`);
       assertOk(nats.relayEventsPerSecond > 0 && nats.worker.commitToAck.p99Ms > 0);
       assertOk(store.ratios.natsWorkerToWorker > 0 && store.ratios.downstreamToWorker > 0);
+      const reader = nats.downstream.reader;
+      for (const stage of ["receiveMs", "parseMs", "validateMs", "writeMs", "cpuMs"]) {
+        assertOk(reader[stage] > 0, `${kind} downstream ${stage}: ${reader[stage]}`);
+      }
+      const staged = reader.receiveMs + reader.parseMs + reader.validateMs +
+        (kind === "sqlite" ? reader.writeMs : 0);
+      assertOk(
+        Math.abs(reader.cpuMs - staged - reader.restMs) < 0.05,
+        `${kind}: the downstream stages and the rest add up to its CPU: ${JSON.stringify(reader)}`,
+      );
     } else {
       assertEquals(store.nats, null);
     }

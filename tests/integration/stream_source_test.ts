@@ -1,0 +1,105 @@
+/**
+ * The ordered stream reader on its own (a private broker): it goes on across a broker restart
+ * with every message once and in order, and passes a body that is not JSON on as its text (to
+ * be rejected by the rules) instead of failing the page for ever.
+ */
+import { getLogger } from "@logtape/logtape";
+import { assertEquals } from "../helpers/assert.ts";
+import { linkTo, NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import { messageId } from "../../src/domain/message.ts";
+import { StreamSource } from "../../src/stream/mod.ts";
+
+const logger = getLogger(["test"]);
+const backoff = { baseMs: 10, capMs: 100 };
+
+/** Publish `bodies` as events `from`, `from + 1`, … (a body may be any text). */
+async function publish(server: PrivateNats, from: number, bodies: readonly string[]) {
+  const link = await linkTo(server)(new AbortController().signal);
+  if (link === null) throw new Error("no broker");
+  try {
+    await Promise.all(bodies.map((body, i) =>
+      link.publisher.publish(
+        `scan.v1.events.STATUS.${1 + (i % 5)}`,
+        body,
+        messageId(from + i),
+        null,
+        10_000,
+      )
+    ));
+  } finally {
+    await link.close();
+  }
+}
+
+/** An event's body as the relay publishes it. */
+function body(eventId: number): string {
+  return JSON.stringify({
+    EventId: eventId,
+    ParcelId: 1 + (eventId % 5),
+    Type: "STATUS",
+    CreatedDateTimeUtc: "2021-05-11T10:00:00.0000000Z",
+    StatusCode: "",
+    RunId: String(eventId),
+  });
+}
+
+/** The EventIds of raw events (a text, not an event, as -1). */
+function ids(events: readonly unknown[]): number[] {
+  return events.map((e) => (typeof e === "object" ? (e as { EventId: number }).EventId : -1));
+}
+
+Deno.test({
+  name: "the stream source goes on across a broker restart: every message once, in order",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const source = new StreamSource({ connect: linkTo(server), limit: 40, logger, backoff });
+    const signal = new AbortController().signal;
+    try {
+      await publish(server, 1, Array.from({ length: 200 }, (_, i) => body(1 + i)));
+      const read: number[] = [];
+      const first = await source.fetchPage(1, signal);
+      read.push(...ids(first.events));
+      assertEquals(first.events[0], {
+        EventId: 1,
+        ParcelId: 2,
+        Type: "STATUS",
+        CreatedDateTimeUtc: "2021-05-11T10:00:00.0000000Z",
+        StatusCode: "",
+        User: { RunId: "1" },
+      });
+      await server.kill("SIGKILL");
+      await server.start();
+      await publish(server, 201, Array.from({ length: 50 }, (_, i) => body(201 + i)));
+      for (let from = 41; from <= 250;) {
+        const page = await source.fetchPage(from, signal);
+        read.push(...ids(page.events));
+        from = Math.max(from, ...ids(page.events)) + 1;
+      }
+      assertEquals(read, Array.from({ length: 250 }, (_, i) => 1 + i));
+      assertEquals((await source.fetchPage(251, signal)).events, []);
+    } finally {
+      await source.close();
+      await server.destroy();
+    }
+  },
+});
+
+Deno.test({
+  name: "a body that is not JSON is passed on as its text, between the events around it",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const source = new StreamSource({ connect: linkTo(server), limit: 10, logger, backoff });
+    try {
+      await publish(server, 1, [body(1), "not json \u0000 at all", body(3), "[1,2]", body(5)]);
+      const page = await source.fetchPage(1, new AbortController().signal);
+      assertEquals(ids(page.events), [1, -1, 3, -1, 5]);
+      assertEquals([page.events[1], page.events[3]], ["not json \u0000 at all", "[1,2]"]);
+      assertEquals(page.full, false);
+    } finally {
+      await source.close();
+      await server.destroy();
+    }
+  },
+});
