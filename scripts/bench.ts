@@ -14,10 +14,12 @@
  *    per page split into stages from its own per-page timings (the rest: receiving, logging, GC);
  *  - naive baseline: one transaction per event (the original design), on `--naive-events`;
  *  - with --instant-api: the worker against every page rendered once and served from memory;
- *  - with nats-server installed (unless --skip-nats), on a private server: the worker with
- *    NATS_URL (its drain ends once everything is published), each page's time from commit to
- *    ack, a downstream `run --source nats` draining the stream into another database, and the
- *    relay emptying an outbox holding the whole feed;
+ *  - with nats-server installed (unless --skip-nats), on a private server: the broker limit
+ *    (the relay's messages, prepared outside the clock, pushed into a fresh stream with nothing
+ *    else around it: scripts/bench/broker.ts), the worker with NATS_URL (its drain ends once
+ *    everything is published), each page's time from commit to ack, a downstream
+ *    `run --source nats` draining the stream into another database, and the relay emptying an
+ *    outbox holding the whole feed, with its stages;
  *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
  *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
  *
@@ -34,7 +36,8 @@ import { natsServerProblem, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
 import { type BenchFeed, instantApi, simulatorSpeed } from "./bench/feed.ts";
 import { naive, pipelineLimit, relayBacklog, storeLimit } from "./bench/in_process.ts";
-import { type Measure, round } from "./bench/measure.ts";
+import { type Measure, type RelayStages, round } from "./bench/measure.ts";
+import { type BrokerLimit, brokerLimit } from "./bench/broker.ts";
 import { postgresReachable, type StoreKind } from "./bench/targets.ts";
 import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
 import { otelCost, type OtelReport } from "./bench/otel.ts";
@@ -84,6 +87,8 @@ interface NatsReport {
   downstream: WorkerMeasure;
   storeLimitWithOutbox: Measure;
   relayEventsPerSecond: number;
+  /** The relay's stages per 1000 events from a full outbox (the process's CPU: its alone). */
+  relayStages: RelayStages;
 }
 
 /** `a / b` to two decimals, or null when either is missing. */
@@ -112,6 +117,7 @@ async function natsMeasures(
       downstream,
       storeLimitWithOutbox: backlog.storeLimitWithOutbox,
       relayEventsPerSecond: backlog.relayEventsPerSecond,
+      relayStages: backlog.stages,
     };
   } finally {
     await nats.destroy();
@@ -163,6 +169,15 @@ async function measureStore(
     workerToNaive: report.naive ? round(ratio(report.worker, report.naive) ?? 0, 1) : null,
     instantApiToPipelineLimit: ratio(report.workerInstantApi, report.pipelineLimit),
     natsWorkerToWorker: ratio(report.nats?.worker, report.worker),
+    relayToBrokerLimit: report.nats && broker
+      ? round(report.nats.relayEventsPerSecond / broker.messagesPerSecond)
+      : null,
+    natsWorkerToCeiling: report.nats && broker
+      ? round(
+        report.nats.worker.eventsPerSecond /
+          Math.min(report.worker.eventsPerSecond, broker.messagesPerSecond),
+      )
+      : null,
     downstreamToWorker: ratio(report.nats?.downstream, report.worker),
   };
   return report;
@@ -180,13 +195,21 @@ const report = {
   naiveEvents,
   natsSkipped: skipNats,
   simulatorPagesPerSecond: 0,
+  /** What the broker takes from one client with nothing around it (null without NATS). */
+  brokerLimit: null as BrokerLimit | null,
   stores: {} as Record<string, StoreReport>,
 };
+/** The broker limit, measured once before the stores (it does not depend on them). */
+let broker: BrokerLimit | null = null;
 const simulator = await startSimulatorProcess(
   ["--events", String(events), "--parcels", String(parcels), "--max-limit", String(limit)],
 );
 try {
   report.simulatorPagesPerSecond = await simulatorSpeed(simulator.url, feed);
+  if (skipNats === null) {
+    console.error("bench: broker limit…");
+    report.brokerLimit = broker = await brokerLimit(feed);
+  }
   for (const kind of stores) {
     console.error(`bench: ${kind}…`);
     report.stores[kind] = await measureStore(kind, simulator, skipNats);
@@ -209,6 +232,7 @@ function printReport(): void {
   );
   console.log(`simulator: ${report.simulatorPagesPerSecond} pages/s of ${limit} over HTTP`);
   if (skipNats !== null) console.log(`NATS measurements skipped: ${skipNats}`);
+  if (broker !== null) printBroker(broker);
   console.log();
   const row = (cells: string[]) =>
     console.log(cells.map((c, i) => i === 0 ? c.padEnd(30) : c.padStart(12)).join(""));
@@ -267,6 +291,7 @@ function printRatios(kind: string, value: StoreReport): void {
   };
   stages("pipeline limit", value.pipelineLimit?.stages);
   stages("worker", value.worker.stages);
+  stages("worker with NATS_URL", value.nats?.worker.stages);
   console.log(
     `  ${kind}: simulator CPU per page while the worker ran: ${
       show(value.worker.simulatorCpuMsPerPage)
@@ -281,18 +306,7 @@ function printRatios(kind: string, value: StoreReport): void {
     );
   }
   const nats = value.nats;
-  if (nats) {
-    const ack = nats.worker.commitToAck;
-    console.log(
-      `  ${kind}: NATS: worker with/without ${show(r.natsWorkerToWorker)}, downstream/upstream ${
-        show(r.downstreamToWorker)
-      }; relay ${nats.relayEventsPerSecond} events/s from a full outbox; commit to ack p50 ${
-        show(ack?.p50Ms)
-      } ms, p99 ${show(ack?.p99Ms)} ms, max ${show(ack?.maxMs)} ms over ${
-        show(ack?.pages)
-      } pages; ${show(nats.worker.published)} published`,
-    );
-  }
+  if (nats) printRelay(kind, value, nats);
   if (value.otel) {
     const o = value.otel;
     console.log(
@@ -304,4 +318,44 @@ function printRatios(kind: string, value: StoreReport): void {
     );
   }
   console.log();
+}
+
+/** The broker limit and each way of publishing measured. */
+function printBroker(limit: BrokerLimit): void {
+  const ways = Object.entries(limit.ways).map(([name, w]) =>
+    `${name} ${w.messagesPerSecond}/s (client ${w.clientCpuUsPerMessage} µs, server ${w.serverCpuUsPerMessage} µs CPU per message, ${w.messages} messages)`
+  );
+  console.log(
+    `broker limit: ${limit.messagesPerSecond} messages/s (${limit.best}); ${ways.join("; ")}`,
+  );
+}
+
+/** The relay's figures of one store: its ratios, commit to ack, and its stages. */
+function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
+  const r = value.ratios;
+  const show = (x: number | null | undefined) => x ?? "-";
+  const ack = nats.worker.commitToAck;
+  console.log(
+    `  ${kind}: NATS: worker with/without ${
+      show(r.natsWorkerToWorker)
+    }, with/min(without, broker limit) ${show(r.natsWorkerToCeiling)}, downstream/upstream ${
+      show(r.downstreamToWorker)
+    }; relay ${nats.relayEventsPerSecond} events/s from a full outbox (${
+      show(r.relayToBrokerLimit)
+    } of the broker limit); commit to ack p50 ${show(ack?.p50Ms)} ms, p99 ${
+      show(ack?.p99Ms)
+    } ms, max ${show(ack?.maxMs)} ms over ${show(ack?.pages)} pages; ${
+      show(nats.worker.published)
+    } published`,
+  );
+  const stages = (label: string, s: RelayStages | undefined) => {
+    if (!s) return;
+    const rest = s.cpuMs === undefined ? "" : `, rest ${s.restMs} (of ${s.cpuMs} CPU)`;
+    console.log(
+      `  ${kind}: ${label} CPU ms per 1000 events: read ${s.readMs}, encode ${s.encodeMs}, ` +
+        `publish ${s.publishMs}, commit+prune ${s.commitMs}${rest}; ack wait ${s.ackWaitMs} ms (wall), ${s.batches} batches`,
+    );
+  };
+  stages("relay from a full outbox", nats.relayStages);
+  stages("relay beside ingest (NATS_URL)", nats.worker.relayStages);
 }
