@@ -25,7 +25,7 @@
  *
  * Options: --events N (1000000), --parcels P (events/10), --limit N (SCAN_API_LIMIT or 1000),
  * --store sqlite|postgres|all (all), --naive-events N (20000), --skip-limit, --skip-naive,
- * --skip-nats, --instant-api, --otel N, --json.
+ * --skip-nats, --skip-downstream, --skip-relay-backlog, --instant-api, --otel N, --json.
  *
  * @module
  */
@@ -53,6 +53,8 @@ const { values } = parseArgs({
     "skip-limit": { type: "boolean", default: false },
     "skip-naive": { type: "boolean", default: false },
     "skip-nats": { type: "boolean", default: false },
+    "skip-downstream": { type: "boolean", default: false },
+    "skip-relay-backlog": { type: "boolean", default: false },
     "instant-api": { type: "boolean", default: false },
     otel: { type: "string" },
     json: { type: "boolean", default: false },
@@ -81,14 +83,14 @@ interface StoreReport {
   ratios: Record<string, number | null>;
 }
 
-/** What publishing to NATS costs, and the downstream worker. */
+/** What publishing to NATS costs, and the downstream worker (each null when skipped). */
 interface NatsReport {
   worker: WorkerMeasure;
-  downstream: WorkerMeasure;
-  storeLimitWithOutbox: Measure;
-  relayEventsPerSecond: number;
+  downstream: WorkerMeasure | null;
+  storeLimitWithOutbox: Measure | null;
+  relayEventsPerSecond: number | null;
   /** The relay's stages per 1000 events from a full outbox (the process's CPU: its alone). */
-  relayStages: RelayStages;
+  relayStages: RelayStages | null;
 }
 
 /** `a / b` to two decimals, or null when either is missing. */
@@ -110,14 +112,16 @@ async function natsMeasures(
       env: { ...env, SCAN_API_URL: simulator.url },
       simulatorPid: simulator.pid,
     });
-    const downstream = await runWorker({ kind, limit, env, args: ["--source", "nats"] });
-    const backlog = await relayBacklog(kind, feed);
+    const downstream = values["skip-downstream"]
+      ? null
+      : await runWorker({ kind, limit, env, args: ["--source", "nats"] });
+    const backlog = values["skip-relay-backlog"] ? null : await relayBacklog(kind, feed);
     return {
       worker,
       downstream,
-      storeLimitWithOutbox: backlog.storeLimitWithOutbox,
-      relayEventsPerSecond: backlog.relayEventsPerSecond,
-      relayStages: backlog.stages,
+      storeLimitWithOutbox: backlog?.storeLimitWithOutbox ?? null,
+      relayEventsPerSecond: backlog?.relayEventsPerSecond ?? null,
+      relayStages: backlog?.stages ?? null,
     };
   } finally {
     await nats.destroy();
@@ -169,7 +173,7 @@ async function measureStore(
     workerToNaive: report.naive ? round(ratio(report.worker, report.naive) ?? 0, 1) : null,
     instantApiToPipelineLimit: ratio(report.workerInstantApi, report.pipelineLimit),
     natsWorkerToWorker: ratio(report.nats?.worker, report.worker),
-    relayToBrokerLimit: report.nats && broker
+    relayToBrokerLimit: report.nats?.relayEventsPerSecond && broker
       ? round(report.nats.relayEventsPerSecond / broker.messagesPerSecond)
       : null,
     natsWorkerToCeiling: report.nats && broker
@@ -340,7 +344,7 @@ function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
       show(r.natsWorkerToWorker)
     }, with/min(without, broker limit) ${show(r.natsWorkerToCeiling)}, downstream/upstream ${
       show(r.downstreamToWorker)
-    }; relay ${nats.relayEventsPerSecond} events/s from a full outbox (${
+    }; relay ${show(nats.relayEventsPerSecond)} events/s from a full outbox (${
       show(r.relayToBrokerLimit)
     } of the broker limit); commit to ack p50 ${show(ack?.p50Ms)} ms, p99 ${
       show(ack?.p99Ms)
@@ -348,7 +352,7 @@ function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
       show(nats.worker.published)
     } published`,
   );
-  const stages = (label: string, s: RelayStages | undefined) => {
+  const stages = (label: string, s: RelayStages | null | undefined) => {
     if (!s) return;
     const rest = s.cpuMs === undefined ? "" : `, rest ${s.restMs} (of ${s.cpuMs} CPU)`;
     console.log(

@@ -25,6 +25,8 @@ const MAX_MESSAGES = 1_000_000;
 const BATCH = 2000;
 /** The `JetStreamClient.publish` way is slow: it is measured on this many messages. */
 const JS_CLIENT_MESSAGES = 20_000;
+/** The acknowledgement-per-message way, on this many. */
+const ACK_PER_MESSAGE_MESSAGES = 200_000;
 
 /** One way of publishing: messages/s and the client's CPU per message. */
 export interface BrokerWay {
@@ -85,7 +87,10 @@ export async function brokerLimit(feed: BenchFeed): Promise<BrokerLimit> {
   const messages = prepare(feed);
   const ways: Record<string, BrokerWay> = {};
   ways.ackPerBatch = await onFreshServer(messages, ackPerBatch);
-  ways.ackPerMessage = await onFreshServer(messages, ackPerMessage);
+  ways.ackPerMessage = await onFreshServer(
+    messages.slice(0, ACK_PER_MESSAGE_MESSAGES),
+    ackPerMessage,
+  );
   ways.jetstreamClient = await onFreshServer(
     messages.slice(0, JS_CLIENT_MESSAGES),
     jetstreamClient,
