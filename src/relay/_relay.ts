@@ -272,6 +272,7 @@ export class Relay {
     }
     const ackWaitMs = performance.now() - t0;
     if (!provesBatch(previous, ack)) {
+      if (ack.duplicate) this.#options.events?.published(0, 1); // the duplicates metric
       this.#options.logger.info(
         "The stream answered the batch's last message at {seq} (duplicate: {duplicate}), not {expected}: reading its end again",
         { seq: ack.seq, duplicate: ack.duplicate, expected: previous.base + previous.rows.length },
