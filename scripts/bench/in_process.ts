@@ -147,7 +147,7 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
     await store.migrate();
     const pageMs = await writeFeed(store, feed);
     const storeLimitWithOutbox = measure(feed.events, sum(pageMs) / 1000, pageMs);
-    const { rows } = await store.outboxBacklog();
+    const { rows } = await store.outbox.outboxBacklog();
     const { seconds, published, batches, cpuMs } = await drainOutbox(store, nats.url, rows);
     return {
       storeLimitWithOutbox,
@@ -200,7 +200,7 @@ async function drainOutbox(
     done = resolve;
     fail = reject;
   });
-  const relay = relayFor(config, store, {
+  const relay = relayFor(config, store.outbox, {
     backlog: (left) => {
       if (left === 0 && published > 0) done();
     },

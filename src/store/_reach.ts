@@ -53,7 +53,7 @@ export function causeText(error: unknown): string {
  * `target.timeoutMs` has not run out since the first call; then it fails with one
  * {@link DatabaseUnavailableError}. A refused login fails so at once; schema errors stay as
  * they are. Once a call has succeeded, calls go to `store`'s own method (bound through the proxy,
- * no retry, no wait).
+ * no retry, no wait). The same holds for the calls of `store.outbox`.
  * (`openStore` applies it to the server stores; `tests/unit/store_reach_test.ts` shows it at work.)
  */
 export function waitingAtStart<T extends Store>(store: T, target: ReachTarget, log: Logger): T {
@@ -94,13 +94,20 @@ export function waitingAtStart<T extends Store>(store: T, target: ReachTarget, l
       }
     }
   };
-  return new Proxy(store, {
+  const waiting = <O extends object>(object: O): O =>
+    new Proxy(object, {
+      get(target, key) {
+        const value = Reflect.get(target, key, target);
+        if (typeof value !== "function") return value;
+        const method = value.bind(target) as (...args: unknown[]) => Promise<unknown>;
+        if (reached || key === "close") return method;
+        return (...args: unknown[]) => attempt(() => method(...args));
+      },
+    });
+  const outbox = waiting(store.outbox);
+  return new Proxy(waiting(store), {
     get(target, key) {
-      const value = Reflect.get(target, key, target);
-      if (typeof value !== "function") return value;
-      const method = value.bind(target) as (...args: unknown[]) => Promise<unknown>;
-      if (reached || key === "close") return method;
-      return (...args: unknown[]) => attempt(() => method(...args));
+      return key === "outbox" ? outbox : Reflect.get(target, key);
     },
   });
 }

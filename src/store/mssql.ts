@@ -17,6 +17,7 @@ import { fromSqlTime, mssqlTime, sendText } from "./mssql_sql.ts";
 import { MSSQL_MIGRATIONS } from "./mssql_migrations.ts";
 import { isMissingObject } from "./mssql_errors.ts";
 import { MssqlConnection } from "./mssql_connection.ts";
+import { MssqlOutbox } from "./mssql_outbox.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import { appliedMigrations, applyMigrations, checkCompatibility } from "./mssql_schema.ts";
 import { mssqlFeedLock } from "./mssql_lock.ts";
@@ -30,7 +31,6 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
-  type SequencedRow,
   type Store,
   type StoreOptions,
   type StoreStatus,
@@ -41,6 +41,8 @@ import { pageTraceparent } from "../telemetry/mod.ts";
 
 /** The SQL Server store. */
 export class MssqlStore implements Store {
+  /** The outbox, for the relay: on the same pool. */
+  readonly outbox: MssqlOutbox;
   readonly #db: MssqlConnection;
   readonly #outbox: boolean;
   #compatible = false;
@@ -57,6 +59,7 @@ export class MssqlStore implements Store {
   ) {
     this.#db = new MssqlConnection(config, logger);
     this.#outbox = options.outbox ?? false;
+    this.outbox = new MssqlOutbox(this.#db);
   }
 
   /**
@@ -189,58 +192,6 @@ export class MssqlStore implements Store {
     });
   }
 
-  /** The outbox rows after position `seq`, in commit order. */
-  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
-    return this.#db.call("reading the outbox", async (pool) =>
-      (await sendText(
-        pool.request().input("after", sql.BigInt, seq).input("limit", sql.BigInt, limit),
-      )<{
-        Seq: string | number;
-        EventId: string | number;
-        Subject: string;
-        Body: string;
-        TraceParent: string | null;
-        Late: boolean;
-      }>("outboxAfter")).recordset.map((r) => ({
-        seq: Number(r.Seq),
-        eventId: Number(r.EventId),
-        subject: r.Subject,
-        body: r.Body,
-        traceparent: r.TraceParent,
-        late: r.Late === true,
-      })));
-  }
-
-  /** The relay's cursor: an outbox position. */
-  readRelayCursor(): Promise<number> {
-    return this.#db.call("reading the relay's cursor", async (pool) => {
-      const row = (await sendText(pool.request().input("id", sql.NVarChar(100), RELAY_ID))<
-        { OutboxSeq: string | number }
-      >("readRelayCursor")).recordset[0];
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
-      return Number(row.OutboxSeq);
-    });
-  }
-
-  /** Move the relay's cursor up to `seq` and prune exactly the rows it published. */
-  commitRelay(seq: number): Promise<void> {
-    return this.#db.call("recording what the relay published", async (pool) => {
-      await sendText(
-        pool.request().input("id", sql.NVarChar(100), RELAY_ID).input("seq", sql.BigInt, seq),
-      )("commitRelay");
-    });
-  }
-
-  /** The outbox position of `eventId`'s row, or null. */
-  outboxSeqOf(eventId: number): Promise<number | null> {
-    return this.#db.call("reading the outbox", async (pool) => {
-      const row = (await sendText(pool.request().input("eventId", sql.BigInt, eventId))<
-        { Seq: string | number }
-      >("outboxSeqOf")).recordset[0];
-      return row === undefined ? null : Number(row.Seq);
-    });
-  }
-
   /** The late-event holes the last page stored. */
   readLateHoles(): Promise<string | null> {
     return this.#db.call("reading the late-event holes", async (pool) => {
@@ -248,16 +199,6 @@ export class MssqlStore implements Store {
         { LateHoles: string | null }
       >("readLate")).recordset[0];
       return row?.LateHoles ?? null;
-    });
-  }
-
-  /** Rows waiting in the outbox and the oldest one's time. */
-  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#db.call("reading the outbox", async (pool) => {
-      const row = (await sendText(
-        pool.request().input("id", sql.NVarChar(100), RELAY_ID),
-      )<{ outboxRows: string | number; oldest: string | null }>("outboxBacklog")).recordset[0];
-      return { rows: Number(row?.outboxRows ?? 0), oldestUtc: fromSqlTime(row?.oldest ?? null) };
     });
   }
 

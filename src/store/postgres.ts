@@ -26,6 +26,7 @@ import {
   REJECTIONS_LOCK,
 } from "./postgres_sql.ts";
 import { PostgresPool } from "./postgres_pool.ts";
+import { PostgresOutbox } from "./postgres_outbox.ts";
 import { postgresFeedLock } from "./postgres_lock.ts";
 import {
   type AppliedMigration,
@@ -34,7 +35,6 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
-  type SequencedRow,
   type Store,
   type StoreOptions,
   type StoreStatus,
@@ -51,6 +51,8 @@ export const postgresTime: (text: string) => string = roundToMicroseconds;
 
 /** The PostgreSQL store. */
 export class PostgresStore implements Store {
+  /** The outbox, for the relay: on the same pool. */
+  readonly outbox: PostgresOutbox;
   readonly #db: PostgresPool;
   readonly #outbox: boolean;
 
@@ -66,6 +68,7 @@ export class PostgresStore implements Store {
   ) {
     this.#db = new PostgresPool(config, logger);
     this.#outbox = options.outbox ?? false;
+    this.outbox = new PostgresOutbox(this.#db);
   }
 
   /** Apply pending migrations in one transaction under an advisory lock. */
@@ -178,65 +181,6 @@ export class PostgresStore implements Store {
     });
   }
 
-  /** The outbox rows after position `seq`, in commit order. */
-  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
-    return this.#db.call(
-      "reading the outbox",
-      async () =>
-        (await this.#db.pool.query<
-          {
-            seq: string;
-            event_id: string;
-            subject: string;
-            body: string;
-            trace_parent: string | null;
-            late: boolean;
-          }
-        >(POSTGRES_LATE.outboxAfter, [seq, limit])).rows.map((r) => ({
-          seq: Number(r.seq),
-          eventId: Number(r.event_id),
-          subject: r.subject,
-          body: r.body,
-          traceparent: r.trace_parent,
-          late: r.late,
-        })),
-    );
-  }
-
-  /** The relay's cursor: an outbox position. */
-  readRelayCursor(): Promise<number> {
-    return this.#db.call("reading the relay's cursor", async () => {
-      const row = (await this.#db.pool.query<{ c: string }>(POSTGRES_LATE.readRelayCursor, [
-        RELAY_ID,
-      ])).rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${RELAY_ID}'`);
-      return Number(row.c);
-    });
-  }
-
-  /**
-   * Move the relay's cursor up to `seq` and prune exactly the rows it published (after the old
-   * cursor, up to `seq`), in one statement. A range from the old cursor: the rows below it are
-   * gone already, and their index entries, dead until a vacuum, would make a delete from the
-   * bottom of the table slower with every batch (measured: 104 ms per batch of 2000 over a
-   * 1M-row outbox).
-   */
-  commitRelay(seq: number): Promise<void> {
-    return this.#db.call("recording what the relay published", async () => {
-      await this.#db.pool.query(POSTGRES_LATE.commitRelay, [RELAY_ID, seq]);
-    });
-  }
-
-  /** The outbox position of `eventId`'s row, or null. */
-  outboxSeqOf(eventId: number): Promise<number | null> {
-    return this.#db.call("reading the outbox", async () => {
-      const row = (await this.#db.pool.query<{ seq: string }>(POSTGRES_LATE.outboxSeqOf, [
-        eventId,
-      ])).rows[0];
-      return row === undefined ? null : Number(row.seq);
-    });
-  }
-
   /** The late-event holes the last page stored. */
   readLateHoles(): Promise<string | null> {
     return this.#db.call("reading the late-event holes", async () => {
@@ -245,17 +189,6 @@ export class PostgresStore implements Store {
         [FEED_ID],
       )).rows[0];
       return row?.holes ?? null;
-    });
-  }
-
-  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
-  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#db.call("reading the outbox", async () => {
-      const row = (await this.#db.pool.query<{ n: string; oldest: string | null }>(
-        POSTGRES_SQL.outboxBacklog,
-        [RELAY_ID],
-      )).rows[0];
-      return { rows: Number(row?.n ?? 0), oldestUtc: row?.oldest ?? null };
     });
   }
 

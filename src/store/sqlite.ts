@@ -4,7 +4,6 @@
  * @module
  */
 
-import { pageTraceparent } from "../telemetry/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
@@ -15,23 +14,24 @@ import {
   type PageWrite,
   type ParcelState,
   type RejectedEvent,
-  type SequencedRow,
   type Store,
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, nowUtc, RELAY_ID, writingBatch, writingPage } from "./_call.ts";
-import { isMissingTable, type Prepared, SqliteFile } from "./sqlite_file.ts";
+import { FEED_ID, nowUtc, writingBatch, writingPage } from "./_call.ts";
+import { isMissingTable, SqliteFile } from "./sqlite_file.ts";
+import { SqliteOutbox, writeOutbox } from "./sqlite_outbox.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
 import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
-import { outboxOrder } from "./page_document.ts";
 import { SchemaMissingError } from "../errors.ts";
 
 export { SQLITE_MIGRATIONS };
 
 /** The embedded SQLite store (docs/rules.md §4). */
 export class SqliteStore implements Store {
+  /** The outbox, for the relay: on the same file. */
+  readonly outbox: SqliteOutbox;
   readonly #file: SqliteFile;
   readonly #outbox: boolean;
 
@@ -43,6 +43,7 @@ export class SqliteStore implements Store {
   constructor(path: string, options: StoreOptions = {}) {
     this.#file = new SqliteFile(path, options.readOnly ?? false);
     this.#outbox = options.outbox ?? false;
+    this.outbox = new SqliteOutbox(this.#file);
   }
 
   /** Apply pending migrations in one transaction; an edited applied one fails the call. */
@@ -136,88 +137,9 @@ export class SqliteStore implements Store {
       if (result.late !== undefined) {
         s.storeLate.run(result.late.settled, result.late.holes, FEED_ID);
       }
-      if (this.#outbox) [outboxed, lastSeq] = this.#writeOutbox(s, result, now);
+      if (this.#outbox) [outboxed, lastSeq] = writeOutbox(s, result, now);
     });
     return lastSeq === 0 ? { rejected, outboxed } : { rejected, outboxed, lastSeq };
-  }
-
-  /**
-   * The page's accepted events into the outbox, in commit order, but those the stream already
-   * holds (at or below the highest EventId published: a replay after `reset`); late events
-   * always (never seen, so never published). Returns how many rows were new and the last one's
-   * outbox position.
-   */
-  #writeOutbox(s: Prepared, result: PageResult, now: string): [number, number] {
-    const published = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
-      ?.checkpoint ?? 0;
-    const late = new Set(result.late?.found ?? []);
-    let written = 0;
-    let lastSeq = 0;
-    const traceparent = pageTraceparent();
-    for (const row of outboxOrder(result)) {
-      const isLate = late.has(row.eventId);
-      if (row.eventId > published || isLate) {
-        const done = s.insertOutbox.run(
-          row.eventId,
-          row.subject,
-          row.body,
-          now,
-          traceparent,
-          isLate ? 1 : 0,
-        );
-        if (done.changes === 1) {
-          written++;
-          lastSeq = Number(done.lastInsertRowid);
-        }
-      }
-    }
-    return [written, lastSeq];
-  }
-
-  /** The outbox rows after position `seq`, in commit order. */
-  outboxAfter(seq: number, limit: number): Promise<SequencedRow[]> {
-    return this.#file.call(
-      "reading the outbox",
-      () =>
-        (this.#file.db.prepare(SQLITE_LATE.outboxAfter).all(seq, limit) as unknown as (
-          & Omit<SequencedRow, "late">
-          & { late: number }
-        )[]).map((row) => ({ ...row, late: row.late === 1 })),
-    );
-  }
-
-  /** The relay's cursor: an outbox position. */
-  readRelayCursor(): Promise<number> {
-    return this.#file.call("reading the relay's cursor", () => {
-      const row = this.#file.db.prepare(SQLITE_LATE.readRelayCursor).get(RELAY_ID) as
-        | { seq: number | null }
-        | undefined;
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${RELAY_ID}'`);
-      return row.seq ?? 0;
-    });
-  }
-
-  /** Move the relay's cursor up to `seq` and prune exactly the rows it published. */
-  commitRelay(seq: number): Promise<void> {
-    return this.#file.call(
-      "recording what the relay published",
-      () =>
-        this.#file.transaction(() => {
-          this.#file.db.prepare(SQLITE_LATE.commitRelay).run(seq, nowUtc(), RELAY_ID);
-          this.#file.db.prepare(SQLITE_LATE.prunePublished).run(seq, RELAY_ID);
-          this.#file.db.prepare(SQLITE_LATE.moveRelayCursor).run(seq, RELAY_ID);
-        }),
-    );
-  }
-
-  /** The outbox position of `eventId`'s row, or null. */
-  outboxSeqOf(eventId: number): Promise<number | null> {
-    return this.#file.call("reading the outbox", () => {
-      const row = this.#file.db.prepare(SQLITE_LATE.outboxSeqOf).get(eventId) as
-        | { seq: number }
-        | undefined;
-      return row?.seq ?? null;
-    });
   }
 
   /** The late-event holes the last page stored. */
@@ -227,17 +149,6 @@ export class SqliteStore implements Store {
         | { holes: string | null }
         | undefined;
       return row?.holes ?? null;
-    });
-  }
-
-  /** Rows waiting in the outbox (after the relay's cursor) and the oldest one's time. */
-  outboxBacklog(): Promise<{ rows: number; oldestUtc: string | null }> {
-    return this.#file.call("reading the outbox", () => {
-      const row = this.#file.db.prepare(SQLITE_LATE.outboxBacklog).get(RELAY_ID) as {
-        n: number;
-        oldest: string | null;
-      };
-      return { rows: row.n, oldestUtc: row.oldest };
     });
   }
 

@@ -148,9 +148,9 @@ export interface SequencedRow extends OutboxRow {
 }
 
 /**
- * What the relay needs of a store: the outbox, where each page's accepted events wait (written
- * by `applyPage` when the store was opened with `outbox`) in commit order, and how far the
- * stream has them. The relay's cursor is an outbox position (`seq`), not an EventId: a late
+ * What the relay needs of a store (`store.outbox`): the outbox, where each page's accepted
+ * events wait (written by `applyPage` when the store was opened with `outbox`) in commit order,
+ * and how far the stream has them. The relay's cursor is an outbox position (`seq`), not an EventId: a late
  * event committed after higher EventIds is after them in the outbox too.
  */
 export interface OutboxStore {
@@ -186,8 +186,14 @@ export interface BatchStore {
   applyBatch(result: PageResult): Promise<PageWrite>;
 }
 
-/** A place that keeps parcel states and the feed checkpoint: the loop's part and the admin's. */
-export interface Store extends FeedStore, StoreAdmin, OutboxStore, BatchStore {}
+/**
+ * A place that keeps parcel states and the feed checkpoint: the loop's part, the admin's and a
+ * group member's; and its outbox, for the relay, an object of its own on the same connection.
+ */
+export interface Store extends FeedStore, StoreAdmin, BatchStore {
+  /** The outbox the relay reads and commits (written by `applyPage`, see {@link OutboxStore}). */
+  readonly outbox: OutboxStore;
+}
 
 /** How a store is opened. */
 export interface StoreOptions {

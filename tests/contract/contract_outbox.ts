@@ -38,7 +38,7 @@ export function outboxContract(test: ContractTest): void {
       const write = await store.applyPage(projectPage(0, page));
       assertEquals(write.outboxed, 3);
       assertEquals(write.lastSeq, 3);
-      assertEquals(await store.outboxAfter(0, 10), [
+      assertEquals(await store.outbox.outboxAfter(0, 10), [
         {
           seq: 1,
           late: false,
@@ -67,8 +67,8 @@ export function outboxContract(test: ContractTest): void {
           traceparent: null,
         },
       ]);
-      assertEquals((await store.outboxAfter(1, 1)).map((r) => r.eventId), [3]);
-      assertEquals((await store.outboxBacklog()).rows, 3);
+      assertEquals((await store.outbox.outboxAfter(1, 1)).map((r) => r.eventId), [3]);
+      assertEquals((await store.outbox.outboxBacklog()).rows, 3);
     },
   );
 
@@ -87,7 +87,7 @@ export function outboxContract(test: ContractTest): void {
       );
       await store.applyPage(projectPage(3, [scanEvent(4, 12, "PICKUP", T3)]));
       assertEquals(
-        (await store.outboxAfter(0, 10)).map((r) => [r.eventId, r.traceparent]),
+        (await store.outbox.outboxAfter(0, 10)).map((r) => [r.eventId, r.traceparent]),
         [[1, first], [2, first], [3, second], [4, null]],
       );
     },
@@ -99,7 +99,7 @@ export function outboxContract(test: ContractTest): void {
       store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1), scanEvent(2, 10, "STATUS")])),
       CheckpointMovedError,
     );
-    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [1]);
+    assertEquals((await store.outbox.outboxAfter(0, 10)).map((r) => r.eventId), [1]);
   });
 
   // The relay's cursor is an outbox position (commit order); here positions 1–4 hold EventIds 1–4.
@@ -107,33 +107,33 @@ export function outboxContract(test: ContractTest): void {
     await store.applyPage(
       projectPage(0, [1, 2, 3, 4].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
     );
-    assertEquals(await store.readRelayCursor(), 0);
-    await store.commitRelay(2);
-    assertEquals(await store.readRelayCursor(), 2);
-    assertEquals((await store.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4]);
-    await store.commitRelay(1);
-    assertEquals(await store.readRelayCursor(), 2);
+    assertEquals(await store.outbox.readRelayCursor(), 0);
+    await store.outbox.commitRelay(2);
+    assertEquals(await store.outbox.readRelayCursor(), 2);
+    assertEquals((await store.outbox.outboxAfter(0, 10)).map((r) => r.eventId), [3, 4]);
+    await store.outbox.commitRelay(1);
+    assertEquals(await store.outbox.readRelayCursor(), 2);
     // A replay after a reset adds nothing the stream already holds, and nothing twice.
     await h.setCheckpoint(0);
     const replay = await store.applyPage(
       projectPage(0, [1, 2, 3, 4, 5].map((id) => scanEvent(id, 10 + id, "STATUS", T1))),
     );
     assertEquals(replay.outboxed, 1);
-    const waiting = await store.outboxAfter(0, 10);
+    const waiting = await store.outbox.outboxAfter(0, 10);
     assertEquals(waiting.map((r) => r.eventId), [3, 4, 5]);
     assertEquals(waiting.slice(0, 2).map((r) => r.seq), [3, 4]);
     assertOk((waiting[2]?.seq ?? 0) > 4, "a new row comes after every older one");
-    assertEquals(await store.outboxSeqOf(4), 4);
-    assertEquals(await store.outboxSeqOf(1), null, "a published row is gone");
-    await store.commitRelay(waiting[2]?.seq ?? 0);
-    assertEquals(await store.outboxBacklog(), { rows: 0, oldestUtc: null });
-    assertEquals(await store.outboxAfter(0, 10), [], "every published row is pruned");
+    assertEquals(await store.outbox.outboxSeqOf(4), 4);
+    assertEquals(await store.outbox.outboxSeqOf(1), null, "a published row is gone");
+    await store.outbox.commitRelay(waiting[2]?.seq ?? 0);
+    assertEquals(await store.outbox.outboxBacklog(), { rows: 0, oldestUtc: null });
+    assertEquals(await store.outbox.outboxAfter(0, 10), [], "every published row is pruned");
   });
 
   test("with the outbox off, nothing waits there", async (_h, store) => {
     await store.migrate();
     const write = await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
     assertEquals(write.outboxed, 0);
-    assertEquals(await store.outboxAfter(0, 10), []);
+    assertEquals(await store.outbox.outboxAfter(0, 10), []);
   });
 }

@@ -50,13 +50,13 @@ export function lateContract(name: string, makeHarness: () => Promise<StoreHarne
     async (_h, store) => {
       const page = projectPage(0, [1, 2, 4].map((id) => scanEvent(id, 10 + id, "STATUS")));
       await store.applyPage(withLate(page, "[[3,3,1000]]", 2));
-      await store.commitRelay((await store.outboxAfter(0, 10)).at(-1)?.seq ?? 0);
-      const cursor = await store.readRelayCursor();
+      await store.outbox.commitRelay((await store.outbox.outboxAfter(0, 10)).at(-1)?.seq ?? 0);
+      const cursor = await store.outbox.readRelayCursor();
       const late = projectLate(4, [scanEvent(3, 13, "PICKUP")], (id) => id === 3);
       const write = await store.applyPage(withLate(late, "[]", 4, [3]));
       assertEquals(write.outboxed, 1);
       assertEquals(
-        (await store.outboxAfter(cursor, 10)).map((r) => [r.eventId, r.late]),
+        (await store.outbox.outboxAfter(cursor, 10)).map((r) => [r.eventId, r.late]),
         [[3, true]],
         "a late event's row says so",
       );
@@ -65,7 +65,7 @@ export function lateContract(name: string, makeHarness: () => Promise<StoreHarne
       // The same late write again (a crash before the loop learnt it committed) adds nothing.
       const again = await store.applyPage(withLate(late, "[]", 4, [3]));
       assertEquals(again.outboxed, 0);
-      assertEquals((await store.outboxAfter(cursor, 10)).map((r) => r.eventId), [3]);
+      assertEquals((await store.outbox.outboxAfter(cursor, 10)).map((r) => r.eventId), [3]);
     },
   );
 
@@ -74,17 +74,17 @@ export function lateContract(name: string, makeHarness: () => Promise<StoreHarne
     async (_h, store) => {
       const page = projectPage(0, [1, 2, 4, 5].map((id) => scanEvent(id, 10 + id, "STATUS")));
       await store.applyPage(withLate(page, "[[3,3,1000]]", 2));
-      const batch = await store.outboxAfter(0, 10);
+      const batch = await store.outbox.outboxAfter(0, 10);
       assertEquals(batch.map((r) => r.eventId), [1, 2, 4, 5]);
       // While the relay publishes the batch, the late event 3 is committed.
       const late = projectLate(5, [scanEvent(3, 13, "PICKUP")], (id) => id === 3);
       await store.applyPage(withLate(late, "[]", 5, [3]));
-      await store.commitRelay(batch.at(-1)?.seq ?? 0);
-      const waiting = await store.outboxAfter(await store.readRelayCursor(), 10);
+      await store.outbox.commitRelay(batch.at(-1)?.seq ?? 0);
+      const waiting = await store.outbox.outboxAfter(await store.outbox.readRelayCursor(), 10);
       assertEquals(waiting.map((r) => r.eventId), [3], "the late row is not pruned unpublished");
-      assertEquals((await store.outboxBacklog()).rows, 1);
-      await store.commitRelay(waiting[0]?.seq ?? 0);
-      assertEquals((await store.outboxBacklog()).rows, 0);
+      assertEquals((await store.outbox.outboxBacklog()).rows, 1);
+      await store.outbox.commitRelay(waiting[0]?.seq ?? 0);
+      assertEquals((await store.outbox.outboxBacklog()).rows, 0);
     },
   );
 }

@@ -27,7 +27,13 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-late-stream-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+    const relay = new Relay({
+      store: store.outbox,
+      connect: linkTo(server),
+      logger,
+      backoff,
+      maxRows: 1000,
+    });
     const connect = linkTo(server);
     const link = await connect(new AbortController().signal);
     const source = new StreamSource({ connect, limit: 10, waitMs: 1000, backoff, logger });

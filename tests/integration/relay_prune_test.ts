@@ -22,15 +22,15 @@ import { projectPage } from "../../src/domain/project.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { PostgresStore } from "../../src/store/postgres.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
-import type { Store } from "../../src/store/store.ts";
+import type { OutboxStore, Store } from "../../src/store/store.ts";
 
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
 
-/** `store`, but `meanwhile` runs once, after the relay has read its first batch. */
-function interrupted(store: Store, meanwhile: () => Promise<void>): Store {
+/** `outbox`, but `meanwhile` runs once, after the relay has read its first batch. */
+function interrupted(outbox: OutboxStore, meanwhile: () => Promise<void>): OutboxStore {
   let done = false;
-  return new Proxy(store, {
+  return new Proxy(outbox, {
     get(target, name) {
       if (name === "outboxAfter") {
         return async (after: number, limit: number) => {
@@ -107,7 +107,7 @@ for (const { name, ignore, open } of STORES) {
           await store.applyPage(projectPage(2, [event(3)]));
         };
         relay = new Relay({
-          store: interrupted(store, replay),
+          store: interrupted(store.outbox, replay),
           connect: linkTo(server),
           logger,
           backoff,
@@ -117,7 +117,7 @@ for (const { name, ignore, open } of STORES) {
         relay.start();
         const ids = await streamIds(server, 5);
         assertEquals(ids, [1, 2, 4, 5, 3].map(messageId), "3 is published after the batch");
-        assertEquals((await store.outboxBacklog()).rows, 0, "and then pruned");
+        assertEquals((await store.outbox.outboxBacklog()).rows, 0, "and then pruned");
       } finally {
         await relay?.stop();
         await store.close();

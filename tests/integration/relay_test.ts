@@ -52,7 +52,13 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-relay-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+    const relay = new Relay({
+      store: store.outbox,
+      connect: linkTo(server),
+      logger,
+      backoff,
+      maxRows: 1000,
+    });
     try {
       await store.migrate();
       relay.start();
@@ -73,8 +79,8 @@ Deno.test({
         StatusCode: "",
         RunId: null,
       });
-      assertEquals(await store.readRelayCursor(), 125);
-      assertEquals((await store.outboxBacklog()).rows, 0);
+      assertEquals(await store.outbox.readRelayCursor(), 125);
+      assertEquals((await store.outbox.outboxBacklog()).rows, 0);
     } finally {
       await relay.stop();
       await store.close();
@@ -96,14 +102,20 @@ Deno.test({
       await store.migrate();
       await ingest(store, null, 1, 40);
       // A first relay published 1..25 and died before recording it.
-      const first = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+      const first = new Relay({
+        store: store.outbox,
+        connect: linkTo(server),
+        logger,
+        backoff,
+        maxRows: 1000,
+      });
       const link = await linkTo(server)(new AbortController().signal);
       assertOk(link !== null);
-      for (const row of await store.outboxAfter(0, 25)) {
+      for (const row of await store.outbox.outboxAfter(0, 25)) {
         await link.js.publish(row.subject, row.body, { msgID: messageId(row.eventId) });
       }
       await link.close();
-      assertEquals(await store.readRelayCursor(), 0);
+      assertEquals(await store.outbox.readRelayCursor(), 0);
       first.start();
       await first.gate.drained(never);
       await first.stop();
@@ -124,7 +136,13 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-source-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({ store, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+    const relay = new Relay({
+      store: store.outbox,
+      connect: linkTo(server),
+      logger,
+      backoff,
+      maxRows: 1000,
+    });
     const source = new StreamSource({ connect: linkTo(server), limit: 30, logger, backoff });
     const signal = new AbortController().signal;
     try {
@@ -163,7 +181,7 @@ Deno.test({
     const store = new SqliteStore(db.path, { outbox: true });
     let reads = 0;
     // On its third read the relay has a batch of 40 in flight: a foreign message lands first.
-    const meddling = new Proxy(store, {
+    const meddling = new Proxy(store.outbox, {
       get(target, name) {
         if (name === "outboxAfter") {
           return async (after: number, limit: number) => {
@@ -194,7 +212,8 @@ Deno.test({
       await relay.gate.drained(never);
       const ids = (await streamMessages(server)).map((m) => m.id).filter((id) => id !== "other-1");
       assertEquals(ids, Array.from({ length: 200 }, (_, i) => messageId(i + 1)));
-      assertEquals([await store.readRelayCursor(), (await store.outboxBacklog()).rows], [200, 0]);
+      const outbox = store.outbox;
+      assertEquals([await outbox.readRelayCursor(), (await outbox.outboxBacklog()).rows], [200, 0]);
     } finally {
       await relay.stop();
       await store.close();

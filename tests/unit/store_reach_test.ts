@@ -12,14 +12,22 @@ const TARGET = {
   timeoutMs: 600,
 };
 
-/** A store whose `status` and `readCheckpoint` answer with `answers` in turn (an Error throws). */
+/**
+ * A store whose `status`, `readCheckpoint` and `outbox.readRelayCursor` answer with `answers` in
+ * turn (an Error throws).
+ */
 function scripted(answers: unknown[]): { store: Store; calls: () => number } {
   let calls = 0;
   const next = () => {
     const answer = answers[Math.min(calls++, answers.length - 1)];
     return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
   };
-  const store = { readCheckpoint: next, status: next, close: () => Promise.resolve() };
+  const store = {
+    readCheckpoint: next,
+    status: next,
+    close: () => Promise.resolve(),
+    outbox: { readRelayCursor: next },
+  };
   return { store: store as unknown as Store, calls: () => calls };
 }
 
@@ -47,6 +55,13 @@ Deno.test("a database refusing at first is tried again until it answers", async 
   const waiting = waitingAtStart(store, { ...TARGET, timeoutMs: 10_000 }, getLogger("test"));
   assertEquals(await waiting.readCheckpoint(), 42);
   assertEquals(calls(), 3);
+});
+
+Deno.test("the outbox's calls wait for the database too", async () => {
+  const { store, calls } = scripted([refused(), 5]);
+  const waiting = waitingAtStart(store, { ...TARGET, timeoutMs: 10_000 }, getLogger("test"));
+  assertEquals(await waiting.outbox.readRelayCursor(), 5);
+  assertEquals(calls(), 2);
 });
 
 Deno.test("a database still refusing after DB_CONNECT_TIMEOUT_MS: one line naming store, URL and cause", async () => {
