@@ -9,7 +9,13 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { SchemaMissingError } from "../errors.ts";
 import { FEED_ID, storeCall } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
-import { INSERT_OUTBOX, INSERT_REJECTION, MOVE_CHECKPOINT, UPSERT_PARCEL } from "./sqlite_sql.ts";
+import {
+  INSERT_OUTBOX,
+  INSERT_OUTBOX_ROWS,
+  INSERT_REJECTION,
+  MOVE_CHECKPOINT,
+  UPSERT_PARCEL,
+} from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
 import type { AppliedMigration } from "./store.ts";
 
@@ -27,6 +33,7 @@ export interface Prepared {
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
   insertOutbox: StatementSync;
+  insertOutboxRows: StatementSync;
   storeLate: StatementSync;
 }
 
@@ -104,6 +111,7 @@ export class SqliteFile {
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
           insertOutbox: this.db.prepare(INSERT_OUTBOX),
+          insertOutboxRows: this.db.prepare(INSERT_OUTBOX_ROWS),
           storeLate: this.db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {
