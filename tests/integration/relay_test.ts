@@ -11,12 +11,13 @@ import {
   NATS_IGNORE,
   type PrivateNats,
   readStream,
+  relayTo,
   startNats,
 } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import { Relay } from "../../src/relay/mod.ts";
+import type { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 
@@ -52,13 +53,7 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-relay-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({
-      store: store.outbox,
-      connect: linkTo(server),
-      logger,
-      backoff,
-      maxRows: 1000,
-    });
+    const relay = relayTo(server, store.outbox);
     try {
       await store.migrate();
       relay.start();
@@ -102,13 +97,7 @@ Deno.test({
       await store.migrate();
       await ingest(store, null, 1, 40);
       // A first relay published 1..25 and died before recording it.
-      const first = new Relay({
-        store: store.outbox,
-        connect: linkTo(server),
-        logger,
-        backoff,
-        maxRows: 1000,
-      });
+      const first = relayTo(server, store.outbox);
       const link = await linkTo(server)(new AbortController().signal);
       assertOk(link !== null);
       for (const row of await store.outbox.outboxAfter(0, 25)) {
@@ -136,13 +125,7 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-source-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({
-      store: store.outbox,
-      connect: linkTo(server),
-      logger,
-      backoff,
-      maxRows: 1000,
-    });
+    const relay = relayTo(server, store.outbox);
     const source = new StreamSource({ connect: linkTo(server), limit: 30, logger, backoff });
     const signal = new AbortController().signal;
     try {
