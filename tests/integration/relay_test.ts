@@ -17,7 +17,7 @@ import {
 import { tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import type { Relay } from "../../src/relay/mod.ts";
+import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 
