@@ -14,16 +14,18 @@
  *    per page split into stages from its own per-page timings (the rest: receiving, logging, GC);
  *  - naive baseline: one transaction per event (the original design), on `--naive-events`;
  *  - with --instant-api: the worker against every page rendered once and served from memory;
- *  - with nats-server installed (unless --skip-nats), on a private server: the worker with
- *    NATS_URL (its drain ends once everything is published), each page's time from commit to
- *    ack, a downstream `run --source nats` draining the stream into another database, and the
- *    relay emptying an outbox holding the whole feed;
+ *  - with nats-server installed (unless --skip-nats), on a private server: the broker limit
+ *    (the relay's messages, prepared outside the clock, pushed into a fresh stream with nothing
+ *    else around it: scripts/bench/broker.ts), the worker with NATS_URL (its drain ends once
+ *    everything is published), each page's time from commit to ack, a downstream
+ *    `run --source nats` draining the stream into another database, and the relay emptying an
+ *    outbox holding the whole feed, with its stages;
  *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
  *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
  *
  * Options: --events N (1000000), --parcels P (events/10), --limit N (SCAN_API_LIMIT or 1000),
  * --store sqlite|postgres|all (all), --naive-events N (20000), --skip-limit, --skip-naive,
- * --skip-nats, --instant-api, --otel N, --json.
+ * --skip-nats, --skip-downstream, --skip-relay-backlog, --instant-api, --otel N, --json.
  *
  * @module
  */
@@ -34,7 +36,8 @@ import { natsServerProblem, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
 import { type BenchFeed, instantApi, simulatorSpeed } from "./bench/feed.ts";
 import { naive, pipelineLimit, relayBacklog, storeLimit } from "./bench/in_process.ts";
-import { type Measure, round } from "./bench/measure.ts";
+import { type Measure, type RelayStages, round } from "./bench/measure.ts";
+import { type BrokerLimit, brokerLimit } from "./bench/broker.ts";
 import { postgresReachable, type StoreKind } from "./bench/targets.ts";
 import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
 import { otelCost, type OtelReport } from "./bench/otel.ts";
@@ -51,6 +54,8 @@ const { values } = parseArgs({
     "skip-limit": { type: "boolean", default: false },
     "skip-naive": { type: "boolean", default: false },
     "skip-nats": { type: "boolean", default: false },
+    "skip-downstream": { type: "boolean", default: false },
+    "skip-relay-backlog": { type: "boolean", default: false },
     "instant-api": { type: "boolean", default: false },
     otel: { type: "string" },
     json: { type: "boolean", default: false },
@@ -79,12 +84,14 @@ interface StoreReport {
   ratios: Record<string, number | null>;
 }
 
-/** What publishing to NATS costs, and the downstream worker. */
+/** What publishing to NATS costs, and the downstream worker (each null when skipped). */
 interface NatsReport {
   worker: WorkerMeasure;
-  downstream: DownstreamMeasure;
-  storeLimitWithOutbox: Measure;
-  relayEventsPerSecond: number;
+  downstream: DownstreamMeasure | null;
+  storeLimitWithOutbox: Measure | null;
+  relayEventsPerSecond: number | null;
+  /** The relay's stages per 1000 events from a full outbox (the process's CPU: its alone). */
+  relayStages: RelayStages | null;
 }
 
 /** `a / b` to two decimals, or null when either is missing. */
@@ -106,13 +113,16 @@ async function natsMeasures(
       env: { ...env, SCAN_API_URL: simulator.url },
       simulatorPid: simulator.pid,
     });
-    const downstream = await runDownstream(kind, limit, nats.url);
-    const backlog = await relayBacklog(kind, feed);
+    const downstream = values["skip-downstream"]
+      ? null
+      : await runDownstream(kind, limit, nats.url);
+    const backlog = values["skip-relay-backlog"] ? null : await relayBacklog(kind, feed);
     return {
       worker,
       downstream,
-      storeLimitWithOutbox: backlog.storeLimitWithOutbox,
-      relayEventsPerSecond: backlog.relayEventsPerSecond,
+      storeLimitWithOutbox: backlog?.storeLimitWithOutbox ?? null,
+      relayEventsPerSecond: backlog?.relayEventsPerSecond ?? null,
+      relayStages: backlog?.stages ?? null,
     };
   } finally {
     await nats.destroy();
@@ -164,6 +174,15 @@ async function measureStore(
     workerToNaive: report.naive ? round(ratio(report.worker, report.naive) ?? 0, 1) : null,
     instantApiToPipelineLimit: ratio(report.workerInstantApi, report.pipelineLimit),
     natsWorkerToWorker: ratio(report.nats?.worker, report.worker),
+    relayToBrokerLimit: report.nats?.relayEventsPerSecond && broker
+      ? round(report.nats.relayEventsPerSecond / broker.messagesPerSecond)
+      : null,
+    natsWorkerToCeiling: report.nats && broker
+      ? round(
+        report.nats.worker.eventsPerSecond /
+          Math.min(report.worker.eventsPerSecond, broker.messagesPerSecond),
+      )
+      : null,
     downstreamToWorker: ratio(report.nats?.downstream, report.worker),
   };
   return report;
@@ -181,13 +200,21 @@ const report = {
   naiveEvents,
   natsSkipped: skipNats,
   simulatorPagesPerSecond: 0,
+  /** What the broker takes from one client with nothing around it (null without NATS). */
+  brokerLimit: null as BrokerLimit | null,
   stores: {} as Record<string, StoreReport>,
 };
+/** The broker limit, measured once before the stores (it does not depend on them). */
+let broker: BrokerLimit | null = null;
 const simulator = await startSimulatorProcess(
   ["--events", String(events), "--parcels", String(parcels), "--max-limit", String(limit)],
 );
 try {
   report.simulatorPagesPerSecond = await simulatorSpeed(simulator.url, feed);
+  if (skipNats === null) {
+    console.error("bench: broker limit…");
+    report.brokerLimit = broker = await brokerLimit(feed);
+  }
   for (const kind of stores) {
     console.error(`bench: ${kind}…`);
     report.stores[kind] = await measureStore(kind, simulator, skipNats);
@@ -210,6 +237,7 @@ function printReport(): void {
   );
   console.log(`simulator: ${report.simulatorPagesPerSecond} pages/s of ${limit} over HTTP`);
   if (skipNats !== null) console.log(`NATS measurements skipped: ${skipNats}`);
+  if (broker !== null) printBroker(broker);
   console.log();
   const row = (cells: string[]) =>
     console.log(cells.map((c, i) => i === 0 ? c.padEnd(30) : c.padStart(12)).join(""));
@@ -268,6 +296,7 @@ function printRatios(kind: string, value: StoreReport): void {
   };
   stages("pipeline limit", value.pipelineLimit?.stages);
   stages("worker", value.worker.stages);
+  stages("worker with NATS_URL", value.nats?.worker.stages);
   console.log(
     `  ${kind}: simulator CPU per page while the worker ran: ${
       show(value.worker.simulatorCpuMsPerPage)
@@ -283,17 +312,8 @@ function printRatios(kind: string, value: StoreReport): void {
   }
   const nats = value.nats;
   if (nats) {
-    const ack = nats.worker.commitToAck;
-    console.log(
-      `  ${kind}: NATS: worker with/without ${show(r.natsWorkerToWorker)}, downstream/upstream ${
-        show(r.downstreamToWorker)
-      }; relay ${nats.relayEventsPerSecond} events/s from a full outbox; commit to ack p50 ${
-        show(ack?.p50Ms)
-      } ms, p99 ${show(ack?.p99Ms)} ms, max ${show(ack?.maxMs)} ms over ${
-        show(ack?.pages)
-      } pages; ${show(nats.worker.published)} published`,
-    );
-    printReader(kind, nats.downstream);
+    printRelay(kind, value, nats);
+    if (nats.downstream) printReader(kind, nats.downstream);
   }
   if (value.otel) {
     const o = value.otel;
@@ -306,4 +326,44 @@ function printRatios(kind: string, value: StoreReport): void {
     );
   }
   console.log();
+}
+
+/** The broker limit and each way of publishing measured. */
+function printBroker(limit: BrokerLimit): void {
+  const ways = Object.entries(limit.ways).map(([name, w]) =>
+    `${name} ${w.messagesPerSecond}/s (client ${w.clientCpuUsPerMessage} µs, server ${w.serverCpuUsPerMessage} µs CPU per message, ${w.messages} messages)`
+  );
+  console.log(
+    `broker limit: ${limit.messagesPerSecond} messages/s (${limit.best}); ${ways.join("; ")}`,
+  );
+}
+
+/** The relay's figures of one store: its ratios, commit to ack, and its stages. */
+function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
+  const r = value.ratios;
+  const show = (x: number | null | undefined) => x ?? "-";
+  const ack = nats.worker.commitToAck;
+  console.log(
+    `  ${kind}: NATS: worker with/without ${
+      show(r.natsWorkerToWorker)
+    }, with/min(without, broker limit) ${show(r.natsWorkerToCeiling)}, downstream/upstream ${
+      show(r.downstreamToWorker)
+    }; relay ${show(nats.relayEventsPerSecond)} events/s from a full outbox (${
+      show(r.relayToBrokerLimit)
+    } of the broker limit); commit to ack p50 ${show(ack?.p50Ms)} ms, p99 ${
+      show(ack?.p99Ms)
+    } ms, max ${show(ack?.maxMs)} ms over ${show(ack?.pages)} pages; ${
+      show(nats.worker.published)
+    } published`,
+  );
+  const stages = (label: string, s: RelayStages | null | undefined) => {
+    if (!s) return;
+    const rest = s.cpuMs === undefined ? "" : `, rest ${s.restMs} (of ${s.cpuMs} CPU)`;
+    console.log(
+      `  ${kind}: ${label} CPU ms per 1000 events: read ${s.readMs}, encode ${s.encodeMs}, ` +
+        `publish ${s.publishMs}, commit+prune ${s.commitMs}${rest}; ack wait ${s.ackWaitMs} ms (wall), ${s.batches} batches`,
+    );
+  };
+  stages("relay from a full outbox", nats.relayStages);
+  stages("relay beside ingest (NATS_URL)", nats.worker.relayStages);
 }

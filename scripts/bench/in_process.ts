@@ -5,6 +5,8 @@
  * @module
  */
 
+import process from "node:process";
+import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { parsePageBody } from "../../src/api/wire.ts";
 import { relayFor } from "../../src/cli/wiring.ts";
 import { resolveConfig } from "../../src/config.ts";
@@ -13,7 +15,14 @@ import { pageText } from "../../src/simulator/model.ts";
 import type { Store } from "../../src/store/store.ts";
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
-import { meanStages, type Measure, measure, type Stages } from "./measure.ts";
+import {
+  meanStages,
+  type Measure,
+  measure,
+  type RelayStages,
+  relayStages,
+  type Stages,
+} from "./measure.ts";
 import { freshTarget, type StoreKind } from "./targets.ts";
 
 /**
@@ -122,6 +131,8 @@ export interface RelayBacklog {
   readonly relayEventsPerSecond: number;
   /** How many it published. */
   readonly published: number;
+  /** Where the relay's time went, per 1000 events (the process's CPU: the relay's alone). */
+  readonly stages: RelayStages;
 }
 
 /**
@@ -137,11 +148,12 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
     const pageMs = await writeFeed(store, feed);
     const storeLimitWithOutbox = measure(feed.events, sum(pageMs) / 1000, pageMs);
     const { rows } = await store.outbox.outboxBacklog();
-    const { seconds, published } = await drainOutbox(store, nats.url, rows);
+    const { seconds, published, batches, cpuMs } = await drainOutbox(store, nats.url, rows);
     return {
       storeLimitWithOutbox,
       relayEventsPerSecond: Math.round(published / seconds),
       published,
+      stages: relayStages(batches, kind, cpuMs),
     };
   } finally {
     await nats.destroy();
@@ -150,12 +162,30 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
   }
 }
 
-/** Run a relay from `store` to the broker at `url` until `rows` are published. */
+/**
+ * Run a relay from `store` to the broker at `url` until `rows` are published: its time, its
+ * batches' debug lines (captured) and this process's CPU meanwhile.
+ */
 async function drainOutbox(
   store: Store,
   url: string,
   rows: number,
-): Promise<{ seconds: number; published: number }> {
+): Promise<
+  { seconds: number; published: number; batches: Record<string, unknown>[]; cpuMs: number }
+> {
+  const batches: Record<string, unknown>[] = [];
+  await configure({
+    reset: true,
+    sinks: {
+      batches: (record: LogRecord) => {
+        if (String(record.rawMessage).startsWith("Published ")) batches.push(record.properties);
+      },
+    },
+    loggers: [
+      { category: ["scan-worker", "relay"], sinks: ["batches"], lowestLevel: "debug" },
+      { category: ["logtape", "meta"], sinks: [], lowestLevel: "warning" },
+    ],
+  });
   // The relay as `run` builds it, from NATS_URL and the defaults.
   const config = resolveConfig({
     flags: {},
@@ -182,15 +212,18 @@ async function drainOutbox(
     connected: () => {},
   });
   const started = performance.now();
+  const cpu = process.cpuUsage();
   relay.start();
   try {
     await empty;
   } finally {
     await relay.stop();
+    await reset();
   }
   const seconds = (performance.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   if (published !== rows) throw new Error(`the relay published ${published} of ${rows} rows`);
-  return { seconds, published };
+  return { seconds, published, batches, cpuMs: (used.user + used.system) / 1000 };
 }
 
 function sum(values: readonly number[]): number {

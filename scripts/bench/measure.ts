@@ -105,3 +105,53 @@ export async function usage(pid: number): Promise<ProcessUsage | null> {
   const ticks = Number(fields[11]) + Number(fields[12]);
   return { cpuMs: ticks * 10, rssMb: Number(fields[21]) * 4096 / 1048576 };
 }
+
+/**
+ * Milliseconds per 1000 events the relay's thread spent in each stage, from its per-batch debug
+ * line (`Published …`: readMs, encodeMs, publishMs, ackWaitMs, commitMs).
+ */
+export interface RelayStages {
+  /** Batches published. */
+  batches: number;
+  /** Reading the batch from the outbox (on a server store mostly waiting for the server). */
+  readMs: number;
+  /** Building each message's headers. */
+  encodeMs: number;
+  /** Handing the messages to the client (its encoding and buffering). */
+  publishMs: number;
+  /** Waiting for the batch's acknowledgement (wall time: the broker's work, and the loop's). */
+  ackWaitMs: number;
+  /** Committing the cursor and pruning the rows published (one transaction). */
+  commitMs: number;
+  /** The process's CPU per 1000 events (all its work, the relay's and anything else), when known. */
+  cpuMs?: number;
+  /**
+   * That CPU less the stages above that are CPU on this thread (on SQLite read and commit too;
+   * on a server store they are mostly waiting): receiving the acks, the loop, GC, …
+   */
+  restMs?: number;
+}
+
+/** The relay's stages per 1000 events from its `Published …` lines' properties. */
+export function relayStages(
+  batches: readonly Record<string, unknown>[],
+  kind: "sqlite" | "postgres",
+  cpuMs?: number,
+): RelayStages {
+  const events = batches.reduce((sum, b) => sum + Number(b.count ?? 0), 0);
+  const per1000 = (key: string) =>
+    round(batches.reduce((sum, b) => sum + Number(b[key] ?? 0), 0) / Math.max(1, events) * 1000);
+  const stages: RelayStages = {
+    batches: batches.length,
+    readMs: per1000("readMs"),
+    encodeMs: per1000("encodeMs"),
+    publishMs: per1000("publishMs"),
+    ackWaitMs: per1000("ackWaitMs"),
+    commitMs: per1000("commitMs"),
+  };
+  if (cpuMs === undefined) return stages;
+  const cpu = cpuMs / Math.max(1, events) * 1000;
+  const onThread = stages.encodeMs + stages.publishMs +
+    (kind === "sqlite" ? stages.readMs + stages.commitMs : 0);
+  return { ...stages, cpuMs: round(cpu), restMs: round(cpu - onThread) };
+}

@@ -6,7 +6,16 @@
  */
 
 import { cliCommand } from "../subprocess.ts";
-import { meanStages, type Measure, measure, percentile, round, usage } from "./measure.ts";
+import {
+  meanStages,
+  type Measure,
+  measure,
+  percentile,
+  type RelayStages,
+  relayStages,
+  round,
+  usage,
+} from "./measure.ts";
 import { freshTarget, type StoreKind } from "./targets.ts";
 
 /** A worker run, and with NATS the relay's figures from the same run. */
@@ -15,6 +24,11 @@ export interface WorkerMeasure extends Measure {
   commitToAck?: { pages: number; p50Ms: number; p99Ms: number; maxMs: number };
   /** With NATS_URL: events the relay published. */
   published?: number;
+  /**
+   * With NATS_URL: the relay's stages per 1000 events, from its batches' debug lines (the
+   * process's CPU is ingest's and the relay's together: see the worker's stages).
+   */
+  relayStages?: RelayStages;
   /**
    * Late events (LATE_EVENT_WINDOW_MS, docs/rules.md §3.10): the worker's re-reads of the feed,
    * their time, and that time's share of the run (the budget is 5 % while catching up).
@@ -144,6 +158,7 @@ function fromLog(
     const acks = published.flatMap((l) => l.properties.commitToAckMs as number[])
       .sort((a, b) => a - b);
     result.published = published.reduce((sum, l) => sum + number(l, "count"), 0);
+    result.relayStages = relayStages(published.map((l) => l.properties), kind);
     result.commitToAck = {
       pages: acks.length,
       p50Ms: percentile(acks, 0.5),

@@ -7,10 +7,23 @@
  * CPU per message (9k messages/s, CPU-bound, window 256); this publisher, with the client's core
  * `publish`, headers and one wildcard subscription for every reply, at about 22 µs (36k/s).
  *
+ * A message may also go without a reply subject ({@link Publisher.send} with no timeout): the
+ * stream stores it and answers nothing. Chained on `Nats-Expected-Last-Msg-Id` (each message
+ * expects the one before it to be the stream's last), the acknowledgement of a later message
+ * says every one before it was stored, in order: the stream refuses the first message after one
+ * it did not store, and every one after that, whatever else was written to the stream. So the
+ * relay asks for one acknowledgement per batch.
+ *
  * @module
  */
 
-import { createInbox, headers, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import {
+  createInbox,
+  type Msg,
+  type MsgHdrs,
+  MsgHdrsImpl,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 import { TRACEPARENT_HEADER } from "../domain/message.ts";
 
 /** The stream's acknowledgement of a stored (or already held) message. */
@@ -52,6 +65,63 @@ export class AckTimeoutError extends Error {
 /** JetStream's error code for a publish whose `Nats-Expected-Last-Sequence` did not hold. */
 export const WRONG_LAST_SEQUENCE = 10071;
 
+/** JetStream's error code for a publish whose `Nats-Expected-Last-Msg-Id` did not hold. */
+export const WRONG_LAST_MSG_ID = 10070;
+
+const WIRE = new TextEncoder();
+
+/**
+ * A message's headers as their wire text, written once: the client encodes the block as it is
+ * (the client's own header object validates and rebuilds each key on every `set`). For
+ * publishing only: `get` and the other readers see no values.
+ */
+class WireHeaders extends MsgHdrsImpl {
+  readonly #bytes: Uint8Array;
+
+  constructor(text: string) {
+    super();
+    this.#bytes = WIRE.encode(text);
+  }
+
+  override encode(): Uint8Array {
+    return this.#bytes;
+  }
+}
+
+/** What a message expects of the stream before it: its last sequence, its last message's id. */
+export interface Expected {
+  /** `Nats-Expected-Last-Sequence`, unless null. */
+  readonly lastSeq: number | null;
+  /** `Nats-Expected-Last-Msg-Id`, unless null or absent. */
+  readonly lastMsgId?: string | null;
+}
+
+/**
+ * The headers of an event's message: `Nats-Msg-Id: msgId`, what it expects of the stream, when
+ * given `traceparent`, and for a late event (docs/rules.md §3.10) {@link LATE_HEADER}. Values
+ * hold no CR or LF (ids, numbers, a W3C traceparent).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const text = new TextDecoder().decode(eventHeaders("scan-event-7", { lastSeq: 6 }).encode());
+ * assert.equal(text, "NATS/1.0\r\nNats-Msg-Id: scan-event-7\r\nNats-Expected-Last-Sequence: 6\r\n\r\n");
+ * ```
+ */
+export function eventHeaders(
+  msgId: string,
+  expected: Expected,
+  traceparent?: string | null,
+  late = false,
+): MsgHdrsImpl {
+  let text = `NATS/1.0\r\nNats-Msg-Id: ${msgId}`;
+  if (expected.lastSeq !== null) text += `\r\nNats-Expected-Last-Sequence: ${expected.lastSeq}`;
+  if (expected.lastMsgId) text += `\r\nNats-Expected-Last-Msg-Id: ${expected.lastMsgId}`;
+  if (traceparent) text += `\r\n${TRACEPARENT_HEADER}: ${traceparent}`;
+  if (late) text += `\r\n${LATE_HEADER}: true`;
+  return new WireHeaders(`${text}\r\n\r\n`);
+}
+
 /** A message waiting for its acknowledgement. */
 interface Pending {
   readonly resolve: (ack: Ack) => void;
@@ -88,13 +158,32 @@ export class Publisher {
     traceparent?: string | null,
     late = false,
   ): Promise<Ack> {
-    if (this.#closed) return Promise.reject(new Error("the publisher is closed"));
+    try {
+      const h = eventHeaders(msgId, { lastSeq: expectLastSeq }, traceparent, late);
+      return this.send(subject, body, h, timeoutMs) as Promise<Ack>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Publish `body` to `subject` with `headers` (from {@link eventHeaders}). With `timeoutMs`, it
+   * asks for the stream's acknowledgement and resolves with it (rejects with
+   * PublishRefusedError, or AckTimeoutError after `timeoutMs`); with null it asks for none and
+   * returns null (a failure to hand the message to the client throws).
+   */
+  send(
+    subject: string,
+    body: string | Uint8Array,
+    headers: MsgHdrs,
+    timeoutMs: number | null,
+  ): Promise<Ack> | null {
+    if (this.#closed) throw new Error("the publisher is closed");
+    if (timeoutMs === null) {
+      this.#nc.publish(subject, body, { headers });
+      return null;
+    }
     const id = this.#next++;
-    const h = headers();
-    h.set("Nats-Msg-Id", msgId);
-    if (expectLastSeq !== null) h.set("Nats-Expected-Last-Sequence", String(expectLastSeq));
-    if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
-    if (late) h.set(LATE_HEADER, "true");
     const { promise, resolve, reject } = Promise.withResolvers<Ack>();
     const timer = setTimeout(() => {
       this.#pending.delete(id);
@@ -102,7 +191,7 @@ export class Publisher {
     }, timeoutMs);
     this.#pending.set(id, { resolve, reject, timer });
     try {
-      this.#nc.publish(subject, body, { reply: `${this.#prefix}.${id}`, headers: h });
+      this.#nc.publish(subject, body, { reply: `${this.#prefix}.${id}`, headers });
     } catch (error) {
       this.#settle(id)?.reject(error as Error);
     }

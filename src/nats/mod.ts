@@ -28,10 +28,13 @@ export { connectNats, errorLine, type LinkEvents, type NatsLink } from "./_link.
 export {
   type Ack,
   AckTimeoutError,
+  eventHeaders,
+  type Expected,
   LATE_HEADER,
   parseAck,
   Publisher,
   PublishRefusedError,
+  WRONG_LAST_MSG_ID,
   WRONG_LAST_SEQUENCE,
 } from "./_publisher.ts";
 export {

@@ -145,6 +145,11 @@ export interface OutboxGateOptions {
   readonly countEveryMs?: number;
   /** `OUTBOX_MAX_ROWS`: ingest waits while this many rows wait in the outbox. */
   readonly maxRows: number;
+  /**
+   * While the relay publishes, ingest waits once this many rows wait (at most `maxRows`): a
+   * page waits for no more than that ahead of it. Unset: `maxRows` always.
+   */
+  readonly paceRows?: number;
   /** Starts the relay (once this instance is active). */
   readonly start: () => void;
   /** Wakes the relay (a page committed). */
@@ -157,12 +162,16 @@ export interface OutboxGateOptions {
 
 /**
  * The loop's {@link PageGate} when the relay runs: room while fewer than `OUTBOX_MAX_ROWS` rows
- * wait, drained when none waits; a relay that stopped for good (a configuration or permanent
- * database error) stops ingest with its error.
+ * wait — and, while the relay publishes, fewer than `paceRows`, so that ingest keeps pace with
+ * the broker instead of piling up a backlog every page then waits behind — drained when none
+ * waits; a relay that stopped for good (a configuration or permanent database error) stops
+ * ingest with its error.
  */
 export class OutboxGate implements PageGate {
   readonly #options: OutboxGateOptions;
   #paused = false;
+  /** Whether the relay publishes (its last batch was acknowledged): ingest is paced then. */
+  #publishing = false;
   #failure: { readonly error: unknown } | null = null;
   /** Waiters for a change of the backlog (room, drained) or a failure. */
   readonly #waiters = new Set<() => void>();
@@ -206,8 +215,21 @@ export class OutboxGate implements PageGate {
         { rows: backlog.rows, maxRows },
       );
     }
-    await this.#until(() => backlog.rows < maxRows, signal);
+    await this.#until(() => backlog.rows < this.#room(), signal);
     return !signal.aborted;
+  }
+
+  /** The relay publishes (a batch was acknowledged), or cannot (a failure, the broker away). */
+  publishing(up: boolean): void {
+    if (this.#publishing === up) return;
+    this.#publishing = up;
+    this.#wakeWaiters();
+  }
+
+  /** How many rows may wait before ingest waits: paced while the relay publishes. */
+  #room(): number {
+    const { maxRows, paceRows } = this.#options;
+    return this.#publishing && paceRows !== undefined ? Math.min(maxRows, paceRows) : maxRows;
   }
 
   /**

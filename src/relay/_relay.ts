@@ -11,7 +11,6 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { messageId } from "../domain/message.ts";
 import { ConfigError } from "../errors.ts";
 import {
   type Ack,
@@ -19,6 +18,7 @@ import {
   type NatsLink,
   PublishRefusedError,
   streamEnd,
+  WRONG_LAST_MSG_ID,
   WRONG_LAST_SEQUENCE,
 } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
@@ -26,6 +26,7 @@ import { isFatalStoreError, type OutboxStore, type SequencedRow } from "../store
 import type { PageGate } from "../worker/gate.ts";
 import { Backlog, OutboxGate, type RelayEvents } from "./_backlog.ts";
 import { tracePublish } from "../telemetry/mod.ts";
+import { type ChainEnd, cpuMs, provesBatch, sendBatch, type SentBatch } from "./_batch.ts";
 
 /** What the relay needs. */
 export interface RelayOptions {
@@ -39,15 +40,18 @@ export interface RelayOptions {
   readonly backoff: BackoffPolicy;
   /** `OUTBOX_MAX_ROWS`: ingest waits while this many rows wait in the outbox. */
   readonly maxRows: number;
-  /** Rows read and published per batch (2000). */
+  /**
+   * Rows read and published per batch (2000), one acknowledgement each; two batches are in
+   * flight at a time.
+   */
   readonly batch?: number;
   /**
-   * Publishes in flight at most (2048: a whole batch). Measured from a full outbox on SQLite,
-   * 100k events, Limit 1000: a window of 256 published 17k events/s, 1024 35k/s; a whole
-   * batch of 2000 the same 33k/s, with a page's commit-to-ack p50 70 ms instead of 520 ms.
+   * While the relay publishes, ingest waits once this many rows wait (20 000, at most
+   * `maxRows`): a page then waits for at most that many rows ahead of it. While it cannot
+   * publish (the broker away), ingest goes on up to `maxRows`.
    */
-  readonly window?: number;
-  /** How long a publish may wait for its ack (5000 ms). */
+  readonly paceRows?: number;
+  /** How long a batch may wait for its acknowledgement (5000 ms). */
   readonly publishTimeoutMs?: number;
   /** How long the relay sleeps with nothing to do before looking again (1000 ms). */
   readonly pollMs?: number;
@@ -61,6 +65,8 @@ export interface RelayOptions {
 interface Ahead {
   readonly after: number;
   readonly rows: Promise<SequencedRow[]>;
+  /** CPU ms of the call up to the store's first wait (SQLite reads then and there). */
+  readonly readMs: number;
 }
 
 /**
@@ -74,9 +80,15 @@ export class Relay {
   readonly #gate: OutboxGate;
   #running: Promise<void> | null = null;
   #link: NatsLink | null = null;
-  /** The stream's last sequence as the chain expects it, once synced with the stream. */
-  #lastSeq: number | null = null;
+  /**
+   * Where the chain ends, as the next message expects it: the stream's last sequence (once read
+   * from the stream) and its last message's id (once the relay has sent one since).
+   */
+  #chain: ChainEnd | null = null;
+  /** The outbox position the stream holds (committed). */
   #cursor = 0;
+  /** The batch handed to the broker and not yet settled. */
+  #inFlight: SentBatch | null = null;
   #wake: (() => void) | null = null;
 
   /** @param options the outbox, the broker, limits and hooks. */
@@ -86,6 +98,7 @@ export class Relay {
       backlog: new Backlog(options.store),
       countEveryMs: options.countEveryMs,
       maxRows: options.maxRows,
+      paceRows: options.paceRows ?? 4 * (options.batch ?? 2000),
       start: () => this.start(),
       wake: () => this.#wake?.(),
       logger: options.logger,
@@ -132,17 +145,18 @@ export class Relay {
           this.#link = await this.#gate.countingWhile(this.#options.connect(signal));
           if (this.#link === null) return;
         }
-        if (this.#lastSeq === null) await this.#resync();
+        if (this.#chain === null) await this.#resync();
         ahead = await this.#next(ahead);
         failures = 0;
       } catch (error) {
         ahead = null;
+        this.#gate.publishing(false);
+        await this.#abandon();
         if (signal.aborted) break;
         if (isFatalStoreError(error) || error instanceof ConfigError) {
           this.#gate.fail(error); // the outbox cannot be used, or the stream is wrong: ingest stops
           throw error;
         }
-        this.#lastSeq = null; // read the stream's end again before going on
         const delayMs = backoffDelay(++failures, backoff);
         events?.failed(error instanceof PublishRefusedError ? `api_${error.code}` : causeOf(error));
         logger.warn(
@@ -152,44 +166,23 @@ export class Relay {
         await this.#gate.countingWhile(sleep(delayMs, signal));
       }
     }
-  }
-
-  /** Publish the next batch (read ahead when the last one was full); the read of the one after. */
-  async #next(ahead: Ahead | null): Promise<Ahead | null> {
-    const { store } = this.#options;
-    const batch = this.#options.batch ?? 2000;
-    const rows = ahead?.after === this.#cursor
-      ? await ahead.rows
-      : await store.outboxAfter(this.#cursor, batch);
-    if (rows.length === 0) {
-      if (this.#gate.rows > 0) await this.#gate.count(this.#cursor); // none left: count exactly
-      await this.#sleep(this.#options.pollMs ?? 1000);
-      return null;
-    }
-    let next: Ahead | null = null;
-    if (rows.length === batch) {
-      // More may wait: read them while these are published (a server store answers meanwhile).
-      // Used only if this batch is published whole.
-      const after = (rows.at(-1) as SequencedRow).seq;
-      next = { after, rows: store.outboxAfter(after, batch) };
-      next.rows.catch(() => {}); // read again if it failed
-    }
-    const stream = this.#link?.stream ?? "";
-    await tracePublish(stream, rows.map((row) => row.traceparent), () => this.#publish(rows));
-    return next;
+    // Stopping: the batch in flight is committed once acknowledged (else found in the stream
+    // at the next start).
+    await this.#settle(null).catch(() => {});
   }
 
   /**
    * Read where the stream ends and go on after it: the chain's next expected sequence, and the
-   * cursor past every row the stream already holds (published before a crash, or a publish that
-   * timed out but was stored). Rows are published in outbox order, so the stream's last event,
-   * still in the outbox, says every row up to its position is published. Those rows are pruned.
+   * cursor past every row the stream already holds (published before a crash, or a batch whose
+   * acknowledgement did not come or did not prove it). Rows are published in outbox order, so
+   * the stream's last event, still in the outbox, says every row up to its position is
+   * published. Those rows are pruned.
    */
   async #resync(): Promise<void> {
     const link = this.#link;
     if (link === null) return;
     const end = await streamEnd(link);
-    this.#lastSeq = end.lastSeq;
+    this.#chain = { seq: end.lastSeq, msgId: null };
     this.#options.events?.resynced();
     const seq = end.lastEventId === 0
       ? null
@@ -206,76 +199,123 @@ export class Relay {
   }
 
   /**
-   * Publish `rows` with at most `window` in flight, each expecting the previous one's
-   * sequence. Stops at the first failure; commits the acknowledged prefix either way.
+   * Hand the next batch to the broker (read ahead when the last one was full), then settle the
+   * one before it: two batches in flight, so the broker stores one while the relay commits the
+   * other. Returns the read of the batch after. Caught up, it settles what is in flight and
+   * waits for a commit.
    */
-  async #publish(rows: readonly SequencedRow[]): Promise<void> {
-    const link = this.#link;
-    if (link === null || this.#lastSeq === null) return;
-    const window = this.#options.window ?? 2048;
+  async #next(ahead: Ahead | null): Promise<Ahead | null> {
+    const { store } = this.#options;
+    const batch = this.#options.batch ?? 2000;
+    // After the last row handed to the broker: the batch in flight's, else the cursor.
+    const after = (this.#inFlight?.rows.at(-1) as SequencedRow | undefined)?.seq ?? this.#cursor;
+    let read = ahead?.after === after ? ahead : null;
+    if (read === null) {
+      const t0 = cpuMs();
+      read = { after, rows: store.outboxAfter(after, batch), readMs: 0 };
+      read = { ...read, readMs: cpuMs() - t0 };
+    }
+    const rows = await read.rows;
+    if (rows.length === 0) {
+      if (this.#inFlight !== null) return await this.#settle(null);
+      if (this.#gate.rows > 0) await this.#gate.count(this.#cursor); // none left: count exactly
+      await this.#sleep(this.#options.pollMs ?? 1000);
+      return null;
+    }
+    const link = this.#link as NatsLink;
     const timeout = this.#options.publishTimeoutMs ?? 5000;
-    const base = this.#lastSeq;
-    const inFlight: Promise<Ack>[] = [];
-    const send = (i: number) => {
-      const row = rows[i] as SequencedRow;
-      const ack = link.publisher.publish(
-        row.subject,
-        row.body,
-        messageId(row.eventId),
-        base + i,
-        timeout,
-        row.traceparent,
-        row.late,
-      );
-      ack.catch(() => {}); // settled below, in order
-      inFlight[i] = ack;
-    };
-    let sent = 0;
-    while (sent < Math.min(window, rows.length)) send(sent++);
-    let acked = 0;
-    let duplicates = 0;
-    let failure: unknown = null;
-    for (; acked < rows.length; acked++) {
-      let ack: Ack;
-      try {
-        ack = await (inFlight[acked] as Promise<Ack>);
-      } catch (error) {
-        failure = error;
-        break;
-      }
-      if (ack.duplicate) duplicates++;
-      // A duplicate the stream holds at another place: the chain after it no longer holds.
-      this.#lastSeq = ack.seq === base + acked + 1 ? ack.seq : null;
-      if (this.#lastSeq === null) {
-        acked++;
-        break;
-      }
-      if (sent < rows.length) send(sent++);
+    const chain = this.#chain as ChainEnd;
+    const sent = sendBatch(link.publisher, rows, chain, timeout, read.readMs);
+    this.#chain = { seq: chain.seq + rows.length, msgId: sent.lastMsgId };
+    let next: Ahead | null = null;
+    if (rows.length === batch) {
+      // More may wait: read them while these are published (a server store answers meanwhile).
+      const sentTo = (rows.at(-1) as SequencedRow).seq;
+      const t1 = cpuMs();
+      next = { after: sentTo, rows: store.outboxAfter(sentTo, batch), readMs: 0 };
+      next = { ...next, readMs: cpuMs() - t1 };
+      next.rows.catch(() => {}); // read again if it failed
     }
-    await Promise.allSettled(inFlight.slice(acked));
-    if (acked > 0) await this.#acknowledged(rows.slice(0, acked), duplicates);
-    if (failure instanceof PublishRefusedError && failure.code === WRONG_LAST_SEQUENCE) {
-      this.#options.logger.info(
-        "The stream's last sequence is not the one expected ({error}): reading its end again",
-        { error: errorLine(failure) },
-      );
-      this.#lastSeq = null;
-    } else if (failure !== null) {
-      throw failure;
-    }
+    await this.#settle(sent);
+    return next;
   }
 
-  /** The broker acknowledged `rows`: commit the cursor past them (pruning exactly those rows). */
-  async #acknowledged(rows: readonly SequencedRow[], duplicates: number): Promise<void> {
-    this.#options.events?.published(rows.length, duplicates);
+  /**
+   * Wait for the batch in flight before `sent` (if any) to be acknowledged and commit it; `sent`
+   * is in flight then. A batch the acknowledgement does not prove (refused, a duplicate, a
+   * timeout) is not committed: the relay waits for `sent` to settle too and reads the stream's
+   * end again (a wrong last sequence quietly, anything else as a failure).
+   */
+  async #settle(sent: SentBatch | null): Promise<null> {
+    const previous = this.#inFlight;
+    this.#inFlight = sent;
+    if (previous === null) return null;
+    const stream = this.#link?.stream ?? "";
+    const traceparents = previous.rows.map((row) => row.traceparent);
+    const t0 = performance.now();
+    let ack: Ack;
+    try {
+      ack = await tracePublish(stream, traceparents, () => previous.ack);
+    } catch (error) {
+      await this.#abandon();
+      if (
+        error instanceof PublishRefusedError &&
+        (error.code === WRONG_LAST_SEQUENCE || error.code === WRONG_LAST_MSG_ID)
+      ) {
+        this.#options.logger.info(
+          "The stream's last message is not the one expected ({error}): reading its end again",
+          { error: errorLine(error) },
+        );
+        return null;
+      }
+      throw error;
+    }
+    const ackWaitMs = performance.now() - t0;
+    if (!provesBatch(previous, ack)) {
+      if (ack.duplicate) this.#options.events?.published(0, 1); // the duplicates metric
+      this.#options.logger.info(
+        "The stream answered the batch's last message at {seq} (duplicate: {duplicate}), not {expected}: reading its end again",
+        { seq: ack.seq, duplicate: ack.duplicate, expected: previous.base + previous.rows.length },
+      );
+      await this.#abandon();
+      return null;
+    }
+    await this.#acknowledged(previous, ackWaitMs);
+    return null;
+  }
+
+  /** Stop trusting what is in flight: wait for it to settle, then read the stream's end again. */
+  async #abandon(): Promise<void> {
+    const inFlight = this.#inFlight;
+    this.#inFlight = null;
+    await inFlight?.ack.catch(() => {});
+    this.#chain = null;
+  }
+
+  /** The broker stored `batch`: commit the cursor past it (pruning exactly its rows). */
+  async #acknowledged(batch: SentBatch, ackWaitMs: number): Promise<void> {
+    const { rows } = batch;
+    this.#options.events?.published(rows.length, 0);
     const last = rows.at(-1) as SequencedRow;
-    const eventId = last.eventId;
-    await this.#options.store.commitRelay(last.seq);
+    const t0 = cpuMs();
+    const committing = this.#options.store.commitRelay(last.seq);
+    const commitMs = cpuMs() - t0; // all of SQLite's work; a server store's up to its wait
+    await committing;
     this.#cursor = Math.max(this.#cursor, last.seq);
     const settled = await this.#gate.published(rows.length, this.#cursor);
+    this.#gate.publishing(true);
     this.#options.logger.debug(
-      "Published {count} events up to {eventId} ({duplicates} duplicates)",
-      { count: rows.length, eventId, duplicates, commitToAckMs: settled.map(hundredths) },
+      "Published {count} events up to {eventId}",
+      {
+        count: rows.length,
+        eventId: last.eventId,
+        commitToAckMs: settled.map(hundredths),
+        readMs: hundredths(batch.readMs),
+        encodeMs: hundredths(batch.encodeMs),
+        publishMs: hundredths(batch.publishMs),
+        ackWaitMs: hundredths(ackWaitMs),
+        commitMs: hundredths(commitMs),
+      },
     );
   }
 

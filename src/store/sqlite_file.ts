@@ -8,7 +8,13 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FEED_ID, missingSchema, storeCall } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
-import { INSERT_OUTBOX, INSERT_REJECTION, MOVE_CHECKPOINT, UPSERT_PARCEL } from "./sqlite_sql.ts";
+import {
+  INSERT_OUTBOX,
+  INSERT_OUTBOX_ROWS,
+  INSERT_REJECTION,
+  MOVE_CHECKPOINT,
+  UPSERT_PARCEL,
+} from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
 import type { AppliedMigration } from "./store.ts";
 
@@ -26,6 +32,7 @@ export interface Prepared {
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
   insertOutbox: StatementSync;
+  insertOutboxRows: StatementSync;
   storeLate: StatementSync;
 }
 
@@ -103,6 +110,7 @@ export class SqliteFile {
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
           insertOutbox: this.db.prepare(INSERT_OUTBOX),
+          insertOutboxRows: this.db.prepare(INSERT_OUTBOX_ROWS),
           storeLate: this.db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {

@@ -76,6 +76,19 @@ INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Lat
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 ON CONFLICT (EventId) DO NOTHING`;
 
+/**
+ * Outbox rows per multi-row insert: a page's rows go in statements of this many (the rest one
+ * by one), not one statement per row (measured in a bare loop, 1000 rows of about 250 bytes in
+ * one transaction: 3.6–4.3 ms one by one, 1.6–2.1 ms by 100).
+ */
+export const OUTBOX_ROWS_PER_INSERT = 100;
+
+/** {@link INSERT_OUTBOX} for {@link OUTBOX_ROWS_PER_INSERT} rows: six parameters a row, in its order. */
+export const INSERT_OUTBOX_ROWS = `
+INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Late)
+VALUES ${Array.from({ length: OUTBOX_ROWS_PER_INSERT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}
+ON CONFLICT (EventId) DO NOTHING`;
+
 export const MIGRATIONS_TABLE = `
 CREATE TABLE IF NOT EXISTS SchemaMigrations (
     Version      INTEGER NOT NULL PRIMARY KEY,

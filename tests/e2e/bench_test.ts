@@ -7,6 +7,9 @@ import { NATS_IGNORE, NATS_SKIP } from "../helpers/nats_server.ts";
 import { PG_SKIP } from "../helpers/postgres.ts";
 import { denoTask } from "../helpers/suite.ts";
 
+/** Two decimals, as the bench rounds its ratios. */
+const round = (x: number) => Math.round(x * 100) / 100;
+
 Deno.test("deno task bench measures every ceiling, the stages, and the NATS figures", async () => {
   const args = ["bench", "--events", "6000", "--limit", "500"];
   args.push("--naive-events", "300", "--store", PG_SKIP === null ? "all" : "sqlite", "--json");
@@ -15,6 +18,16 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
   assertEquals(code, 0, stdout + stderr);
   const report = JSON.parse(stdout);
   assertEquals([report.events, report.limit], [6000, 500]);
+  if (NATS_SKIP === null) {
+    const broker = report.brokerLimit;
+    const ways = Object.values(broker.ways) as { messagesPerSecond: number; messages: number }[];
+    assertOk(ways.length >= 2 && ways.every((w) => w.messagesPerSecond > 0 && w.messages > 0));
+    assertEquals(broker.messagesPerSecond, Math.max(...ways.map((w) => w.messagesPerSecond)));
+    assertEquals(broker.ways[broker.best].messagesPerSecond, broker.messagesPerSecond);
+    assertEquals(broker.ways.ackPerBatch.messages, 6000, "the feed's accepted events, all");
+  } else {
+    assertEquals(report.brokerLimit, null);
+  }
   const stores = Object.keys(report.stores);
   assertEquals(stores, PG_SKIP === null ? ["sqlite", "postgres"] : ["sqlite"]);
   for (const kind of stores) {
@@ -52,6 +65,28 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
         Math.abs(reader.cpuMs - staged - reader.restMs) < 0.05,
         `${kind}: the downstream stages and the rest add up to its CPU: ${JSON.stringify(reader)}`,
       );
+      const broker = report.brokerLimit.messagesPerSecond;
+      assertEquals(store.ratios.relayToBrokerLimit, round(nats.relayEventsPerSecond / broker));
+      assertEquals(
+        store.ratios.natsWorkerToCeiling,
+        round(nats.worker.eventsPerSecond / Math.min(store.worker.eventsPerSecond, broker)),
+      );
+      for (
+        const [label, stages] of [["full outbox", nats.relayStages], [
+          "beside ingest",
+          nats.worker.relayStages,
+        ]]
+      ) {
+        assertEquals(stages.batches > 0, true, `${kind} relay ${label}: batches`);
+        for (const stage of ["readMs", "encodeMs", "publishMs", "ackWaitMs", "commitMs"]) {
+          assertOk(stages[stage] >= 0, `${kind} relay ${label} ${stage}: ${stages[stage]}`);
+        }
+      }
+      const full = nats.relayStages;
+      assertOk(full.encodeMs > 0 && full.publishMs > 0 && full.cpuMs > 0);
+      const onThread = full.encodeMs + full.publishMs +
+        (kind === "sqlite" ? full.readMs + full.commitMs : 0);
+      assertEquals(Math.round(full.cpuMs - onThread), Math.round(full.restMs));
     } else {
       assertEquals(store.nats, null);
     }

@@ -17,7 +17,7 @@ import {
 import { tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { projectPage } from "../../src/domain/project.ts";
-import type { Relay } from "../../src/relay/mod.ts";
+import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 
@@ -146,6 +146,58 @@ Deno.test({
       assertEquals((await source.fetchPage(71, signal)).events, []);
     } finally {
       await source.close();
+      await relay.stop();
+      await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a message another writer puts into the stream mid-flight breaks the chain: the relay reads the stream's end again and publishes each event once",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-chain-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    let reads = 0;
+    // On its third read the relay has a batch of 40 in flight: a foreign message lands first.
+    const meddling = new Proxy(store.outbox, {
+      get(target, name) {
+        if (name === "outboxAfter") {
+          return async (after: number, limit: number) => {
+            if (++reads === 3) {
+              const link = await linkTo(server)(new AbortController().signal);
+              await link?.js.publish("scan.v1.events.OTHER.1", "{}", { msgID: "other-1" });
+              await link?.close();
+            }
+            return await target.outboxAfter(after, limit);
+          };
+        }
+        const value = Reflect.get(target, name, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const relay = new Relay({
+      store: meddling,
+      connect: linkTo(server),
+      logger,
+      backoff,
+      maxRows: 1000,
+      batch: 40,
+    });
+    try {
+      await store.migrate();
+      await ingest(store, null, 1, 200);
+      relay.start();
+      await relay.gate.drained(never);
+      const ids = (await streamMessages(server)).map((m) => m.id).filter((id) => id !== "other-1");
+      assertEquals(ids, Array.from({ length: 200 }, (_, i) => messageId(i + 1)));
+      const outbox = store.outbox;
+      assertEquals([await outbox.readRelayCursor(), (await outbox.outboxBacklog()).rows], [200, 0]);
+    } finally {
       await relay.stop();
       await store.close();
       await server.destroy();

@@ -32,13 +32,14 @@ function recorder() {
   return { seen, events };
 }
 
-function gateOn(outbox: FakeOutbox, maxRows: number, countEveryMs = 10_000) {
+function gateOn(outbox: FakeOutbox, maxRows: number, countEveryMs = 10_000, paceRows?: number) {
   const { seen, events } = recorder();
   const wakes: string[] = [];
   const gate = new OutboxGate({
     backlog: new Backlog(outbox),
     countEveryMs,
     maxRows,
+    paceRows,
     start: () => wakes.push("start"),
     wake: () => wakes.push("wake"),
     logger,
@@ -155,4 +156,23 @@ Deno.test("ingest waits for the first count: rows left by an earlier run pause i
   assertEquals([await settled(room), seen.rows, seen.paused], [false, 800, [true]]);
   await gate.published(400, 400);
   assertEquals(await room, true);
+});
+
+Deno.test("while the relay publishes, ingest keeps pace with it; while it cannot, it goes on up to OUTBOX_MAX_ROWS", async () => {
+  const outbox = new FakeOutbox();
+  const { gate, seen } = gateOn(outbox, 1000, 10_000, 100);
+  await gate.count(0);
+  gate.pageCommitted({ rejected: [], outboxed: 150 }, 150);
+  assertEquals(await gate.waitForRoom(never), true, "not publishing yet: up to OUTBOX_MAX_ROWS");
+  gate.publishing(true);
+  const paced = gate.waitForRoom(never);
+  assertEquals(await settled(paced), false, "publishing: 150 rows wait, 100 at most");
+  assertEquals(seen.paused, [], "pacing is not the outbox being full");
+  await gate.published(60, 60);
+  assertEquals(await paced, true, "90 rows wait");
+  gate.pageCommitted({ rejected: [], outboxed: 50 }, 200);
+  const again = gate.waitForRoom(never);
+  assertEquals(await settled(again), false);
+  gate.publishing(false); // the broker went away: the outbox takes the backlog
+  assertEquals(await again, true);
 });
