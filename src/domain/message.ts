@@ -126,6 +126,29 @@ export function rawEventOf(body: EventBody): Record<string, unknown> {
 }
 
 /**
+ * A message's body text as the raw event the validation reads ({@link rawEventOf} of the parsed
+ * object); a body that is not a JSON object is passed on as its text, to be rejected.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(rawEventOfText('{"EventId":1,"RunId":null}'), { EventId: 1, User: { RunId: null } });
+ * assert.equal(rawEventOfText("[1]"), "[1]");
+ * assert.equal(rawEventOfText("not json"), "not json");
+ * ```
+ */
+export function rawEventOfText(text: string): unknown {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
+  return rawEventOf(body as EventBody);
+}
+
+/**
  * Whether the stream subject filter `filter` matches every subject `subjects` matches (`*` one
  * token, `>` one or more at the end): a stream holding `filter` holds every message of
  * `subjects`.

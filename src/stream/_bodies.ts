@@ -8,7 +8,7 @@
  */
 
 import type { Msg } from "@nats-io/transport-node";
-import { type EventBody, rawEventOf } from "../domain/message.ts";
+import { rawEventOfText } from "../domain/message.ts";
 
 /**
  * The client's message as its class (nats-core's `MsgImpl`) holds it: the bytes it was parsed
@@ -123,16 +123,4 @@ export function parseBodies(taken: TakenBodies): unknown[] {
     });
   }
   return texts.map(rawEventOfText);
-}
-
-/** A body's text as the raw event: the parsed object with its RunId under `User`, or the text. */
-function rawEventOfText(text: string): unknown {
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return text;
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
-  return rawEventOf(body as EventBody);
 }

@@ -14,7 +14,7 @@
 
 import type { Logger } from "@logtape/logtape";
 import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream";
-import { type EventBody, rawEventOf, TRACEPARENT_HEADER } from "../domain/message.ts";
+import { rawEventOfText, TRACEPARENT_HEADER } from "../domain/message.ts";
 import { type PageResult, projectPage } from "../domain/project.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
@@ -89,22 +89,6 @@ export interface GroupSummary {
 }
 
 /**
- * A message's body as the raw event the validation reads: its RunId back under `User`, as the
- * API sends it. A body that is not a JSON object is passed on as its text, to be rejected.
- */
-function rawEventOfMessage(message: JsMsg): unknown {
-  const text = message.string();
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    return text;
-  }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return text;
-  return rawEventOf(body as EventBody);
-}
-
-/**
  * Hand messages back to the group at once (a negative acknowledgement), not after the ack wait;
  * on a closed connection they come back after it anyway.
  */
@@ -127,7 +111,11 @@ function isFatal(error: unknown): boolean {
 
 /** Project a batch of messages as a page: every event counts (no checkpoint to skip below). */
 export function projectBatch(messages: readonly JsMsg[]): PageResult {
-  return projectPage(0, messages.map(rawEventOfMessage), MAX_STORED_TYPE_LENGTH);
+  return projectPage(
+    0,
+    messages.map((message) => rawEventOfText(message.string())),
+    MAX_STORED_TYPE_LENGTH,
+  );
 }
 
 /**
