@@ -10,7 +10,8 @@ import { connect } from "@nats-io/transport-node";
 import { DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { linkTo, NATS_IGNORE, startNats } from "../helpers/nats_server.ts";
+import { linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
+import { messageId } from "../../src/domain/message.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import { Relay } from "../../src/relay/mod.ts";
@@ -84,6 +85,57 @@ Deno.test({
           JSON.stringify(failures)
         } after ${resyncs} resyncs`,
       );
+    } finally {
+      await relay.stop();
+      await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "an event the stream holds out of its place (another writer of scan-event ids) does not make the relay skip the rows before it",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-skip-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    const relay = new Relay({
+      store: store.outbox,
+      connect: linkTo(server),
+      logger,
+      backoff: { baseMs: 10, capMs: 100 },
+      maxRows: 1000,
+      batch: 40,
+    });
+    try {
+      await store.migrate();
+      let checkpoint = await store.readCheckpoint();
+      for (let id = 1; id <= 60; id += 10) {
+        const page = Array.from({ length: 10 }, (_, i) => scanEvent(id + i, 1 + (i % 7), "STATUS"));
+        const result = projectPage(checkpoint, page);
+        await store.applyPage(result);
+        checkpoint = result.to;
+      }
+      // Event 30 reaches the stream before the relay ever ran (another writer, a replay tool).
+      const link = await linkTo(server)(new AbortController().signal);
+      assertOk(link !== null);
+      const row = (await store.outbox.outboxAfter(29, 1))[0];
+      assertOk(row !== undefined);
+      await link.js.publish(row.subject, row.body, { msgID: messageId(30) });
+      await link.close();
+      relay.start();
+      await relay.gate.drained(new AbortController().signal);
+      await relay.stop();
+      // The relay's resync takes the stream's last event (30) as proof that outbox rows 1..29
+      // were published, commits its cursor past them and prunes them: they never reach the stream.
+      const ids = new Set((await readStream(server.url)).map((m) => m.id));
+      const missing = Array.from({ length: 60 }, (_, i) => i + 1).filter((id) =>
+        !ids.has(messageId(id))
+      );
+      assertEquals(missing, []);
     } finally {
       await relay.stop();
       await store.close();
