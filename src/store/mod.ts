@@ -1,9 +1,9 @@
 /**
  * The store, as the rest of the program uses it: the seam's interfaces, {@link openStore}, and
  * the moved-checkpoint error the loop acts on. The adapters (`sqlite.ts`, `postgres.ts`,
- * `mssql.ts`), their SQL (`*_sql.ts`) and error sorting (`*_errors.ts`), and the private
- * machinery (`_call.ts`, `_reach.ts`) stay behind it; the store error classes are in
- * `src/errors.ts`.
+ * `mssql.ts`), their outboxes (`*_outbox.ts`, a store's `outbox`), their SQL (`*_sql.ts`) and
+ * error sorting (`*_errors.ts`), and the private machinery (`_call.ts`, `_reach.ts`) stay behind
+ * it; the store error classes are in `src/errors.ts`.
  *
  * ```ts
  * import { openStore } from "./mod.ts";

@@ -23,10 +23,9 @@ import { appliedMigrations, applyMigrations, checkCompatibility } from "./mssql_
 import { mssqlFeedLock } from "./mssql_lock.ts";
 
 export { MSSQL_MIGRATIONS };
-import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, pageWritten, storedRejections } from "./page_document.ts";
 import {
   type AppliedMigration,
-  CheckpointMovedError,
   type FeedLock,
   type PageWrite,
   type ParcelState,
@@ -163,18 +162,8 @@ export class MssqlStore implements Store {
         lastSeq: string | number | null;
       }>(outbox === null ? "applyPage" : "applyPageWithOutbox");
       const row = outcome.recordset[0];
-      if (row === undefined || !row.moved) {
-        throw new CheckpointMovedError(
-          result.from,
-          row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
-        );
-      }
-      const stored = JSON.parse(row.stored ?? "[]") as { n: number }[];
-      const rejected = storedRejections(result, stored.map((r) => r.n));
-      const outboxed = row.outboxed ?? 0;
-      return row.lastSeq === null || row.lastSeq === undefined
-        ? { rejected, outboxed }
-        : { rejected, outboxed, lastSeq: Number(row.lastSeq) };
+      const stored = JSON.parse(row?.stored ?? "[]") as { n: number }[];
+      return pageWritten(result, row && { ...row, stored: stored.map((r) => r.n) });
     });
   }
 

@@ -1,7 +1,8 @@
 /**
  * A page as the JSON documents the server stores read set-based in one statement (PostgreSQL's
  * `jsonb_to_recordset`, SQL Server's `OPENJSON … WITH`): its parcel changes and its rejections,
- * with short keys (a page of 1000 parcels is sent on every write).
+ * with short keys (a page of 1000 parcels is sent on every write); and what the statement
+ * answered, read back.
  *
  * @module
  */
@@ -9,6 +10,7 @@
 import { type OutboxRow, outboxRows } from "../domain/message.ts";
 import type { PageResult } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
+import { CheckpointMovedError, type PageWrite } from "./store.ts";
 
 /** The JSON documents sent with one page. */
 export interface PageDocument {
@@ -76,6 +78,47 @@ export function storedRejections(
     const rejection = result.rejections[n];
     return rejection === undefined ? [] : [rejection];
   });
+}
+
+/** What a server store's page statement answers, in its own column names' stead. */
+export interface PageOutcome {
+  /** Whether the guarded checkpoint moved (1 or true). */
+  readonly moved: boolean | number | string;
+  /** The checkpoint the store holds (null when its row is missing). */
+  readonly actual: string | number | null;
+  /** The places (`n`) of the rejections it stored. */
+  readonly stored: readonly number[] | null;
+  /** How many outbox rows it wrote. */
+  readonly outboxed: string | number | null;
+  /** The outbox position of the last of them; null (or absent) when it wrote none. */
+  readonly lastSeq?: string | number | null;
+}
+
+/**
+ * What a page statement stored, from what it answered (`undefined`: no row); fails with
+ * {@link CheckpointMovedError} when the checkpoint did not move.
+ * @example A statement that moved the checkpoint and stored the second rejection
+ * ```ts
+ * import { deepStrictEqual } from "node:assert/strict";
+ * import { projectPage } from "../domain/project.ts";
+ * import { pageWritten } from "./page_document.ts";
+ *
+ * const result = projectPage(0, [{ EventId: 1 }, { EventId: 2 }]);
+ * const outcome = { moved: 1, actual: 2, stored: [1], outboxed: 0, lastSeq: null };
+ * deepStrictEqual(pageWritten(result, outcome), { rejected: [result.rejections[1]], outboxed: 0 });
+ * ```
+ */
+export function pageWritten(result: PageResult, outcome: PageOutcome | undefined): PageWrite {
+  if (outcome === undefined || Number(outcome.moved) !== 1) {
+    const actual = outcome?.actual ?? null;
+    throw new CheckpointMovedError(result.from, actual === null ? null : Number(actual));
+  }
+  const rejected = storedRejections(result, outcome.stored);
+  const outboxed = Number(outcome.outboxed ?? 0);
+  const lastSeq = outcome.lastSeq ?? null;
+  return lastSeq === null
+    ? { rejected, outboxed }
+    : { rejected, outboxed, lastSeq: Number(lastSeq) };
 }
 
 /**

@@ -16,7 +16,7 @@ import type { PageResult } from "../domain/project.ts";
 import { roundToMicroseconds } from "../domain/timestamps.ts";
 import { requireMigrated } from "./migrate.ts";
 import { isMissingTable, migratePostgres } from "./postgres_migrate.ts";
-import { outboxDocument, pageDocument, storedRejections } from "./page_document.ts";
+import { outboxDocument, pageDocument, pageWritten, storedRejections } from "./page_document.ts";
 import {
   APPLY_BATCH,
   APPLY_PAGE,
@@ -30,7 +30,6 @@ import { PostgresOutbox } from "./postgres_outbox.ts";
 import { postgresFeedLock } from "./postgres_lock.ts";
 import {
   type AppliedMigration,
-  CheckpointMovedError,
   type FeedLock,
   type PageWrite,
   type ParcelState,
@@ -133,17 +132,7 @@ export class PostgresStore implements Store {
         last_seq: string | null;
       }>(text, values);
       const row = outcome.rows[0];
-      if (row === undefined || Number(row.moved) !== 1) {
-        throw new CheckpointMovedError(
-          result.from,
-          row?.actual === null || row?.actual === undefined ? null : Number(row.actual),
-        );
-      }
-      const rejected = storedRejections(result, row.stored);
-      const outboxed = Number(row.outboxed);
-      return row.last_seq === null
-        ? { rejected, outboxed }
-        : { rejected, outboxed, lastSeq: Number(row.last_seq) };
+      return pageWritten(result, row && { ...row, lastSeq: row.last_seq });
     });
   }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { PageResult } from "../domain/project.ts";
+import type { PageResult, ParcelChange } from "../domain/project.ts";
 import type { OutboxRow } from "../domain/message.ts";
 import type { Rejection } from "../domain/validate.ts";
 import {
@@ -60,16 +60,23 @@ export interface FeedLock {
   release(): Promise<void>;
 }
 
-/** A ParcelStates row, times as docs/rules.md §3.5 text. */
-export interface ParcelState {
-  readonly parcelId: number;
-  readonly lastEventId: number;
-  readonly type: string;
-  readonly statusCode: string;
-  readonly runId: string | null;
-  readonly createdDateTimeUtc: string;
-  readonly pickupTimeUtc: string | null;
-  readonly deliveryTimeUtc: string | null;
+/**
+ * A ParcelStates row, times as docs/rules.md §3.5 text: the columns a {@link ParcelChange} writes
+ * (its last event, the first pickup and delivery times), and when the row was last written.
+ */
+export interface ParcelState extends
+  Pick<
+    ParcelChange,
+    | "parcelId"
+    | "lastEventId"
+    | "type"
+    | "statusCode"
+    | "runId"
+    | "createdDateTimeUtc"
+    | "pickupTimeUtc"
+    | "deliveryTimeUtc"
+  > {
+  /** When the row was last written, UTC. */
   readonly updatedAtUtc: string;
 }
 

@@ -1,13 +1,8 @@
 /**
  * Late events, the loop's part (docs/rules.md §3.10): keeps the open holes, adds each page's
- * holes to the page's write, re-reads the feed's recent head at a bounded rate, and writes the
- * late events it finds (and the holes it settles) in a transaction of their own, after the
- * page that found them.
- *
- * When it re-reads: while catching up (full pages) once every {@link PAGES_PER_REREAD} pages;
- * at the head (a short or empty page) at most once per poll interval; with `--drain`, once
- * before the loop ends. Each re-read asks for the lowest open EventId at or above where the last
- * one stopped, so a long list of holes is covered in turn.
+ * holes to the page's write, has the feed's recent head read again when due (`reread.ts` says
+ * when and where), and writes the late events found (and the holes settled) in a transaction of
+ * their own, after the page that found them.
  *
  * @module
  */
@@ -23,27 +18,18 @@ import {
   type Hole,
   holeOf,
   holesOfPage,
-  rereadFrom,
   settleCovered,
   settledMark,
   usableIds,
 } from "../domain/late.ts";
-import { pageEnd, type PageResult, projectLate } from "../domain/project.ts";
+import { type PageResult, projectLate } from "../domain/project.ts";
 import type { PageWrite } from "../store/store.ts";
 import type { FetchedPage, PageSource } from "../source.ts";
 import type { ProjectedPage } from "./prefetch.ts";
+import { type AfterPage, HeadRereads, type Reread } from "./reread.ts";
 
 /** A page as the loop writes it: fetched, and projected. */
 type Projected = ProjectedPage<PageResult>;
-
-/**
- * While catching up, one re-read per this many full pages: 2 % more requests, none of them
- * written unless it holds a late event. Measured (`deno task bench --events 300000 --store
- * sqlite --skip-limit --skip-naive --skip-nats`, shared 2-core machine): 2.5 % of the run's time
- * went to re-reads; with one per 25 pages, 3.5–4.7 % (a re-read is a whole request, not
- * overlapped with the next page's as pages are): too close to the 5 % budget.
- */
-export const PAGES_PER_REREAD = 50;
 
 /** What late events report (metrics). */
 export interface LateHooks {
@@ -73,19 +59,14 @@ export interface LateOptions {
   readonly now?: () => number;
 }
 
-/** What the loop did after a page: how the watch decides whether to re-read. */
-export type AfterPage = "go on" | "wait" | "drained";
-
 /** The late-event watch of one loop. */
 export class LateWatch {
   readonly #options: LateOptions;
   readonly #now: () => number;
+  /** The re-reads of the head: null for a source that brings late events by itself. */
+  readonly #rereads: HeadRereads | null;
   #holes: Hole[] = [];
   #checkpoint = 0;
-  /** Where the last re-read stopped: the next one starts at the first hole at or above it. */
-  #cursor = 0;
-  #pagesSinceReread = 0;
-  #lastRereadMs = -Infinity;
   /** Holes changed since the last write (expired): the next write, or a write of its own, stores them. */
   #dirty = false;
 
@@ -93,16 +74,7 @@ export class LateWatch {
   constructor(options: LateOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-  }
-
-  /** The open holes (for tests and status). */
-  get holes(): readonly Hole[] {
-    return this.#holes;
-  }
-
-  /** The settled mark now. */
-  get settled(): number {
-    return settledMark(this.#holes, this.#checkpoint);
+    this.#rereads = options.reread ? new HeadRereads(options.pollIntervalMs) : null;
   }
 
   /** Start from what the store holds (`holes` as stored, null when none yet) at `checkpoint`. */
@@ -111,11 +83,11 @@ export class LateWatch {
     this.#holes = clipHoles(stored, checkpoint);
     this.#checkpoint = checkpoint;
     this.#dirty = this.#holes.length !== stored.length;
-    this.#options.hooks?.settled(this.settled);
+    this.#options.hooks?.settled(settledMark(this.#holes, this.#checkpoint));
     if (this.#holes.length > 0) {
       this.#options.logger.info(
         "Late events: {count} EventIds below the checkpoint not seen yet, watched from {from}",
-        { count: this.#openIds(), from: this.#holes[0]?.lo },
+        { count: openIds(this.#holes), from: this.#holes[0]?.lo },
       );
     }
   }
@@ -174,7 +146,7 @@ export class LateWatch {
       }
       this.#options.hooks?.lateEvents(late.found.length);
     }
-    this.#options.hooks?.settled(this.settled);
+    this.#options.hooks?.settled(settledMark(this.#holes, this.#checkpoint));
   }
 
   /**
@@ -191,8 +163,10 @@ export class LateWatch {
   ): Promise<boolean> {
     this.#checkpoint = checkpoint;
     this.#expire();
-    if (this.#options.reread && this.#holes.length > 0 && this.#due(after)) {
-      if (!await this.#rereadOnce(checkpoint, source, signal, write)) return false;
+    if (this.#rereads !== null && this.#holes.length > 0 && this.#rereads.due(after)) {
+      const read = await this.#rereads.read(this.#holes, checkpoint, this.#now(), source, signal);
+      if (read !== null) await this.#writeReread(read, checkpoint, write);
+      if (signal.aborted) return false;
     }
     if (this.#dirty && after !== "go on") {
       // Holes settled by age and no page to carry them: a write of their own.
@@ -201,60 +175,35 @@ export class LateWatch {
     return !signal.aborted;
   }
 
-  /**
-   * Whether a re-read is due now: while catching up, after {@link PAGES_PER_REREAD} full pages;
-   * at the head, once the poll interval has passed since the last one; at the end of a
-   * `--drain`, one.
-   */
-  #due(after: AfterPage): boolean {
-    if (after === "go on") return ++this.#pagesSinceReread >= PAGES_PER_REREAD;
-    if (after === "drained") return true;
-    return performance.now() - this.#lastRereadMs >= this.#options.pollIntervalMs;
-  }
-
-  /** One re-read from the next open hole; false when `signal` aborted. */
-  async #rereadOnce(
+  /** What a re-read found, written (when it changes anything), and said at debug. */
+  async #writeReread(
+    read: Reread,
     checkpoint: number,
-    source: PageSource,
-    signal: AbortSignal,
     write: (projected: Projected) => Promise<boolean>,
-  ): Promise<boolean> {
-    const from = rereadFrom(this.#holes, this.#cursor);
-    if (from === null) return true;
-    this.#pagesSinceReread = 0;
-    this.#lastRereadMs = performance.now();
-    const startedMs = this.#now();
-    let page: FetchedPage;
-    try {
-      page = await source.fetchPage(from, signal);
-    } catch (error) {
-      if (signal.aborted) return false;
-      throw error;
-    }
-    const projected = this.#late(page, checkpoint, { from, startedMs });
+  ): Promise<void> {
+    const projected = this.#late(read.page, checkpoint, read.covered);
     if (projected !== null) await write(projected);
     this.#options.logger.debug(
       "Read again from {from}: {events} events, {found} late, {openRuns} runs still open ({ms} ms)",
       {
-        from,
-        events: page.events.length,
+        from: read.covered.from,
+        events: read.page.events.length,
         found: projected?.result.late?.found.length ?? 0,
         openRuns: this.#holes.length,
-        ms: Math.round((performance.now() - this.#lastRereadMs) * 100) / 100,
+        ms: Math.round((performance.now() - read.began) * 100) / 100,
       },
     );
-    return !signal.aborted;
   }
 
   /**
-   * The write for a page read again (`reread` set: the holes it covered settle when old
-   * enough) or a page that brought late events: the late events, the holes left. Null when it
-   * changes nothing.
+   * The write for a page read again (`covered` set: the holes it showed in full settle when
+   * old enough) or a page that brought late events: the late events, the holes left. Null when
+   * it changes nothing.
    */
   #late(
     page: FetchedPage,
     checkpoint: number,
-    reread: { from: number; startedMs: number } | null,
+    covered: Reread["covered"] | null,
   ): Projected | null {
     const started = performance.now();
     const result = projectLate(
@@ -269,15 +218,9 @@ export class LateWatch {
       ),
     ].sort((a, b) => a - b);
     let holes = fillHoles(this.#holes, found);
-    if (reread !== null) {
-      // A short page shows everything from `from` on; a full one up to its last EventId.
-      const end = page.full ? pageEnd(reread.from - 1, page.events) : Infinity;
-      const to = Math.min(end, checkpoint);
-      if (to >= reread.from) {
-        holes = settleCovered(holes, reread.from, to, reread.startedMs, this.#options.windowMs)
-          .holes;
-      }
-      this.#cursor = page.full ? Math.max(end, reread.from) + 1 : 0;
+    if (covered !== null && covered.to >= covered.from) {
+      const { from, to, startedMs } = covered;
+      holes = settleCovered(holes, from, to, startedMs, this.#options.windowMs).holes;
     }
     const changed = found.length > 0 || encodeHoles(holes) !== encodeHoles(this.#holes);
     if (!changed && result.rejections.length === 0 && !this.#dirty) return null;
@@ -325,8 +268,9 @@ export class LateWatch {
   #isOpen(eventId: number): boolean {
     return holeOf(this.#holes, eventId) !== null;
   }
+}
 
-  #openIds(): number {
-    return this.#holes.reduce((n, h) => n + h.hi - h.lo + 1, 0);
-  }
+/** How many EventIds the holes leave open. */
+function openIds(holes: readonly Hole[]): number {
+  return holes.reduce((n, h) => n + h.hi - h.lo + 1, 0);
 }

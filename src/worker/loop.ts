@@ -40,17 +40,17 @@
  */
 
 import type { Logger } from "@logtape/logtape";
-import { type PageResult, projectPage, writesNothing } from "../domain/project.ts";
-import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
-import { PageTrace } from "../telemetry/mod.ts";
+import { type PageResult, projectPage } from "../domain/project.ts";
+import { type BackoffPolicy, sleep } from "../retry.ts";
 import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
-import { type FeedStore, isFatalStoreError, type PageWrite } from "../store/store.ts";
+import { type FeedStore, isFatalStoreError } from "../store/store.ts";
 import type { LoopEvents } from "./events.ts";
 import { OPEN_GATE, type PageGate } from "./gate.ts";
 import { type LateOptions, LateWatch } from "./late.ts";
 import { LockKeeper } from "./lock.ts";
 import { Prefetcher, type ProjectedPage } from "./prefetch.ts";
 import { Progress, type Totals } from "./progress.ts";
+import { PageWriter } from "./write.ts";
 
 /** What the loop needs. */
 export interface LoopOptions {
@@ -103,9 +103,6 @@ export function runLoop(options: LoopOptions): Promise<LoopSummary> {
 /** A page as the loop holds it: fetched, then projected onto the checkpoint before it. */
 export type LoopPage = ProjectedPage<PageResult>;
 
-/** The span of a page that came without one (a test's page): never recorded. */
-const NO_TRACE = PageTrace.none();
-
 /** What to do after a page. */
 type Next = "go on" | "wait" | "caught up";
 
@@ -124,11 +121,10 @@ class Loop {
   readonly #pages: Prefetcher<PageResult>;
   /** Late events: the holes, the re-reads of the head (null when off). */
   readonly #late: LateWatch | null;
+  /** Write → tell the metrics, progress and late events; failures counted for the backoff. */
+  readonly #writer: PageWriter;
   #checkpoint = 0;
   #active = false;
-  /** Failed writes in a row, and the wait before the next try. */
-  #failures = 0;
-  #retryInMs = 0;
 
   constructor(options: LoopOptions) {
     this.#options = options;
@@ -137,6 +133,14 @@ class Loop {
     this.#lock = new LockKeeper(options);
     this.#pages = new Prefetcher({ source: options.source, signal: options.signal, project });
     this.#late = options.late === undefined ? null : new LateWatch(options.late);
+    this.#writer = new PageWriter({
+      store: options.store,
+      backoff: options.backoff,
+      logger: options.logger,
+      events: options.events,
+      progress: this.#progress,
+      late: this.#late,
+    });
   }
 
   async run(): Promise<LoopSummary> {
@@ -151,7 +155,7 @@ class Loop {
         const page = await this.#fetchAndProject();
         if (page === null || !await this.#roomAtGate()) break;
         events?.step("write");
-        const write = await this.#write(this.#late?.forPage(page) ?? page);
+        const write = await this.#writer.write(this.#late?.forPage(page) ?? page);
         if (write === null) {
           if (await this.#recover()) continue;
           break;
@@ -203,56 +207,6 @@ class Loop {
     return this.#gate.waitForRoom(this.#options.signal);
   }
 
-  /** Write a page (shutdown does not cut it short: it commits or rolls back whole); null if it failed. */
-  async #write(page: LoopPage): Promise<PageWrite | null> {
-    const { store, events } = this.#options;
-    const { result, trace = NO_TRACE } = page;
-    const started = performance.now();
-    let write: PageWrite = { rejected: [], outboxed: 0 };
-    try {
-      if (!writesNothing(result)) write = await trace.write(() => store.applyPage(result));
-    } catch (error) {
-      trace.failed(error);
-      if (isFatalStoreError(error)) throw error;
-      this.#failed(result, error);
-      return null;
-    }
-    this.#failures = 0;
-    this.#late?.committed(result, write);
-    const writeMs = performance.now() - started;
-    trace.run(() => { // its log lines belong to the page's trace
-      events?.pageWritten(result, write, page.projectMs + writeMs);
-      this.#progress.written(page, write, writeMs);
-    });
-    trace.applied({
-      fromEventId: result.from + 1,
-      toEventId: result.to,
-      events: page.fetched.events.length,
-      accepted: result.events.length,
-      rejected: result.rejections.length,
-    });
-    return write;
-  }
-
-  /** A write failed: count it, and say when it is tried again. */
-  #failed(result: PageResult, error: unknown): void {
-    const { events, logger, backoff } = this.#options;
-    events?.writeFailed(error);
-    events?.retry("store");
-    this.#failures++;
-    this.#retryInMs = backoffDelay(this.#failures, backoff);
-    logger.error(
-      "Writing page {from}..{to} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
-      {
-        from: result.from + 1,
-        to: result.to,
-        attempt: this.#failures,
-        error: String(error),
-        delayMs: this.#retryInMs,
-      },
-    );
-  }
-
   /**
    * Late events after a page (docs/rules.md §3.10): those the page brought (a stream source),
    * then a re-read of the head when one is due, each written on its own and handed to the gate;
@@ -262,7 +216,7 @@ class Loop {
     if (this.#late === null) return true;
     const { source, signal, drain } = this.#options;
     const write = async (late: LoopPage) => {
-      const written = await this.#write(late);
+      const written = await this.#writer.write(late);
       if (written !== null) this.#gate.pageCommitted(written, this.#checkpoint);
       return written !== null;
     };
@@ -274,7 +228,7 @@ class Loop {
 
   /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */
   async #recover(): Promise<boolean> {
-    if (!await this.#wait(this.#retryInMs)) return false;
+    if (!await this.#wait(this.#writer.retryInMs)) return false;
     this.#checkpoint = await this.#options.store.readCheckpoint().catch((error) => {
       if (isFatalStoreError(error)) throw error;
       return this.#checkpoint; // the next write fails again and is retried with a longer wait

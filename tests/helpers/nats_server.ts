@@ -13,6 +13,8 @@ import { natsServerProblem } from "../../scripts/nats_server.ts";
 import { parseNatsUrl } from "../../src/config.ts";
 import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import type { BackoffPolicy } from "../../src/retry.ts";
+import { Relay } from "../../src/relay/mod.ts";
+import type { OutboxStore } from "../../src/store/store.ts";
 
 /** Why private NATS servers cannot run here, or null. */
 export const NATS_SKIP: string | null = natsServerProblem();
@@ -103,4 +105,11 @@ export function linkTo(
     if (link !== null) await ensureStream(link, 3_600_000, logger);
     return link;
   };
+}
+
+/** A test's relay from `outbox` to `server`'s stream: short backoff, batches of 1000. */
+export function relayTo(server: { readonly url: string }, outbox: OutboxStore): Relay {
+  const backoff = { baseMs: 10, capMs: 100 };
+  const logger = getLogger(["test"]);
+  return new Relay({ store: outbox, connect: linkTo(server), logger, backoff, maxRows: 1000 });
 }

@@ -7,11 +7,10 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
+import { linkTo, NATS_IGNORE, readStream, relayTo, startNats } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { projectLate, projectPage } from "../../src/domain/project.ts";
 import { LATE_HEADER, type NatsLink, seqOfEventId } from "../../src/nats/mod.ts";
-import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 
@@ -27,13 +26,7 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-late-stream-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({
-      store: store.outbox,
-      connect: linkTo(server),
-      logger,
-      backoff,
-      maxRows: 1000,
-    });
+    const relay = relayTo(server, store.outbox);
     const connect = linkTo(server);
     const link = await connect(new AbortController().signal);
     const source = new StreamSource({ connect, limit: 10, waitMs: 1000, backoff, logger });

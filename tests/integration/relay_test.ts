@@ -11,6 +11,7 @@ import {
   NATS_IGNORE,
   type PrivateNats,
   readStream,
+  relayTo,
   startNats,
 } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
@@ -52,13 +53,7 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-relay-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({
-      store: store.outbox,
-      connect: linkTo(server),
-      logger,
-      backoff,
-      maxRows: 1000,
-    });
+    const relay = relayTo(server, store.outbox);
     try {
       await store.migrate();
       relay.start();
@@ -148,13 +143,7 @@ Deno.test({
     const server = await startNats();
     const db = tempDatabase("scan-worker-source-");
     const store = new SqliteStore(db.path, { outbox: true });
-    const relay = new Relay({
-      store: store.outbox,
-      connect: linkTo(server),
-      logger,
-      backoff,
-      maxRows: 1000,
-    });
+    const relay = relayTo(server, store.outbox);
     const source = new StreamSource({ connect: linkTo(server), limit: 30, logger, backoff });
     const signal = new AbortController().signal;
     try {

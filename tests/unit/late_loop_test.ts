@@ -9,7 +9,8 @@ import { type RawEvent, scanEvent } from "../helpers/events.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { runLoop } from "../../src/worker/loop.ts";
-import { type LateHooks, type LateOptions, PAGES_PER_REREAD } from "../../src/worker/late.ts";
+import type { LateHooks, LateOptions } from "../../src/worker/late.ts";
+import { PAGES_PER_REREAD } from "../../src/worker/reread.ts";
 import type { FetchedPage, PageSource } from "../../src/source.ts";
 
 const logger = getLogger(["test"]);
