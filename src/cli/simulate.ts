@@ -6,70 +6,25 @@
 
 import { EXIT } from "../errors.ts";
 import { logger } from "../log.ts";
-import { parseSimulateFlags, type SimulateFlags } from "../simulator/options.ts";
+import {
+  parseSimulateFlags,
+  SIMULATE_FLAGS,
+  type SimulateFlags,
+  type SimulateFlagSpec,
+} from "../simulator/options.ts";
 import { startSimulator } from "../simulator/server.ts";
 import { defineCommand, type Flag } from "./command.ts";
 import type { CliIo, ShutdownSignal } from "./io.ts";
 
-/** The simulator's flags (validated by `parseSimulateFlags`). */
-const FLAGS: readonly Flag[] = [
-  { name: "host", type: "string", value: "H", help: "interface (127.0.0.1)" },
-  { name: "port", type: "string", value: "N", help: "port, 0 = any free one (0)" },
-  {
-    name: "seed",
-    type: "string",
-    value: "N",
-    help: "feed seed: the same seed serves the same bytes (1)",
-  },
-  { name: "events", type: "string", value: "N", help: "backlog size (100000)" },
-  { name: "parcels", type: "string", value: "P", help: "parcels in the backlog (events/8)" },
-  {
-    name: "rate",
-    type: "string",
-    value: "R",
-    help: "new events/s after the backlog, 0 = fixed feed (0)",
-  },
-  { name: "max-limit", type: "string", value: "N", help: "largest Limit served (1000)" },
-  { name: "fail-rate", type: "string", value: "F", help: "share of requests answered 503 (0)" },
-  {
-    name: "slow-rate",
-    type: "string",
-    value: "F",
-    help: "share of requests delayed by --slow-ms (0)",
-  },
-  { name: "slow-ms", type: "string", value: "MS", help: "how long a slow request waits (2000)" },
-  {
-    name: "garbage-rate",
-    type: "string",
-    value: "F",
-    help: "share answered 200 with an HTML body (0)",
-  },
-  {
-    name: "reset-rate",
-    type: "string",
-    value: "F",
-    help: "share whose connection drops mid-body (0)",
-  },
-  {
-    name: "throttle-rate",
-    type: "string",
-    value: "F",
-    help: "share answered 429 with Retry-After: 1 (0)",
-  },
-  {
-    name: "malformed-rate",
-    type: "string",
-    value: "F",
-    help: "share of events that break the validation rules (0)",
-  },
-  {
-    name: "late-every",
-    type: "string",
-    value: "N",
-    help: "every N-th event is late: visible only --late-ms after the one after it (0 = none)",
-  },
-  { name: "late-ms", type: "string", value: "MS", help: "how late a late event is (8000)" },
-];
+/** The simulator's flags, each help with its default (validated by `parseSimulateFlags`). */
+const FLAGS: readonly Flag[] = Object.entries(SIMULATE_FLAGS).map((
+  [name, spec]: [string, SimulateFlagSpec],
+) => ({
+  name,
+  type: "string",
+  value: spec.value,
+  help: `${spec.help} (${spec.shown ?? spec.fallback})`,
+}));
 
 /** Resolve when SIGINT or SIGTERM arrives. */
 function nextSignal(io: CliIo): Promise<ShutdownSignal> {

@@ -152,14 +152,7 @@ export function duration(text: string, name: string): number {
 
 /** A JetStream stream name: letters, digits, `_` and `-` (NATS forbids `.`, `*`, `>`, spaces). */
 export function streamName(text: string, name: string): string {
-  const value = text.trim();
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
-    throw new ConfigError(
-      name,
-      `${JSON.stringify(value)} is not a stream name (A-Z a-z 0-9 _ -)`,
-    );
-  }
-  return value;
+  return jetStreamName(text, name, "stream name (A-Z a-z 0-9 _ -)");
 }
 
 /**
@@ -173,12 +166,14 @@ export function streamName(text: string, name: string): string {
  * ```
  */
 export function groupName(text: string, name: string): string {
+  return jetStreamName(text, name, "group name (1 to 64 of A-Z a-z 0-9 _ -)");
+}
+
+/** `text` trimmed, if it is 1 to 64 of A-Z a-z 0-9 _ - (a name JetStream takes); `what` for the error. */
+function jetStreamName(text: string, name: string, what: string): string {
   const value = text.trim();
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(value)) {
-    throw new ConfigError(
-      name,
-      `${JSON.stringify(value)} is not a group name (1 to 64 of A-Z a-z 0-9 _ -)`,
-    );
+    throw new ConfigError(name, `${JSON.stringify(value)} is not a ${what}`);
   }
   return value;
 }

@@ -89,13 +89,19 @@ function serverUrl(text: string, setting: string, scheme: "postgres" | "mssql"):
 const ADO_SERVER_KEYS = ["server", "data source", "address", "addr", "network address"];
 
 /**
- * An ADO.NET string, checked: it parses, names a server, and a port after the server's comma is
- * a number from 1 to 65535 (the `mssql` package would read `Server=db,oops` as port 1433).
+ * The keys (lower-cased) and values of an ADO.NET string, in the `mssql` package's quoting rules;
+ * an error shows the string masked.
+ * @example
+ * ```ts
+ * import { strictEqual, throws } from "node:assert/strict";
+ * import { adoNetEntries } from "./url.ts";
+ * strictEqual(adoNetEntries("Server=db,1433;User Id=sa", "DATABASE_URL").get("user id"), "sa");
+ * throws(() => adoNetEntries("Server='db", "DATABASE_URL"), /is not an ADO.NET connection string/);
+ * ```
  */
-function adoNet(text: string, setting: string): void {
-  let entries: Map<string, string>;
+export function adoNetEntries(text: string, setting: string): Map<string, string> {
   try {
-    entries = new Map([...parseConnectionString(text)].map(([k, v]) => [k.toLowerCase(), v]));
+    return new Map([...parseConnectionString(text)].map(([k, v]) => [k.toLowerCase(), v]));
   } catch (error) {
     throw new ConfigError(
       setting,
@@ -104,7 +110,19 @@ function adoNet(text: string, setting: string): void {
       })`,
     );
   }
-  const server = ADO_SERVER_KEYS.map((k) => entries.get(k)).find((v) => v !== undefined);
+}
+
+/** The data source (`Server`, or one of SqlClient's synonyms) of parsed ADO.NET entries. */
+export function adoNetServer(entries: ReadonlyMap<string, string>): string | undefined {
+  return ADO_SERVER_KEYS.map((k) => entries.get(k)).find((v) => v !== undefined);
+}
+
+/**
+ * An ADO.NET string, checked: it parses, names a server, and a port after the server's comma is
+ * a number from 1 to 65535 (the `mssql` package would read `Server=db,oops` as port 1433).
+ */
+function adoNet(text: string, setting: string): void {
+  const server = adoNetServer(adoNetEntries(text, setting));
   if (server === undefined || server.trim() === "") {
     throw new ConfigError(setting, "the ADO.NET string has no Server (Server=host,1433)");
   }

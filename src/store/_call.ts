@@ -1,14 +1,16 @@
 /**
  * What every store shares and nothing outside `src/store/` needs: the WorkerStates row ids, the
  * error policy and {@link storeCall} (a short retry of passing errors, permanent ones named), the
- * clock of UpdatedAtUtc columns.
+ * clock of UpdatedAtUtc columns, and the reading every dialect does alike: a missing table or
+ * feed row as {@link SchemaMissingError}, the server stores' status row.
  *
  * @module
  */
 
 import type { PageResult } from "../domain/project.ts";
-import { ConnectTimeoutError, PermanentStoreError } from "../errors.ts";
+import { ConnectTimeoutError, PermanentStoreError, SchemaMissingError } from "../errors.ts";
 import { retryTransient, TRANSIENT_RETRY } from "../retry.ts";
+import type { StoreStatus } from "./store.ts";
 
 /** The feed's row in WorkerStates. */
 export const FEED_ID = "scan-events";
@@ -95,4 +97,58 @@ export function writingBatch(result: PageResult): string {
 /** The current time as stored in UpdatedAtUtc columns: UTC, seven fraction digits. */
 export function nowUtc(): string {
   return new Date().toISOString().replace("Z", "0000Z");
+}
+
+/**
+ * What to throw for `error`: a {@link SchemaMissingError} (saying `message`, else the error's own
+ * message) when `isMissing` says it names a missing table, else `error` itself.
+ */
+export function missingSchema(
+  error: unknown,
+  isMissing: (error: unknown) => boolean,
+  message?: string,
+): unknown {
+  if (!isMissing(error)) return error;
+  return new SchemaMissingError(message ?? (error as Error).message);
+}
+
+/**
+ * The feed's WorkerStates row as read (`table`: the store's name for WorkerStates).
+ * @throws SchemaMissingError when there is none (a schema made by hand, or the row deleted).
+ */
+export function feedRow<T>(row: T | null | undefined, table: string): T {
+  if (row === null || row === undefined) {
+    throw new SchemaMissingError(`no ${table} row '${FEED_ID}'`);
+  }
+  return row;
+}
+
+/** The figures of `status` as a server store's status query returns them. */
+export interface StatusRow {
+  readonly checkpoint: string | number | null;
+  readonly updatedAt: string | null;
+  readonly parcels: string | number;
+  readonly rejected: string | number;
+  readonly version: number | null;
+  readonly newest: string | null;
+}
+
+/**
+ * A server store's status row (none before the schema has a feed row) and settled EventId, as
+ * {@link StoreStatus}; `time` turns the server's time text into ISO-8601 UTC.
+ */
+export function statusOf(
+  row: StatusRow | undefined,
+  settled: string | number | null,
+  time: (text: string | null) => string | null = (text) => text,
+): StoreStatus {
+  return {
+    settledEventId: settled === null ? null : Number(settled),
+    checkpoint: Number(row?.checkpoint ?? 0),
+    checkpointUpdatedAtUtc: time(row?.updatedAt ?? null),
+    parcels: Number(row?.parcels ?? 0),
+    rejected: Number(row?.rejected ?? 0),
+    schemaVersion: row?.version ?? 0,
+    newestEventUtc: time(row?.newest ?? null),
+  };
 }

@@ -34,8 +34,16 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, RELAY_ID, storeCall, writingBatch, writingPage } from "./_call.ts";
-import { SchemaMissingError } from "../errors.ts";
+import {
+  FEED_ID,
+  feedRow,
+  missingSchema,
+  RELAY_ID,
+  statusOf,
+  storeCall,
+  writingBatch,
+  writingPage,
+} from "./_call.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
 /** The SQL Server store. */
@@ -85,8 +93,7 @@ export class MssqlStore implements Store {
       try {
         applied = await appliedMigrations(pool.request());
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError("no dbo.SchemaMigrations table");
-        throw error;
+        throw missingSchema(error, isMissingObject, "no dbo.SchemaMigrations table");
       }
       requireMigrated(MSSQL_MIGRATIONS, applied);
     });
@@ -126,12 +133,9 @@ export class MssqlStore implements Store {
           { LastProcessedEventId: string | number }
         >("readCheckpoint")).recordset;
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError("no dbo.WorkerStates table");
-        throw error;
+        throw missingSchema(error, isMissingObject, "no dbo.WorkerStates table");
       }
-      const row = rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.LastProcessedEventId);
+      return Number(feedRow(rows[0], "WorkerStates").LastProcessedEventId);
     });
   }
 
@@ -210,18 +214,11 @@ export class MssqlStore implements Store {
         const late = await sendText(pool.request().input("id", sql.NVarChar(100), FEED_ID))<
           { SettledEventId: string | number | null }
         >("readLate").then((r) => r.recordset[0]?.SettledEventId ?? null, () => null);
-        return {
-          settledEventId: late === null ? null : Number(late),
-          checkpoint: Number(row?.lastProcessedEventId ?? 0),
-          checkpointUpdatedAtUtc: fromSqlTime(row?.updatedAt ?? null),
-          parcels: Number(row?.parcels ?? 0),
-          rejected: Number(row?.rejected ?? 0),
-          schemaVersion: row?.schemaVersion ?? 0,
-          newestEventUtc: fromSqlTime(row?.newest ?? null),
-        };
+        const figures = row &&
+          { ...row, checkpoint: row.lastProcessedEventId, version: row.schemaVersion };
+        return statusOf(figures, late, fromSqlTime);
       } catch (error) {
-        if (isMissingObject(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingObject);
       }
     });
   }
@@ -293,9 +290,7 @@ export class MssqlStore implements Store {
       const result = await sendText(
         pool.request().input("id", sql.NVarChar(100), FEED_ID).input("to", sql.BigInt, eventId),
       )<{ previousEventId: string | number }>("resetCheckpoint");
-      const row = result.recordset[0];
-      if (row === undefined) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return Number(row.previousEventId);
+      return Number(feedRow(result.recordset[0], "WorkerStates").previousEventId);
     });
   }
 

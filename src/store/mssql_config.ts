@@ -12,8 +12,8 @@
 
 // @ts-types="npm:@types/mssql@^12.3.0"
 import sql from "mssql";
-import { parse as parseConnectionString } from "@tediousjs/connection-string";
 import { ConfigError } from "../errors.ts";
+import { adoNetEntries, adoNetServer } from "../config/url.ts";
 
 const SETTING = "DATABASE_URL (--db)";
 
@@ -214,15 +214,7 @@ function urlOption(config: sql.config, key: string, value: string, hasPort: bool
 const INTEGRATED_KEYS = ["trusted_connection", "integrated security"];
 
 function parseAdoNet(text: string): sql.config {
-  let entries: Map<string, string>;
-  try {
-    entries = new Map([...parseConnectionString(text)].map(([k, v]) => [k.toLowerCase(), v]));
-  } catch (error) {
-    throw new ConfigError(
-      SETTING,
-      `is not a valid ADO.NET connection string: ${(error as Error).message}`,
-    );
-  }
+  const entries = adoNetEntries(text, SETTING);
   for (const key of INTEGRATED_KEYS) {
     const value = entries.get(key);
     if (value !== undefined && ["true", "yes", "sspi"].includes(value.trim().toLowerCase())) {
@@ -249,8 +241,7 @@ function parseAdoNet(text: string): sql.config {
   // Server=host\INSTANCE,1444: a port wins over the instance name, as in ADO.NET, so the
   // driver connects to the port instead of asking SQL Browser where the instance is.
   const server = config.server ?? "";
-  const dataSource = entries.get("server") ?? entries.get("data source") ??
-    entries.get("address") ?? entries.get("addr") ?? entries.get("network address") ?? "";
+  const dataSource = adoNetServer(entries) ?? "";
   if (/\\[^,]*,\s*\d+\s*$/.test(dataSource) && config.options?.instanceName !== undefined) {
     delete config.options.instanceName;
   }

@@ -39,8 +39,15 @@ import {
   type StoreStatus,
 } from "./store.ts";
 import { POSTGRES_LATE } from "./late_sql.ts";
-import { FEED_ID, RELAY_ID, writingBatch, writingPage } from "./_call.ts";
-import { SchemaMissingError } from "../errors.ts";
+import {
+  FEED_ID,
+  feedRow,
+  missingSchema,
+  RELAY_ID,
+  statusOf,
+  writingBatch,
+  writingPage,
+} from "./_call.ts";
 import { pageTraceparent } from "../telemetry/mod.ts";
 
 export { POSTGRES_MIGRATIONS };
@@ -82,8 +89,7 @@ export class PostgresStore implements Store {
       try {
         applied = await this.#db.applied(this.#db.pool);
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError("no schema_migrations table");
-        throw error;
+        throw missingSchema(error, isMissingTable, "no schema_migrations table");
       }
       requireMigrated(POSTGRES_MIGRATIONS, applied);
     });
@@ -99,12 +105,9 @@ export class PostgresStore implements Store {
           [FEED_ID],
         )).rows;
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError("no worker_states table");
-        throw error;
+        throw missingSchema(error, isMissingTable, "no worker_states table");
       }
-      const row = rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
-      return Number(row.checkpoint);
+      return Number(feedRow(rows[0], "worker_states").checkpoint);
     });
   }
 
@@ -218,24 +221,14 @@ export class PostgresStore implements Store {
           POSTGRES_SQL.status,
           [FEED_ID],
         );
-        const row = result.rows[0];
         // Not there before migration 003 (status may read a database not yet migrated).
         const settled = await this.#db.pool.query<{ s: string | null }>(
           POSTGRES_LATE.readSettled,
           [FEED_ID],
         ).then((r) => r.rows[0]?.s ?? null, () => null);
-        return {
-          settledEventId: settled === null ? null : Number(settled),
-          checkpoint: Number(row?.checkpoint ?? 0),
-          checkpointUpdatedAtUtc: row?.updatedAt ?? null,
-          parcels: Number(row?.parcels ?? 0),
-          rejected: Number(row?.rejected ?? 0),
-          schemaVersion: row?.version ?? 0,
-          newestEventUtc: row?.newest ?? null,
-        };
+        return statusOf(result.rows[0], settled);
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingTable);
       }
     });
   }
@@ -300,9 +293,7 @@ export class PostgresStore implements Store {
         POSTGRES_SQL.resetCheckpoint,
         [FEED_ID, eventId],
       );
-      const row = result.rows[0];
-      if (row === undefined) throw new SchemaMissingError(`no worker_states row '${FEED_ID}'`);
-      return Number(row.old);
+      return Number(feedRow(result.rows[0], "worker_states").old);
     });
   }
 

@@ -18,13 +18,12 @@ import {
   type StoreOptions,
   type StoreStatus,
 } from "./store.ts";
-import { FEED_ID, nowUtc, writingBatch, writingPage } from "./_call.ts";
+import { FEED_ID, feedRow, missingSchema, nowUtc, writingBatch, writingPage } from "./_call.ts";
 import { isMissingTable, SqliteFile } from "./sqlite_file.ts";
 import { SqliteOutbox, writeOutbox } from "./sqlite_outbox.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
 import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
-import { SchemaMissingError } from "../errors.ts";
 
 export { SQLITE_MIGRATIONS };
 
@@ -71,8 +70,7 @@ export class SqliteStore implements Store {
       try {
         applied = this.#file.applied();
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError("no SchemaMigrations table");
-        throw error;
+        throw missingSchema(error, isMissingTable, "no SchemaMigrations table");
       }
       requireMigrated(SQLITE_MIGRATIONS, applied);
     });
@@ -81,9 +79,7 @@ export class SqliteStore implements Store {
   /** The stored checkpoint (0 before the first page). */
   readCheckpoint(): Promise<number> {
     return this.#file.call("reading the checkpoint", () => {
-      const checkpoint = this.#file.checkpoint();
-      if (checkpoint === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
-      return checkpoint;
+      return feedRow(this.#file.checkpoint(), "WorkerStates");
     });
   }
 
@@ -205,8 +201,7 @@ export class SqliteStore implements Store {
           settledEventId: settled,
         };
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingTable);
       }
     });
   }
@@ -247,8 +242,7 @@ export class SqliteStore implements Store {
   resetCheckpoint(eventId: number): Promise<number> {
     return this.#file.call("moving the checkpoint", () =>
       this.#file.transaction(() => {
-        const old = this.#file.checkpoint();
-        if (old === null) throw new SchemaMissingError(`no WorkerStates row '${FEED_ID}'`);
+        const old = feedRow(this.#file.checkpoint(), "WorkerStates");
         this.#file.db.prepare(
           "UPDATE WorkerStates SET LastProcessedEventId = ?, UpdatedAtUtc = ? WHERE Id = ?",
         ).run(eventId, nowUtc(), FEED_ID);

@@ -6,8 +6,7 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { SchemaMissingError } from "../errors.ts";
-import { FEED_ID, storeCall } from "./_call.ts";
+import { FEED_ID, missingSchema, storeCall } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
 import {
   INSERT_OUTBOX,
@@ -115,8 +114,7 @@ export class SqliteFile {
           storeLate: this.db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {
-        if (isMissingTable(error)) throw new SchemaMissingError((error as Error).message);
-        throw error;
+        throw missingSchema(error, isMissingTable);
       }
     }
     return this.#prepared;

@@ -181,3 +181,11 @@ Deno.test("pooled connections are checked by their socket, not by a SELECT 1 rou
     "socket",
   );
 });
+
+Deno.test("an ADO.NET string that does not parse is shown masked, as DATABASE_URL checks it", () => {
+  assertThrows(
+    () => mssqlConfig("Server='db;User Id=a;Password=secret1"),
+    ConfigError,
+    /^invalid DATABASE_URL \(--db\): "Server='db;User Id=a;Password=\*\*\*" is not an ADO\.NET connection string \(/,
+  );
+});
