@@ -21,6 +21,8 @@ export function natsServerProblem(): string | null {
 export interface PrivateNats {
   /** `nats://127.0.0.1:<port>`. */
   readonly url: string;
+  /** Its process id while it runs, else null (to sample its memory). */
+  readonly pid: number | null;
   /** Kill it (SIGKILL by default: a crash). */
   kill(signal?: Deno.Signal): Promise<void>;
   /** Start it again on the same port and store. */
@@ -77,6 +79,9 @@ export async function startNats(): Promise<PrivateNats> {
   }
   return {
     url: `nats://127.0.0.1:${port}`,
+    get pid() {
+      return (child as Deno.ChildProcess | null)?.pid ?? null;
+    },
     kill,
     start,
     destroy: async () => {

@@ -28,10 +28,14 @@ export interface TaskOutput {
   readonly stderr: string;
 }
 
-/** Run `deno task --quiet NAME ARGS…` in the repository, its output captured. */
-export async function denoTask(args: readonly string[]): Promise<TaskOutput> {
+/** Run `deno task --quiet NAME ARGS…` in the repository, its output captured, `env` added. */
+export async function denoTask(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<TaskOutput> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["task", "--quiet", ...args],
+    env,
     cwd: new URL("../../", import.meta.url).pathname,
     stdout: "piped",
     stderr: "piped",
