@@ -59,6 +59,9 @@ export interface LateOptions {
   readonly now?: () => number;
 }
 
+/** At most one warning per minute that runs of unseen EventIds were given up for want of room. */
+export const GIVEN_UP_WARN_MS = 60_000;
+
 /** The late-event watch of one loop. */
 export class LateWatch {
   readonly #options: LateOptions;
@@ -69,6 +72,8 @@ export class LateWatch {
   #checkpoint = 0;
   /** Holes changed since the last write (expired): the next write, or a write of its own, stores them. */
   #dirty = false;
+  /** Runs given up for want of room since the last warning, and when that was (epoch ms). */
+  #givenUp = { runs: 0, warnedAt: -Infinity };
 
   /** @param options the window, whether to re-read, logging and metrics. */
   constructor(options: LateOptions) {
@@ -100,12 +105,7 @@ export class LateWatch {
       ? []
       : holesOfPage(result.from, result.to, usableIds(fetched.events), this.#now());
     const { holes, dropped } = addHoles(this.#holes, opened);
-    if (dropped > 0) {
-      this.#options.logger.warn(
-        "Late events: more than {max} runs of unseen EventIds are open; {dropped} of the oldest are given up",
-        { max: holes.length, dropped },
-      );
-    }
+    if (dropped > 0) this.#gaveUp(dropped, holes.length);
     return { ...projected, result: this.#withHoles(result, holes, []) };
   }
 
@@ -242,6 +242,24 @@ export class LateWatch {
       projectMs: 0,
       waitMs: 0,
     };
+  }
+
+  /**
+   * Runs of unseen EventIds given up because more than `max` are open: said at most once per
+   * {@link GIVEN_UP_WARN_MS}, with how many since the last line (a feed with many rejected or
+   * unreadable EventIds would otherwise warn on every page).
+   */
+  #gaveUp(dropped: number, max: number): void {
+    const givenUp = this.#givenUp;
+    givenUp.runs += dropped;
+    const now = this.#now();
+    if (now - givenUp.warnedAt < GIVEN_UP_WARN_MS) return;
+    this.#options.logger.warn(
+      "Late events: more than {max} runs of unseen EventIds are open; {dropped} of the oldest given up since the last such line",
+      { max, dropped: givenUp.runs },
+    );
+    givenUp.runs = 0;
+    givenUp.warnedAt = now;
   }
 
   /** Settle the holes older than the give-up age (two windows with re-reads, one without). */
