@@ -73,7 +73,10 @@ const WIRE = new TextEncoder();
 /**
  * A message's headers as their wire text, written once: the client encodes the block as it is
  * (the client's own header object validates and rebuilds each key on every `set`). For
- * publishing only: `get` and the other readers see no values.
+ * publishing only: `get` and the other readers see no values. This leans on the client calling
+ * `encode()` of the headers it is given (`@nats-io/transport-node` and `@nats-io/jetstream` are
+ * pinned to exact versions in deno.json; tests/integration/publisher_test.ts reads a message's
+ * headers back, so an upgrade that stops calling it fails there).
  */
 class WireHeaders extends MsgHdrsImpl {
   readonly #bytes: Uint8Array;
@@ -96,16 +99,22 @@ export interface Expected {
   readonly lastMsgId?: string | null;
 }
 
+/** A W3C traceparent (version, trace id, parent id, flags): nothing else goes into a header. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /**
  * The headers of an event's message: `Nats-Msg-Id: msgId`, what it expects of the stream, when
- * given `traceparent`, and for a late event (docs/rules.md §3.10) {@link LATE_HEADER}. Values
- * hold no CR or LF (ids, numbers, a W3C traceparent).
+ * given a W3C `traceparent` (read from the database: anything else, a CR or LF above all, is left
+ * out), and for a late event (docs/rules.md §3.10) {@link LATE_HEADER}. The other values are ids
+ * and numbers the worker makes.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * const text = new TextDecoder().decode(eventHeaders("scan-event-7", { lastSeq: 6 }).encode());
- * assert.equal(text, "NATS/1.0\r\nNats-Msg-Id: scan-event-7\r\nNats-Expected-Last-Sequence: 6\r\n\r\n");
+ * const text = (traceparent?: string) =>
+ *   new TextDecoder().decode(eventHeaders("scan-event-7", { lastSeq: 6 }, traceparent).encode());
+ * assert.equal(text(), "NATS/1.0\r\nNats-Msg-Id: scan-event-7\r\nNats-Expected-Last-Sequence: 6\r\n\r\n");
+ * assert.equal(text("00-0af7\r\nNats-Msg-Id: x"), text());
  * ```
  */
 export function eventHeaders(
@@ -117,7 +126,9 @@ export function eventHeaders(
   let text = `NATS/1.0\r\nNats-Msg-Id: ${msgId}`;
   if (expected.lastSeq !== null) text += `\r\nNats-Expected-Last-Sequence: ${expected.lastSeq}`;
   if (expected.lastMsgId) text += `\r\nNats-Expected-Last-Msg-Id: ${expected.lastMsgId}`;
-  if (traceparent) text += `\r\n${TRACEPARENT_HEADER}: ${traceparent}`;
+  if (traceparent && TRACEPARENT.test(traceparent)) {
+    text += `\r\n${TRACEPARENT_HEADER}: ${traceparent}`;
+  }
   if (late) text += `\r\n${LATE_HEADER}: true`;
   return new WireHeaders(`${text}\r\n\r\n`);
 }

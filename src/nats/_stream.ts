@@ -1,7 +1,7 @@
 /**
  * The worker's stream on the broker: made sure of at connection (created when absent, used as
  * it is when present; a stream that cannot hold the worker's subjects is a configuration error),
- * and read by EventId (where it ends, where an EventId starts).
+ * and read by EventId (where it ends, where an EventId starts, whether it holds one).
  *
  * @module
  */
@@ -14,7 +14,7 @@ import {
   StorageType,
   type StreamInfo,
 } from "@nats-io/jetstream";
-import { eventIdOf, filterCovers, SUBJECTS } from "../domain/message.ts";
+import { eventIdOf, filterCovers, messageId, SUBJECTS } from "../domain/message.ts";
 import { ConfigError } from "../errors.ts";
 import type { NatsLink } from "./_link.ts";
 import { LATE_HEADER } from "./_publisher.ts";
@@ -151,4 +151,31 @@ export async function seqOfEventId(link: NatsLink, eventId: number): Promise<num
     else low = probe + 1;
   }
   return low;
+}
+
+/**
+ * Whether the stream holds the message of `eventId` at or before sequence `lastSeq`. An event in
+ * its place is looked for where {@link seqOfEventId} puts it (then over late events' and other
+ * writers' messages, up to the first higher EventId); a late event (docs/rules.md §3.10), which
+ * follows higher EventIds, among the last 1000 messages up to `lastSeq`.
+ */
+export async function holdsEvent(
+  link: NatsLink,
+  eventId: number,
+  late: boolean,
+  lastSeq: number,
+): Promise<boolean> {
+  const wanted = messageId(eventId);
+  const { state } = await link.jsm.streams.info(link.stream);
+  const first = Math.max(1, state.first_seq);
+  let seq = late ? Math.max(first, lastSeq - LOOK_BACK) : await seqOfEventId(link, eventId);
+  for (const stop = Math.min(lastSeq, seq + LOOK_BACK); seq <= stop; seq++) {
+    const message = await link.jsm.streams.getMessage(link.stream, { seq });
+    const id = message?.header?.get("Nats-Msg-Id");
+    if (id === wanted) return true;
+    const found = eventIdOf(id);
+    const stepOver = late || found === null || message?.header?.get(LATE_HEADER) === "true";
+    if (!stepOver && (found as number) > eventId) return false;
+  }
+  return false;
 }

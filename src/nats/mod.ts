@@ -40,6 +40,7 @@ export {
 export {
   DUPLICATE_WINDOW_MS,
   ensureStream,
+  holdsEvent,
   seqOfEventId,
   type StreamEnd,
   streamEnd,

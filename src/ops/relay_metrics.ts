@@ -41,7 +41,7 @@ export class RelayMetrics implements RelayEvents, LinkEvents {
     this.#published = counter(
       registry,
       "scan_worker_relay_published_total",
-      "Events the stream acknowledged (duplicates included).",
+      "Events the relay published: acknowledged, or found on the stream when it read its end.",
     );
     this.#duplicates = counter(
       registry,

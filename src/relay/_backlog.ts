@@ -20,7 +20,10 @@ import type { PageGate } from "../worker/gate.ts";
 export interface RelayEvents {
   /** Rows wait in the outbox; the oldest has waited `lagSeconds` (0 when none). */
   backlog(rows: number, lagSeconds: number): void;
-  /** Events the stream acknowledged: `duplicates` of them it already held. */
+  /**
+   * `count` events published (acknowledged, or found on the stream when the relay read its end);
+   * `duplicates` batches whose last message the stream already held.
+   */
   published(count: number, duplicates: number): void;
   /** Seconds from a page's commit to the broker's ack of its last event. */
   committedToAcked(seconds: number): void;

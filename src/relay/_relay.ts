@@ -27,6 +27,7 @@ import type { PageGate } from "../worker/gate.ts";
 import { Backlog, OutboxGate, type RelayEvents } from "./_backlog.ts";
 import { tracePublish } from "../telemetry/mod.ts";
 import { type ChainEnd, cpuMs, provesBatch, sendBatch, type SentBatch } from "./_batch.ts";
+import { checkStreamEnd, StreamOutOfPlaceError } from "./_resync.ts";
 
 /** What the relay needs. */
 export interface RelayOptions {
@@ -46,8 +47,8 @@ export interface RelayOptions {
    */
   readonly batch?: number;
   /**
-   * While the relay publishes, ingest waits once this many rows wait (20 000, at most
-   * `maxRows`): a page then waits for at most that many rows ahead of it. While it cannot
+   * While the relay publishes, ingest waits once this many rows wait (four batches: 8000, at
+   * most `maxRows`): a page then waits for at most that many rows ahead of it. While it cannot
    * publish (the broker away), ingest goes on up to `maxRows`.
    */
   readonly paceRows?: number;
@@ -89,7 +90,9 @@ export class Relay {
   #cursor = 0;
   /** The batch handed to the broker and not yet settled. */
   #inFlight: SentBatch | null = null;
-  #wake: (() => void) | null = null;
+  /** The last read of the stream's end left the cursor where it was (and nothing was proven since). */
+  #stalled = false;
+  readonly #idle = new Idle();
 
   /** @param options the outbox, the broker, limits and hooks. */
   constructor(options: RelayOptions) {
@@ -100,7 +103,7 @@ export class Relay {
       maxRows: options.maxRows,
       paceRows: options.paceRows ?? 4 * (options.batch ?? 2000),
       start: () => this.start(),
-      wake: () => this.#wake?.(),
+      wake: () => this.#idle.wake(),
       logger: options.logger,
       events: options.events,
     });
@@ -121,7 +124,7 @@ export class Relay {
   /** Stop after the batch in flight (its acknowledged prefix is committed) and disconnect. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    this.#wake?.();
+    this.#idle.wake();
     await this.#running;
     await this.#link?.close();
     this.#link = null;
@@ -158,11 +161,19 @@ export class Relay {
           throw error;
         }
         const delayMs = backoffDelay(++failures, backoff);
-        events?.failed(error instanceof PublishRefusedError ? `api_${error.code}` : causeOf(error));
-        logger.warn(
-          "The relay could not publish (attempt {attempt}): {error}; going on from the stream's end in {delayMs} ms",
-          { attempt: failures, error: errorLine(error), delayMs },
-        );
+        events?.failed(causeOf(error));
+        const fields = { attempt: failures, error: errorLine(error), delayMs };
+        if (error instanceof StreamOutOfPlaceError) {
+          logger.error(
+            "The relay cannot trust the stream's end (attempt {attempt}): {error}; looking again in {delayMs} ms",
+            fields,
+          );
+        } else {
+          logger.warn(
+            "The relay could not publish (attempt {attempt}): {error}; going on from the stream's end in {delayMs} ms",
+            fields,
+          );
+        }
         await this.#gate.countingWhile(sleep(delayMs, signal));
       }
     }
@@ -176,26 +187,37 @@ export class Relay {
    * cursor past every row the stream already holds (published before a crash, or a batch whose
    * acknowledgement did not come or did not prove it). Rows are published in outbox order, so
    * the stream's last event, still in the outbox, says every row up to its position is
-   * published. Those rows are pruned.
+   * published — once the stream is found to hold the row after the cursor too (else something
+   * other than the relay wrote that event: StreamOutOfPlaceError, nothing committed). Those rows
+   * are committed, pruned, and counted as published.
    */
   async #resync(): Promise<void> {
     const link = this.#link;
     if (link === null) return;
+    const { store, events, logger } = this.#options;
     const end = await streamEnd(link);
-    this.#chain = { seq: end.lastSeq, msgId: null };
-    this.#options.events?.resynced();
-    const seq = end.lastEventId === 0
-      ? null
-      : await this.#options.store.outboxSeqOf(end.lastEventId);
-    if (seq !== null && seq > this.#cursor) {
-      this.#options.logger.info(
-        "The stream already holds events up to {eventId}: the relay goes on after it",
-        { eventId: end.lastEventId },
+    events?.resynced();
+    const to = end.lastEventId === 0 ? null : await store.outboxSeqOf(end.lastEventId);
+    this.#stalled = to === null || to <= this.#cursor;
+    if (!this.#stalled) {
+      const found = { ...end, to: to as number };
+      const rows = await checkStreamEnd(
+        link,
+        store,
+        this.#cursor,
+        found,
+        this.#options.batch ?? 2000,
       );
-      await this.#options.store.commitRelay(seq);
-      this.#cursor = seq;
+      logger.info(
+        "The stream already holds events up to {eventId} ({rows} rows after the cursor): the relay goes on after it",
+        { eventId: end.lastEventId, rows },
+      );
+      await store.commitRelay(found.to);
+      this.#cursor = found.to;
+      events?.published(rows, 0);
       await this.#gate.count(this.#cursor);
     }
+    this.#chain = { seq: end.lastSeq, msgId: null };
   }
 
   /**
@@ -219,7 +241,7 @@ export class Relay {
     if (rows.length === 0) {
       if (this.#inFlight !== null) return await this.#settle(null);
       if (this.#gate.rows > 0) await this.#gate.count(this.#cursor); // none left: count exactly
-      await this.#sleep(this.#options.pollMs ?? 1000);
+      await this.#idle.sleep(this.#options.pollMs ?? 1000);
       return null;
     }
     const link = this.#link as NatsLink;
@@ -234,7 +256,9 @@ export class Relay {
       const t1 = cpuMs();
       next = { after: sentTo, rows: store.outboxAfter(sentTo, batch), readMs: 0 };
       next = { ...next, readMs: cpuMs() - t1 };
-      next.rows.catch(() => {}); // read again if it failed
+      // A failed read is met by the next round, which awaits it: a failure (backoff), then a read
+      // from the cursor. Observed here only so that it does not count as unhandled meanwhile.
+      next.rows.catch(() => {});
     }
     await this.#settle(sent);
     return next;
@@ -244,7 +268,10 @@ export class Relay {
    * Wait for the batch in flight before `sent` (if any) to be acknowledged and commit it; `sent`
    * is in flight then. A batch the acknowledgement does not prove (refused, a duplicate, a
    * timeout) is not committed: the relay waits for `sent` to settle too and reads the stream's
-   * end again (a wrong last sequence quietly, anything else as a failure).
+   * end again: quietly when the chain broke (a wrong last sequence or message, or an answer that
+   * does not prove the batch) and the last read of the stream's end had moved the cursor or a
+   * batch was proven since; as a failure (thrown) otherwise. A refusal of the batch's first
+   * message, when it asked for its own acknowledgement, is thrown with its own code.
    */
   async #settle(sent: SentBatch | null): Promise<null> {
     const previous = this.#inFlight;
@@ -255,12 +282,15 @@ export class Relay {
     const t0 = performance.now();
     let ack: Ack;
     try {
-      ack = await tracePublish(stream, traceparents, () => previous.ack);
+      ack = await tracePublish(stream, traceparents, async () => {
+        await previous.firstAck;
+        return await previous.ack;
+      });
     } catch (error) {
       await this.#abandon();
       if (
         error instanceof PublishRefusedError &&
-        (error.code === WRONG_LAST_SEQUENCE || error.code === WRONG_LAST_MSG_ID)
+        (error.code === WRONG_LAST_SEQUENCE || error.code === WRONG_LAST_MSG_ID) && !this.#stalled
       ) {
         this.#options.logger.info(
           "The stream's last message is not the one expected ({error}): reading its end again",
@@ -273,11 +303,17 @@ export class Relay {
     const ackWaitMs = performance.now() - t0;
     if (!provesBatch(previous, ack)) {
       if (ack.duplicate) this.#options.events?.published(0, 1); // the duplicates metric
+      const expected = previous.base + previous.rows.length;
+      await this.#abandon();
+      if (this.#stalled) {
+        throw new Error(
+          `the stream answered the batch's last message at ${ack.seq} (duplicate: ${ack.duplicate}), not ${expected}, again with no row stored`,
+        );
+      }
       this.#options.logger.info(
         "The stream answered the batch's last message at {seq} (duplicate: {duplicate}), not {expected}: reading its end again",
-        { seq: ack.seq, duplicate: ack.duplicate, expected: previous.base + previous.rows.length },
+        { seq: ack.seq, duplicate: ack.duplicate, expected },
       );
-      await this.#abandon();
       return null;
     }
     await this.#acknowledged(previous, ackWaitMs);
@@ -302,6 +338,7 @@ export class Relay {
     const commitMs = cpuMs() - t0; // all of SQLite's work; a server store's up to its wait
     await committing;
     this.#cursor = Math.max(this.#cursor, last.seq);
+    this.#stalled = false;
     const settled = await this.#gate.published(rows.length, this.#cursor);
     this.#gate.publishing(true);
     this.#options.logger.debug(
@@ -318,9 +355,14 @@ export class Relay {
       },
     );
   }
+}
 
-  /** Sleep until woken by a commit, `ms` pass, or the relay stops. */
-  #sleep(ms: number): Promise<void> {
+/** The relay's sleep with nothing to do, ended by a commit, its time, or the relay stopping. */
+class Idle {
+  #wake: (() => void) | null = null;
+
+  /** Sleep until woken or `ms` pass. */
+  sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -331,6 +373,11 @@ export class Relay {
       this.#wake = done;
     });
   }
+
+  /** End the sleep, if any. */
+  wake(): void {
+    this.#wake?.();
+  }
 }
 
 /** Milliseconds to two decimals, for a log line. */
@@ -340,6 +387,8 @@ function hundredths(ms: number): number {
 
 /** A short label for a failure's cause, for the error metric. */
 function causeOf(error: unknown): string {
+  if (error instanceof PublishRefusedError) return `api_${error.code}`;
+  if (error instanceof StreamOutOfPlaceError) return "stream_out_of_place";
   const name = (error as Error)?.name ?? "";
   if (/Timeout/i.test(name) || /timeout/i.test((error as Error)?.message ?? "")) return "timeout";
   if (/Closed|Connection/i.test(name)) return "connection";

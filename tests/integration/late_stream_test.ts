@@ -10,7 +10,7 @@ import { scanEvent } from "../helpers/events.ts";
 import { linkTo, NATS_IGNORE, readStream, relayTo, startNats } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { projectLate, projectPage } from "../../src/domain/project.ts";
-import { LATE_HEADER, type NatsLink, seqOfEventId } from "../../src/nats/mod.ts";
+import { holdsEvent, LATE_HEADER, type NatsLink, seqOfEventId } from "../../src/nats/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 
@@ -59,6 +59,20 @@ Deno.test({
       const starts = [];
       for (let id = 1; id <= 9; id++) starts.push(await seqOfEventId(link as NatsLink, id));
       assertEquals(starts, [1, 2, 3, 3, 4, 5, 6, 8, 9]);
+      // Whether the stream holds an event at or before a sequence (the relay's check of the
+      // stream's end): one in its place by EventId, a late one among the last messages.
+      const holds = (id: number, isLate: boolean, lastSeq: number) =>
+        holdsEvent(link as NatsLink, id, isLate, lastSeq);
+      assertEquals(
+        [
+          await holds(4, false, 8),
+          await holds(4, false, 2),
+          await holds(3, true, 8),
+          await holds(3, true, 5),
+          await holds(9, false, 8),
+        ],
+        [true, false, true, false, false],
+      );
       // A downstream worker at checkpoint 6 (which never saw 3) reads 3, then 7 and 8.
       const page = await source.fetchPage(7, new AbortController().signal);
       assertEquals(page.events.map((e) => (e as { EventId: number }).EventId), [3, 7, 8]);

@@ -1,13 +1,16 @@
 /**
  * The publisher against a real (private) NATS server with JetStream: the stream's
  * acknowledgements, its refusals (a wrong last sequence, no stream) and a broker that stops
- * answering, each as the relay needs to tell them apart.
+ * answering, each as the relay needs to tell them apart; and the headers as the broker passes them
+ * on (written as wire text: a client that stopped sending them as given would fail here).
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { createStream, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 import {
   AckTimeoutError,
+  eventHeaders,
+  LATE_HEADER,
   parseAck,
   Publisher,
   PublishRefusedError,
@@ -114,4 +117,49 @@ Deno.test("an acknowledgement's body: stored, duplicate, refused, empty, garbage
     const parsed = parseAck(msg(garbage));
     assertOk(parsed instanceof PublishRefusedError, garbage);
   }
+});
+
+Deno.test({
+  name:
+    "a message's headers as a subscriber reads them: its id, what it expects, traceparent, late; no traceparent that is not one",
+  ignore: NATS_IGNORE,
+  fn: () =>
+    withPublisher(async (publisher, _url, nc) => {
+      const subscription = nc.subscribe("scan.v1.events.HDR.>", { max: 2 });
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      const expected = { lastSeq: 6, lastMsgId: "scan-event-6" };
+      publisher.send(
+        "scan.v1.events.HDR.1",
+        "{}",
+        eventHeaders("scan-event-7", expected, traceparent, true),
+        null,
+      );
+      // A traceparent from the database with a line break in it: left out, nothing forged.
+      const forged = `${traceparent}\r\nNats-Msg-Id: forged`;
+      publisher.send(
+        "scan.v1.events.HDR.2",
+        "{}",
+        eventHeaders("scan-event-8", { lastSeq: 7, lastMsgId: "scan-event-7" }, forged),
+        null,
+      );
+      const received: Msg[] = [];
+      for await (const msg of subscription) received.push(msg);
+      const [first, second] = received.map((msg) => {
+        const headers = msg.headers;
+        assertOk(headers !== undefined, `no headers on ${msg.subject}`);
+        return Object.fromEntries(headers.keys().map((key) => [key, headers.values(key)]));
+      });
+      assertEquals(first, {
+        "Nats-Msg-Id": ["scan-event-7"],
+        "Nats-Expected-Last-Sequence": ["6"],
+        "Nats-Expected-Last-Msg-Id": ["scan-event-6"],
+        traceparent: [traceparent],
+        [LATE_HEADER]: ["true"],
+      });
+      assertEquals(second, {
+        "Nats-Msg-Id": ["scan-event-8"],
+        "Nats-Expected-Last-Sequence": ["7"],
+        "Nats-Expected-Last-Msg-Id": ["scan-event-7"],
+      });
+    }),
 });

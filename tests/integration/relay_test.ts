@@ -97,7 +97,24 @@ Deno.test({
       await store.migrate();
       await ingest(store, null, 1, 40);
       // A first relay published 1..25 and died before recording it.
-      const first = relayTo(server, store.outbox);
+      let published = 0;
+      const first = new Relay({
+        store: store.outbox,
+        connect: linkTo(server),
+        logger,
+        backoff,
+        maxRows: 1000,
+        events: {
+          backlog() {},
+          published(count) {
+            published += count;
+          },
+          committedToAcked() {},
+          resynced() {},
+          failed() {},
+          paused() {},
+        },
+      });
       const link = await linkTo(server)(new AbortController().signal);
       assertOk(link !== null);
       for (const row of await store.outbox.outboxAfter(0, 25)) {
@@ -110,6 +127,7 @@ Deno.test({
       await first.stop();
       const ids = (await streamMessages(server)).map((m) => m.id);
       assertEquals(ids, Array.from({ length: 40 }, (_, i) => messageId(i + 1)));
+      assertEquals(published, 40); // the 25 found on the stream count as published too
     } finally {
       await store.close();
       await server.destroy();
