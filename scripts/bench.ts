@@ -30,7 +30,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { checkArgs } from "./args.ts";
 import { feedShape } from "../src/simulator/model.ts";
 import { natsServerProblem, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
@@ -43,24 +44,28 @@ import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
 import { otelCost, type OtelReport } from "./bench/otel.ts";
 import { type DownstreamMeasure, printReader, runDownstream } from "./bench/downstream.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    events: { type: "string", default: "1000000" },
-    parcels: { type: "string" },
-    limit: { type: "string", default: Deno.env.get("SCAN_API_LIMIT") ?? "1000" },
-    store: { type: "string", default: "all" },
-    "naive-events": { type: "string", default: "20000" },
-    "skip-limit": { type: "boolean", default: false },
-    "skip-naive": { type: "boolean", default: false },
-    "skip-nats": { type: "boolean", default: false },
-    "skip-downstream": { type: "boolean", default: false },
-    "skip-relay-backlog": { type: "boolean", default: false },
-    "instant-api": { type: "boolean", default: false },
-    otel: { type: "string" },
-    json: { type: "boolean", default: false },
-  },
-});
+/** The options; `--help` lists them with their defaults. */
+const BENCH_OPTIONS = {
+  events: { type: "string", default: "1000000" },
+  parcels: { type: "string" },
+  limit: { type: "string", default: Deno.env.get("SCAN_API_LIMIT") ?? "1000" },
+  store: { type: "string", default: "all" },
+  "naive-events": { type: "string", default: "20000" },
+  "skip-limit": { type: "boolean", default: false },
+  "skip-naive": { type: "boolean", default: false },
+  "skip-nats": { type: "boolean", default: false },
+  "skip-downstream": { type: "boolean", default: false },
+  "skip-relay-backlog": { type: "boolean", default: false },
+  "instant-api": { type: "boolean", default: false },
+  otel: { type: "string" },
+  json: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+checkArgs(
+  "bench",
+  "how close the worker gets to its ceilings, where its time goes, and what publishing to NATS costs (docs/performance.md).",
+  BENCH_OPTIONS,
+);
+const { values } = parseArgs({ args: Deno.args, options: BENCH_OPTIONS });
 const events = Number(values.events);
 const parcels = Number(values.parcels ?? Math.ceil(events / 10));
 const limit = Number(values.limit);

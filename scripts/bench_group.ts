@@ -14,7 +14,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { checkArgs } from "./args.ts";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
 import { bodyOf, messageId, subjectOf } from "../src/domain/message.ts";
@@ -28,14 +29,18 @@ import { cliCommand } from "./subprocess.ts";
 // deno-lint-ignore no-console -- the bench's output is its report
 const say = (line: string) => console.log(line);
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    events: { type: "string", default: "100000" },
-    members: { type: "string", default: "1,2,3" },
-    limit: { type: "string", default: "500" },
-  },
-});
+/** The options; `--help` lists them with their defaults. */
+const GROUP_BENCH_OPTIONS = {
+  events: { type: "string", default: "100000" },
+  members: { type: "string", default: "1,2,3" },
+  limit: { type: "string", default: "500" },
+} satisfies ParseArgsOptionsConfig;
+checkArgs(
+  "bench:group",
+  "how fast one, two and three group members drain one stream into one PostgreSQL database (docs/groups.md).",
+  GROUP_BENCH_OPTIONS,
+);
+const { values } = parseArgs({ args: Deno.args, options: GROUP_BENCH_OPTIONS });
 const EVENTS = Number(values.events);
 const COUNTS = values.members.split(",").map(Number);
 const LIMIT = values.limit;

@@ -11,17 +11,22 @@
  */
 
 import { DatabaseSync } from "node:sqlite";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { checkArgs } from "./args.ts";
 import { cliCommand, startSimulatorProcess } from "./subprocess.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
-  options: {
-    events: { type: "string", default: "100000" },
-    limit: { type: "string", default: "1000" },
-    keep: { type: "boolean", default: false },
-  },
-});
+/** The options; `--help` lists them with their defaults. */
+const DEMO_OPTIONS = {
+  events: { type: "string", default: "100000" },
+  limit: { type: "string", default: "1000" },
+  keep: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+checkArgs(
+  "demo",
+  "the simulator and the worker draining its feed into a temporary SQLite file.",
+  DEMO_OPTIONS,
+);
+const { values } = parseArgs({ args: Deno.args, options: DEMO_OPTIONS });
 const events = Number(values.events);
 const limit = Number(values.limit);
 if (!Number.isSafeInteger(events) || events < 1 || !Number.isSafeInteger(limit) || limit < 1) {

@@ -22,7 +22,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { checkArgs } from "./args.ts";
 import { type PrivateNats, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
 import { freshTarget, type StoreKind } from "./bench/targets.ts";
@@ -54,25 +55,30 @@ interface Options {
   json: boolean;
 }
 
+/** The options; `--help` lists them with their defaults. */
+const SOAK_OPTIONS = {
+  minutes: { type: "string", default: "30" },
+  "interval-s": { type: "string", default: "10" },
+  "warmup-minutes": { type: "string" },
+  rate: { type: "string", default: "3000" },
+  events: { type: "string", default: "100000" },
+  store: { type: "string", default: "sqlite" },
+  "malformed-rate": { type: "string", default: "0.01" },
+  "fail-rate": { type: "string", default: "0.02" },
+  "max-mb-per-hour": { type: "string" },
+  "floor-s": { type: "string" },
+  from: { type: "string" },
+  json: { type: "boolean", default: false },
+} satisfies ParseArgsOptionsConfig;
+
 /** The options given, and the saved report named by --from, if any. */
 function options(): { options: Options; from: string | undefined; given: Partial<Options> } {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      minutes: { type: "string", default: "30" },
-      "interval-s": { type: "string", default: "10" },
-      "warmup-minutes": { type: "string" },
-      rate: { type: "string", default: "3000" },
-      events: { type: "string", default: "100000" },
-      store: { type: "string", default: "sqlite" },
-      "malformed-rate": { type: "string", default: "0.01" },
-      "fail-rate": { type: "string", default: "0.02" },
-      "max-mb-per-hour": { type: "string" },
-      "floor-s": { type: "string" },
-      from: { type: "string" },
-      json: { type: "boolean", default: false },
-    },
-  });
+  checkArgs(
+    "soak",
+    "memory over time at the head of a live feed with NATS_URL and a downstream reader (docs/performance.md).",
+    SOAK_OPTIONS,
+  );
+  const { values } = parseArgs({ args: Deno.args, options: SOAK_OPTIONS });
   const positive = (name: string, text: string | undefined) => {
     const value = Number(text);
     if (!Number.isFinite(value) || value < 0) throw new Error(`--${name}: ${text} is not a number`);
