@@ -58,9 +58,10 @@ export class SqliteFile {
    * Pragmas: WAL lets `status` read while the worker writes; `synchronous=NORMAL` is safe in
    * WAL mode against process crashes (a power loss may lose the last pages, but never half a
    * page, and the checkpoint goes back with them); the busy timeout makes a second connection
-   * wait for a lock instead of failing at once; a 32 MiB page cache (SQLite's default is 2 MiB)
-   * keeps the ParcelStates b-tree pages that upserts touch in memory (measured: about 7% more
-   * on the store's own write rate, for a few MB of RSS).
+   * wait for a lock instead of failing at once; an 8 MiB page cache (SQLite's default is 2 MiB)
+   * keeps the ParcelStates b-tree pages that upserts touch in memory. It was 32 MiB, but a long
+   * run fills it (a 10M-event drain, 1M parcels), and those 24 MiB more of RSS bought no speed
+   * measurable on the store or the worker (docs/performance.md).
    * @param readOnly open an existing file for reading only (fails when it is missing).
    */
   constructor(path: string, readOnly: boolean) {
@@ -72,7 +73,7 @@ export class SqliteFile {
       if (!readOnly) {
         db.exec("PRAGMA journal_mode = WAL");
         db.exec("PRAGMA synchronous = NORMAL");
-        db.exec("PRAGMA cache_size = -32768");
+        db.exec("PRAGMA cache_size = -8192");
       }
     } catch (error) {
       if (db?.isOpen) db.close();
