@@ -90,7 +90,11 @@ export class StreamPull {
   readonly #clock = new ReceiveClock();
   /** Messages asked for and not yet received. */
   #credit = 0;
-  #deliverSeq = 0;
+  /**
+   * The delivery and stream sequences of the last message received (0: none yet; the first
+   * message may be at any stream sequence, the consumer starts at the first one it holds).
+   */
+  readonly #last = { dseq: 0, sseq: 0 };
   /** Messages left in the stream after the last one received (-1: none received yet). */
   #pending = -1;
   #broken: Error | null = null;
@@ -222,11 +226,21 @@ export class StreamPull {
       return;
     }
     const dseq = POSITION[0] ?? 0;
-    if (dseq !== this.#deliverSeq + 1) {
-      this.#fail(new Error(`delivery ${dseq} came after ${this.#deliverSeq}: a message was lost`));
+    if (dseq !== this.#last.dseq + 1) {
+      this.#fail(new Error(`delivery ${dseq} came after ${this.#last.dseq}: a message was lost`));
       return;
     }
-    this.#deliverSeq = dseq;
+    const sseq = POSITION[2] ?? 0;
+    if (this.#last.sseq !== 0 && sseq !== this.#last.sseq + 1) {
+      // The consumer reads the whole stream: its messages follow each other. A hole (a message
+      // deleted from the stream) costs one new pull, positioned after it.
+      this.#fail(
+        new Error(`stream message ${sseq} came after ${this.#last.sseq}: one was skipped`),
+      );
+      return;
+    }
+    this.#last.dseq = dseq;
+    this.#last.sseq = sseq;
     this.#pending = POSITION[1] ?? 0;
     this.#credit = Math.max(0, this.#credit - 1);
     this.#bodies.push(
@@ -267,8 +281,11 @@ function watchReconnects(link: NatsLink, sub: Subscription, lost: () => void): v
   sub.closed.then(() => status.stop?.(), () => status.stop?.());
 }
 
-/** Where {@link replyPosition} leaves its answer: the delivery sequence, the messages pending. */
-export const POSITION: Float64Array = new Float64Array(2);
+/**
+ * Where {@link replyPosition} leaves its answer: the delivery sequence, the messages pending, the
+ * stream sequence.
+ */
+export const POSITION: Float64Array = new Float64Array(3);
 
 /** The dots of a reply subject (at most 16 are looked at). */
 const DOTS = new Int32Array(16);
@@ -277,7 +294,8 @@ const DOTS = new Int32Array(16);
 const JS_ACK = new TextEncoder().encode("$JS.ACK.");
 
 /**
- * A JetStream message's delivery sequence and pending count from its reply subject's bytes
+ * A JetStream message's delivery sequence, pending count and stream sequence from its reply
+ * subject's bytes
  * (`$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<seq>.<dseq>.<time>.<pending>.<token>`,
  * or `$JS.ACK.<stream>.<consumer>.<delivered>.<seq>.<dseq>.<time>.<pending>` from older brokers),
  * into {@link POSITION}, without a string or an array (a message's strings were most of the
@@ -289,9 +307,9 @@ const JS_ACK = new TextEncoder().encode("$JS.ACK.");
  * import { POSITION, replyPosition } from "./_pull.ts";
  * const bytes = (text: string) => new TextEncoder().encode(text);
  * assert.ok(replyPosition(bytes("$JS.ACK._.ab.S.C.1.77.5.1700000000000000000.12.x1")));
- * assert.deepEqual([...POSITION], [5, 12]);
+ * assert.deepEqual([...POSITION], [5, 12, 77]);
  * assert.ok(replyPosition(bytes("$JS.ACK.S.C.1.78.6.1700000000000000000.0")));
- * assert.deepEqual([...POSITION], [6, 0]);
+ * assert.deepEqual([...POSITION], [6, 0, 78]);
  * assert.equal(replyPosition(bytes("_INBOX.x")), false);
  * ```
  */
@@ -306,7 +324,8 @@ export function replyPosition(reply: Uint8Array): boolean {
   const end = dots > at + 3 ? DOTS[at + 3] ?? 0 : reply.length;
   POSITION[0] = digits(reply, DOTS[at] ?? 0, DOTS[at + 1] ?? 0);
   POSITION[1] = digits(reply, DOTS[at + 2] ?? 0, end);
-  return POSITION[0] >= 0 && POSITION[1] >= 0;
+  POSITION[2] = digits(reply, DOTS[at - 1] ?? 0, DOTS[at] ?? 0);
+  return POSITION[0] >= 0 && POSITION[1] >= 0 && POSITION[2] >= 0;
 }
 
 /** The decimal number strictly between the bytes at `from` and `to`; -1 when it is not one. */
