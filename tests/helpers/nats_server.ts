@@ -14,7 +14,9 @@ import { parseNatsUrl } from "../../src/config.ts";
 import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import type { BackoffPolicy } from "../../src/retry.ts";
 import { Relay } from "../../src/relay/mod.ts";
-import type { OutboxStore } from "../../src/store/store.ts";
+import type { OutboxStore, Store } from "../../src/store/store.ts";
+import { projectPage } from "../../src/domain/project.ts";
+import { scanEvent } from "./events.ts";
 
 /** Why private NATS servers cannot run here, or null. */
 export const NATS_SKIP: string | null = natsServerProblem();
@@ -112,4 +114,27 @@ export function relayTo(server: { readonly url: string }, outbox: OutboxStore): 
   const backoff = { baseMs: 10, capMs: 100 };
   const logger = getLogger(["test"]);
   return new Relay({ store: outbox, connect: linkTo(server), logger, backoff, maxRows: 1000 });
+}
+
+/**
+ * Commit pages of `count` events from EventId `from`, 10 a page, over a few parcels (every third a
+ * PICKUP); each page handed to `relay`'s gate as the loop does, when a relay is given.
+ */
+export async function ingest(
+  store: Pick<Store, "readCheckpoint" | "applyPage">,
+  relay: Relay | null,
+  from: number,
+  count: number,
+): Promise<void> {
+  let checkpoint = await store.readCheckpoint();
+  for (let id = from; id < from + count; id += 10) {
+    const events = Array.from(
+      { length: Math.min(10, from + count - id) },
+      (_, i) => scanEvent(id + i, 1 + ((id + i) % 7), (id + i) % 3 === 0 ? "PICKUP" : "STATUS"),
+    );
+    const result = projectPage(checkpoint, events);
+    const write = await store.applyPage(result);
+    relay?.gate.pageCommitted(write, result.to);
+    checkpoint = result.to;
+  }
 }

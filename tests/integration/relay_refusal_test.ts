@@ -10,11 +10,9 @@ import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { connect } from "@nats-io/transport-node";
 import { DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { scanEvent } from "../helpers/events.ts";
-import { linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
+import { ingest, linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { tempDatabase } from "../helpers/tables.ts";
-import { projectPage } from "../../src/domain/project.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import type { RelayEvents } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
@@ -66,13 +64,7 @@ Deno.test({
     });
     try {
       await store.migrate();
-      let checkpoint = await store.readCheckpoint();
-      for (let id = 1; id <= 200; id += 10) {
-        const page = Array.from({ length: 10 }, (_, i) => scanEvent(id + i, 1 + (i % 7), "STATUS"));
-        const result = projectPage(checkpoint, page);
-        await store.applyPage(result);
-        checkpoint = result.to;
-      }
+      await ingest(store, null, 1, 200);
       relay.start();
       // Wait (for a state, not a time) until the relay has read the stream's end 20 times.
       while (resyncs < 20) await new Promise<void>((resolve) => wake = resolve);
@@ -138,13 +130,7 @@ Deno.test({
     });
     try {
       await store.migrate();
-      let checkpoint = await store.readCheckpoint();
-      for (let id = 1; id <= 60; id += 10) {
-        const page = Array.from({ length: 10 }, (_, i) => scanEvent(id + i, 1 + (i % 7), "STATUS"));
-        const result = projectPage(checkpoint, page);
-        await store.applyPage(result);
-        checkpoint = result.to;
-      }
+      await ingest(store, null, 1, 60);
       // Event 30 reaches the stream before the relay ever ran (another writer, a replay tool).
       const link = await linkTo(server)(new AbortController().signal);
       assertOk(link !== null);

@@ -5,8 +5,8 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { scanEvent } from "../helpers/events.ts";
 import {
+  ingest,
   linkTo,
   NATS_IGNORE,
   type PrivateNats,
@@ -16,7 +16,6 @@ import {
 } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
-import { projectPage } from "../../src/domain/project.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
@@ -29,21 +28,6 @@ const backoff = { baseMs: 10, capMs: 100 };
 /** Every message of the stream: its message id and body. */
 async function streamMessages(server: PrivateNats): Promise<{ id: string; body: string }[]> {
   return (await readStream(server.url)).map((m) => ({ id: m.id, body: m.body }));
-}
-
-/** Pages of `count` events, 10 a page, over a few parcels. */
-async function ingest(store: SqliteStore, relay: Relay | null, from: number, count: number) {
-  let checkpoint = await store.readCheckpoint();
-  for (let id = from; id < from + count; id += 10) {
-    const events = Array.from(
-      { length: Math.min(10, from + count - id) },
-      (_, i) => scanEvent(id + i, 1 + ((id + i) % 7), (id + i) % 3 === 0 ? "PICKUP" : "STATUS"),
-    );
-    const result = projectPage(checkpoint, events);
-    const write = await store.applyPage(result);
-    relay?.gate.pageCommitted(write, result.to);
-    checkpoint = result.to;
-  }
 }
 
 Deno.test({
