@@ -12,6 +12,7 @@ import {
   JetStreamApiCodes,
   JetStreamApiError,
   StorageType,
+  type StoredMsg,
   type StreamInfo,
 } from "@nats-io/jetstream";
 import { eventIdOf, filterCovers, messageId, SUBJECTS } from "../domain/message.ts";
@@ -103,6 +104,36 @@ async function createStream(link: NatsLink, maxAgeMs: number, logger: Logger): P
   return info;
 }
 
+/**
+ * The stream's message at `seq`; null when the stream no longer holds that sequence (deleted, or
+ * before its first sequence now). The broker answers "no message" for any message it fails to
+ * load, not only a deleted one (nats-server's message-get handler gives that answer for every
+ * store error): a sequence it answers so for but still counts is an error, to be retried, never
+ * taken for a hole (a reader positioned past it would lose the message).
+ * @throws Error when the broker has no message at a sequence its stream has not deleted.
+ */
+export async function messageAt(link: NatsLink, seq: number): Promise<StoredMsg | null> {
+  const message = await link.jsm.streams.getMessage(link.stream, { seq });
+  if (message !== null) return message;
+  if (await deletedBetween(link, seq, seq + 1)) return null;
+  throw new Error(
+    `the broker has no message at sequence ${seq} of the stream ${link.stream}, which has not deleted it`,
+  );
+}
+
+/**
+ * Whether the stream holds no message at any sequence from `from` up to (not including) `to`:
+ * each is before its first sequence, after its last, or among its deleted ones.
+ */
+export async function deletedBetween(link: NatsLink, from: number, to: number): Promise<boolean> {
+  const { state } = await link.jsm.streams.info(link.stream, { deleted_details: true });
+  const deleted = new Set(state.deleted ?? []);
+  for (let seq = Math.max(from, state.first_seq); seq < Math.min(to, state.last_seq + 1); seq++) {
+    if (!deleted.has(seq)) return false;
+  }
+  return true;
+}
+
 /** Where the stream ends: its last sequence, and the last EventId it holds of ours. */
 export interface StreamEnd {
   readonly lastSeq: number;
@@ -120,7 +151,7 @@ export async function streamEnd(link: NatsLink): Promise<StreamEnd> {
   const info = await link.jsm.streams.info(link.stream);
   const lastSeq = info.state.last_seq;
   for (let seq = lastSeq; seq >= Math.max(1, info.state.first_seq, lastSeq - LOOK_BACK); seq--) {
-    const message = await link.jsm.streams.getMessage(link.stream, { seq });
+    const message = await messageAt(link, seq);
     const eventId = eventIdOf(message?.header?.get("Nats-Msg-Id"));
     if (eventId !== null) return { lastSeq, lastEventId: eventId };
   }
@@ -131,8 +162,10 @@ export async function streamEnd(link: NatsLink): Promise<StreamEnd> {
  * The stream sequence of the first message whose EventId is `eventId` or more: found by halving,
  * a few dozen reads at most. The stream holds EventIds in ascending order but for late events
  * (docs/rules.md §3.10), which follow higher EventIds and are marked with {@link LATE_HEADER}: a
- * probe that lands on one goes on to the next message that is not. One past the last sequence
- * when there is none.
+ * probe that lands on one, on a deleted sequence or on another writer's message goes on to the
+ * next message in its place (so those right before the position are read too).
+ * One past the last sequence when there is none.
+ * @throws Error when the broker cannot read a message it holds (see {@link messageAt}).
  */
 export async function seqOfEventId(link: NatsLink, eventId: number): Promise<number> {
   const { state } = await link.jsm.streams.info(link.stream);
@@ -140,17 +173,29 @@ export async function seqOfEventId(link: NatsLink, eventId: number): Promise<num
   let high = state.last_seq + 1;
   while (low < high) {
     const middle = Math.floor((low + high) / 2);
-    let probe = middle;
-    let message = await link.jsm.streams.getMessage(link.stream, { seq: probe });
-    while (message?.header?.get(LATE_HEADER) === "true" && probe + 1 < high) {
-      message = await link.jsm.streams.getMessage(link.stream, { seq: ++probe });
-    }
-    const late = message?.header?.get(LATE_HEADER) === "true";
-    const found = eventIdOf(message?.header?.get("Nats-Msg-Id")) ?? 0;
-    if (message !== null && (late || found >= eventId)) high = middle;
-    else low = probe + 1;
+    const next = await nextInPlace(link, middle, high);
+    if (next === null || next.eventId >= eventId) high = middle;
+    else low = next.seq + 1;
   }
   return low;
+}
+
+/**
+ * The first message from `seq` on (before `end`) that is in its place (neither late, nor deleted,
+ * nor another writer's): its sequence and EventId; null when there is none.
+ */
+async function nextInPlace(
+  link: NatsLink,
+  seq: number,
+  end: number,
+): Promise<{ seq: number; eventId: number } | null> {
+  for (; seq < end; seq++) {
+    const message = await messageAt(link, seq);
+    if (message === null || message.header?.get(LATE_HEADER) === "true") continue;
+    const eventId = eventIdOf(message.header?.get("Nats-Msg-Id"));
+    if (eventId !== null) return { seq, eventId };
+  }
+  return null;
 }
 
 /**
@@ -170,7 +215,7 @@ export async function holdsEvent(
   const first = Math.max(1, state.first_seq);
   let seq = late ? Math.max(first, lastSeq - LOOK_BACK) : await seqOfEventId(link, eventId);
   for (const stop = Math.min(lastSeq, seq + LOOK_BACK); seq <= stop; seq++) {
-    const message = await link.jsm.streams.getMessage(link.stream, { seq });
+    const message = await messageAt(link, seq);
     const id = message?.header?.get("Nats-Msg-Id");
     if (id === wanted) return true;
     const found = eventIdOf(id);

@@ -38,9 +38,11 @@ export {
   WRONG_LAST_SEQUENCE,
 } from "./_publisher.ts";
 export {
+  deletedBetween,
   DUPLICATE_WINDOW_MS,
   ensureStream,
   holdsEvent,
+  messageAt,
   seqOfEventId,
   type StreamEnd,
   streamEnd,

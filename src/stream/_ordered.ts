@@ -16,7 +16,7 @@ import {
 } from "../source.ts";
 import { MAX_STORED_TYPE_LENGTH } from "../domain/validate.ts";
 import { ConfigError } from "../errors.ts";
-import { errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
+import { deletedBetween, errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { telemetryOn } from "../telemetry/mod.ts";
 import { parseBodies } from "./_bodies.ts";
@@ -51,6 +51,8 @@ export class StreamSource implements PageSource {
   #pull: StreamPull | null = null;
   /** The EventId the pull is positioned at: the next page must start here. */
   #next = -1;
+  /** The stream sequence the pull was positioned at, until its first message is checked (0). */
+  #startSeq = 0;
   #stream = "";
 
   /** @param options the broker, the page size, waits and logging. */
@@ -113,6 +115,7 @@ export class StreamSource implements PageSource {
     const { limit, waitMs = 1000 } = this.#options;
     const taken = await pull.take(limit, waitMs, signal);
     if (taken === null) return null;
+    await this.#checkStart(taken.firstSeq);
     const started = performance.now();
     const events = parseBodies(taken);
     for (const event of events) {
@@ -148,7 +151,27 @@ export class StreamSource implements PageSource {
     this.#pull = pull;
     this.#stream = link.stream;
     this.#next = from;
+    this.#startSeq = seq;
     return pull;
+  }
+
+  /**
+   * A new pull's first message must be at the sequence it was positioned at, or the stream must
+   * hold nothing between (deleted messages): otherwise the broker skipped messages, and the
+   * messages taken are dropped with the pull (the page is read again from a new position).
+   * @throws Error when messages were skipped.
+   */
+  async #checkStart(first: number): Promise<void> {
+    const start = this.#startSeq;
+    if (start === 0 || first === 0) return;
+    if (
+      first < start || first > start && !await deletedBetween(this.#link as NatsLink, start, first)
+    ) {
+      throw new Error(
+        `the stream reader was positioned at sequence ${start}, and its first message came at ${first}: the broker did not start there`,
+      );
+    }
+    this.#startSeq = 0;
   }
 
   async #dropPull(): Promise<void> {

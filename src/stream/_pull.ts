@@ -29,6 +29,8 @@ import { Bodies, replyBytes, type TakenBodies } from "./_bodies.ts";
 export interface Taken extends TakenBodies {
   /** Milliseconds spent receiving these messages since the last take (the client's parse included). */
   readonly receiveMs: number;
+  /** The stream sequence of the pull's first message (0 while none has come). */
+  readonly firstSeq: number;
 }
 
 /** How a pull runs. */
@@ -91,10 +93,11 @@ export class StreamPull {
   /** Messages asked for and not yet received. */
   #credit = 0;
   /**
-   * The delivery and stream sequences of the last message received (0: none yet; the first
-   * message may be at any stream sequence, the consumer starts at the first one it holds).
+   * The delivery and stream sequences of the last message received, and the stream sequence of
+   * the first (0: none yet; the first message may be at any stream sequence, the consumer starts
+   * at the first one it holds: its owner checks it).
    */
-  readonly #last = { dseq: 0, sseq: 0 };
+  readonly #last = { dseq: 0, sseq: 0, first: 0 };
   /** Messages left in the stream after the last one received (-1: none received yet). */
   #pending = -1;
   #broken: Error | null = null;
@@ -162,7 +165,7 @@ export class StreamPull {
     if (signal.aborted) return null;
     const taken = this.#bodies.take(Math.min(max, this.#bodies.count));
     this.#refill();
-    return { ...taken, receiveMs: this.#clock.take() };
+    return { ...taken, receiveMs: this.#clock.take(), firstSeq: this.#last.first };
   }
 
   /** Stop: unsubscribe and delete the consumer (its inactivity removes it otherwise). */
@@ -239,6 +242,7 @@ export class StreamPull {
       );
       return;
     }
+    if (this.#last.first === 0) this.#last.first = sseq;
     this.#last.dseq = dseq;
     this.#last.sseq = sseq;
     this.#pending = POSITION[1] ?? 0;

@@ -74,7 +74,8 @@ Deno.test({
       for (let from = 41; from <= 250;) {
         const page = await source.fetchPage(from, signal);
         read.push(...ids(page.events));
-        from = Math.max(from, ...ids(page.events)) + 1;
+        // an empty page (the broker not back yet) leaves the position where it was
+        if (page.events.length > 0) from = Math.max(from, ...ids(page.events)) + 1;
       }
       assertEquals(read, Array.from({ length: 250 }, (_, i) => 1 + i));
       assertEquals((await source.fetchPage(251, signal)).events, []);
