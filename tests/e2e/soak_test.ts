@@ -114,8 +114,14 @@ Deno.test({
       const started = await readUntil(errors, (text) => /^Soak started: .*\n/m.test(text));
       const pids = JSON.parse(/^Soak started: (.*)$/m.exec(started)?.[1] ?? "null");
       const out = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      // Two table rows: sampling is under way.
-      await readUntil(out, (text) => (text.match(/^ +[\d.]+ \|/gm) ?? []).length >= 2);
+      // Two table rows: sampling is under way (if the soak ends first, its stderr says why).
+      await readUntil(out, (text) => (text.match(/^ +[\d.]+ \|/gm) ?? []).length >= 2).catch(
+        async (error) => {
+          let why = "";
+          for (let r = await errors.read(); !r.done; r = await errors.read()) why += r.value;
+          throw new Error(`${error.message}\nstderr after the start:\n${why}`);
+        },
+      );
       child.kill("SIGINT");
       let rest = "";
       for (;;) {
