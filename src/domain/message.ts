@@ -121,8 +121,30 @@ export function bodyOf(event: ScanEvent): string {
  * ```
  */
 export function rawEventOf(body: EventBody): Record<string, unknown> {
+  if (hasBodyKeys(body)) {
+    // The same object as below, built as one literal: a rest and a spread per message cost
+    // half of a downstream page's parse (docs/performance.md).
+    return {
+      EventId: body.EventId,
+      ParcelId: body.ParcelId,
+      Type: body.Type,
+      CreatedDateTimeUtc: body.CreatedDateTimeUtc,
+      StatusCode: body.StatusCode,
+      User: { RunId: body.RunId },
+    };
+  }
   const { RunId, ...rest } = body;
   return { ...rest, User: { RunId } };
+}
+
+/** The keys of a body as {@link bodyOf} writes them, in its order. */
+const BODY_KEYS = ["EventId", "ParcelId", "Type", "CreatedDateTimeUtc", "StatusCode", "RunId"];
+
+/** Whether `body` has exactly {@link BODY_KEYS}, in that order. */
+function hasBodyKeys(body: object): boolean {
+  let i = 0;
+  for (const key in body) if (key !== BODY_KEYS[i++]) return false;
+  return i === BODY_KEYS.length;
 }
 
 /**

@@ -168,6 +168,23 @@ Deno.test("a raw event read back carries RunId under User, as the API sends it",
   });
 });
 
+Deno.test("a body of another shape is read back the same way: every key kept, in order, RunId under User", () => {
+  const bodies: Record<string, unknown>[] = [
+    { EventId: 1, ParcelId: 2, Type: "T", CreatedDateTimeUtc: "x", StatusCode: "", RunId: "r" },
+    { ParcelId: 2, EventId: 1, Type: "T", CreatedDateTimeUtc: "x", StatusCode: "", RunId: "r" },
+    { EventId: 1, ParcelId: 2, Type: "T", CreatedDateTimeUtc: "x", StatusCode: "" },
+    { EventId: 1, ParcelId: 2, Type: "T", CreatedDateTimeUtc: "x", StatusCode: "", RunId: 1, X: 0 },
+    { Extra: true, RunId: "r" },
+    {},
+  ];
+  for (const body of bodies) {
+    const { RunId, ...rest } = body;
+    const read = rawEventOf(body as never);
+    assertEquals(read, { ...rest, User: { RunId } }, JSON.stringify(body));
+    assertEquals(Object.keys(read), [...Object.keys(rest), "User"], JSON.stringify(body));
+  }
+});
+
 Deno.test("a stream filter covers the worker's subjects only when it matches every one of them", () => {
   const cases: [string, boolean][] = [
     ["scan.v1.events.>", true],
