@@ -163,10 +163,9 @@ export class StreamSource implements PageSource {
    */
   async #checkStart(first: number): Promise<void> {
     const start = this.#startSeq;
-    if (start === 0 || first === 0) return;
-    if (
-      first < start || first > start && !await deletedBetween(this.#link as NatsLink, start, first)
-    ) {
+    const link = this.#link;
+    if (start === 0 || first === 0 || link === null) return;
+    if (first < start || first > start && !await deletedBetween(link, start, first)) {
       throw new Error(
         `the stream reader was positioned at sequence ${start}, and its first message came at ${first}: the broker did not start there`,
       );

@@ -7,8 +7,9 @@
  * cost more than the rest of the reader together (docs/performance.md).
  *
  * It holds the guarantees of the client's ordered consumer: messages come in stream order, each
- * once; a gap in the delivery sequence, a reconnection, an error status or a broker that stops
- * answering makes it unusable (`take` throws), and its owner positions a new one.
+ * once; a gap in the delivery or stream sequence, a reconnection, an error status or a broker
+ * that stops answering makes it unusable (`take` hands over what came before, then throws), and
+ * its owner positions a new one after the last message taken.
  *
  * @module
  */
@@ -138,8 +139,11 @@ export class StreamPull {
 
   /**
    * Up to `max` messages: at once when that many are here or the stream has none after them,
-   * otherwise once `max` have come, the stream's last has come, or `waitMs` has passed.
-   * @throws when the pull is broken (its owner positions a new one); on abort, the messages stay.
+   * otherwise once `max` have come, the stream's last has come, or `waitMs` has passed. A broken
+   * pull still hands over the messages it received before the break (each followed the one
+   * before it), so that its owner positions the next pull after them, past a hole in the stream.
+   * @throws when the pull is broken and holds none (its owner positions a new one); on abort,
+   * the messages stay.
    */
   async take(max: number, waitMs: number, signal: AbortSignal): Promise<Taken | null> {
     this.#refill();
@@ -161,7 +165,7 @@ export class StreamPull {
     if (this.#credit > 0 && silentMs > 3 * (this.#options.heartbeatMs ?? 5000)) {
       this.#fail(new Error(`the broker sent nothing for ${Math.round(silentMs)} ms`));
     }
-    if (this.#broken !== null) throw this.#broken;
+    if (this.#broken !== null && this.#bodies.count === 0) throw this.#broken;
     if (signal.aborted) return null;
     const taken = this.#bodies.take(Math.min(max, this.#bodies.count));
     this.#refill();
@@ -236,7 +240,7 @@ export class StreamPull {
     const sseq = POSITION[2] ?? 0;
     if (this.#last.sseq !== 0 && sseq !== this.#last.sseq + 1) {
       // The consumer reads the whole stream: its messages follow each other. A hole (a message
-      // deleted from the stream) costs one new pull, positioned after it.
+      // deleted from the stream) costs one new pull, positioned after the messages before it.
       this.#fail(
         new Error(`stream message ${sseq} came after ${this.#last.sseq}: one was skipped`),
       );

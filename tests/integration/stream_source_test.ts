@@ -104,3 +104,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "messages deleted from the stream are stepped over, where the reader starts and mid-read",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const source = new StreamSource({ connect: linkTo(server), limit: 3, logger, backoff });
+    // A reader that cannot get past a hole retries for ever: that fails the test instead.
+    const stuck = new AbortController();
+    const timer = setTimeout(() => stuck.abort(), 20_000);
+    const signal = stuck.signal;
+    try {
+      await publish(server, 1, Array.from({ length: 10 }, (_, i) => body(1 + i)));
+      const link = await linkTo(server)(signal);
+      if (link === null) throw new Error("no broker");
+      try {
+        for (const seq of [5, 8]) await link.jsm.streams.deleteMessage(link.stream, seq);
+      } finally {
+        await link.close();
+      }
+      // From 5 (deleted: the reader starts there and its first message is 6), and from 1
+      // (reading past 5 and 8 mid-read).
+      for (const start of [5, 1]) {
+        const read: number[] = [];
+        for (let from = start; from <= 10;) {
+          const page = await source.fetchPage(from, signal);
+          read.push(...ids(page.events));
+          if (page.events.length > 0) from = Math.max(...ids(page.events)) + 1;
+          else break;
+        }
+        assertEquals(read, [1, 2, 3, 4, 6, 7, 9, 10].filter((id) => id >= start), `from ${start}`);
+      }
+    } finally {
+      clearTimeout(timer);
+      await source.close();
+      await server.destroy();
+    }
+  },
+});
