@@ -49,15 +49,27 @@ export function holesOfPage(
   seen: readonly number[],
   sinceMs: number,
 ): Hole[] {
-  const ids = [...new Set(seen.filter((id) => id > from && id <= to))].sort((a, b) => a - b);
+  // A page's EventIds usually ascend already: then no copy and no sort (a sort of 1000 numbers
+  // per page was most of the late-event bookkeeping's time, docs/performance.md).
+  const ids = ascending(seen) ? seen : [...new Set(seen)].sort((a, b) => a - b);
   const holes: Hole[] = [];
   let next = from + 1;
   for (const id of ids) {
+    if (id <= from) continue;
+    if (id > to) break;
     if (id > next) holes.push({ lo: next, hi: id - 1, sinceMs });
     next = id + 1;
   }
   if (next <= to) holes.push({ lo: next, hi: to, sinceMs });
   return holes;
+}
+
+/** Whether each of `ids` is greater than the one before it. */
+function ascending(ids: readonly number[]): boolean {
+  for (let i = 1; i < ids.length; i++) {
+    if ((ids[i] as number) <= (ids[i - 1] as number)) return false;
+  }
+  return true;
 }
 
 /**

@@ -42,6 +42,33 @@ Deno.test("an empty page (the checkpoint does not move) opens no hole", () => {
   assertEquals(holesOfPage(10, 10, [], 1), []);
 });
 
+Deno.test("a page's holes are the same whatever the order of its EventIds, duplicates included", () => {
+  const pages: number[][] = [
+    [11, 12, 15, 19, 20],
+    [3, 11, 12, 15, 19, 20, 25],
+    [20, 19, 15, 12, 11],
+    [11, 11, 12, 15, 15, 20],
+    [12, 11, 15, 20, 19, 9, 30],
+    [],
+    [10],
+    [21],
+  ];
+  for (const seen of pages) {
+    const expected: { lo: number; hi: number; sinceMs: number }[] = [];
+    const inPage = new Set(seen.filter((id) => id > 10 && id <= 20));
+    let lo = 0;
+    for (let id = 11; id <= 21; id++) {
+      const open = id <= 20 && !inPage.has(id);
+      if (open && lo === 0) lo = id;
+      if (!open && lo !== 0) {
+        expected.push({ lo, hi: id - 1, sinceMs: 3 });
+        lo = 0;
+      }
+    }
+    assertEquals(holesOfPage(10, 20, seen, 3), expected, JSON.stringify(seen));
+  }
+});
+
 Deno.test("holes of newer pages are added after the open ones", () => {
   assertEquals(addHoles([h(3, 3)], [h(9, 9, 2)]), { holes: [h(3, 3), h(9, 9, 2)], dropped: 0 });
 });
