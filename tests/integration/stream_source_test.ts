@@ -48,14 +48,49 @@ function ids(events: readonly unknown[]): number[] {
   return events.map((e) => (typeof e === "object" ? (e as { EventId: number }).EventId : -1));
 }
 
+/**
+ * Run `fn` with a private broker and a stream source of pages of `limit` on it; both are removed
+ * afterwards, also on failure.
+ */
+async function withSource(
+  limit: number,
+  fn: (server: PrivateNats, source: StreamSource) => Promise<void>,
+): Promise<void> {
+  const server = await startNats();
+  const source = new StreamSource({ connect: linkTo(server), limit, logger, backoff });
+  try {
+    await fn(server, source);
+  } finally {
+    await source.close();
+    await server.destroy();
+  }
+}
+
+/**
+ * The EventIds of the pages from `from` until one past `last`, as the worker reads them: an
+ * empty page (the broker not back yet) leaves the position where it was.
+ */
+async function readPages(
+  source: StreamSource,
+  from: number,
+  last: number,
+  signal: AbortSignal,
+): Promise<number[]> {
+  const read: number[] = [];
+  while (from <= last) {
+    const page = await source.fetchPage(from, signal);
+    read.push(...ids(page.events));
+    if (page.events.length > 0) from = Math.max(from, ...ids(page.events)) + 1;
+  }
+  return read;
+}
+
 Deno.test({
   name: "the stream source goes on across a broker restart: every message once, in order",
   ignore: NATS_IGNORE,
-  async fn() {
-    const server = await startNats();
-    const source = new StreamSource({ connect: linkTo(server), limit: 40, logger, backoff });
-    const signal = new AbortController().signal;
-    try {
+  fn: () =>
+    withSource(40, async (server, source) => {
+      const signal = new AbortController().signal;
       await publish(server, 1, Array.from({ length: 200 }, (_, i) => body(1 + i)));
       const read: number[] = [];
       const first = await source.fetchPage(1, signal);
@@ -71,75 +106,55 @@ Deno.test({
       await server.kill("SIGKILL");
       await server.start();
       await publish(server, 201, Array.from({ length: 50 }, (_, i) => body(201 + i)));
-      for (let from = 41; from <= 250;) {
-        const page = await source.fetchPage(from, signal);
-        read.push(...ids(page.events));
-        // an empty page (the broker not back yet) leaves the position where it was
-        if (page.events.length > 0) from = Math.max(from, ...ids(page.events)) + 1;
-      }
+      read.push(...await readPages(source, 41, 250, signal));
       assertEquals(read, Array.from({ length: 250 }, (_, i) => 1 + i));
       assertEquals((await source.fetchPage(251, signal)).events, []);
-    } finally {
-      await source.close();
-      await server.destroy();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a body that is not JSON is passed on as its text, between the events around it",
   ignore: NATS_IGNORE,
-  async fn() {
-    const server = await startNats();
-    const source = new StreamSource({ connect: linkTo(server), limit: 10, logger, backoff });
-    try {
+  fn: () =>
+    withSource(10, async (server, source) => {
       await publish(server, 1, [body(1), "not json \u0000 at all", body(3), "[1,2]", body(5)]);
       const page = await source.fetchPage(1, new AbortController().signal);
       assertEquals(ids(page.events), [1, -1, 3, -1, 5]);
       assertEquals([page.events[1], page.events[3]], ["not json \u0000 at all", "[1,2]"]);
       assertEquals(page.full, false);
-    } finally {
-      await source.close();
-      await server.destroy();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "messages deleted from the stream are stepped over, where the reader starts and mid-read",
   ignore: NATS_IGNORE,
-  async fn() {
-    const server = await startNats();
-    const source = new StreamSource({ connect: linkTo(server), limit: 3, logger, backoff });
-    // A reader that cannot get past a hole retries for ever: that fails the test instead.
-    const stuck = new AbortController();
-    const timer = setTimeout(() => stuck.abort(), 20_000);
-    const signal = stuck.signal;
-    try {
-      await publish(server, 1, Array.from({ length: 10 }, (_, i) => body(1 + i)));
-      const link = await linkTo(server)(signal);
-      if (link === null) throw new Error("no broker");
+  fn: () =>
+    withSource(3, async (server, source) => {
+      // A reader that cannot get past a hole retries for ever: that fails the test instead.
+      const stuck = new AbortController();
+      const timer = setTimeout(() => stuck.abort(), 20_000);
+      const signal = stuck.signal;
       try {
-        for (const seq of [5, 8]) await link.jsm.streams.deleteMessage(link.stream, seq);
-      } finally {
-        await link.close();
-      }
-      // From 5 (deleted: the reader starts there and its first message is 6), and from 1
-      // (reading past 5 and 8 mid-read).
-      for (const start of [5, 1]) {
-        const read: number[] = [];
-        for (let from = start; from <= 10;) {
-          const page = await source.fetchPage(from, signal);
-          read.push(...ids(page.events));
-          if (page.events.length > 0) from = Math.max(...ids(page.events)) + 1;
-          else break;
+        await publish(server, 1, Array.from({ length: 10 }, (_, i) => body(1 + i)));
+        const link = await linkTo(server)(signal);
+        if (link === null) throw new Error("no broker");
+        try {
+          for (const seq of [5, 8]) await link.jsm.streams.deleteMessage(link.stream, seq);
+        } finally {
+          await link.close();
         }
-        assertEquals(read, [1, 2, 3, 4, 6, 7, 9, 10].filter((id) => id >= start), `from ${start}`);
+        // From 5 (deleted: the reader starts there and its first message is 6), and from 1
+        // (reading past 5 and 8 mid-read).
+        for (const start of [5, 1]) {
+          const read = await readPages(source, start, 10, signal);
+          assertEquals(
+            read,
+            [1, 2, 3, 4, 6, 7, 9, 10].filter((id) => id >= start),
+            `from ${start}`,
+          );
+        }
+      } finally {
+        clearTimeout(timer);
       }
-    } finally {
-      clearTimeout(timer);
-      await source.close();
-      await server.destroy();
-    }
-  },
+    }),
 });

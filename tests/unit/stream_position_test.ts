@@ -5,8 +5,13 @@
  * from a stand-in for its two requests (message by sequence, stream info).
  */
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { LATE_HEADER, type NatsLink } from "../../src/nats/mod.ts";
-import { deletedBetween, messageAt, seqOfEventId } from "../../src/nats/mod.ts";
+import {
+  deletedBetween,
+  LATE_HEADER,
+  messageAt,
+  type NatsLink,
+  seqOfEventId,
+} from "../../src/nats/mod.ts";
 import { messageId } from "../../src/domain/message.ts";
 
 /** A stream whose message at sequence i + 1 is event `eventIds[i]` (null: another writer's). */
@@ -16,7 +21,6 @@ class FakeStream {
   readonly unreadable = new Map<number, number>();
   readonly late = new Set<number>();
   first = 1;
-  gets = 0;
 
   constructor(readonly eventIds: readonly (number | null)[]) {}
 
@@ -31,7 +35,6 @@ class FakeStream {
           },
         }),
       getMessage: (_name: string, query: { seq: number }) => {
-        this.gets++;
         const { seq } = query;
         const failures = this.unreadable.get(seq) ?? 0;
         if (failures > 0) this.unreadable.set(seq, failures - 1);
