@@ -112,13 +112,43 @@ async function createStream(link: NatsLink, maxAgeMs: number, logger: Logger): P
  * taken for a hole (a reader positioned past it would lose the message).
  * @throws Error when the broker has no message at a sequence its stream has not deleted.
  */
-export async function messageAt(link: NatsLink, seq: number): Promise<StoredMsg | null> {
-  const message = await link.jsm.streams.getMessage(link.stream, { seq });
-  if (message !== null) return message;
-  if (await deletedBetween(link, seq, seq + 1)) return null;
-  throw new Error(
-    `the broker has no message at sequence ${seq} of the stream ${link.stream}, which has not deleted it`,
-  );
+export function messageAt(link: NatsLink, seq: number): Promise<StoredMsg | null> {
+  return new Lookup(link).at(seq);
+}
+
+/**
+ * Messages read by sequence for one search (a position, the stream's end, an event looked for),
+ * as {@link messageAt} reads them, with the stream's list of deleted sequences asked for once:
+ * at the first "no message", and again only for a sequence that list does not name (deleted
+ * since, or one the broker failed to load). A search that crosses many deleted messages would
+ * otherwise fetch the list once per message.
+ */
+class Lookup {
+  readonly #link: NatsLink;
+  /** The stream's first sequence and deleted ones when last asked; null before. */
+  #gone: { readonly first: number; readonly deleted: ReadonlySet<number> } | null = null;
+
+  constructor(link: NatsLink) {
+    this.#link = link;
+  }
+
+  async at(seq: number): Promise<StoredMsg | null> {
+    const link = this.#link;
+    const message = await link.jsm.streams.getMessage(link.stream, { seq });
+    if (message !== null || this.#isGone(seq)) return message;
+    const { state } = await link.jsm.streams.info(link.stream, { deleted_details: true });
+    this.#gone = { first: state.first_seq, deleted: new Set(state.deleted ?? []) };
+    if (this.#isGone(seq) || seq > state.last_seq) return null;
+    throw new Error(
+      `the broker has no message at sequence ${seq} of the stream ${link.stream}, which has not deleted it`,
+    );
+  }
+
+  /** Whether the list last asked for puts `seq` among the deleted (a stream never undeletes). */
+  #isGone(seq: number): boolean {
+    const gone = this.#gone;
+    return gone !== null && (seq < gone.first || gone.deleted.has(seq));
+  }
 }
 
 /**
@@ -150,8 +180,9 @@ const LOOK_BACK = 1000;
 export async function streamEnd(link: NatsLink): Promise<StreamEnd> {
   const info = await link.jsm.streams.info(link.stream);
   const lastSeq = info.state.last_seq;
+  const lookup = new Lookup(link);
   for (let seq = lastSeq; seq >= Math.max(1, info.state.first_seq, lastSeq - LOOK_BACK); seq--) {
-    const message = await messageAt(link, seq);
+    const message = await lookup.at(seq);
     const eventId = eventIdOf(message?.header?.get("Nats-Msg-Id"));
     if (eventId !== null) return { lastSeq, lastEventId: eventId };
   }
@@ -171,9 +202,10 @@ export async function seqOfEventId(link: NatsLink, eventId: number): Promise<num
   const { state } = await link.jsm.streams.info(link.stream);
   let low = Math.max(1, state.first_seq);
   let high = state.last_seq + 1;
+  const lookup = new Lookup(link);
   while (low < high) {
     const middle = Math.floor((low + high) / 2);
-    const next = await nextInPlace(link, middle, high);
+    const next = await nextInPlace(lookup, middle, high);
     if (next === null || next.eventId >= eventId) high = middle;
     else low = next.seq + 1;
   }
@@ -185,12 +217,12 @@ export async function seqOfEventId(link: NatsLink, eventId: number): Promise<num
  * nor another writer's): its sequence and EventId; null when there is none.
  */
 async function nextInPlace(
-  link: NatsLink,
+  lookup: Lookup,
   seq: number,
   end: number,
 ): Promise<{ seq: number; eventId: number } | null> {
   for (; seq < end; seq++) {
-    const message = await messageAt(link, seq);
+    const message = await lookup.at(seq);
     if (message === null || message.header?.get(LATE_HEADER) === "true") continue;
     const eventId = eventIdOf(message.header?.get("Nats-Msg-Id"));
     if (eventId !== null) return { seq, eventId };
@@ -214,8 +246,9 @@ export async function holdsEvent(
   const { state } = await link.jsm.streams.info(link.stream);
   const first = Math.max(1, state.first_seq);
   let seq = late ? Math.max(first, lastSeq - LOOK_BACK) : await seqOfEventId(link, eventId);
+  const lookup = new Lookup(link);
   for (const stop = Math.min(lastSeq, seq + LOOK_BACK); seq <= stop; seq++) {
-    const message = await messageAt(link, seq);
+    const message = await lookup.at(seq);
     const id = message?.header?.get("Nats-Msg-Id");
     if (id === wanted) return true;
     const found = eventIdOf(id);

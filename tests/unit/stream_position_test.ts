@@ -7,6 +7,7 @@
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import {
   deletedBetween,
+  holdsEvent,
   LATE_HEADER,
   messageAt,
   type NatsLink,
@@ -21,19 +22,23 @@ class FakeStream {
   readonly unreadable = new Map<number, number>();
   readonly late = new Set<number>();
   first = 1;
+  /** How often the stream's deleted sequences were asked for. */
+  deletedAsked = 0;
 
   constructor(readonly eventIds: readonly (number | null)[]) {}
 
   link(): NatsLink {
     const streams = {
-      info: (_name: string, options?: { deleted_details?: boolean }) =>
-        Promise.resolve({
+      info: (_name: string, options?: { deleted_details?: boolean }) => {
+        if (options?.deleted_details) this.deletedAsked++;
+        return Promise.resolve({
           state: {
             first_seq: this.first,
             last_seq: this.eventIds.length,
             ...(options?.deleted_details ? { deleted: [...this.deleted] } : {}),
           },
-        }),
+        });
+      },
       getMessage: (_name: string, query: { seq: number }) => {
         const { seq } = query;
         const failures = this.unreadable.get(seq) ?? 0;
@@ -130,4 +135,19 @@ Deno.test("a message is null only when the stream no longer holds its sequence",
   assertEquals(await deletedBetween(stream.link(), 6, 7), true);
   assertEquals(await deletedBetween(stream.link(), 5, 7), false);
   assertEquals(await deletedBetween(stream.link(), 11, 20), true);
+});
+
+Deno.test("a search across many deleted messages asks for the deleted list once", async () => {
+  const eventIds = Array.from({ length: 400 }, (_, i) => i + 1);
+  const stream = new FakeStream(eventIds);
+  for (let seq = 101; seq <= 300; seq++) stream.deleted.add(seq);
+  assertEquals(await seqOfEventId(stream.link(), 150), linear(stream, 150));
+  assertEquals(stream.deletedAsked, 1);
+  stream.deletedAsked = 0;
+  assertEquals(await holdsEvent(stream.link(), 301, false, 400), true);
+  assertEquals(stream.deletedAsked <= 2, true, `asked ${stream.deletedAsked} times`); // one per search
+  stream.deletedAsked = 0;
+  stream.unreadable.set(350, 1); // not in the list: asked again, and an error
+  await assertRejects(seqOfEventId(stream.link(), 351), Error, /sequence 350/);
+  assertEquals(stream.deletedAsked, 2);
 });
