@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { PageResult } from "../domain/project.ts";
+import type { PageResult, ParcelChange } from "../domain/project.ts";
 import type { Rejection } from "../domain/validate.ts";
 import { pendingMigrations, requireMigrated } from "./migrate.ts";
 import {
@@ -19,7 +19,7 @@ import {
   type StoreStatus,
 } from "./store.ts";
 import { FEED_ID, feedRow, missingSchema, nowUtc, writingBatch, writingPage } from "./_call.ts";
-import { isMissingTable, SqliteFile } from "./sqlite_file.ts";
+import { isMissingTable, runByRows, SqliteFile } from "./sqlite_file.ts";
 import { SqliteOutbox, writeOutbox } from "./sqlite_outbox.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
 import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
@@ -105,9 +105,11 @@ export class SqliteStore implements Store {
     let outboxed = 0;
     let lastSeq = 0;
     this.#file.transaction(() => {
-      for (const c of result.changes) {
-        // Positional parameters: no object to build or names to look up per parcel.
-        s.upsertParcel.run(
+      const changes = result.changes;
+      // Positional parameters: no object to build or names to look up per parcel.
+      runByRows(s.upsertParcels, changes.length, (i, values) => {
+        const c = changes[i] as ParcelChange;
+        values.push(
           c.parcelId,
           c.lastEventId,
           c.type,
@@ -120,7 +122,7 @@ export class SqliteStore implements Store {
           c.deliveryTimeUtc,
           now,
         );
-      }
+      });
       for (const r of result.rejections) {
         const row = { eventId: r.eventId, reason: r.reason, payload: r.payload, now };
         if (s.insertRejection.run(row).changes === 1) rejected.push(r);

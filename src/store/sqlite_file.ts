@@ -9,11 +9,12 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { FEED_ID, missingSchema, storeCall } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
 import {
-  INSERT_OUTBOX,
-  INSERT_OUTBOX_ROWS,
   INSERT_REJECTION,
+  insertOutbox,
   MOVE_CHECKPOINT,
-  UPSERT_PARCEL,
+  rowChunks,
+  ROWS_PER_STATEMENT,
+  upsertParcels,
 } from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
 import type { AppliedMigration } from "./store.ts";
@@ -25,15 +26,40 @@ import type { AppliedMigration } from "./store.ts";
  */
 const BUSY_TIMEOUT_MS = 5000;
 
+/** A multi-row statement by its rows per statement (each of {@link ROWS_PER_STATEMENT}). */
+export type ByRows = ReadonlyMap<number, StatementSync>;
+
 /** The page statements, prepared once. */
 export interface Prepared {
-  upsertParcel: StatementSync;
+  upsertParcels: ByRows;
   insertRejection: StatementSync;
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
-  insertOutbox: StatementSync;
-  insertOutboxRows: StatementSync;
+  insertOutbox: ByRows;
   storeLate: StatementSync;
+}
+
+/** A value bound to a statement's parameter. */
+export type SqlValue = string | number | bigint | null;
+
+/**
+ * Run a multi-row statement over `count` rows, in statements of the sizes {@link rowChunks}
+ * gives: `bind(i, values)` pushes row i's parameters; `ran` sees each statement's result.
+ */
+export function runByRows(
+  statements: ByRows,
+  count: number,
+  bind: (row: number, values: SqlValue[]) => void,
+  ran?: (result: { changes: number | bigint; lastInsertRowid: number | bigint }) => void,
+): void {
+  let row = 0;
+  for (const size of rowChunks(count)) {
+    const statement = statements.get(size) as StatementSync;
+    const values: SqlValue[] = [];
+    for (const end = row + size; row < end; row++) bind(row, values);
+    const result = statement.run(...values);
+    ran?.(result);
+  }
 }
 
 /** Whether an error from node:sqlite says a table is missing. */
@@ -104,14 +130,13 @@ export class SqliteFile {
     if (this.#prepared === null) {
       try {
         this.#prepared = {
-          upsertParcel: this.db.prepare(UPSERT_PARCEL),
+          upsertParcels: this.#byRows(upsertParcels),
           insertRejection: this.db.prepare(INSERT_REJECTION),
           moveCheckpoint: this.db.prepare(MOVE_CHECKPOINT),
           readCheckpoint: this.db.prepare(
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
-          insertOutbox: this.db.prepare(INSERT_OUTBOX),
-          insertOutboxRows: this.db.prepare(INSERT_OUTBOX_ROWS),
+          insertOutbox: this.#byRows(insertOutbox),
           storeLate: this.db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {
@@ -119,6 +144,11 @@ export class SqliteFile {
       }
     }
     return this.#prepared;
+  }
+
+  /** A multi-row statement prepared for each of {@link ROWS_PER_STATEMENT}. */
+  #byRows(sql: (rows: number) => string): ByRows {
+    return new Map(ROWS_PER_STATEMENT.map((rows) => [rows, this.db.prepare(sql(rows))]));
   }
 
   /** Run `work` in one write transaction; roll back on any error. */

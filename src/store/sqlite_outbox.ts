@@ -11,10 +11,9 @@ import { SchemaMissingError } from "../errors.ts";
 import type { OutboxStore, SequencedRow } from "./store.ts";
 import { nowUtc, RELAY_ID } from "./_call.ts";
 import type { StatementSync } from "node:sqlite";
-import type { Prepared, SqliteFile } from "./sqlite_file.ts";
+import { type Prepared, runByRows, type SqliteFile } from "./sqlite_file.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
 import { outboxOrder } from "./page_document.ts";
-import { OUTBOX_ROWS_PER_INSERT } from "./sqlite_sql.ts";
 import type { OutboxRow } from "../domain/message.ts";
 
 /**
@@ -33,31 +32,23 @@ export function writeOutbox(s: Prepared, result: PageResult, now: string): [numb
   );
   let written = 0;
   let lastSeq = 0;
-  const insert = (statement: StatementSync, from: number, to: number) => {
-    const values: (string | number | null)[] = [];
-    for (let i = from; i < to; i++) {
-      const row = rows[i] as OutboxRow;
-      values.push(
-        row.eventId,
-        row.subject,
-        row.body,
-        now,
-        traceparent,
-        late.has(row.eventId) ? 1 : 0,
-      );
-    }
-    const done = statement.run(...values);
+  runByRows(s.insertOutbox, rows.length, (i, values) => {
+    const row = rows[i] as OutboxRow;
+    values.push(
+      row.eventId,
+      row.subject,
+      row.body,
+      now,
+      traceparent,
+      late.has(row.eventId) ? 1 : 0,
+    );
+  }, (done) => {
     // A row already there is left as it is (not counted); the last one inserted is the highest.
     if (Number(done.changes) > 0) {
       written += Number(done.changes);
       lastSeq = Number(done.lastInsertRowid);
     }
-  };
-  let at = 0;
-  for (; at + OUTBOX_ROWS_PER_INSERT <= rows.length; at += OUTBOX_ROWS_PER_INSERT) {
-    insert(s.insertOutboxRows, at, at + OUTBOX_ROWS_PER_INSERT);
-  }
-  for (; at < rows.length; at++) insert(s.insertOutbox, at, at + 1);
+  });
   return [written, lastSeq];
 }
 

@@ -21,17 +21,56 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = defineMigrations({
 });
 
 /**
- * Insert or merge one parcel's change under the guards of docs/rules.md §3.6–3.7: the last-event
- * columns move only to a higher EventId, a pickup or delivery time only to a lower EventId than
- * the stored one. A replayed page therefore matches no row's WHERE and changes nothing.
- * Parameters ?1–?11: ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
- * PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc.
- * (In an SQLite UPDATE every expression reads the row as it was before the update.)
+ * Rows per multi-row statement: a page's parcel changes and outbox rows go in statements of the
+ * largest of these sizes that fits what is left ({@link rowChunks}), each prepared once. One
+ * statement per row cost more (the outbox's 1000 rows of about 250 bytes in one transaction, in
+ * a bare loop: 3.6–4.3 ms one by one, 1.6–2.1 ms by 100), and each `run` makes a result object
+ * and two strings that V8 tracks in a table which keeps its largest size (docs/performance.md,
+ * "Memory over time").
  */
-export const UPSERT_PARCEL = `
+export const ROWS_PER_STATEMENT: readonly number[] = [100, 20, 5, 1];
+
+/**
+ * How `count` rows split into statements of {@link ROWS_PER_STATEMENT} rows: the largest size
+ * that fits first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { rowChunks } from "./sqlite_sql.ts";
+ * assert.deepEqual(rowChunks(237), [100, 100, 20, 5, 5, 5, 1, 1]);
+ * assert.deepEqual(rowChunks(0), []);
+ * ```
+ */
+export function rowChunks(count: number): number[] {
+  const chunks: number[] = [];
+  let left = count;
+  for (const size of ROWS_PER_STATEMENT) {
+    for (; left >= size; left -= size) chunks.push(size);
+  }
+  return chunks;
+}
+
+/** `VALUES` for `rows` rows of `columns` positional parameters each. */
+function valuesOf(rows: number, columns: number): string {
+  const row = `(${Array.from({ length: columns }, () => "?").join(", ")})`;
+  return `VALUES ${Array.from({ length: rows }, () => row).join(",\n    ")}`;
+}
+
+/**
+ * Insert or merge parcels' changes under the guards of docs/rules.md §3.6–3.7, `rows` parcels
+ * (of one page: no two the same) to a statement: the last-event columns move only to a higher
+ * EventId, a pickup or delivery time only to a lower EventId than the stored one. A replayed
+ * page therefore matches no row's WHERE and changes nothing. Each row's 11 parameters in order:
+ * ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc, PickupEventId,
+ * PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc. (In an SQLite UPDATE every
+ * expression reads the row as it was before the update; the rows of a multi-row INSERT go in one
+ * after another, each under its own upsert.)
+ */
+export const upsertParcels = (rows: number): string => `
 INSERT INTO ParcelStates (ParcelId, LastEventId, Type, StatusCode, RunId, CreatedDateTimeUtc,
     PickupEventId, PickupTimeUtc, DeliveryEventId, DeliveryTimeUtc, UpdatedAtUtc)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+${valuesOf(rows, 11)}
 ON CONFLICT (ParcelId) DO UPDATE SET
     LastEventId = CASE WHEN excluded.LastEventId > ParcelStates.LastEventId
         THEN excluded.LastEventId ELSE ParcelStates.LastEventId END,
@@ -68,25 +107,13 @@ UPDATE WorkerStates SET LastProcessedEventId = :to, UpdatedAtUtc = :now
 WHERE Id = :id AND LastProcessedEventId = :from`;
 
 /**
- * An accepted event into the outbox, once (docs/rules.md §7). ?1–?6: EventId, Subject, Body,
- * now, the page's traceparent (docs/telemetry.md), late (1 for a late event, §3.10).
+ * Accepted events into the outbox, once each (docs/rules.md §7), `rows` to a statement. Each
+ * row's 6 parameters in order: EventId, Subject, Body, now, the page's traceparent
+ * (docs/telemetry.md), late (1 for a late event, §3.10).
  */
-export const INSERT_OUTBOX = `
+export const insertOutbox = (rows: number): string => `
 INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Late)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-ON CONFLICT (EventId) DO NOTHING`;
-
-/**
- * Outbox rows per multi-row insert: a page's rows go in statements of this many (the rest one
- * by one), not one statement per row (measured in a bare loop, 1000 rows of about 250 bytes in
- * one transaction: 3.6–4.3 ms one by one, 1.6–2.1 ms by 100).
- */
-export const OUTBOX_ROWS_PER_INSERT = 100;
-
-/** {@link INSERT_OUTBOX} for {@link OUTBOX_ROWS_PER_INSERT} rows: six parameters a row, in its order. */
-export const INSERT_OUTBOX_ROWS = `
-INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Late)
-VALUES ${Array.from({ length: OUTBOX_ROWS_PER_INSERT }, () => "(?, ?, ?, ?, ?, ?)").join(", ")}
+${valuesOf(rows, 6)}
 ON CONFLICT (EventId) DO NOTHING`;
 
 export const MIGRATIONS_TABLE = `

@@ -93,6 +93,22 @@ export function outboxContract(test: ContractTest): void {
     },
   );
 
+  outboxTest(
+    "a page of 237 accepted events waits whole in the outbox, in order",
+    async (_h, store) => {
+      const n = 237; // more than a multi-row statement holds, and a remainder of every size
+      const page = Array.from(
+        { length: n },
+        (_, i) => scanEvent(i + 1, 1000 + (i % 50), "STATUS", T1),
+      );
+      const write = await store.applyPage(projectPage(0, page));
+      assertEquals([write.outboxed, write.lastSeq], [n, n]);
+      const rows = await store.outbox.outboxAfter(0, 1000);
+      assertEquals(rows.map((r) => [r.seq, r.eventId]), page.map((_, i) => [i + 1, i + 1]));
+      assertEquals(rows[236]?.subject, "scan.v1.events.STATUS.1036");
+    },
+  );
+
   outboxTest("a page refused by the guarded checkpoint leaves no outbox row", async (_h, store) => {
     await store.applyPage(projectPage(0, [scanEvent(1, 10, "PICKUP", T1)]));
     await assertRejects(

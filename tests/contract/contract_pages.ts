@@ -55,6 +55,39 @@ export function pageContract(test: ContractTest): void {
     assertEquals(status.newestEventUtc, t(T3));
   });
 
+  test(
+    "a page of 237 parcels is written whole, and merged whole by the next",
+    async (h, store, t) => {
+      await store.migrate();
+      const n = 237; // more than a multi-row statement holds, and a remainder of every size
+      const types = ["PICKUP", "STATUS", "DELIVERY"];
+      const first = Array.from(
+        { length: n },
+        (_, i) => scanEvent(i + 1, 1000 + i, types[i % 3], T1),
+      );
+      const second = Array.from(
+        { length: n },
+        (_, i) => scanEvent(n + 1 + i, 1000 + i, "STATUS", T2, { StatusCode: `S${i}` }),
+      );
+      await store.applyPage(projectPage(0, first));
+      await store.applyPage(projectPage(n, second));
+      assertEquals(await store.readCheckpoint(), 2 * n);
+      assertEquals(
+        await h.parcels(),
+        Array.from({ length: n }, (_, i) => ({
+          parcelId: 1000 + i,
+          lastEventId: n + 1 + i,
+          type: "STATUS",
+          statusCode: `S${i}`,
+          runId: null,
+          createdDateTimeUtc: t(T2),
+          pickupTimeUtc: i % 3 === 0 ? t(T1) : null,
+          deliveryTimeUtc: i % 3 === 2 ? t(T1) : null,
+        })),
+      );
+    },
+  );
+
   test("pages merge across the guards of §3.6–3.7", async (h, store, t) => {
     await store.migrate();
     await store.applyPage(
