@@ -64,6 +64,11 @@ function nextTurn(): Promise<void> {
 
 /** The stream, read forward from where the worker's checkpoint says. */
 export class StreamSource implements PageSource {
+  /**
+   * No turns of the event loop for a page asked for: the read starts on the next turn by itself
+   * ({@link nextTurn}), and turns given before the page in hand is written would run it first.
+   */
+  readonly requestTurns = 0;
   readonly #options: StreamSourceOptions;
   #link: NatsLink | null = null;
   #pull: StreamPull | null = null;
