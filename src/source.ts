@@ -27,6 +27,14 @@
 export interface PageSource {
   /** Fetch the page starting at `from` (inclusive); throws {@link FetchAbortedError} on abort. */
   fetchPage(from: number, signal: AbortSignal): Promise<FetchedPage>;
+  /**
+   * Turns of the event loop a page asked for needs before its request has left the process: the
+   * loop gives them, once a full page has arrived and the next one is asked for, before it
+   * projects and writes the page (`REQUEST_TURNS` in `worker/prefetch.ts` when absent: an HTTP
+   * request). 0 for a source that reads its pages from memory on a later turn by itself (the
+   * stream source): turns given to it would only run that read before the write.
+   */
+  readonly requestTurns?: number;
   /** Let go of what the source holds (a broker connection); the loop's owner calls it at the end. */
   close?(): Promise<void>;
 }

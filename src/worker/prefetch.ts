@@ -154,8 +154,9 @@ export class Prefetcher<R> {
 
   /**
    * A page has arrived. A full page means more is waiting: the next one is asked for (if the
-   * loop already holds this one) before this one is projected, and the event loop turns so the
-   * request is on the wire while this page is projected and written.
+   * loop already holds this one) before this one is projected, and the event loop turns (as
+   * many times as the source's `requestTurns` says) so the request is on the wire while this
+   * page is projected and written.
    */
   async #arrived(
     entry: InFlight<R>,
@@ -166,7 +167,8 @@ export class Prefetcher<R> {
       const end = pageEnd(entry.from - 1, fetched.events);
       if (end >= entry.from) entry.nextFrom = end + 1;
       this.#askForNext(entry);
-      if (entry.next !== null) await turnEventLoop(REQUEST_TURNS);
+      const turns = this.#options.source.requestTurns ?? REQUEST_TURNS;
+      if (entry.next !== null && turns > 0) await turnEventLoop(turns);
     }
     const started = performance.now();
     const result = this.#options.project(fetched);

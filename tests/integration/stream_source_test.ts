@@ -1,8 +1,10 @@
 /**
  * The ordered stream reader on its own (a private broker): it goes on across a broker restart
  * with every message once and in order, and passes a body that is not JSON on as its text (to
- * be rejected by the rules) instead of failing the page for ever.
+ * be rejected by the rules) instead of failing the page for ever. A page already received is
+ * read only after what its caller queued meanwhile (the loop's write of the page in hand).
  */
+import { nextTick } from "node:process";
 import { getLogger } from "@logtape/logtape";
 import { assertEquals } from "../helpers/assert.ts";
 import { linkTo, NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
@@ -156,5 +158,29 @@ Deno.test({
       } finally {
         clearTimeout(timer);
       }
+    }),
+});
+
+Deno.test({
+  name: "a page already received is read after what the caller queued (the write leaves first)",
+  ignore: NATS_IGNORE,
+  fn: () =>
+    withSource(10, async (server, source) => {
+      const signal = new AbortController().signal;
+      await publish(server, 1, Array.from({ length: 30 }, (_, i) => body(1 + i)));
+      const first = await source.fetchPage(1, signal);
+      assertEquals(ids(first.events), Array.from({ length: 10 }, (_, i) => 1 + i));
+      // The pages after it were asked for ahead: let them arrive.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The worker loop asks for the next page, then writes the page in hand; PostgreSQL's
+      // client sends the statement from a nextTick callback. That must not wait for the parse.
+      const order: string[] = [];
+      const next = source.fetchPage(11, signal).then((page) => {
+        order.push("page read");
+        return page;
+      });
+      nextTick(() => order.push("statement sent"));
+      assertEquals(ids((await next).events), Array.from({ length: 10 }, (_, i) => 11 + i));
+      assertEquals(order, ["statement sent", "page read"]);
     }),
 });
