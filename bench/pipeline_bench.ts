@@ -21,7 +21,9 @@ Deno.bench("page of 1000: validate and reduce (projectPage)", () => {
   projectPage(0, events);
 });
 
-const dir = Deno.makeTempDirSync();
+const dir = Deno.makeTempDirSync({ prefix: "scan-worker-bench-" });
+// `deno bench` has no hook after the last bench: the database's folder goes when the process ends.
+globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
 const store = new SqliteStore(`${dir}/bench.db`);
 await store.migrate();
 let checkpoint = 0;
