@@ -125,8 +125,8 @@ export function messageAt(link: NatsLink, seq: number): Promise<StoredMsg | null
  */
 class Lookup {
   readonly #link: NatsLink;
-  /** The stream's first sequence and deleted ones when last asked; null before. */
-  #gone: { readonly first: number; readonly deleted: ReadonlySet<number> } | null = null;
+  /** The stream's sequences when last asked; null before. */
+  #held: HeldSequences | null = null;
 
   constructor(link: NatsLink) {
     this.#link = link;
@@ -135,20 +135,33 @@ class Lookup {
   async at(seq: number): Promise<StoredMsg | null> {
     const link = this.#link;
     const message = await link.jsm.streams.getMessage(link.stream, { seq });
-    if (message !== null || this.#isGone(seq)) return message;
-    const { state } = await link.jsm.streams.info(link.stream, { deleted_details: true });
-    this.#gone = { first: state.first_seq, deleted: new Set(state.deleted ?? []) };
-    if (this.#isGone(seq) || seq > state.last_seq) return null;
+    // A stream never undeletes, but it may have grown past the last it had when asked.
+    const held = this.#held;
+    if (message !== null || held !== null && seq <= held.last && !holds(held, seq)) return message;
+    this.#held = await heldSequences(link);
+    if (!holds(this.#held, seq)) return null;
     throw new Error(
       `the broker has no message at sequence ${seq} of the stream ${link.stream}, which has not deleted it`,
     );
   }
+}
 
-  /** Whether the list last asked for puts `seq` among the deleted (a stream never undeletes). */
-  #isGone(seq: number): boolean {
-    const gone = this.#gone;
-    return gone !== null && (seq < gone.first || gone.deleted.has(seq));
-  }
+/** The sequences a stream holds, as its info says: first to last, but the deleted ones. */
+interface HeldSequences {
+  readonly first: number;
+  readonly last: number;
+  readonly deleted: ReadonlySet<number>;
+}
+
+/** What the stream holds now (its info, with the deleted sequences listed). */
+async function heldSequences(link: NatsLink): Promise<HeldSequences> {
+  const { state } = await link.jsm.streams.info(link.stream, { deleted_details: true });
+  return { first: state.first_seq, last: state.last_seq, deleted: new Set(state.deleted ?? []) };
+}
+
+/** Whether `held` has a message at `seq`: not before its first, after its last, or deleted. */
+function holds(held: HeldSequences, seq: number): boolean {
+  return seq >= held.first && seq <= held.last && !held.deleted.has(seq);
 }
 
 /**
@@ -156,10 +169,9 @@ class Lookup {
  * each is before its first sequence, after its last, or among its deleted ones.
  */
 export async function deletedBetween(link: NatsLink, from: number, to: number): Promise<boolean> {
-  const { state } = await link.jsm.streams.info(link.stream, { deleted_details: true });
-  const deleted = new Set(state.deleted ?? []);
-  for (let seq = Math.max(from, state.first_seq); seq < Math.min(to, state.last_seq + 1); seq++) {
-    if (!deleted.has(seq)) return false;
+  const held = await heldSequences(link);
+  for (let seq = Math.max(from, held.first); seq < Math.min(to, held.last + 1); seq++) {
+    if (holds(held, seq)) return false;
   }
   return true;
 }
