@@ -6,7 +6,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { Logger } from "@logtape/logtape";
 import {
   type BodyStages,
@@ -20,6 +19,7 @@ import { ConfigError } from "../errors.ts";
 import { deletedBetween, errorLine, type NatsLink, seqOfEventId } from "../nats/mod.ts";
 import { backoffDelay, type BackoffPolicy, sleep } from "../retry.ts";
 import { telemetryOn } from "../telemetry/mod.ts";
+import { turnEventLoop } from "../worker/prefetch.ts";
 import { parseBodies } from "./_bodies.ts";
 import { StreamPull } from "./_pull.ts";
 
@@ -45,28 +45,12 @@ export interface StreamSourceOptions {
 /** Pages' worth of messages asked for ahead of the page being taken. */
 const PAGES_AHEAD = 3;
 
-/**
- * Resolve on the next turn of the event loop, after the microtasks and `process.nextTick`
- * callbacks queued before it.
- *
- * A page read ahead is mostly in memory already (the pull asks for several pages ahead), so
- * reading it is CPU alone, about 1.3 ms a page of 1000 to take, parse and project. Started from
- * promise callbacks only, all of that would run before what its caller does next: the worker
- * loop asks for the next page and then writes the page in hand, and PostgreSQL's client sends
- * its statement from a `process.nextTick` callback, so the server waited for the next page's
- * parse and projection on every page. Reading on the next turn lets the statement leave first;
- * the next page is then read while the server writes (docs/performance.md, "The downstream
- * reader").
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
 /** The stream, read forward from where the worker's checkpoint says. */
 export class StreamSource implements PageSource {
   /**
    * No turns of the event loop for a page asked for: the read starts on the next turn by itself
-   * ({@link nextTurn}), and turns given before the page in hand is written would run it first.
+   * (when {@link fetchPage} reads it), and turns given before the page in hand is written would
+   * run it first.
    */
   readonly requestTurns = 0;
   readonly #options: StreamSourceOptions;
@@ -136,7 +120,15 @@ export class StreamSource implements PageSource {
     const pull = await this.#position(from, signal);
     if (pull === null) return null;
     const { limit, waitMs = 1000 } = this.#options;
-    await nextTurn();
+    // A page read ahead is mostly in memory already (the pull asks for several pages ahead), so
+    // reading it is CPU alone, about 1.3 ms a page of 1000 to take, parse and project. Started
+    // from promise callbacks only, all of that would run before what the caller does next: the
+    // worker loop asks for the next page and then writes the page in hand, and PostgreSQL's
+    // client sends its statement from a `process.nextTick` callback, so the server waited for
+    // the next page's parse and projection on every page. Reading on the next turn of the event
+    // loop lets the statement leave first; the next page is then read while the server writes
+    // (docs/performance.md, "The downstream reader").
+    await turnEventLoop(1);
     const taken = await pull.take(limit, waitMs, signal);
     if (taken === null) return null;
     await this.#checkStart(taken.firstSeq);
