@@ -5,7 +5,12 @@
  * @module
  */
 
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import {
+  DatabaseSync,
+  type SQLInputValue,
+  type StatementResultingChanges,
+  type StatementSync,
+} from "node:sqlite";
 import { FEED_ID, missingSchema, storeCall } from "./_call.ts";
 import { SQLITE_ERRORS, whyNotOpened } from "./sqlite_errors.ts";
 import {
@@ -39,9 +44,6 @@ export interface Prepared {
   storeLate: StatementSync;
 }
 
-/** A value bound to a statement's parameter. */
-export type SqlValue = string | number | bigint | null;
-
 /**
  * Run a multi-row statement over `count` rows, in statements of the sizes {@link rowChunks}
  * gives: `bind(i, values)` pushes row i's parameters; `ran` sees each statement's result.
@@ -49,13 +51,13 @@ export type SqlValue = string | number | bigint | null;
 export function runByRows(
   statements: ByRows,
   count: number,
-  bind: (row: number, values: SqlValue[]) => void,
-  ran?: (result: { changes: number | bigint; lastInsertRowid: number | bigint }) => void,
+  bind: (row: number, values: SQLInputValue[]) => void,
+  ran?: (result: StatementResultingChanges) => void,
 ): void {
   let row = 0;
   for (const size of rowChunks(count)) {
     const statement = statements.get(size) as StatementSync;
-    const values: SqlValue[] = [];
+    const values: SQLInputValue[] = [];
     for (const end = row + size; row < end; row++) bind(row, values);
     const result = statement.run(...values);
     ran?.(result);
