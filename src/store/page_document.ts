@@ -1,6 +1,6 @@
 /**
  * A page as the JSON documents the server stores read set-based in one statement (PostgreSQL's
- * `jsonb_to_recordset`, SQL Server's `OPENJSON … WITH`): its parcel changes and its rejections,
+ * `json_to_recordset`, SQL Server's `OPENJSON … WITH`): its parcel changes and its rejections,
  * with short keys (a page of 1000 parcels is sent on every write); and what the statement
  * answered, read back.
  *

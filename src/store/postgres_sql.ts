@@ -46,13 +46,15 @@ export const utcText = (column: string): string =>
  * events go into it ($8, `[{n, e, s, b, l}]`) in commit order (a sequence numbers them), but
  * those at or below the highest EventId published ($9's row: the stream holds them) unless late
  * (`l`: never seen, so never published). That row is read FOR SHARE: a relay commit moving it
- * (and pruning the rows it published) waits for the page, or the page for it.
+ * (and pruning the rows it published) waits for the page, or the page for it. The documents are
+ * read as `json`, not `jsonb`: each is read once, and `jsonb` would first build its binary form (a
+ * page with the outbox wrote 76–79k events/s with `jsonb`, 90–93k with `json`: docs/performance.md).
  */
 const pageWrite = (moved: string): string => `
 WITH moved AS (
     ${moved}
 ), changes AS (
-    SELECT * FROM jsonb_to_recordset($4::jsonb) AS c(
+    SELECT * FROM json_to_recordset($4::json) AS c(
         p bigint, e bigint, t text, s text, r text, c timestamptz,
         pe bigint, pt timestamptz, de bigint, dt timestamptz)
 ), parcels AS (
@@ -89,7 +91,7 @@ WITH moved AS (
     RETURNING 1
 ), new_rejections AS (
     SELECT r.n, r.e, r.why, r.raw
-    FROM jsonb_to_recordset($5::jsonb) AS r(n integer, e bigint, why text, raw text)
+    FROM json_to_recordset($5::json) AS r(n integer, e bigint, why text, raw text)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND NOT EXISTS (
         SELECT 1 FROM rejected_events AS x
@@ -115,7 +117,7 @@ const PAGE_WRITE = pageWrite(`UPDATE worker_states
 const PAGE_OUTBOX = `, outbox AS (
     INSERT INTO outbox_events (event_id, subject, body, created_at_utc, trace_parent, late)
     SELECT o.e, o.s, o.b, now(), $10::text, o.l = 1
-    FROM jsonb_to_recordset($8::jsonb) AS o(n integer, e bigint, s text, b text, l integer)
+    FROM json_to_recordset($8::json) AS o(n integer, e bigint, s text, b text, l integer)
     WHERE EXISTS (SELECT 1 FROM moved)
       AND (o.l = 1 OR o.e > coalesce(
         (SELECT last_processed_event_id FROM worker_states WHERE id = $9 FOR SHARE), 0))
