@@ -16,10 +16,14 @@
  *  - with --instant-api: the worker against every page rendered once and served from memory;
  *  - with nats-server installed (unless --skip-nats), on a private server: the broker limit
  *    (the relay's messages, prepared outside the clock, pushed into a fresh stream with nothing
- *    else around it: scripts/bench/broker.ts), the worker with NATS_URL (its drain ends once
+ *    else around it: scripts/bench/broker.ts), the delivery limit (that stream read back by
+ *    one reader with nothing else around it: scripts/bench/delivery.ts), the worker with
+ *    NATS_URL (its drain ends once
  *    everything is published), each page's time from commit to ack, a downstream
  *    `run --source nats` draining the stream into another database, and the relay emptying an
  *    outbox holding the whole feed, with its stages;
+ *  - for each subprocess run (worker, worker with NATS_URL, downstream): how busy the whole
+ *    machine was meanwhile, every process on it, from /proc/stat, and the broker's CPU per page;
  *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
  *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
  *
@@ -117,10 +121,11 @@ async function natsMeasures(
       limit,
       env: { ...env, SCAN_API_URL: simulator.url },
       simulatorPid: simulator.pid,
+      brokerPid: nats.pid,
     });
     const downstream = values["skip-downstream"]
       ? null
-      : await runDownstream(kind, limit, nats.url);
+      : await runDownstream(kind, limit, nats.url, nats.pid);
     const backlog = values["skip-relay-backlog"] ? null : await relayBacklog(kind, feed);
     return {
       worker,
@@ -189,6 +194,12 @@ async function measureStore(
       )
       : null,
     downstreamToWorker: ratio(report.nats?.downstream, report.worker),
+    downstreamToCeiling: report.nats?.downstream && broker
+      ? round(
+        report.nats.downstream.eventsPerSecond /
+          Math.min(report.worker.eventsPerSecond, broker.delivery.messagesPerSecond),
+      )
+      : null,
   };
   return report;
 }
@@ -307,6 +318,9 @@ function printRatios(kind: string, value: StoreReport): void {
       show(value.worker.simulatorCpuMsPerPage)
     } ms (on ${navigator.hardwareConcurrency} cores)`,
   );
+  machine(kind, "worker", value.worker);
+  if (value.nats) machine(kind, "worker with NATS_URL", value.nats.worker);
+  if (value.nats?.downstream) machine(kind, "downstream", value.nats.downstream);
   const rereads = value.worker.rereads;
   if (rereads) {
     console.log(
@@ -333,6 +347,18 @@ function printRatios(kind: string, value: StoreReport): void {
   console.log();
 }
 
+/** How busy the whole machine was while `label` ran (every process on it). */
+function machine(kind: string, label: string, measured: Measure): void {
+  const m = measured.machine;
+  if (!m) return;
+  const broker = m.brokerCpuMsPerPage === undefined
+    ? ""
+    : `; the broker ${m.brokerCpuMsPerPage} ms CPU per page`;
+  console.log(
+    `  ${kind}: ${label}: the machine was ${m.coresBusy} of ${m.cores} cores busy (${m.stealPercent} % stolen), ${m.cpuMsPerPage} ms CPU per page, all processes${broker}`,
+  );
+}
+
 /** The broker limit and each way of publishing measured. */
 function printBroker(limit: BrokerLimit): void {
   const ways = Object.entries(limit.ways).map(([name, w]) =>
@@ -340,6 +366,14 @@ function printBroker(limit: BrokerLimit): void {
   );
   console.log(
     `broker limit: ${limit.messagesPerSecond} messages/s (${limit.best}); ${ways.join("; ")}`,
+  );
+  const reads = Object.entries(limit.delivery.ways).map(([name, w]) =>
+    `${name} ${w.messagesPerSecond}/s (client ${w.clientCpuUsPerMessage} µs, server ${w.serverCpuUsPerMessage} µs CPU per message)`
+  );
+  console.log(
+    `delivery limit: ${limit.delivery.messagesPerSecond} messages/s to one reader (${limit.delivery.best}); ${
+      reads.join("; ")
+    }`,
   );
 }
 
@@ -353,7 +387,9 @@ function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
       show(r.natsWorkerToWorker)
     }, with/min(without, broker limit) ${show(r.natsWorkerToCeiling)}, downstream/upstream ${
       show(r.downstreamToWorker)
-    }; relay ${show(nats.relayEventsPerSecond)} events/s from a full outbox (${
+    }, downstream/min(upstream, delivery limit) ${show(r.downstreamToCeiling)}; relay ${
+      show(nats.relayEventsPerSecond)
+    } events/s from a full outbox (${
       show(r.relayToBrokerLimit)
     } of the broker limit); commit to ack p50 ${show(ack?.p50Ms)} ms, p99 ${
       show(ack?.p99Ms)

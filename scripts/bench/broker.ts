@@ -18,6 +18,7 @@ import { type Ack, DUPLICATE_WINDOW_MS, eventHeaders, Publisher } from "../../sr
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
 import { round, usage } from "./measure.ts";
+import { type DeliveryLimit, deliveryLimit } from "./delivery.ts";
 
 /** At most this many messages are pushed per way (the rate does not depend on the stream's length). */
 const MAX_MESSAGES = 1_000_000;
@@ -46,6 +47,11 @@ export interface BrokerLimit {
   /** The way that made it. */
   readonly best: string;
   readonly ways: Record<string, BrokerWay>;
+  /**
+   * What the broker hands back to one reader: the stream the best-known way filled
+   * (`ackPerBatch`), read from its start (scripts/bench/delivery.ts).
+   */
+  readonly delivery: DeliveryLimit;
 }
 
 /** A message ready to go: its headers as the relay writes them, chained from an empty stream. */
@@ -86,7 +92,10 @@ function prepare(feed: BenchFeed): Prepared[] {
 export async function brokerLimit(feed: BenchFeed): Promise<BrokerLimit> {
   const messages = prepare(feed);
   const ways: Record<string, BrokerWay> = {};
-  ways.ackPerBatch = await onFreshServer(messages, ackPerBatch);
+  let delivery: DeliveryLimit | null = null;
+  ways.ackPerBatch = await onFreshServer(messages, ackPerBatch, async (url, pid) => {
+    delivery = await deliveryLimit(url, pid, messages.length, feed.limit);
+  });
   ways.ackPerMessage = await onFreshServer(
     messages.slice(0, ACK_PER_MESSAGE_MESSAGES),
     ackPerMessage,
@@ -98,7 +107,8 @@ export async function brokerLimit(feed: BenchFeed): Promise<BrokerLimit> {
   const [best, way] = Object.entries(ways).sort((a, b) =>
     b[1].messagesPerSecond - a[1].messagesPerSecond
   )[0] as [string, BrokerWay];
-  return { messagesPerSecond: way.messagesPerSecond, best, ways };
+  if (delivery === null) throw new Error("the stream was not read back");
+  return { messagesPerSecond: way.messagesPerSecond, best, ways, delivery };
 }
 
 /** What a way does: publish all `messages`, chained from sequence 0, acks awaited. */
@@ -106,8 +116,15 @@ type Way = (nc: NatsConnection, js: JetStreamClient, messages: readonly Prepared
   void
 >;
 
-/** Run `way` against a fresh private server and stream; its rate and CPU. */
-async function onFreshServer(messages: readonly Prepared[], way: Way): Promise<BrokerWay> {
+/**
+ * Run `way` against a fresh private server and stream; its rate and CPU. `then`, when given,
+ * reads the filled stream (the server's URL and process) before the server goes.
+ */
+async function onFreshServer(
+  messages: readonly Prepared[],
+  way: Way,
+  then?: (url: string, pid: number | null) => Promise<void>,
+): Promise<BrokerWay> {
   const server = await startNats();
   const nc = await connect({ servers: server.url.replace("nats://", "") });
   try {
@@ -129,6 +146,7 @@ async function onFreshServer(messages: readonly Prepared[], way: Way): Promise<B
     if (state.messages !== messages.length) {
       throw new Error(`the stream holds ${state.messages} of ${messages.length} messages`);
     }
+    await then?.(server.url, serverPid);
     const clientUs = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
     const serverUs = serverBefore && serverAfter
       ? (serverAfter.cpuMs - serverBefore.cpuMs) * 1000

@@ -93,16 +93,21 @@ export function printReader(kind: string, measure: DownstreamMeasure): void {
   );
 }
 
-/** A downstream `run --source nats --drain` from the broker at `natsUrl` into a fresh database. */
+/**
+ * A downstream `run --source nats --drain` from the broker at `natsUrl` (its process `brokerPid`,
+ * when known, to measure its CPU meanwhile) into a fresh database.
+ */
 export async function runDownstream(
   kind: StoreKind,
   limit: number,
   natsUrl: string,
+  brokerPid: number | null = null,
 ): Promise<DownstreamMeasure> {
   let pages: LogLine[] = [];
   const measure = await runWorker({
     kind,
     limit,
+    brokerPid,
     env: { NATS_URL: natsUrl },
     args: ["--source", "nats"],
     onLog: (lines) => pages = lines.filter((l) => l.message.startsWith("Page ")),

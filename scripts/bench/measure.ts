@@ -49,6 +49,70 @@ export interface Measure {
   stages?: Stages;
   /** CPU the simulator used per page while serving the worker, in ms. */
   simulatorCpuMsPerPage?: number;
+  /** How busy the whole machine was meanwhile (a subprocess's run; null off Linux). */
+  machine?: MachineLoad | null;
+}
+
+/**
+ * How busy the machine was during a run: every process on it (the worker, the simulator, the
+ * broker, the database server and anything else), from `/proc/stat`.
+ */
+export interface MachineLoad {
+  /** Cores' worth of CPU time spent (user, nice, system, irq, softirq) per second of the run. */
+  readonly coresBusy: number;
+  /** Of the machine's cores. */
+  readonly cores: number;
+  /** The share of the cores' time the hypervisor gave to other machines (steal), %. */
+  readonly stealPercent: number;
+  /** CPU time spent on the machine, ms, all cores. */
+  readonly busyMs: number;
+  /** That per page: what a page costs the machine, every process together. */
+  readonly cpuMsPerPage?: number;
+  /** The broker's CPU per page, ms, when its process was known. */
+  readonly brokerCpuMsPerPage?: number;
+}
+
+/** The whole machine's CPU time so far, in ms summed over its cores: spent, stolen and all. */
+export interface MachineTicks {
+  busyMs: number;
+  stealMs: number;
+  allMs: number;
+}
+
+/**
+ * The machine's CPU time from the first line of `/proc/stat` (clock ticks of 10 ms: user, nice,
+ * system, idle, iowait, irq, softirq, steal; guest time is counted in user). Null off Linux.
+ */
+export async function machineTicks(): Promise<MachineTicks | null> {
+  const out = await new Deno.Command("cat", {
+    args: ["/proc/stat"],
+    stdout: "piped",
+    stderr: "null",
+  })
+    .output().catch(() => null);
+  if (out === null || !out.success) return null;
+  const first = new TextDecoder().decode(out.stdout).split("\n")[0] ?? "";
+  const ticks = first.split(/\s+/).slice(1, 9).map(Number);
+  if (!first.startsWith("cpu ") || ticks.length < 8 || ticks.some(Number.isNaN)) return null;
+  const tick = (field: number) => (ticks[field] ?? 0) * 10;
+  // user, nice, system, idle, iowait, irq, softirq, steal
+  const busyMs = tick(0) + tick(1) + tick(2) + tick(5) + tick(6);
+  return { busyMs, stealMs: tick(7), allMs: busyMs + tick(3) + tick(4) + tick(7) };
+}
+
+/** The machine's load between two readings `seconds` apart. */
+export function machineLoad(
+  before: MachineTicks,
+  after: MachineTicks,
+  seconds: number,
+): MachineLoad {
+  const all = Math.max(1, after.allMs - before.allMs);
+  return {
+    busyMs: after.busyMs - before.busyMs,
+    coresBusy: round((after.busyMs - before.busyMs) / 1000 / seconds),
+    cores: navigator.hardwareConcurrency,
+    stealPercent: round(((after.stealMs - before.stealMs) / all) * 100, 1),
+  };
 }
 
 /** A measure from a count, the seconds it took and each page's milliseconds. */

@@ -7,6 +7,9 @@
 
 import { cliCommand } from "../subprocess.ts";
 import {
+  type MachineLoad,
+  machineLoad,
+  machineTicks,
   meanStages,
   type Measure,
   measure,
@@ -46,6 +49,8 @@ export interface WorkerRun {
   readonly limit: number;
   /** The simulator's process, to measure the CPU it spends meanwhile. */
   readonly simulatorPid?: number;
+  /** The broker's process (a private nats-server), to measure the CPU it spends meanwhile. */
+  readonly brokerPid?: number | null;
   /** Handed the worker's JSON log lines once it has exited (scripts/bench/downstream.ts). */
   readonly onLog?: (lines: readonly LogLine[]) => void;
 }
@@ -73,6 +78,9 @@ export async function runWorker(run: WorkerRun): Promise<WorkerMeasure> {
       },
     }).spawn();
     const simulatorBefore = run.simulatorPid ? await usage(run.simulatorPid) : null;
+    const brokerBefore = run.brokerPid ? await usage(run.brokerPid) : null;
+    const machineBefore = await machineTicks();
+    const startedAt = performance.now();
     let peak = 0;
     let cpuMs = 0;
     let running = true;
@@ -90,7 +98,10 @@ export async function runWorker(run: WorkerRun): Promise<WorkerMeasure> {
     ]);
     running = false;
     await sampling;
+    const machineAfter = await machineTicks();
+    const wallSeconds = (performance.now() - startedAt) / 1000;
     const simulatorAfter = run.simulatorPid ? await usage(run.simulatorPid) : null;
+    const brokerAfter = run.brokerPid ? await usage(run.brokerPid) : null;
     if (!status.success) throw new Error(`the worker exited with ${status.code}: ${stderr}`);
     const lines: LogLine[] = stdout.split("\n").filter((l) => l.startsWith("{")).map((l) =>
       JSON.parse(l)
@@ -103,6 +114,10 @@ export async function runWorker(run: WorkerRun): Promise<WorkerMeasure> {
       simulatorCpuMs: simulatorBefore && simulatorAfter
         ? simulatorAfter.cpuMs - simulatorBefore.cpuMs
         : null,
+      brokerCpuMs: brokerBefore && brokerAfter ? brokerAfter.cpuMs - brokerBefore.cpuMs : null,
+      machine: machineBefore && machineAfter
+        ? machineLoad(machineBefore, machineAfter, wallSeconds)
+        : null,
     });
   } finally {
     await target.drop();
@@ -113,7 +128,13 @@ export async function runWorker(run: WorkerRun): Promise<WorkerMeasure> {
 function fromLog(
   kind: StoreKind,
   lines: readonly LogLine[],
-  used: { peakRssMb: number; cpuMs: number; simulatorCpuMs: number | null },
+  used: {
+    peakRssMb: number;
+    cpuMs: number;
+    simulatorCpuMs: number | null;
+    brokerCpuMs: number | null;
+    machine: MachineLoad | null;
+  },
 ): WorkerMeasure {
   const starting = (prefix: string) => lines.filter((l) => l.message.startsWith(prefix));
   const pages = starting("Page ");
@@ -145,6 +166,13 @@ function fromLog(
     ...(used.simulatorCpuMs === null
       ? {}
       : { simulatorCpuMsPerPage: round(used.simulatorCpuMs / pages.length) }),
+    machine: used.machine && {
+      ...used.machine,
+      cpuMsPerPage: round(used.machine.busyMs / pages.length),
+      ...(used.brokerCpuMs === null
+        ? {}
+        : { brokerCpuMsPerPage: round(used.brokerCpuMs / pages.length) }),
+    },
   });
   const rereads = starting("Read again from ");
   const rereadMs = rereads.reduce((sum, l) => sum + number(l, "ms"), 0);

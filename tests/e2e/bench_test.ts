@@ -25,6 +25,11 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
     assertEquals(broker.messagesPerSecond, Math.max(...ways.map((w) => w.messagesPerSecond)));
     assertEquals(broker.ways[broker.best].messagesPerSecond, broker.messagesPerSecond);
     assertEquals(broker.ways.ackPerBatch.messages, 6000, "the feed's accepted events, all");
+    const delivery = broker.delivery;
+    const reads = Object.values(delivery.ways) as { messagesPerSecond: number; messages: number }[];
+    assertEquals(reads.map((w) => w.messages), [6000, 6000], "each reader read the whole stream");
+    assertOk(reads.every((w) => w.messagesPerSecond > 0));
+    assertEquals(delivery.messagesPerSecond, Math.max(...reads.map((w) => w.messagesPerSecond)));
   } else {
     assertEquals(report.brokerLimit, null);
   }
@@ -49,6 +54,12 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
       Math.round(stages.restMs),
     );
     assertOk(store.ratios.workerToPipelineLimit > 0 && store.ratios.workerToStoreLimit > 0);
+    const machine = store.worker.machine;
+    assertEquals(machine.cores, navigator.hardwareConcurrency);
+    assertOk(
+      machine.coresBusy > 0 && machine.coresBusy <= machine.cores + 0.2 && machine.cpuMsPerPage > 0,
+      `${kind}: the machine's load while the worker ran: ${JSON.stringify(machine)}`,
+    );
     if (NATS_SKIP === null) {
       const nats = store.nats;
       assertEquals(nats.worker.published, 6000, `${kind}: every event published`);
@@ -71,6 +82,14 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
         store.ratios.natsWorkerToCeiling,
         round(nats.worker.eventsPerSecond / Math.min(store.worker.eventsPerSecond, broker)),
       );
+      const delivered = report.brokerLimit.delivery.messagesPerSecond;
+      assertEquals(
+        store.ratios.downstreamToCeiling,
+        round(nats.downstream.eventsPerSecond / Math.min(store.worker.eventsPerSecond, delivered)),
+      );
+      for (const run of [nats.worker, nats.downstream]) {
+        assertOk(run.machine.brokerCpuMsPerPage > 0, `${kind}: the broker's CPU was measured`);
+      }
       for (
         const [label, stages] of [["full outbox", nats.relayStages], [
           "beside ingest",
