@@ -10,6 +10,7 @@ import { assertEquals } from "../helpers/assert.ts";
 import { linkTo, NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
+import type { NatsLink } from "../../src/nats/mod.ts";
 
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
@@ -56,16 +57,34 @@ function ids(events: readonly unknown[]): number[] {
  */
 async function withSource(
   limit: number,
-  fn: (server: PrivateNats, source: StreamSource) => Promise<void>,
+  fn: (server: PrivateNats, source: StreamSource, link: () => NatsLink | null) => Promise<void>,
 ): Promise<void> {
   const server = await startNats();
-  const source = new StreamSource({ connect: linkTo(server), limit, logger, backoff });
+  let link: NatsLink | null = null;
+  const connect = async (signal: AbortSignal) => (link = await linkTo(server)(signal));
+  const source = new StreamSource({ connect, limit, logger, backoff });
   try {
-    await fn(server, source);
+    await fn(server, source, () => link);
   } finally {
     await source.close();
     await server.destroy();
   }
+}
+
+/**
+ * Wait until the reader's consumer on `link` has had every message up to stream sequence `seq`
+ * sent, and `link`'s client has read them (a flush's answer follows them on the connection).
+ */
+async function receivedUpTo(link: NatsLink | null, seq: number): Promise<void> {
+  if (link === null) throw new Error("the source has no connection");
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const consumers = await link.jsm.consumers.list(link.stream).next();
+    if (consumers.some((c) => c.delivered.stream_seq >= seq)) break;
+    if (Date.now() > deadline) throw new Error(`the broker did not send up to ${seq}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  await link.nc.flush();
 }
 
 /**
@@ -165,13 +184,14 @@ Deno.test({
   name: "a page already received is read after what the caller queued (the write leaves first)",
   ignore: NATS_IGNORE,
   fn: () =>
-    withSource(10, async (server, source) => {
+    withSource(10, async (server, source, sourceLink) => {
       const signal = new AbortController().signal;
       await publish(server, 1, Array.from({ length: 30 }, (_, i) => body(1 + i)));
       const first = await source.fetchPage(1, signal);
       assertEquals(ids(first.events), Array.from({ length: 10 }, (_, i) => 1 + i));
-      // The pages after it were asked for ahead: let them arrive.
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The pages after it were asked for ahead: wait until the broker has sent them all, then
+      // for a round trip on the source's connection (its answer comes after those messages).
+      await receivedUpTo(sourceLink(), 30);
       // The worker loop asks for the next page, then writes the page in hand; PostgreSQL's
       // client sends the statement from a nextTick callback. That must not wait for the parse.
       const order: string[] = [];
