@@ -102,7 +102,11 @@ Deno.test("a 10-million-event backlog is served from the first request", async (
 Deno.test("--rate grows the feed after the backlog", async () => {
   const sim = simulator(10, {}, { rate: 2000 });
   try {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // 2000 events/s: more than 50 within 25 ms; waited for, up to 5 s on a slow machine.
+    const deadline = Date.now() + 5000;
+    while (sim.available() <= 50 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     assertOk(sim.available() > 50, `available ${sim.available()}`);
     assertOk((await page(sim, "?FromEventId=11&Limit=1000")).ids.length > 0);
   } finally {
