@@ -365,7 +365,9 @@ function printBroker(limit: BrokerLimit): void {
     `${name} ${w.messagesPerSecond}/s (client ${w.clientCpuUsPerMessage} µs, server ${w.serverCpuUsPerMessage} µs CPU per message, ${w.messages} messages)`
   );
   console.log(
-    `broker limit: ${limit.messagesPerSecond} messages/s (${limit.best}); ${ways.join("; ")}`,
+    `broker limit: ${limit.messagesPerSecond} messages/s (${limit.best}; ackPerBatch's median of ${limit.runs.length} runs: ${
+      limit.runs.join(", ")
+    }); ${ways.join("; ")}`,
   );
   const reads = Object.entries(limit.delivery.ways).map(([name, w]) =>
     `${name} ${w.messagesPerSecond}/s (client ${w.clientCpuUsPerMessage} µs, server ${w.serverCpuUsPerMessage} µs CPU per message)`

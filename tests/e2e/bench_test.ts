@@ -25,6 +25,9 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
     assertEquals(broker.messagesPerSecond, Math.max(...ways.map((w) => w.messagesPerSecond)));
     assertEquals(broker.ways[broker.best].messagesPerSecond, broker.messagesPerSecond);
     assertEquals(broker.ways.ackPerBatch.messages, 6000, "the feed's accepted events, all");
+    const runs = [...broker.runs].sort((a: number, b: number) => a - b);
+    assertEquals(runs.length, 3);
+    assertEquals(broker.ways.ackPerBatch.messagesPerSecond, runs[1], "the median run");
     const delivery = broker.delivery;
     const reads = Object.values(delivery.ways) as { messagesPerSecond: number; messages: number }[];
     assertEquals(reads.map((w) => w.messages), [6000, 6000], "each reader read the whole stream");
