@@ -22,7 +22,8 @@
  *    everything is published), each page's time from commit to ack, a downstream
  *    `run --source nats` draining the stream into another database, and the relay emptying an
  *    outbox holding the whole feed, with its stages;
- *  - for each subprocess run (worker, worker with NATS_URL, downstream): how busy the whole
+ *  - for each subprocess run (worker, worker with NATS_URL, downstream) and the relay from a
+ *    full outbox: how busy the whole
  *    machine was meanwhile, every process on it, from /proc/stat, and the broker's CPU per page;
  *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
  *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
@@ -41,7 +42,7 @@ import { natsServerProblem, startNats } from "./nats_server.ts";
 import { startSimulatorProcess } from "./subprocess.ts";
 import { type BenchFeed, instantApi, simulatorSpeed } from "./bench/feed.ts";
 import { naive, pipelineLimit, relayBacklog, storeLimit } from "./bench/in_process.ts";
-import { type Measure, type RelayStages, round } from "./bench/measure.ts";
+import { type MachineLoad, type Measure, type RelayStages, round } from "./bench/measure.ts";
 import { type BrokerLimit, brokerLimit } from "./bench/broker.ts";
 import { postgresReachable, type StoreKind } from "./bench/targets.ts";
 import { runWorker, type WorkerMeasure } from "./bench/worker_run.ts";
@@ -101,6 +102,8 @@ interface NatsReport {
   relayEventsPerSecond: number | null;
   /** The relay's stages per 1000 events from a full outbox (the process's CPU: its alone). */
   relayStages: RelayStages | null;
+  /** How busy the machine was while the relay emptied the outbox. */
+  relayMachine: MachineLoad | null;
 }
 
 /** `a / b` to two decimals, or null when either is missing. */
@@ -133,6 +136,7 @@ async function natsMeasures(
       storeLimitWithOutbox: backlog?.storeLimitWithOutbox ?? null,
       relayEventsPerSecond: backlog?.relayEventsPerSecond ?? null,
       relayStages: backlog?.stages ?? null,
+      relayMachine: backlog?.machine ?? null,
     };
   } finally {
     await nats.destroy();
@@ -408,5 +412,11 @@ function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
     );
   };
   stages("relay from a full outbox", nats.relayStages);
+  const m = nats.relayMachine;
+  if (m) {
+    console.log(
+      `  ${kind}: relay from a full outbox: the machine was ${m.coresBusy} of ${m.cores} cores busy (${m.stealPercent} % stolen), ${m.cpuMsPerPage} ms CPU per 1000 events, all processes`,
+    );
+  }
   stages("relay beside ingest (NATS_URL)", nats.worker.relayStages);
 }

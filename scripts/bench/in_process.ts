@@ -16,11 +16,15 @@ import type { Store } from "../../src/store/store.ts";
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
 import {
+  type MachineLoad,
+  machineLoad,
+  machineTicks,
   meanStages,
   type Measure,
   measure,
   type RelayStages,
   relayStages,
+  round,
   type Stages,
 } from "./measure.ts";
 import { freshTarget, type StoreKind } from "./targets.ts";
@@ -133,6 +137,8 @@ export interface RelayBacklog {
   readonly published: number;
   /** Where the relay's time went, per 1000 events (the process's CPU: the relay's alone). */
   readonly stages: RelayStages;
+  /** How busy the machine was meanwhile; its CPU per 1000 events published (`cpuMsPerPage`). */
+  readonly machine: MachineLoad | null;
 }
 
 /**
@@ -148,12 +154,17 @@ export async function relayBacklog(kind: StoreKind, feed: BenchFeed): Promise<Re
     const pageMs = await writeFeed(store, feed);
     const storeLimitWithOutbox = measure(feed.events, sum(pageMs) / 1000, pageMs);
     const { rows } = await store.outbox.outboxBacklog();
-    const { seconds, published, batches, cpuMs } = await drainOutbox(store, nats.url, rows);
+    const { seconds, published, batches, cpuMs, machine } = await drainOutbox(
+      store,
+      nats.url,
+      rows,
+    );
     return {
       storeLimitWithOutbox,
       relayEventsPerSecond: Math.round(published / seconds),
       published,
       stages: relayStages(batches, kind, cpuMs),
+      machine,
     };
   } finally {
     await nats.destroy();
@@ -171,7 +182,13 @@ async function drainOutbox(
   url: string,
   rows: number,
 ): Promise<
-  { seconds: number; published: number; batches: Record<string, unknown>[]; cpuMs: number }
+  {
+    seconds: number;
+    published: number;
+    batches: Record<string, unknown>[];
+    cpuMs: number;
+    machine: MachineLoad | null;
+  }
 > {
   const batches: Record<string, unknown>[] = [];
   await configure({
@@ -211,6 +228,7 @@ async function drainOutbox(
     paused: () => {},
     connected: () => {},
   });
+  const machineBefore = await machineTicks();
   const started = performance.now();
   const cpu = process.cpuUsage();
   relay.start();
@@ -222,8 +240,18 @@ async function drainOutbox(
   }
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  const machineAfter = await machineTicks();
   if (published !== rows) throw new Error(`the relay published ${published} of ${rows} rows`);
-  return { seconds, published, batches, cpuMs: (used.user + used.system) / 1000 };
+  const machine = machineBefore && machineAfter
+    ? machineLoad(machineBefore, machineAfter, seconds)
+    : null;
+  return {
+    seconds,
+    published,
+    batches,
+    cpuMs: (used.user + used.system) / 1000,
+    machine: machine && { ...machine, cpuMsPerPage: round(machine.busyMs / (published / 1000)) },
+  };
 }
 
 function sum(values: readonly number[]): number {

@@ -104,6 +104,7 @@ Deno.test("deno task bench measures every ceiling, the stages, and the NATS figu
           assertOk(stages[stage] >= 0, `${kind} relay ${label} ${stage}: ${stages[stage]}`);
         }
       }
+      assertOk(nats.relayMachine.cpuMsPerPage > 0, `${kind}: the machine's load under the relay`);
       const full = nats.relayStages;
       assertOk(full.encodeMs > 0 && full.publishMs > 0 && full.cpuMs > 0);
       const onThread = full.encodeMs + full.publishMs +
