@@ -18,13 +18,12 @@
  *    (the relay's messages, prepared outside the clock, pushed into a fresh stream with nothing
  *    else around it: scripts/bench/broker.ts), the delivery limit (that stream read back by
  *    one reader with nothing else around it: scripts/bench/delivery.ts), the worker with
- *    NATS_URL (its drain ends once
- *    everything is published), each page's time from commit to ack, a downstream
- *    `run --source nats` draining the stream into another database, and the relay emptying an
- *    outbox holding the whole feed, with its stages;
+ *    NATS_URL (its drain ends once everything is published), each page's time from commit to
+ *    ack, a downstream `run --source nats` draining the stream into another database, and the
+ *    relay emptying an outbox holding the whole feed, with its stages;
  *  - for each subprocess run (worker, worker with NATS_URL, downstream) and the relay from a
- *    full outbox: how busy the whole
- *    machine was meanwhile, every process on it, from /proc/stat, and the broker's CPU per page;
+ *    full outbox: how busy the whole machine was meanwhile, every process on it, from
+ *    /proc/stat, and the broker's CPU per page;
  *  - with --otel N: the worker (with NATS_URL when measured) with OpenTelemetry off and on, N
  *    runs each, alternated, towards a collector that answers (scripts/bench/otel.ts).
  *
@@ -322,9 +321,9 @@ function printRatios(kind: string, value: StoreReport): void {
       show(value.worker.simulatorCpuMsPerPage)
     } ms (on ${navigator.hardwareConcurrency} cores)`,
   );
-  machine(kind, "worker", value.worker);
-  if (value.nats) machine(kind, "worker with NATS_URL", value.nats.worker);
-  if (value.nats?.downstream) machine(kind, "downstream", value.nats.downstream);
+  machine(kind, "worker", value.worker.machine);
+  machine(kind, "worker with NATS_URL", value.nats?.worker.machine);
+  machine(kind, "downstream", value.nats?.downstream?.machine);
   const rereads = value.worker.rereads;
   if (rereads) {
     console.log(
@@ -351,15 +350,22 @@ function printRatios(kind: string, value: StoreReport): void {
   console.log();
 }
 
-/** How busy the whole machine was while `label` ran (every process on it). */
-function machine(kind: string, label: string, measured: Measure): void {
-  const m = measured.machine;
+/**
+ * How busy the whole machine was while `label` ran (every process on it), its CPU per `unit`
+ * (a page, or 1000 events published by the relay).
+ */
+function machine(
+  kind: string,
+  label: string,
+  m: MachineLoad | null | undefined,
+  unit = "page",
+): void {
   if (!m) return;
   const broker = m.brokerCpuMsPerPage === undefined
     ? ""
-    : `; the broker ${m.brokerCpuMsPerPage} ms CPU per page`;
+    : `; the broker ${m.brokerCpuMsPerPage} ms CPU per ${unit}`;
   console.log(
-    `  ${kind}: ${label}: the machine was ${m.coresBusy} of ${m.cores} cores busy (${m.stealPercent} % stolen), ${m.cpuMsPerPage} ms CPU per page, all processes${broker}`,
+    `  ${kind}: ${label}: the machine was ${m.coresBusy} of ${m.cores} cores busy (${m.stealPercent} % stolen), ${m.cpuMsPerPage} ms CPU per ${unit}, all processes${broker}`,
   );
 }
 
@@ -412,11 +418,6 @@ function printRelay(kind: string, value: StoreReport, nats: NatsReport): void {
     );
   };
   stages("relay from a full outbox", nats.relayStages);
-  const m = nats.relayMachine;
-  if (m) {
-    console.log(
-      `  ${kind}: relay from a full outbox: the machine was ${m.coresBusy} of ${m.cores} cores busy (${m.stealPercent} % stolen), ${m.cpuMsPerPage} ms CPU per 1000 events, all processes`,
-    );
-  }
+  machine(kind, "relay from a full outbox", nats.relayMachine, "1000 events");
   stages("relay beside ingest (NATS_URL)", nats.worker.relayStages);
 }
