@@ -9,7 +9,6 @@
  * @module
  */
 
-import process from "node:process";
 import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient, jetstreamManager } from "@nats-io/jetstream";
 import { projectPage } from "../../src/domain/project.ts";
@@ -17,7 +16,7 @@ import { messageId, outboxRows } from "../../src/domain/message.ts";
 import { type Ack, DUPLICATE_WINDOW_MS, eventHeaders, Publisher } from "../../src/nats/mod.ts";
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
-import { round, usage } from "./measure.ts";
+import { fastest, type MessageRate, messageRate } from "./measure.ts";
 import { type DeliveryLimit, deliveryLimit } from "./delivery.ts";
 
 /** At most this many messages are pushed per way (the rate does not depend on the stream's length). */
@@ -34,16 +33,8 @@ const JS_CLIENT_MESSAGES = 20_000;
 /** The acknowledgement-per-message way, on this many. */
 const ACK_PER_MESSAGE_MESSAGES = 200_000;
 
-/** One way of publishing: messages/s and the client's CPU per message. */
-export interface BrokerWay {
-  readonly messages: number;
-  readonly seconds: number;
-  readonly messagesPerSecond: number;
-  /** This process's CPU per message, µs (the client's work; the server's is its own). */
-  readonly clientCpuUsPerMessage: number;
-  /** The server's CPU per message, µs. */
-  readonly serverCpuUsPerMessage: number;
-}
+/** One way of publishing: messages/s and the CPU per message of the client and the server. */
+export type BrokerWay = MessageRate;
 
 /** The broker limit and each way measured. */
 export interface BrokerLimit {
@@ -100,13 +91,12 @@ export async function brokerLimit(feed: BenchFeed): Promise<BrokerLimit> {
   const messages = prepare(feed);
   const ways: Record<string, BrokerWay> = {};
   let delivery: DeliveryLimit | null = null;
+  const readBack = async (url: string, pid: number | null) => {
+    delivery = await deliveryLimit(url, pid, messages.length, feed.limit);
+  };
   const runs: BrokerWay[] = [];
   for (let run = 0; run < BEST_WAY_RUNS; run++) {
-    runs.push(
-      await onFreshServer(messages, ackPerBatch, async (url, pid) => {
-        if (run === 0) delivery = await deliveryLimit(url, pid, messages.length, feed.limit);
-      }),
-    );
+    runs.push(await onFreshServer(messages, ackPerBatch, run === 0 ? readBack : undefined));
   }
   const sorted = [...runs].sort((a, b) => a.messagesPerSecond - b.messagesPerSecond);
   ways.ackPerBatch = sorted[Math.floor(sorted.length / 2)] as BrokerWay;
@@ -118,9 +108,7 @@ export async function brokerLimit(feed: BenchFeed): Promise<BrokerLimit> {
     messages.slice(0, JS_CLIENT_MESSAGES),
     jetstreamClient,
   );
-  const [best, way] = Object.entries(ways).sort((a, b) =>
-    b[1].messagesPerSecond - a[1].messagesPerSecond
-  )[0] as [string, BrokerWay];
+  const [best, way] = fastest(ways);
   if (delivery === null) throw new Error("the stream was not read back");
   return {
     messagesPerSecond: way.messagesPerSecond,
@@ -154,45 +142,20 @@ async function onFreshServer(
       subjects: ["scan.v1.events.>"],
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
     });
-    const serverPid = await serverProcess(server.url);
-    const serverBefore = serverPid === null ? null : await usage(serverPid);
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    await way(nc, jetstream(nc), messages);
-    const seconds = (performance.now() - started) / 1000;
-    const cpuAfter = process.cpuUsage();
-    const serverAfter = serverPid === null ? null : await usage(serverPid);
+    const rate = await messageRate(
+      messages.length,
+      server.pid,
+      () => way(nc, jetstream(nc), messages),
+    );
     const { state } = await jsm.streams.info("SCAN_EVENTS");
     if (state.messages !== messages.length) {
       throw new Error(`the stream holds ${state.messages} of ${messages.length} messages`);
     }
-    await then?.(server.url, serverPid);
-    const clientUs = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
-    const serverUs = serverBefore && serverAfter
-      ? (serverAfter.cpuMs - serverBefore.cpuMs) * 1000
-      : Number.NaN;
-    return {
-      messages: messages.length,
-      seconds: round(seconds),
-      messagesPerSecond: Math.round(messages.length / seconds),
-      clientCpuUsPerMessage: round(clientUs / messages.length),
-      serverCpuUsPerMessage: round(serverUs / messages.length),
-    };
+    await then?.(server.url, server.pid);
+    return rate;
   } finally {
     await nc.close();
     await server.destroy();
-  }
-}
-
-/** The pid of the nats-server listening at `url` (from `ss`), or null. */
-async function serverProcess(url: string): Promise<number | null> {
-  const port = new URL(url.replace("nats://", "http://")).port;
-  try {
-    const out = await new Deno.Command("ss", { args: ["-Htlnp", `sport = :${port}`] }).output();
-    const pid = /pid=(\d+)/.exec(new TextDecoder().decode(out.stdout))?.[1];
-    return pid === undefined ? null : Number(pid);
-  } catch {
-    return null;
   }
 }
 

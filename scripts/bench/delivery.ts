@@ -11,23 +11,14 @@
  * @module
  */
 
-import process from "node:process";
 import { getLogger } from "@logtape/logtape";
 import { jetstream } from "@nats-io/jetstream";
 import { connectNats, type NatsLink } from "../../src/nats/mod.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
-import { round, usage } from "./measure.ts";
+import { fastest, type MessageRate, messageRate } from "./measure.ts";
 
 /** One way of reading: messages/s, and the CPU per message of the reader and of the server. */
-export interface ReadWay {
-  readonly messages: number;
-  readonly seconds: number;
-  readonly messagesPerSecond: number;
-  /** This process's CPU per message, µs (the reader's work). */
-  readonly clientCpuUsPerMessage: number;
-  /** The server's CPU per message, µs. */
-  readonly serverCpuUsPerMessage: number;
-}
+export type ReadWay = MessageRate;
 
 /** The delivery limit and each way measured. */
 export interface DeliveryLimit {
@@ -54,10 +45,21 @@ export async function deliveryLimit(
   const ways: Record<string, ReadWay> = {};
   ways.streamSource = await timed(url, serverPid, count, limit, streamSource);
   ways.orderedConsumer = await timed(url, serverPid, count, limit, orderedConsumer);
-  const [best, way] = Object.entries(ways).sort((a, b) =>
-    b[1].messagesPerSecond - a[1].messagesPerSecond
-  )[0] as [string, ReadWay];
+  const [best, way] = fastest(ways);
   return { messagesPerSecond: way.messagesPerSecond, best, ways };
+}
+
+/** A connection to the private broker at `url` (no credentials), to the stream `SCAN_EVENTS`. */
+export async function benchLink(url: string): Promise<NatsLink> {
+  const target = { servers: [url], user: null, pass: null, token: null };
+  const config = { nats: target, natsForLog: url, natsCredsFile: null, natsStream: "SCAN_EVENTS" };
+  const link = await connectNats(config, {
+    logger: getLogger(["bench"]),
+    signal: new AbortController().signal,
+    backoff: { baseMs: 100, capMs: 1000 },
+  });
+  if (link === null) throw new Error(`no broker at ${url}`);
+  return link;
 }
 
 /** Run `read` on a connection of its own; its rate and the CPU spent. */
@@ -68,33 +70,9 @@ async function timed(
   limit: number,
   read: Read,
 ): Promise<ReadWay> {
-  const target = { servers: [url], user: null, pass: null, token: null };
-  const config = { nats: target, natsForLog: url, natsCredsFile: null, natsStream: "SCAN_EVENTS" };
-  const link = await connectNats(config, {
-    logger: getLogger(["bench"]),
-    signal: new AbortController().signal,
-    backoff: { baseMs: 100, capMs: 1000 },
-  });
-  if (link === null) throw new Error(`no broker at ${url}`);
+  const link = await benchLink(url);
   try {
-    const serverBefore = serverPid === null ? null : await usage(serverPid);
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    await read(link, count, limit);
-    const seconds = (performance.now() - started) / 1000;
-    const cpuAfter = process.cpuUsage();
-    const serverAfter = serverPid === null ? null : await usage(serverPid);
-    const clientUs = cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system;
-    const serverUs = serverBefore && serverAfter
-      ? (serverAfter.cpuMs - serverBefore.cpuMs) * 1000
-      : Number.NaN;
-    return {
-      messages: count,
-      seconds: round(seconds),
-      messagesPerSecond: Math.round(count / seconds),
-      clientCpuUsPerMessage: round(clientUs / count),
-      serverCpuUsPerMessage: round(serverUs / count),
-    };
+    return await messageRate(count, serverPid, () => read(link, count, limit));
   } finally {
     await link.close().catch(() => {}); // the stream source closes it itself
   }

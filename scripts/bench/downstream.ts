@@ -16,12 +16,13 @@
 import { parseArgs } from "node:util";
 import { projectPage } from "../../src/domain/project.ts";
 import { messageId, outboxRows } from "../../src/domain/message.ts";
-import { connectNats, ensureStream } from "../../src/nats/mod.ts";
+import { ensureStream } from "../../src/nats/mod.ts";
 import { getLogger } from "@logtape/logtape";
 import { feedShape } from "../../src/simulator/model.ts";
 import { startNats } from "../nats_server.ts";
 import { type BenchFeed, feedPages } from "./feed.ts";
 import { round } from "./measure.ts";
+import { benchLink } from "./delivery.ts";
 import type { StoreKind } from "./targets.ts";
 import { type LogLine, runWorker, type WorkerMeasure } from "./worker_run.ts";
 
@@ -121,18 +122,9 @@ export async function runDownstream(
  * them (subject, body, `Nats-Msg-Id`), a page in flight at a time. Resolves with the count.
  */
 export async function fillStream(url: string, feed: BenchFeed): Promise<number> {
-  const logger = getLogger(["bench"]);
-  const signal = new AbortController().signal;
-  const config = { nats: null, natsForLog: url, natsCredsFile: null, natsStream: "SCAN_EVENTS" };
-  const target = { servers: [url], user: null, pass: null, token: null };
-  const link = await connectNats({ ...config, nats: target }, {
-    logger,
-    signal,
-    backoff: { baseMs: 100, capMs: 1000 },
-  });
-  if (link === null) throw new Error(`no broker at ${url}`);
+  const link = await benchLink(url);
   try {
-    await ensureStream(link, 0, logger);
+    await ensureStream(link, 0, getLogger(["bench"]));
     let count = 0;
     let checkpoint = 0;
     for (const page of feedPages(feed)) {

@@ -4,6 +4,8 @@
  * @module
  */
 
+import process from "node:process";
+
 /** The `p` quantile (0..1) of sorted numbers; NaN for none. */
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -113,6 +115,51 @@ export function machineLoad(
     cores: navigator.hardwareConcurrency,
     stealPercent: round(((after.stealMs - before.stealMs) / all) * 100, 1),
   };
+}
+
+/** Some work on messages: messages/s, and the CPU per message of this process and of the server. */
+export interface MessageRate {
+  readonly messages: number;
+  readonly seconds: number;
+  readonly messagesPerSecond: number;
+  /** This process's CPU per message, µs (the client's work; the server's is its own). */
+  readonly clientCpuUsPerMessage: number;
+  /** The server's CPU per message, µs (NaN when its process is not known). */
+  readonly serverCpuUsPerMessage: number;
+}
+
+/** Time `work` on `count` messages, with this process's CPU and the server's (`serverPid`). */
+export async function messageRate(
+  count: number,
+  serverPid: number | null,
+  work: () => Promise<void>,
+): Promise<MessageRate> {
+  const serverBefore = serverPid === null ? null : await usage(serverPid);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  await work();
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const serverAfter = serverPid === null ? null : await usage(serverPid);
+  const serverUs = serverBefore && serverAfter
+    ? (serverAfter.cpuMs - serverBefore.cpuMs) * 1000
+    : Number.NaN;
+  return {
+    messages: count,
+    seconds: round(seconds),
+    messagesPerSecond: Math.round(count / seconds),
+    clientCpuUsPerMessage: round((cpu.user + cpu.system) / count),
+    serverCpuUsPerMessage: round(serverUs / count),
+  };
+}
+
+/** The fastest of several ways: its name and its rate. */
+export function fastest<T extends { readonly messagesPerSecond: number }>(
+  ways: Record<string, T>,
+): [string, T] {
+  return Object.entries(ways).sort((a, b) => b[1].messagesPerSecond - a[1].messagesPerSecond)[
+    0
+  ] as [string, T];
 }
 
 /** A measure from a count, the seconds it took and each page's milliseconds. */
