@@ -16,12 +16,11 @@
 
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { checkArgs } from "./args.ts";
-import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
-import { connect, nanos } from "@nats-io/transport-node";
-import { bodyOf, messageId, subjectOf } from "../src/domain/message.ts";
-import { validateEvent } from "../src/domain/validate.ts";
-import { eventAt, feedShape, wireText } from "../src/simulator/model.ts";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { feedShape } from "../src/simulator/model.ts";
 import { groupConsumerConfig } from "../src/stream/mod.ts";
+import { fillStream } from "./bench/downstream.ts";
 import { freshTarget, postgresReachable } from "./bench/targets.ts";
 import { startNats } from "./nats_server.ts";
 import { cliCommand } from "./subprocess.ts";
@@ -44,41 +43,6 @@ const { values } = parseArgs({ args: Deno.args, options: GROUP_BENCH_OPTIONS });
 const EVENTS = Number(values.events);
 const COUNTS = values.members.split(",").map(Number);
 const LIMIT = values.limit;
-
-/** Publish the feed's first `count` slots' accepted events; returns how many. */
-async function fillStream(url: string, count: number): Promise<number> {
-  const nc = await connect({ servers: url.replace("nats://", "") });
-  try {
-    const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({
-      name: "SCAN_EVENTS",
-      subjects: ["scan.v1.events.>"],
-      storage: StorageType.File,
-      duplicate_window: nanos(600_000),
-    });
-    const js = jetstream(nc);
-    const shape = feedShape({ seed: 7, events: count });
-    let published = 0;
-    let inFlight: Promise<unknown>[] = [];
-    for (let slot = 1; slot <= count; slot++) {
-      const checked = validateEvent(JSON.parse(wireText(eventAt(shape, slot))));
-      if (!checked.ok) continue;
-      const event = checked.event;
-      inFlight.push(
-        js.publish(subjectOf(event), bodyOf(event), { msgID: messageId(event.eventId) }),
-      );
-      published++;
-      if (inFlight.length >= 1000) {
-        await Promise.all(inFlight);
-        inFlight = [];
-      }
-    }
-    await Promise.all(inFlight);
-    return published;
-  } finally {
-    await nc.close();
-  }
-}
 
 /** A member's process: when it has joined the group, and (once stopped) what it wrote. */
 interface Member {
@@ -171,7 +135,8 @@ if (!await postgresReachable()) {
 }
 const nats = await startNats();
 try {
-  const total = await fillStream(nats.url, EVENTS);
+  const feed = { shape: feedShape({ seed: 7, events: EVENTS }), events: EVENTS, limit: 1000 };
+  const total = await fillStream(nats.url, feed);
   say(`stream: ${total} accepted events of ${EVENTS}; batches of ${LIMIT}; PostgreSQL`);
   say(`cores: ${navigator.hardwareConcurrency}, load average: ${Deno.loadavg().join(" ")}`);
   say("members  seconds  events/s  vs first  messages per member (all members joined: timed)");
