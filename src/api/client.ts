@@ -20,8 +20,8 @@ import { parsePageBody } from "./wire.ts";
 export interface ClientEvents {
   /** An API request ended (each attempt), after `ms`. */
   request(outcome: RequestOutcome, ms: number): void;
-  /** A failed API request will be retried. */
-  retry(kind: "api"): void;
+  /** A failed API request will be retried, after `delayMs`. */
+  retry(kind: "api", delayMs: number): void;
 }
 
 /** Settings of a {@link ScanApiClient}. */
@@ -240,7 +240,7 @@ export class ScanApiClient implements PageSource {
         );
       }
       this.#options.onRetry?.(outcome);
-      this.#options.events?.retry("api");
+      this.#options.events?.retry("api", delayMs);
       if (!await sleep(delayMs, signal)) throw new FetchAbortedError(from);
     }
   }

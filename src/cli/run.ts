@@ -89,7 +89,7 @@ with --drain it exits once the group has nothing pending and nothing unacknowled
       ? undefined
       : groupMonitorFor(config, group);
     const monitor = config.metricsPort === null ? undefined : groupMonitor ?? monitorFor(config);
-    const relay = publishing ? relayFor(config, store.outbox, monitor) : null;
+    const relay = publishing ? relayFor(config, store.outbox, monitor?.relay) : null;
     const gate = relay?.gate ?? OPEN_GATE;
     const source: PageSource = fromStream
       ? streamSource(config, monitor)

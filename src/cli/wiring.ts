@@ -20,7 +20,7 @@ import { connectNats, ensureStream, type LinkEvents, type NatsLink } from "../na
 import { Relay, type RelayEvents } from "../relay/mod.ts";
 import type { BackoffPolicy } from "../retry.ts";
 import type { OutboxStore, StoreAdmin } from "../store/store.ts";
-import { StreamSource } from "../stream/mod.ts";
+import { StreamSource, type StreamSourceEvents } from "../stream/mod.ts";
 import { exportTarget, ExportWatch } from "../telemetry/mod.ts";
 
 /** The retry spacing the settings give. */
@@ -94,16 +94,24 @@ export function relayFor(
   });
 }
 
-/** The stream as the page source of a downstream worker. */
+/**
+ * The stream as the page source of a downstream worker. Its failed connection attempts count
+ * as its retries: the loop waits for a page meanwhile, and health sees the source move.
+ */
 export function streamSource(
   config: ApiConfig & NatsConfig & WorkerConfig,
-  events?: LinkEvents,
+  events?: LinkEvents & StreamSourceEvents,
 ): StreamSource {
+  const link = events && {
+    connected: (up: boolean) => events.connected(up),
+    connectFailed: (delayMs: number) => events.retry("stream", delayMs),
+  };
   return new StreamSource({
-    connect: streamLink(config, events),
+    connect: streamLink(config, link),
     limit: config.limit,
     backoff: backoffOf(config),
     logger: logger("source"),
+    events,
   });
 }
 

@@ -21,6 +21,8 @@ import { Publisher } from "./_publisher.ts";
 export interface LinkEvents {
   /** Connected to the broker, or lost it. */
   connected(up: boolean): void;
+  /** A connection attempt failed; the next one starts after `delayMs`. */
+  connectFailed?(delayMs: number): void;
 }
 
 /** A live connection to JetStream and the stream the worker uses. */
@@ -91,6 +93,7 @@ export async function connectNats(
         "Could not connect to NATS at {url} (attempt {attempt}): {error}; retrying in {delayMs} ms",
         { url: config.natsForLog, attempt, error: errorLine(error), delayMs },
       );
+      events?.connectFailed?.(delayMs);
       if (!await sleep(delayMs, signal)) return null;
       continue;
     }

@@ -22,6 +22,9 @@
 import type { RequestOutcome } from "../api/mod.ts";
 import type { Step } from "../worker/mod.ts";
 
+/** How a poll of the page source ended: the API's outcomes, or `broker` for the stream's. */
+export type PollOutcome = RequestOutcome | "broker";
+
 /** A health or readiness verdict. */
 export interface Verdict {
   /** 200 or 503. */
@@ -63,8 +66,16 @@ export class WorkerHealth {
   /** The relay's state, or null when no relay runs. */
   readonly #relay: () => RelayHealth | null;
   #step: { readonly name: Step; readonly since: number };
-  #lastPollOkAt: number | null = null;
-  #lastPollFailed: RequestOutcome | null = null;
+  /**
+   * The page source's polls: when the last one succeeded, how the last one failed (null when it
+   * did not), and when the source last showed that it moves — a poll ended, or the wait before
+   * its next attempt ends (a time to come while it waits).
+   */
+  readonly #polls: { okAt: number | null; failed: PollOutcome | null; movedAt: number } = {
+    okAt: null,
+    failed: null,
+    movedAt: Number.NEGATIVE_INFINITY,
+  };
   #lastWriteFailed: string | null = null;
   #lockHeld = false;
   #checkpoint = 0;
@@ -81,10 +92,20 @@ export class WorkerHealth {
     if (name !== this.#step.name) this.#step = { name, since: this.#now() };
   }
 
-  /** An API request ended: "ok" or why it failed. */
-  polled(outcome: RequestOutcome): void {
-    if (outcome === "ok") this.#lastPollOkAt = this.#now();
-    this.#lastPollFailed = outcome === "ok" ? null : outcome;
+  /** A poll of the page source (an API request, a read of the stream) ended: "ok" or why not. */
+  polled(outcome: PollOutcome): void {
+    const now = this.#now();
+    this.#polls.movedAt = Math.max(this.#polls.movedAt, now);
+    if (outcome === "ok") this.#polls.okAt = now;
+    this.#polls.failed = outcome === "ok" ? null : outcome;
+  }
+
+  /**
+   * The page source failed and tries again in `delayMs`: a fetch that waits for its next
+   * attempt waits by design, and its clock starts again when the attempt does.
+   */
+  retrying(delayMs: number): void {
+    this.#polls.movedAt = Math.max(this.#polls.movedAt, this.#now() + delayMs);
   }
 
   /** A page write ended: null when it was written, else why not. */
@@ -107,18 +128,22 @@ export class WorkerHealth {
     return {
       checkpoint: this.#checkpoint,
       lockHeld: this.#lockHeld,
-      lastPollOkAt: this.#lastPollOkAt,
+      lastPollOkAt: this.#polls.okAt,
     };
   }
 
   /**
    * Liveness: ok while the loop moves or waits by design; not ok when one I/O step (a request,
-   * a write, a lock call) has lasted longer than `stuckAfterMs`.
+   * a write, a lock call) has lasted longer than `stuckAfterMs`. A fetch whose source keeps
+   * failing and trying again moves: its clock starts at its last poll's end, or at the end of
+   * the wait for its next attempt.
    */
   liveness(): Verdict {
     const { name, since } = this.#step;
-    const seconds = (this.#now() - since) / 1000;
-    const details = { step: name, stepSeconds: Math.round(seconds * 10) / 10 };
+    const now = this.#now();
+    const details = { step: name, stepSeconds: Math.round((now - since) / 100) / 10 };
+    const from = name === "fetch" ? Math.max(since, this.#polls.movedAt) : since;
+    const seconds = (now - from) / 1000;
     if (BUSY_STEPS.has(name) && seconds * 1000 > this.#options.stuckAfterMs) {
       return { ok: false, reason: `stuck in step "${name}" for ${Math.round(seconds)} s`, details };
     }
@@ -131,7 +156,8 @@ export class WorkerHealth {
    * ready when its database answers.
    */
   readiness(databaseError: string | null): Verdict {
-    const pollAge = this.#lastPollOkAt === null ? null : (this.#now() - this.#lastPollOkAt) / 1000;
+    const { okAt } = this.#polls;
+    const pollAge = okAt === null ? null : (this.#now() - okAt) / 1000;
     const relay = this.#relay();
     const details = {
       role: this.#lockHeld ? "active" : this.#step.name === "standby" ? "standby" : "starting",
@@ -157,7 +183,7 @@ export class WorkerHealth {
     }
     if (this.#lastWriteFailed !== null) return `last page write failed: ${this.#lastWriteFailed}`;
     if (this.#step.name === "standby") return null;
-    if (this.#lastPollFailed !== null) return `last poll failed (${this.#lastPollFailed})`;
+    if (this.#polls.failed !== null) return `last poll failed (${this.#polls.failed})`;
     if (pollAge === null) return "no successful poll yet";
     if (pollAge * 1000 > this.#options.pollFreshMs) {
       return `no successful poll for ${Math.round(pollAge)} s`;

@@ -1,9 +1,10 @@
 /**
- * What the worker is doing, for Prometheus and for `/healthz` and `/readyz`. The loop, the API
- * client, the relay and the broker link report through the hooks they declare (`LoopEvents`,
- * `ClientEvents`, `RelayEvents`, `LinkEvents`); one {@link WorkerMonitor} implements them all,
- * keeps the `scan_worker_*` metrics, and feeds its {@link WorkerHealth}, which gives the verdicts.
- * The relay's part lives in relay_metrics.ts.
+ * What the worker is doing, for Prometheus and for `/healthz` and `/readyz`. The loop, the page
+ * sources, the relay and the broker link report through the hooks they declare (`LoopEvents`,
+ * `ClientEvents`, `StreamSourceEvents`, `RelayEvents`, `LinkEvents`); one {@link WorkerMonitor}
+ * implements them, keeps the `scan_worker_*` metrics, and feeds its {@link WorkerHealth}, which
+ * gives the verdicts. The relay's part is its {@link WorkerMonitor.relay} (relay_metrics.ts),
+ * which the relay is handed.
  *
  * @example A page written, as the loop reports it, and what a scrape then reads
  * ```ts
@@ -32,7 +33,7 @@ import { epochMs } from "../domain/timestamps.ts";
 import type { PageWrite } from "../store/store.ts";
 import type { LoopEvents, Step } from "../worker/mod.ts";
 import type { LinkEvents } from "../nats/mod.ts";
-import type { RelayEvents } from "../relay/mod.ts";
+import type { StreamSourceEvents } from "../stream/mod.ts";
 import { counter, gauge } from "./_registry.ts";
 import { type HealthOptions, WorkerHealth } from "./health.ts";
 import { RelayMetrics } from "./relay_metrics.ts";
@@ -98,7 +99,8 @@ function pageMetrics(registry: client.Registry) {
     }),
     retries: new client.Counter({
       name: "scan_worker_retries_total",
-      help: "Retries after a failed API request or page write.",
+      help:
+        "Retries after a failed API request (api), read of the stream (stream) or page write (store).",
       labelNames: ["kind"] as const,
       registers: [registry],
     }),
@@ -123,20 +125,21 @@ function processMetrics(registry: client.Registry): void {
 }
 
 /** The worker's metrics: implements every component's hooks, and feeds the health state. */
-export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, LinkEvents {
+export class WorkerMonitor implements ClientEvents, StreamSourceEvents, LoopEvents, LinkEvents {
   /** The Prometheus registry (`scan_worker_*` and process metrics). */
   readonly registry: client.Registry = new client.Registry();
   /** The state behind /healthz and /readyz, and their verdicts. */
   readonly health: WorkerHealth;
-  readonly #relay: RelayMetrics;
+  /** The relay's metrics: the hooks the relay reports to (`RelayEvents`, `LinkEvents`). */
+  readonly relay: RelayMetrics;
   readonly #pages: ReturnType<typeof pageMetrics>;
   /** CreatedDateTimeUtc of the newest applied event, in ms since the epoch. */
   #newestEventMs: number | null = null;
 
   /** @param options verdict thresholds. */
   constructor(options: HealthOptions) {
-    this.#relay = new RelayMetrics(this.registry);
-    this.health = new WorkerHealth(options, () => this.#relay.state);
+    this.relay = new RelayMetrics(this.registry);
+    this.health = new WorkerHealth(options, () => this.relay.state);
     this.#pages = pageMetrics(this.registry);
     processMetrics(this.registry);
     const now = options.now ?? Date.now;
@@ -154,7 +157,7 @@ export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, Lin
       ],
       [
         "scan_worker_last_successful_poll_age_seconds",
-        "Seconds since the Scan Event API last answered with a page.",
+        "Seconds since the page source (the Scan Event API, or the stream) last answered.",
         () => age(this.health.state.lastPollOkAt),
       ],
       [
@@ -180,8 +183,14 @@ export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, Lin
     this.health.polled(outcome);
   }
 
-  retry(kind: "api" | "store"): void {
+  read(outcome: "ok" | "broker"): void {
+    this.health.polled(outcome);
+  }
+
+  retry(kind: "api" | "stream" | "store", delayMs?: number): void {
     this.#pages.retries.inc({ kind });
+    // A failed page write is waited for by the loop itself (its step "wait").
+    if (kind !== "store" && delayMs !== undefined) this.health.retrying(delayMs);
   }
 
   pageWritten(result: PageResult, write: PageWrite, ms: number): void {
@@ -209,30 +218,6 @@ export class WorkerMonitor implements ClientEvents, LoopEvents, RelayEvents, Lin
   }
 
   connected(up: boolean): void {
-    this.#relay.connected(up);
-  }
-
-  backlog(rows: number, lagSeconds: number): void {
-    this.#relay.backlog(rows, lagSeconds);
-  }
-
-  published(count: number, duplicates: number): void {
-    this.#relay.published(count, duplicates);
-  }
-
-  committedToAcked(seconds: number): void {
-    this.#relay.committedToAcked(seconds);
-  }
-
-  resynced(): void {
-    this.#relay.resynced();
-  }
-
-  failed(cause: string): void {
-    this.#relay.failed(cause);
-  }
-
-  paused(paused: boolean): void {
-    this.#relay.paused(paused);
+    this.relay.connected(up);
   }
 }

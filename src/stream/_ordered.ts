@@ -23,6 +23,17 @@ import { turnEventLoop } from "../worker/prefetch.ts";
 import { parseBodies } from "./_bodies.ts";
 import { StreamPull } from "./_pull.ts";
 
+/** What the stream source reports as it goes (health); whoever watches implements it. */
+export interface StreamSourceEvents {
+  /** A read of the stream ended: "ok" (a page, or none more within the wait), or "broker". */
+  read(outcome: "ok" | "broker"): void;
+  /**
+   * Reading or connecting failed and is tried again after `delayMs` (a connection attempt is
+   * reported by the `connect` it is given: see `cli/wiring.ts`).
+   */
+  retry(kind: "stream", delayMs: number): void;
+}
+
 /** What the stream source needs. */
 export interface StreamSourceOptions {
   /** Connects to the broker (retrying until it does); null when the signal aborts first. */
@@ -40,6 +51,8 @@ export interface StreamSourceOptions {
    * (by default when telemetry is on: parsing every message's headers costs).
    */
   readonly traceparents?: boolean;
+  /** Health hooks. */
+  readonly events?: StreamSourceEvents;
 }
 
 /** Pages' worth of messages asked for ahead of the page being taken. */
@@ -81,6 +94,7 @@ export class StreamSource implements PageSource {
         const read = await this.#read(from, signal);
         if (read === null) throw new FetchAbortedError(from);
         const { events, upstream, stages } = read;
+        this.#options.events?.read("ok");
         return {
           from,
           events,
@@ -96,6 +110,8 @@ export class StreamSource implements PageSource {
         if (error instanceof ConfigError) throw error;
         await this.#dropPull(); // position again
         const delayMs = backoffDelay(attempt, this.#options.backoff);
+        this.#options.events?.read("broker");
+        this.#options.events?.retry("stream", delayMs);
         this.#options.logger.warn(
           "Reading the stream from EventId {from} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",
           { from, attempt, error: errorLine(error), delayMs },

@@ -25,7 +25,7 @@
  * @module
  */
 
-export { StreamSource, type StreamSourceOptions } from "./_ordered.ts";
+export { StreamSource, type StreamSourceEvents, type StreamSourceOptions } from "./_ordered.ts";
 export {
   type GroupEvents,
   type GroupMemberOptions,

@@ -130,6 +130,43 @@ Deno.test("a request cancelled by the worker is not counted as an API outcome", 
   }
 });
 
+Deno.test("each retry is reported with its wait: Retry-After when the API gives one, else the backoff", async () => {
+  const answers = [
+    () => new Response("busy", { status: 503, headers: { "retry-after": "0" } }),
+    () => new Response("broken", { status: 500 }),
+    () => Response.json({ ScanEvents: [] }),
+  ];
+  let served = 0;
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    () => (answers[served++] ?? answers[2] as () => Response)(),
+  );
+  const outcomes: string[] = [];
+  const waits: number[] = [];
+  try {
+    const c = new ScanApiClient({
+      url: `http://127.0.0.1:${server.addr.port}/x`,
+      limit: 50,
+      token: null,
+      timeoutMs: 2000,
+      maxBodyBytes: 1024 * 1024,
+      backoff: { baseMs: 20, capMs: 40 },
+      logger: getLogger(["test"]),
+      events: {
+        request: (outcome) => outcomes.push(outcome),
+        retry: (_kind, delayMs) => waits.push(delayMs),
+      },
+    });
+    const page = await c.fetchPage(1, new AbortController().signal);
+    assertEquals([page.attempts, outcomes], [3, ["http_5xx", "http_5xx", "ok"]]);
+    assertEquals(waits.length, 2);
+    assertEquals(waits[0], 0, "the API's Retry-After: 0");
+    assertEquals((waits[1] ?? -1) >= 0 && (waits[1] ?? 99) <= 40, true, `backoff ${waits[1]}`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
 /** The first failed attempt of fetching `url`: its outcome label and its problem. */
 async function firstFailure(url: string): Promise<{ outcome: string; problem: string }> {
   const outcomes: string[] = [];

@@ -6,11 +6,15 @@
  */
 import { nextTick } from "node:process";
 import { getLogger } from "@logtape/logtape";
-import { assertEquals } from "../helpers/assert.ts";
+import { assertEquals, assertRejects } from "../helpers/assert.ts";
 import { linkTo, NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 import type { NatsLink } from "../../src/nats/mod.ts";
+import { streamSource } from "../../src/cli/wiring.ts";
+import { resolveConfig } from "../../src/config.ts";
+import { FetchAbortedError } from "../../src/source.ts";
+import { freePort } from "../helpers/pg_cluster.ts";
 
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
@@ -203,4 +207,62 @@ Deno.test({
       assertEquals(ids((await next).events), Array.from({ length: 10 }, (_, i) => 11 + i));
       assertEquals(order, ["statement sent", "page read"]);
     }),
+});
+
+Deno.test({
+  name: "the stream source reports each read, and each failure with the wait before the next try",
+  ignore: NATS_IGNORE,
+  fn: async () => {
+    const server = await startNats();
+    let connects = 0;
+    const connect = async (signal: AbortSignal) => {
+      if (connects++ === 0) throw new Error("refused, the first time");
+      return await linkTo(server)(signal);
+    };
+    const reads: string[] = [];
+    const waits: number[] = [];
+    const source = new StreamSource({
+      connect,
+      limit: 10,
+      logger,
+      backoff,
+      events: { read: (outcome) => reads.push(outcome), retry: (_kind, ms) => waits.push(ms) },
+    });
+    try {
+      await publish(server, 1, [body(1), body(2)]);
+      const page = await source.fetchPage(1, new AbortController().signal);
+      assertEquals([ids(page.events), page.attempts], [[1, 2], 2]);
+      assertEquals(reads, ["broker", "ok"]);
+      assertEquals(waits.length === 1 && (waits[0] ?? -1) >= 0 && (waits[0] ?? 999) <= 100, true);
+    } finally {
+      await source.close();
+      await server.destroy();
+    }
+  },
+});
+
+Deno.test("a downstream worker's failed connections to the broker count as the stream's retries", async () => {
+  const url = `nats://127.0.0.1:${freePort()}`; // nothing listens there
+  const config = resolveConfig({
+    flags: {},
+    env: { NATS_URL: url },
+    dotenv: {},
+    stdoutIsTerminal: false,
+  });
+  const seen: string[] = [];
+  const stop = new AbortController();
+  const source = streamSource(config, {
+    connected: (up) => seen.push(`connected ${up}`),
+    read: (outcome) => seen.push(`read ${outcome}`),
+    retry: (kind, delayMs) => {
+      seen.push(`retry ${kind} ${typeof delayMs}`);
+      stop.abort();
+    },
+  });
+  try {
+    await assertRejects(source.fetchPage(1, stop.signal), FetchAbortedError);
+    assertEquals(seen, ["retry stream number"]);
+  } finally {
+    await source.close();
+  }
 });

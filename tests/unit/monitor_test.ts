@@ -23,6 +23,64 @@ Deno.test("healthz: alive while stepping or waiting, 503 when one I/O step lasts
   assertEquals(monitor.health.liveness().ok, true, "standing by is normal");
 });
 
+Deno.test("healthz: a fetch that keeps failing and trying again is alive; one attempt that hangs is not", () => {
+  const clock = { now: 1_000_000 };
+  const monitor = monitorAt(clock);
+  monitor.step("fetch");
+  // Ten minutes of a failing API: each request fails after 5 s and waits 30 s for the next.
+  for (let i = 0; i < 17; i++) {
+    clock.now += 5_000;
+    monitor.request("http_5xx", 5_000);
+    monitor.retry("api", 30_000);
+    clock.now += 30_000;
+    assertEquals(monitor.health.liveness().ok, true, `after ${i + 1} failed attempts`);
+  }
+  assertEquals(monitor.health.liveness().details.stepSeconds, 595);
+  // A Retry-After longer than the limit: alive while it waits, and for the limit after it.
+  monitor.request("http_429", 10);
+  monitor.retry("api", 300_000);
+  clock.now += 300_000 + 59_000;
+  assertEquals(monitor.health.liveness().ok, true);
+  // The next attempt hangs.
+  clock.now += 2_000;
+  const stuck = monitor.health.liveness();
+  assertEquals([stuck.ok, stuck.reason], [false, 'stuck in step "fetch" for 61 s']);
+  // The stream's reads and retries count the same way; a new fetch step starts its own clock.
+  monitor.step("write");
+  monitor.step("fetch");
+  monitor.read("broker");
+  monitor.retry("stream", 40_000);
+  clock.now += 40_000 + 59_000;
+  assertEquals(monitor.health.liveness().ok, true);
+  clock.now += 2_000;
+  assertEquals(monitor.health.liveness().ok, false);
+  monitor.read("ok");
+  assertEquals(monitor.health.liveness().ok, true);
+});
+
+Deno.test("healthz: a request that ends during another step does not hide a stuck write", () => {
+  const clock = { now: 1_000_000 };
+  const monitor = monitorAt(clock);
+  monitor.step("write");
+  clock.now += 30_000;
+  monitor.request("ok", 20); // the next page, fetched ahead
+  monitor.retry("api", 60_000);
+  clock.now += 31_000;
+  assertEquals(monitor.health.liveness().reason, 'stuck in step "write" for 61 s');
+});
+
+Deno.test("readyz: a downstream worker's reads of the stream are its polls", () => {
+  const clock = { now: 1_000_000 };
+  const monitor = monitorAt(clock);
+  monitor.read("ok");
+  assertEquals(monitor.health.readiness(null).ok, true);
+  monitor.read("broker");
+  assertEquals(monitor.health.readiness(null).reason, "last poll failed (broker)");
+  monitor.read("ok");
+  clock.now += 31_000;
+  assertEquals(monitor.health.readiness(null).reason, "no successful poll for 31 s");
+});
+
 Deno.test("readyz: needs the database and a recent successful poll", () => {
   const clock = { now: 1_000_000 };
   const monitor = monitorAt(clock);
@@ -64,7 +122,8 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   ]);
   monitor.request("ok", 20);
   monitor.request("timeout", 1000);
-  monitor.retry("api");
+  monitor.retry("api", 500);
+  monitor.retry("stream", 500);
   monitor.pageWritten(result, { rejected: result.rejections, outboxed: 0 }, 4);
   monitor.lock(true);
   const text = await monitor.registry.metrics();
@@ -80,6 +139,7 @@ Deno.test("metrics count events, pages, requests and retries, and expose lag and
   assertIncludes(text, 'scan_worker_api_requests_total{outcome="ok"} 1');
   assertIncludes(text, 'scan_worker_api_requests_total{outcome="timeout"} 1');
   assertIncludes(text, 'scan_worker_retries_total{kind="api"} 1');
+  assertIncludes(text, 'scan_worker_retries_total{kind="stream"} 1');
   assertIncludes(text, "scan_worker_page_duration_seconds_count 1");
   assertIncludes(text, "\nprocess_resident_memory_bytes ");
 });
@@ -105,8 +165,8 @@ Deno.test("readyz: not ready while ingest is paused by a full outbox, with the r
   const monitor = monitorAt({ now: 1_000_000 });
   monitor.request("ok", 5);
   monitor.connected(false);
-  monitor.backlog(52_879, 41.5);
-  monitor.paused(true);
+  monitor.relay.backlog(52_879, 41.5);
+  monitor.relay.paused(true);
   const verdict = monitor.health.readiness(null);
   assertEquals([verdict.ok, verdict.reason], [
     false,
@@ -118,7 +178,7 @@ Deno.test("readyz: not ready while ingest is paused by a full outbox, with the r
     lagSeconds: 41.5,
     paused: true,
   });
-  monitor.paused(false);
+  monitor.relay.paused(false);
   assertEquals(monitor.health.readiness(null).reason, "ready");
 });
 
@@ -133,10 +193,10 @@ Deno.test("without a relay, /readyz says nothing of it and its gauges read 0", a
 Deno.test("relay metrics count publishes, duplicates, resyncs and errors by cause", async () => {
   const monitor = monitorAt({ now: 1_000_000 });
   monitor.connected(true);
-  monitor.published(10, 3);
-  monitor.resynced();
-  monitor.failed("publish");
-  monitor.committedToAcked(0.02);
+  monitor.relay.published(10, 3);
+  monitor.relay.resynced();
+  monitor.relay.failed("publish");
+  monitor.relay.committedToAcked(0.02);
   const text = await monitor.registry.metrics();
   assertIncludes(text, "\nscan_worker_relay_published_total 10\n");
   assertIncludes(text, "\nscan_worker_relay_duplicates_total 3\n");
