@@ -118,6 +118,8 @@ export class ExportWatch {
   #failedProbes = 0;
   #last = handedOver();
   #dropped = { spans: 0, logs: 0 };
+  /** {@link ExportWatch.dropped} when the collector last went down: the outage's share is the rest. */
+  #droppedBefore = { spans: 0, logs: 0 };
 
   /** @param options the exporter's settings, a logger, the interval. */
   constructor(options: ExportWatchOptions) {
@@ -226,13 +228,18 @@ export class ExportWatch {
       if (this.#down) {
         logger.info(
           "The OpenTelemetry collector at {endpoint} takes exports again; {spans} spans and {logs} log records were dropped while it did not",
-          { endpoint: urlForLog(target.tracesUrl), ...this.#dropped },
+          {
+            endpoint: urlForLog(target.tracesUrl),
+            spans: this.#dropped.spans - this.#droppedBefore.spans,
+            logs: this.#dropped.logs - this.#droppedBefore.logs,
+          },
         );
       }
       this.#down = false;
       this.#failedProbes = 0;
       return;
     }
+    if (!this.#down) this.#droppedBefore = { ...this.#dropped };
     this.#dropped.spans += spans;
     this.#dropped.logs += logs;
     this.#options.dropped?.(spans, logs);

@@ -6,6 +6,7 @@
 import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
 import { exportTarget, ExportWatch, PageTrace, urlForLog } from "../../src/telemetry/mod.ts";
+import { countSpans } from "../../src/telemetry/_counts.ts";
 
 const envOf = (vars: Record<string, string>) => (name: string) => vars[name];
 
@@ -127,5 +128,37 @@ Deno.test("a collector answering 503: a counted warning, and what was handed ove
     assertEquals(dropped, [[0, 0], [0, 0]]);
   } finally {
     await c.stop();
+  }
+});
+
+Deno.test("when the collector takes exports again, the line gives what that outage dropped", async () => {
+  let status = 503;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (r) => {
+    await r.body?.cancel();
+    return new Response(null, { status });
+  });
+  try {
+    const records = await logged(async () => {
+      const watch = new ExportWatch({
+        target: exportTarget(
+          envOf({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${server.addr.port}` }),
+        ),
+        logger: getLogger(["watch"]),
+        logsExported: false,
+      });
+      for (const spans of [5, 7]) {
+        countSpans(spans); // handed over since the last answer: lost with the collector down
+        status = 503;
+        assertEquals(await watch.probe(), false);
+        status = 200;
+        assertEquals(await watch.probe(), true);
+      }
+      await watch.stop();
+      assertEquals(watch.dropped.spans, 12);
+    });
+    const back = records.filter((r) => String(r.message.join("")).includes("takes exports again"));
+    assertEquals(back.map((r) => r.properties.spans), [5, 7]);
+  } finally {
+    await server.shutdown();
   }
 });
