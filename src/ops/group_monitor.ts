@@ -148,6 +148,11 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
     this.health.broker(up);
   }
 
+  /** A connection attempt failed: the member waits for its next one (alive, by design). */
+  connectFailed(_delayMs: number): void {
+    this.step("wait");
+  }
+
   groupStep(step: "fetch" | "write" | "wait"): void {
     this.step(step);
   }

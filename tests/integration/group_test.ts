@@ -17,6 +17,9 @@ import { connectNats, type NatsLink } from "../../src/nats/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import type { BatchStore } from "../../src/store/store.ts";
 import { GroupConsumerError, runGroupMember } from "../../src/stream/mod.ts";
+import { groupMonitorFor, runGroup } from "../../src/cli/group.ts";
+import { resolveConfig } from "../../src/config.ts";
+import { freePort } from "../helpers/pg_cluster.ts";
 
 const logger = getLogger(["scan-worker", "test"]);
 const BACKOFF = { baseMs: 20, capMs: 200 };
@@ -251,3 +254,35 @@ groupTest(
     assertEquals([state.pending, state.ackPending], [0, 0]);
   },
 );
+
+Deno.test("a member that cannot reach the broker waits by design: its health says so", async () => {
+  const url = `nats://127.0.0.1:${freePort()}`; // nothing listens there
+  const config = resolveConfig({
+    flags: {},
+    env: { NATS_URL: url },
+    dotenv: {},
+    stdoutIsTerminal: false,
+  });
+  const monitor = groupMonitorFor(config, "ledger");
+  const stop = new AbortController();
+  const store: BatchStore = {
+    applyBatch: () => Promise.reject(new Error("a member that never connects writes nothing")),
+  };
+  const running = runGroup(config, store, {
+    group: "ledger",
+    drain: false,
+    signal: stop.signal,
+    monitor,
+    onActive: () => {},
+  });
+  try {
+    const deadline = Date.now() + 10_000;
+    while (monitor.health.liveness().details.step !== "wait") {
+      assertOk(Date.now() < deadline, "the member never reported its failed connection");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  } finally {
+    stop.abort();
+    await running;
+  }
+});

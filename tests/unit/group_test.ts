@@ -80,6 +80,17 @@ Deno.test("a member is ready with its database and broker; not while the broker 
   assertEquals(monitor.health.readiness(null).reason, "last batch write failed: Error: disk full");
 });
 
+Deno.test("a member that cannot reach the broker at its start is alive while it tries again", () => {
+  const clock = { now: 1_000_000 };
+  const options = { stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now };
+  const waiting = new GroupMonitor(options, "ledger");
+  const hanging = new GroupMonitor(options, "ledger");
+  waiting.connectFailed(1000); // the link reports each failed attempt before waiting
+  clock.now += 600_000;
+  assertEquals(waiting.health.liveness().ok, true);
+  assertEquals(hanging.health.liveness().reason, 'stuck in step "start" for 600 s');
+});
+
 Deno.test("a member's metrics: batches, redeliveries, ack failures, and the consumer's counts", async () => {
   const monitor = new GroupMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000 }, "ledger");
   const batch = projectBatch([
