@@ -146,10 +146,12 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
   override connected(up: boolean): void {
     super.connected(up);
     this.health.broker(up);
+    if (up) this.step("start"); // joining the group: I/O again, which can be stuck
   }
 
-  /** A connection attempt failed: the member waits for its next one (alive, by design). */
-  connectFailed(_delayMs: number): void {
+  /** A connection attempt failed (a retry of the stream's): the member waits for its next one. */
+  connectFailed(delayMs: number): void {
+    this.retry("stream", delayMs);
     this.step("wait");
   }
 

@@ -22,8 +22,8 @@
 import type { RequestOutcome } from "../api/mod.ts";
 import type { Step } from "../worker/mod.ts";
 
-/** How a poll of the page source ended: the API's outcomes, or `broker` for the stream's. */
-export type PollOutcome = RequestOutcome | "broker";
+/** How a poll of the page source ended: the API's outcomes, or `stream` for a failed read of the stream. */
+export type PollOutcome = RequestOutcome | "stream";
 
 /** A health or readiness verdict. */
 export interface Verdict {
@@ -102,7 +102,11 @@ export class WorkerHealth {
 
   /**
    * The page source failed and tries again in `delayMs`: a fetch that waits for its next
-   * attempt waits by design, and its clock starts again when the attempt does.
+   * attempt waits by design, and its clock starts again when the attempt does. The mark only
+   * moves forward: a page fetched ahead may wait while another request ends, and taking the
+   * latter for the end of the wait would call the fetch stuck. A wait cut short (its page no
+   * longer wanted) can so hide the next request for as long, bounded by the request's own
+   * timeout.
    */
   retrying(delayMs: number): void {
     this.#polls.movedAt = Math.max(this.#polls.movedAt, this.#now() + delayMs);

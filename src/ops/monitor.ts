@@ -183,7 +183,7 @@ export class WorkerMonitor implements ClientEvents, StreamSourceEvents, LoopEven
     this.health.polled(outcome);
   }
 
-  read(outcome: "ok" | "broker"): void {
+  read(outcome: "ok" | "stream"): void {
     this.health.polled(outcome);
   }
 

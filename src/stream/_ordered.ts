@@ -25,8 +25,8 @@ import { StreamPull } from "./_pull.ts";
 
 /** What the stream source reports as it goes (health); whoever watches implements it. */
 export interface StreamSourceEvents {
-  /** A read of the stream ended: "ok" (a page, or none more within the wait), or "broker". */
-  read(outcome: "ok" | "broker"): void;
+  /** A read of the stream ended: "ok" (a page, or none more within the wait), or "stream" (failed). */
+  read(outcome: "ok" | "stream"): void;
   /**
    * Reading or connecting failed and is tried again after `delayMs` (a connection attempt is
    * reported by the `connect` it is given: see `cli/wiring.ts`).
@@ -110,7 +110,7 @@ export class StreamSource implements PageSource {
         if (error instanceof ConfigError) throw error;
         await this.#dropPull(); // position again
         const delayMs = backoffDelay(attempt, this.#options.backoff);
-        this.#options.events?.read("broker");
+        this.#options.events?.read("stream");
         this.#options.events?.retry("stream", delayMs);
         this.#options.logger.warn(
           "Reading the stream from EventId {from} failed (attempt {attempt}): {error}; retrying in {delayMs} ms",

@@ -214,8 +214,9 @@ class Loop {
    */
   async #lateAfter(next: Next, { fetched }: LoopPage): Promise<boolean> {
     if (this.#late === null) return true;
-    const { source, signal, drain } = this.#options;
+    const { source, signal, drain, events } = this.#options;
     const write = async (late: LoopPage) => {
+      events?.step("write");
       const written = await this.#writer.write(late);
       if (written !== null) this.#gate.pageCommitted(written, this.#checkpoint);
       return written !== null;
@@ -223,6 +224,7 @@ class Loop {
     const brought = this.#late.inPage(fetched, this.#checkpoint);
     if (brought !== null) await write(brought);
     const after = next === "go on" ? "go on" : next === "caught up" && drain ? "drained" : "wait";
+    events?.step("fetch"); // a re-read of the head asks the source, retrying as a fetch does
     return await this.#late.afterPage(after, this.#checkpoint, source, signal, write);
   }
 

@@ -232,7 +232,7 @@ Deno.test({
       await publish(server, 1, [body(1), body(2)]);
       const page = await source.fetchPage(1, new AbortController().signal);
       assertEquals([ids(page.events), page.attempts], [[1, 2], 2]);
-      assertEquals(reads, ["broker", "ok"]);
+      assertEquals(reads, ["stream", "ok"]);
       assertEquals(waits.length === 1 && (waits[0] ?? -1) >= 0 && (waits[0] ?? 999) <= 100, true);
     } finally {
       await source.close();

@@ -80,7 +80,7 @@ Deno.test("a member is ready with its database and broker; not while the broker 
   assertEquals(monitor.health.readiness(null).reason, "last batch write failed: Error: disk full");
 });
 
-Deno.test("a member that cannot reach the broker at its start is alive while it tries again", () => {
+Deno.test("a member that cannot reach the broker at its start is alive while it tries again", async () => {
   const clock = { now: 1_000_000 };
   const options = { stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now };
   const waiting = new GroupMonitor(options, "ledger");
@@ -89,6 +89,11 @@ Deno.test("a member that cannot reach the broker at its start is alive while it 
   clock.now += 600_000;
   assertEquals(waiting.health.liveness().ok, true);
   assertEquals(hanging.health.liveness().reason, 'stuck in step "start" for 600 s');
+  assertIncludes(await waiting.registry.metrics(), 'scan_worker_retries_total{kind="stream"} 1');
+  // Connected, it joins the group: I/O that can be stuck again.
+  waiting.connected(true);
+  clock.now += 61_000;
+  assertEquals(waiting.health.liveness().reason, 'stuck in step "start" for 61 s');
 });
 
 Deno.test("a member's metrics: batches, redeliveries, ack failures, and the consumer's counts", async () => {

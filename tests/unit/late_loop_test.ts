@@ -236,3 +236,64 @@ Deno.test("a late event brought by a normal page (a stream source) is applied on
     await Deno.remove(db.dir, { recursive: true });
   }
 });
+
+Deno.test("a re-read of the head is a fetch step (a failing API retried there is alive), its write a write", async () => {
+  const db = tempDatabase("scan-worker-late-loop-");
+  const store = new SqliteStore(db.path);
+  try {
+    await store.migrate();
+    const feed = lateFeed(events([1, 2, 3, 4, 5, 6]), 10, [3]);
+    const steps: string[] = [];
+    const stepAt: Record<number, string> = {};
+    const source: PageSource = {
+      fetchPage(from: number, signal: AbortSignal) {
+        stepAt[from] = steps.at(-1) ?? "";
+        return feed.source.fetchPage(from, signal);
+      },
+    };
+    const loopEvents = {
+      step: (step: string) => void steps.push(step),
+      retry: () => {},
+      pageWritten: () => {},
+      writeFailed: () => {},
+      lock: () => {},
+      checkpoint: () => {},
+    };
+    let now = 10_000;
+    const late = lateOptions(counting(), () => now);
+    await runLoop({
+      pollIntervalMs: 0,
+      lockRetryMs: 10,
+      backoff: { baseMs: 1, capMs: 2 },
+      logger,
+      store,
+      source,
+      drain: true,
+      signal: new AbortController().signal,
+      late,
+      events: loopEvents,
+    });
+    feed.reveal(3);
+    now = 10_500;
+    steps.length = 0;
+    await runLoop({
+      pollIntervalMs: 0,
+      lockRetryMs: 10,
+      backoff: { baseMs: 1, capMs: 2 },
+      logger,
+      store,
+      source,
+      drain: true,
+      signal: new AbortController().signal,
+      late,
+      events: loopEvents,
+    });
+    assertEquals((await store.parcel(103))?.lastEventId, 3, "the re-read found 3");
+    assertEquals(stepAt[3], "fetch", "the re-read from the hole");
+    const reread = steps.lastIndexOf("fetch");
+    assertOk(steps.slice(reread).includes("write"), `the late page written: ${steps.join(" ")}`);
+  } finally {
+    await store.close();
+    await Deno.remove(db.dir, { recursive: true });
+  }
+});

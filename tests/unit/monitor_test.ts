@@ -48,7 +48,7 @@ Deno.test("healthz: a fetch that keeps failing and trying again is alive; one at
   // The stream's reads and retries count the same way; a new fetch step starts its own clock.
   monitor.step("write");
   monitor.step("fetch");
-  monitor.read("broker");
+  monitor.read("stream");
   monitor.retry("stream", 40_000);
   clock.now += 40_000 + 59_000;
   assertEquals(monitor.health.liveness().ok, true);
@@ -74,8 +74,8 @@ Deno.test("readyz: a downstream worker's reads of the stream are its polls", () 
   const monitor = monitorAt(clock);
   monitor.read("ok");
   assertEquals(monitor.health.readiness(null).ok, true);
-  monitor.read("broker");
-  assertEquals(monitor.health.readiness(null).reason, "last poll failed (broker)");
+  monitor.read("stream");
+  assertEquals(monitor.health.readiness(null).reason, "last poll failed (stream)");
   monitor.read("ok");
   clock.now += 31_000;
   assertEquals(monitor.health.readiness(null).reason, "no successful poll for 31 s");
