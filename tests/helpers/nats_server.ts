@@ -10,13 +10,14 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connect, nanos } from "@nats-io/transport-node";
 import { getLogger, type Logger } from "@logtape/logtape";
 import { natsServerProblem } from "../../scripts/nats_server.ts";
-import { parseNatsUrl } from "../../src/config.ts";
+import { type Config, parseNatsUrl, resolveConfig } from "../../src/config.ts";
 import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import type { BackoffPolicy } from "../../src/retry.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import type { OutboxStore, Store } from "../../src/store/store.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import { scanEvent } from "./events.ts";
+import { freePort } from "./pg_cluster.ts";
 
 /** Why private NATS servers cannot run here, or null. */
 export const NATS_SKIP: string | null = natsServerProblem();
@@ -28,6 +29,12 @@ if (NATS_SKIP !== null && Deno.env.get("CI") !== "true") {
 export const NATS_IGNORE: boolean = NATS_SKIP !== null && Deno.env.get("CI") !== "true";
 
 export { type PrivateNats, startNats } from "../../scripts/nats_server.ts";
+
+/** The worker's configuration with `NATS_URL` naming a port where nothing listens. */
+export function configWithoutBroker(): Config {
+  const env = { NATS_URL: `nats://127.0.0.1:${freePort()}` };
+  return resolveConfig({ flags: {}, env, dotenv: {}, stdoutIsTerminal: false });
+}
 
 /** One message of the stream: its sequence, message id, subject and body. */
 export interface StreamMessage {

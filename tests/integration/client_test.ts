@@ -1,6 +1,6 @@
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { type AttemptFailure, ScanApiClient } from "../../src/api/client.ts";
+import { type AttemptFailure, type ClientOptions, ScanApiClient } from "../../src/api/client.ts";
 import { FetchAbortedError } from "../../src/source.ts";
 
 const encoder = new TextEncoder();
@@ -39,17 +39,22 @@ function droppingServer(): { url: string; connections: () => number; close: () =
   };
 }
 
-function client(url: string, failures: AttemptFailure[], timeoutMs = 2000): ScanApiClient {
+/** A client of `url` with the tests' settings, and `more`. */
+function clientWith(url: string, more: Partial<ClientOptions> = {}): ScanApiClient {
   return new ScanApiClient({
     url,
     limit: 50,
     token: null,
-    timeoutMs,
+    timeoutMs: 2000,
     maxBodyBytes: 1024 * 1024,
     backoff: { baseMs: 1, capMs: 5 },
     logger: getLogger(["test"]),
-    onRetry: (failure) => failures.push(failure),
+    ...more,
   });
+}
+
+function client(url: string, failures: AttemptFailure[], timeoutMs = 2000): ScanApiClient {
+  return clientWith(url, { timeoutMs, onRetry: (failure) => failures.push(failure) });
 }
 
 Deno.test("the page URL carries FromEventId and Limit", () => {
@@ -107,14 +112,7 @@ Deno.test("a request cancelled by the worker is not counted as an API outcome", 
   const outcomes: string[] = [];
   const controller = new AbortController();
   try {
-    const c = new ScanApiClient({
-      url: `http://127.0.0.1:${server.addr.port}/x`,
-      limit: 50,
-      token: null,
-      timeoutMs: 2000,
-      maxBodyBytes: 1024 * 1024,
-      backoff: { baseMs: 1, capMs: 5 },
-      logger: getLogger(["test"]),
+    const c = clientWith(`http://127.0.0.1:${server.addr.port}/x`, {
       events: { request: (outcome) => outcomes.push(outcome), retry: () => {} },
     });
     const cancelled = c.fetchPage(1, controller.signal);
@@ -144,14 +142,8 @@ Deno.test("each retry is reported with its wait: Retry-After when the API gives 
   const outcomes: string[] = [];
   const waits: number[] = [];
   try {
-    const c = new ScanApiClient({
-      url: `http://127.0.0.1:${server.addr.port}/x`,
-      limit: 50,
-      token: null,
-      timeoutMs: 2000,
-      maxBodyBytes: 1024 * 1024,
+    const c = clientWith(`http://127.0.0.1:${server.addr.port}/x`, {
       backoff: { baseMs: 20, capMs: 40 },
-      logger: getLogger(["test"]),
       events: {
         request: (outcome) => outcomes.push(outcome),
         retry: (_kind, delayMs) => waits.push(delayMs),
@@ -172,14 +164,8 @@ async function firstFailure(url: string): Promise<{ outcome: string; problem: st
   const outcomes: string[] = [];
   const failures: AttemptFailure[] = [];
   const controller = new AbortController();
-  const c = new ScanApiClient({
-    url,
-    limit: 50,
-    token: null,
+  const c = clientWith(url, {
     timeoutMs: 5000,
-    maxBodyBytes: 1024 * 1024,
-    backoff: { baseMs: 1, capMs: 5 },
-    logger: getLogger(["test"]),
     onRetry: (failure) => {
       failures.push(failure);
       controller.abort();

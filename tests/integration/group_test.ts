@@ -9,7 +9,12 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { createGroupConsumer, groupState, publishBodies } from "../helpers/group.ts";
-import { NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import {
+  configWithoutBroker,
+  NATS_IGNORE,
+  type PrivateNats,
+  startNats,
+} from "../helpers/nats_server.ts";
 import { oracle } from "../helpers/oracle.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
@@ -18,8 +23,6 @@ import { SqliteStore } from "../../src/store/sqlite.ts";
 import type { BatchStore } from "../../src/store/store.ts";
 import { GroupConsumerError, runGroupMember } from "../../src/stream/mod.ts";
 import { groupMonitorFor, runGroup } from "../../src/cli/group.ts";
-import { resolveConfig } from "../../src/config.ts";
-import { freePort } from "../helpers/pg_cluster.ts";
 
 const logger = getLogger(["scan-worker", "test"]);
 const BACKOFF = { baseMs: 20, capMs: 200 };
@@ -256,13 +259,7 @@ groupTest(
 );
 
 Deno.test("a member that cannot reach the broker waits by design: its health says so", async () => {
-  const url = `nats://127.0.0.1:${freePort()}`; // nothing listens there
-  const config = resolveConfig({
-    flags: {},
-    env: { NATS_URL: url },
-    dotenv: {},
-    stdoutIsTerminal: false,
-  });
+  const config = configWithoutBroker();
   const monitor = groupMonitorFor(config, "ledger");
   const stop = new AbortController();
   const store: BatchStore = {

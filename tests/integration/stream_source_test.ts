@@ -7,14 +7,18 @@
 import { nextTick } from "node:process";
 import { getLogger } from "@logtape/logtape";
 import { assertEquals, assertRejects } from "../helpers/assert.ts";
-import { linkTo, NATS_IGNORE, type PrivateNats, startNats } from "../helpers/nats_server.ts";
+import {
+  configWithoutBroker,
+  linkTo,
+  NATS_IGNORE,
+  type PrivateNats,
+  startNats,
+} from "../helpers/nats_server.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 import type { NatsLink } from "../../src/nats/mod.ts";
 import { streamSource } from "../../src/cli/wiring.ts";
-import { resolveConfig } from "../../src/config.ts";
 import { FetchAbortedError } from "../../src/source.ts";
-import { freePort } from "../helpers/pg_cluster.ts";
 
 const logger = getLogger(["test"]);
 const backoff = { baseMs: 10, capMs: 100 };
@@ -242,13 +246,7 @@ Deno.test({
 });
 
 Deno.test("a downstream worker's failed connections to the broker count as the stream's retries", async () => {
-  const url = `nats://127.0.0.1:${freePort()}`; // nothing listens there
-  const config = resolveConfig({
-    flags: {},
-    env: { NATS_URL: url },
-    dotenv: {},
-    stdoutIsTerminal: false,
-  });
+  const config = configWithoutBroker();
   const seen: string[] = [];
   const stop = new AbortController();
   const source = streamSource(config, {

@@ -12,6 +12,8 @@ import { runLoop } from "../../src/worker/loop.ts";
 import type { LateHooks, LateOptions } from "../../src/worker/late.ts";
 import { PAGES_PER_REREAD } from "../../src/worker/reread.ts";
 import type { FetchedPage, PageSource } from "../../src/source.ts";
+import type { LoopEvents } from "../../src/worker/mod.ts";
+import { stepRecorder } from "../helpers/loop_steps.ts";
 
 const logger = getLogger(["test"]);
 
@@ -62,8 +64,8 @@ function lateOptions(hooks: LateHooks, now: () => number, windowMs = 1000): Late
   return { windowMs, reread: true, pollIntervalMs: 0, logger, hooks, now };
 }
 
-/** Drain once with late events on (or off when `late` is undefined). */
-function drain(store: SqliteStore, source: PageSource, late?: LateOptions) {
+/** Drain once with late events on (or off when `late` is undefined), reporting to `events`. */
+function drain(store: SqliteStore, source: PageSource, late?: LateOptions, events?: LoopEvents) {
   return runLoop({
     pollIntervalMs: 0,
     lockRetryMs: 10,
@@ -74,6 +76,7 @@ function drain(store: SqliteStore, source: PageSource, late?: LateOptions) {
     drain: true,
     signal: new AbortController().signal,
     ...(late === undefined ? {} : { late }),
+    ...(events === undefined ? {} : { events }),
   });
 }
 
@@ -243,7 +246,7 @@ Deno.test("a re-read of the head is a fetch step (a failing API retried there is
   try {
     await store.migrate();
     const feed = lateFeed(events([1, 2, 3, 4, 5, 6]), 10, [3]);
-    const steps: string[] = [];
+    const { steps, events: loopEvents } = stepRecorder();
     const stepAt: Record<number, string> = {};
     const source: PageSource = {
       fetchPage(from: number, signal: AbortSignal) {
@@ -251,43 +254,13 @@ Deno.test("a re-read of the head is a fetch step (a failing API retried there is
         return feed.source.fetchPage(from, signal);
       },
     };
-    const loopEvents = {
-      step: (step: string) => void steps.push(step),
-      retry: () => {},
-      pageWritten: () => {},
-      writeFailed: () => {},
-      lock: () => {},
-      checkpoint: () => {},
-    };
     let now = 10_000;
     const late = lateOptions(counting(), () => now);
-    await runLoop({
-      pollIntervalMs: 0,
-      lockRetryMs: 10,
-      backoff: { baseMs: 1, capMs: 2 },
-      logger,
-      store,
-      source,
-      drain: true,
-      signal: new AbortController().signal,
-      late,
-      events: loopEvents,
-    });
+    await drain(store, source, late, loopEvents);
     feed.reveal(3);
     now = 10_500;
     steps.length = 0;
-    await runLoop({
-      pollIntervalMs: 0,
-      lockRetryMs: 10,
-      backoff: { baseMs: 1, capMs: 2 },
-      logger,
-      store,
-      source,
-      drain: true,
-      signal: new AbortController().signal,
-      late,
-      events: loopEvents,
-    });
+    await drain(store, source, late, loopEvents);
     assertEquals((await store.parcel(103))?.lastEventId, 3, "the re-read found 3");
     assertEquals(stepAt[3], "fetch", "the re-read from the hole");
     const reread = steps.lastIndexOf("fetch");

@@ -8,6 +8,7 @@ import { SchemaMissingError } from "../../src/errors.ts";
 import type { PageGate } from "../../src/worker/gate.ts";
 import { type LoopOptions, runLoop } from "../../src/worker/loop.ts";
 import type { FetchedPage, PageSource } from "../../src/source.ts";
+import { stepRecorder } from "../helpers/loop_steps.ts";
 
 /** A page of `events` as the client returns it for `Limit=limit`. */
 function fetched(from: number, events: RawEvent[], limit: number): FetchedPage {
@@ -260,20 +261,12 @@ Deno.test("onActive is called once, when the lock is first held", async () => {
 Deno.test("waiting for room at the gate is a wait step, not a stuck fetch", async () => {
   const store = await migratedStore();
   const { source } = scriptedSource([scanEvent(1, 1)], 10);
-  const steps: string[] = [];
+  const { steps, events } = stepRecorder();
   let stepWhileWaiting = "";
   const { gate } = recordingGate(() => {
     stepWhileWaiting = steps.at(-1) ?? "";
     return Promise.resolve(true);
   });
-  const events = {
-    step: (step: string) => void steps.push(step),
-    retry: () => {},
-    pageWritten: () => {},
-    writeFailed: () => {},
-    lock: () => {},
-    checkpoint: () => {},
-  };
   await drainLoop(store, source, { gate, events });
   assertEquals(stepWhileWaiting, "wait");
   await store.close();
