@@ -218,19 +218,22 @@ downstreamTest(
         LOG_LEVEL: "debug",
       };
       const first = spawnCli(["run", "--source", "nats", "--metrics-port", "0"], { env: downEnv });
-      const listening = await first.waitForLog((l) =>
-        String(l.message).startsWith("Health and metrics on")
-      );
-      await first.waitForLog((l) => isPage(l) && Number(props(l).to) >= 3000);
-      // Its reads of the stream are its polls: ready, and the poll age a number.
-      const ready = await fetch(`${props(listening).url}/readyz`);
-      const verdict = await ready.json();
-      assertEquals([ready.status, verdict.reason], [200, "ready"]);
-      const metrics = await (await fetch(`${props(listening).url}/metrics`)).text();
-      const age = /^scan_worker_last_successful_poll_age_seconds (\S+)$/m.exec(metrics)?.[1];
-      assertOk(Number(age) >= 0 && Number(age) < 30, `poll age ${age}`);
-      first.process.kill("SIGKILL");
-      await first.done;
+      try {
+        const listening = await first.waitForLog((l) =>
+          String(l.message).startsWith("Health and metrics on")
+        );
+        await first.waitForLog((l) => isPage(l) && Number(props(l).to) >= 3000);
+        // Its reads of the stream are its polls: ready, and the poll age a number.
+        const ready = await fetch(`${props(listening).url}/readyz`);
+        const verdict = await ready.json();
+        assertEquals([ready.status, verdict.reason], [200, "ready"]);
+        const metrics = await (await fetch(`${props(listening).url}/metrics`)).text();
+        const age = /^scan_worker_last_successful_poll_age_seconds (\S+)$/m.exec(metrics)?.[1];
+        assertOk(Number(age) >= 0 && Number(age) < 30, `poll age ${age}`);
+      } finally {
+        kill(first.process, "SIGKILL"); // also when a check failed: nothing left running
+        await first.done;
+      }
       const again = await runCli(["run", "--source", "nats", "--drain"], { env: downEnv });
       assertEquals(again.code, 0, again.stderr);
       assertEquals(readTables(sqlite.path).parcels, expected.parcels);
