@@ -145,9 +145,15 @@ export class WorkerHealth {
   liveness(): Verdict {
     const { name, since } = this.#step;
     const now = this.#now();
-    const details = { step: name, stepSeconds: Math.round((now - since) / 100) / 10 };
     const from = name === "fetch" ? Math.max(since, this.#polls.movedAt) : since;
-    const seconds = (now - from) / 1000;
+    const seconds = Math.max(0, now - from) / 1000;
+    const tenths = (ms: number) => Math.round(ms / 100) / 10;
+    // quietSeconds: since the step last showed it moves (what the verdict weighs).
+    const details = {
+      step: name,
+      stepSeconds: tenths(now - since),
+      quietSeconds: tenths(seconds * 1000),
+    };
     if (BUSY_STEPS.has(name) && seconds * 1000 > this.#options.stuckAfterMs) {
       return { ok: false, reason: `stuck in step "${name}" for ${Math.round(seconds)} s`, details };
     }

@@ -36,6 +36,7 @@ Deno.test("healthz: a fetch that keeps failing and trying again is alive; one at
     assertEquals(monitor.health.liveness().ok, true, `after ${i + 1} failed attempts`);
   }
   assertEquals(monitor.health.liveness().details.stepSeconds, 595);
+  assertEquals(monitor.health.liveness().details.quietSeconds, 0, "waiting for its next attempt");
   // A Retry-After longer than the limit: alive while it waits, and for the limit after it.
   monitor.request("http_429", 10);
   monitor.retry("api", 300_000);
@@ -45,6 +46,7 @@ Deno.test("healthz: a fetch that keeps failing and trying again is alive; one at
   clock.now += 2_000;
   const stuck = monitor.health.liveness();
   assertEquals([stuck.ok, stuck.reason], [false, 'stuck in step "fetch" for 61 s']);
+  assertEquals(stuck.details.quietSeconds, 61);
   // The stream's reads and retries count the same way; a new fetch step starts its own clock.
   monitor.step("write");
   monitor.step("fetch");
