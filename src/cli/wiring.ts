@@ -95,19 +95,16 @@ export function relayFor(
 }
 
 /**
- * The stream as the page source of a downstream worker. Its failed connection attempts count
- * as its retries: the loop waits for a page meanwhile, and health sees the source move.
+ * The stream as the page source of a downstream worker. Its link reports to `events` too: the
+ * monitor counts a failed connection attempt as the stream's retry (the loop waits for a page
+ * meanwhile, and health sees the source move).
  */
 export function streamSource(
   config: ApiConfig & NatsConfig & WorkerConfig,
   events?: LinkEvents & StreamSourceEvents,
 ): StreamSource {
-  const link = events && {
-    connected: (up: boolean) => events.connected(up),
-    connectFailed: (delayMs: number) => events.retry("stream", delayMs),
-  };
   return new StreamSource({
-    connect: streamLink(config, link),
+    connect: streamLink(config, events),
     limit: config.limit,
     backoff: backoffOf(config),
     logger: logger("source"),

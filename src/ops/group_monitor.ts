@@ -150,8 +150,8 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
   }
 
   /** A connection attempt failed (a retry of the stream's): the member waits for its next one. */
-  connectFailed(delayMs: number): void {
-    this.retry("stream", delayMs);
+  override connectFailed(delayMs: number): void {
+    super.connectFailed(delayMs);
     this.step("wait");
   }
 

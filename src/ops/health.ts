@@ -146,16 +146,12 @@ export class WorkerHealth {
     const { name, since } = this.#step;
     const now = this.#now();
     const from = name === "fetch" ? Math.max(since, this.#polls.movedAt) : since;
-    const seconds = Math.max(0, now - from) / 1000;
+    const quietMs = Math.max(0, now - from); // since the step last showed it moves
     const tenths = (ms: number) => Math.round(ms / 100) / 10;
-    // quietSeconds: since the step last showed it moves (what the verdict weighs).
-    const details = {
-      step: name,
-      stepSeconds: tenths(now - since),
-      quietSeconds: tenths(seconds * 1000),
-    };
-    if (BUSY_STEPS.has(name) && seconds * 1000 > this.#options.stuckAfterMs) {
-      return { ok: false, reason: `stuck in step "${name}" for ${Math.round(seconds)} s`, details };
+    const details = { step: name, stepSeconds: tenths(now - since), quietSeconds: tenths(quietMs) };
+    if (BUSY_STEPS.has(name) && quietMs > this.#options.stuckAfterMs) {
+      const reason = `stuck in step "${name}" for ${Math.round(quietMs / 1000)} s`;
+      return { ok: false, reason, details };
     }
     return { ok: true, reason: "alive", details };
   }

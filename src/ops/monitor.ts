@@ -220,4 +220,9 @@ export class WorkerMonitor implements ClientEvents, StreamSourceEvents, LoopEven
   connected(up: boolean): void {
     this.relay.connected(up);
   }
+
+  /** A connection attempt of the stream's link failed: a retry of the stream's. */
+  connectFailed(delayMs: number): void {
+    this.retry("stream", delayMs);
+  }
 }

@@ -28,8 +28,8 @@ export interface StreamSourceEvents {
   /** A read of the stream ended: "ok" (a page, or none more within the wait), or "stream" (failed). */
   read(outcome: "ok" | "stream"): void;
   /**
-   * Reading or connecting failed and is tried again after `delayMs` (a connection attempt is
-   * reported by the `connect` it is given: see `cli/wiring.ts`).
+   * Reading failed and is tried again after `delayMs` (a failed connection attempt is reported
+   * by the `connect` it is given, as `LinkEvents.connectFailed`).
    */
   retry(kind: "stream", delayMs: number): void;
 }

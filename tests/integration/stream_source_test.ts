@@ -18,6 +18,7 @@ import { messageId } from "../../src/domain/message.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
 import type { NatsLink } from "../../src/nats/mod.ts";
 import { streamSource } from "../../src/cli/wiring.ts";
+import { WorkerMonitor } from "../../src/ops/monitor.ts";
 import { FetchAbortedError } from "../../src/source.ts";
 
 const logger = getLogger(["test"]);
@@ -249,14 +250,22 @@ Deno.test("a downstream worker's failed connections to the broker count as the s
   const config = configWithoutBroker();
   const seen: string[] = [];
   const stop = new AbortController();
-  const source = streamSource(config, {
-    connected: (up) => seen.push(`connected ${up}`),
-    read: (outcome) => seen.push(`read ${outcome}`),
-    retry: (kind, delayMs) => {
+  /** The worker's monitor, with what it hears kept; the first retry stops the read. */
+  class Watching extends WorkerMonitor {
+    override connected(up: boolean) {
+      seen.push(`connected ${up}`);
+    }
+    override read(outcome: "ok" | "stream") {
+      seen.push(`read ${outcome}`);
+    }
+    override retry(kind: "api" | "stream" | "store", delayMs?: number) {
+      super.retry(kind, delayMs);
       seen.push(`retry ${kind} ${typeof delayMs}`);
       stop.abort();
-    },
-  });
+    }
+  }
+  const monitor = new Watching({ stuckAfterMs: 60_000, pollFreshMs: 30_000 });
+  const source = streamSource(config, monitor);
   try {
     await assertRejects(source.fetchPage(1, stop.signal), FetchAbortedError);
     assertEquals(seen, ["retry stream number"]);
