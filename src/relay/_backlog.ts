@@ -155,8 +155,8 @@ export interface OutboxGateOptions {
   readonly paceRows?: number;
   /** Starts the relay (once this instance is active). */
   readonly start: () => void;
-  /** Wakes the relay (a page committed). */
-  readonly wake: () => void;
+  /** A page committed rows: the relay keeps them ({@link PageWrite.rows}) and wakes. */
+  readonly committed: (write: PageWrite) => void;
   /** Where it logs. */
   readonly logger: Logger;
   /** The gauges and the pause flag. */
@@ -195,7 +195,7 @@ export class OutboxGate implements PageGate {
     // The relay's cursor is an outbox position: the page is settled once it passes the page's last row.
     this.#options.backlog.added(write.outboxed, write.lastSeq ?? checkpoint);
     this.changed();
-    this.#options.wake();
+    this.#options.committed(write);
   }
 
   /**

@@ -28,6 +28,7 @@ import { Backlog, OutboxGate, type RelayEvents } from "./_backlog.ts";
 import { tracePublish } from "../telemetry/mod.ts";
 import { type ChainEnd, cpuMs, provesBatch, sendBatch, type SentBatch } from "./_batch.ts";
 import { checkStreamEnd, StreamOutOfPlaceError } from "./_resync.ts";
+import { type Ahead, OutboxReader } from "./_reader.ts";
 
 /** What the relay needs. */
 export interface RelayOptions {
@@ -62,14 +63,6 @@ export interface RelayOptions {
   readonly events?: RelayEvents;
 }
 
-/** The next batch, read while the current one is published: the cursor it follows, its rows. */
-interface Ahead {
-  readonly after: number;
-  readonly rows: Promise<SequencedRow[]>;
-  /** CPU ms of the call up to the store's first wait (SQLite reads then and there). */
-  readonly readMs: number;
-}
-
 /**
  * The relay, in the ingest loop's process. Its {@link Relay.gate} is the loop's gate: it
  * starts the relay when this instance holds the feed lock, wakes it after each page commits,
@@ -92,18 +85,22 @@ export class Relay {
   #inFlight: SentBatch | null = null;
   /** The last read of the stream's end left the cursor where it was (and nothing was proven since). */
   #stalled = false;
-  readonly #idle = new Idle();
+  /** Where the batches come from: the rows pages commit, else the outbox; and the idle wait. */
+  readonly #reader: OutboxReader;
 
   /** @param options the outbox, the broker, limits and hooks. */
   constructor(options: RelayOptions) {
     this.#options = options;
+    const batch = options.batch ?? 2000;
+    const paceRows = options.paceRows ?? 4 * batch;
+    this.#reader = new OutboxReader(options.store, batch, paceRows);
     this.#gate = new OutboxGate({
       backlog: new Backlog(options.store),
       countEveryMs: options.countEveryMs,
       maxRows: options.maxRows,
-      paceRows: options.paceRows ?? 4 * (options.batch ?? 2000),
+      paceRows,
       start: () => this.start(),
-      wake: () => this.#idle.wake(),
+      committed: (write) => this.#reader.committed(write),
       logger: options.logger,
       events: options.events,
     });
@@ -124,7 +121,7 @@ export class Relay {
   /** Stop after the batch in flight (its acknowledged prefix is committed) and disconnect. */
   async stop(): Promise<void> {
     this.#stop.abort();
-    this.#idle.wake();
+    this.#reader.wake();
     await this.#running;
     await this.#link?.close();
     this.#link = null;
@@ -227,21 +224,15 @@ export class Relay {
    * waits for a commit.
    */
   async #next(ahead: Ahead | null): Promise<Ahead | null> {
-    const { store } = this.#options;
     const batch = this.#options.batch ?? 2000;
     // After the last row handed to the broker: the batch in flight's, else the cursor.
     const after = (this.#inFlight?.rows.at(-1) as SequencedRow | undefined)?.seq ?? this.#cursor;
-    let read = ahead?.after === after ? ahead : null;
-    if (read === null) {
-      const t0 = cpuMs();
-      read = { after, rows: store.outboxAfter(after, batch), readMs: 0 };
-      read = { ...read, readMs: cpuMs() - t0 };
-    }
+    const read = ahead?.after === after ? ahead : this.#reader.read(after);
     const rows = await read.rows;
     if (rows.length === 0) {
       if (this.#inFlight !== null) return await this.#settle(null);
       if (this.#gate.rows > 0) await this.#gate.count(this.#cursor); // none left: count exactly
-      await this.#idle.sleep(this.#options.pollMs ?? 1000);
+      await this.#reader.sleep(this.#options.pollMs ?? 1000);
       return null;
     }
     const link = this.#link as NatsLink;
@@ -252,10 +243,7 @@ export class Relay {
     let next: Ahead | null = null;
     if (rows.length === batch) {
       // More may wait: read them while these are published (a server store answers meanwhile).
-      const sentTo = (rows.at(-1) as SequencedRow).seq;
-      const t1 = cpuMs();
-      next = { after: sentTo, rows: store.outboxAfter(sentTo, batch), readMs: 0 };
-      next = { ...next, readMs: cpuMs() - t1 };
+      next = this.#reader.read((rows.at(-1) as SequencedRow).seq);
       // A failed read is met by the next round, which awaits it: a failure (backoff), then a read
       // from the cursor. Observed here only so that it does not count as unhandled meanwhile.
       next.rows.catch(() => {});
@@ -338,6 +326,7 @@ export class Relay {
     const commitMs = cpuMs() - t0; // all of SQLite's work; a server store's up to its wait
     await committing;
     this.#cursor = Math.max(this.#cursor, last.seq);
+    this.#reader.published(this.#cursor);
     this.#stalled = false;
     const settled = await this.#gate.published(rows.length, this.#cursor);
     this.#gate.publishing(true);
@@ -354,29 +343,6 @@ export class Relay {
         commitMs: hundredths(commitMs),
       },
     );
-  }
-}
-
-/** The relay's sleep with nothing to do, ended by a commit, its time, or the relay stopping. */
-class Idle {
-  #wake: (() => void) | null = null;
-
-  /** Sleep until woken or `ms` pass. */
-  sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.#wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
-  }
-
-  /** End the sleep, if any. */
-  wake(): void {
-    this.#wake?.();
   }
 }
 

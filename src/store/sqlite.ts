@@ -20,7 +20,7 @@ import {
 } from "./store.ts";
 import { FEED_ID, feedRow, missingSchema, nowUtc, writingBatch, writingPage } from "./_call.ts";
 import { isMissingTable, runByRows, SqliteFile } from "./sqlite_file.ts";
-import { SqliteOutbox, writeOutbox } from "./sqlite_outbox.ts";
+import { type OutboxWrite, SqliteOutbox, writeOutbox } from "./sqlite_outbox.ts";
 import { sqliteFeedLock } from "./sqlite_lock.ts";
 import { MIGRATIONS_TABLE, SQLITE_MIGRATIONS } from "./sqlite_sql.ts";
 import { SQLITE_LATE } from "./late_sql.ts";
@@ -102,8 +102,7 @@ export class SqliteStore implements Store {
     const s = this.#file.statements();
     const now = nowUtc();
     const rejected: Rejection[] = [];
-    let outboxed = 0;
-    let lastSeq = 0;
+    let outbox: OutboxWrite = { outboxed: 0 };
     this.#file.transaction(() => {
       const changes = result.changes;
       // Positional parameters: no object to build or names to look up per parcel.
@@ -135,9 +134,9 @@ export class SqliteStore implements Store {
       if (result.late !== undefined) {
         s.storeLate.run(result.late.settled, result.late.holes, FEED_ID);
       }
-      if (this.#outbox) [outboxed, lastSeq] = writeOutbox(s, result, now);
+      if (this.#outbox) outbox = writeOutbox(s, result, now);
     });
-    return lastSeq === 0 ? { rejected, outboxed } : { rejected, outboxed, lastSeq };
+    return { rejected, ...outbox };
   }
 
   /** The late-event holes the last page stored. */

@@ -17,6 +17,7 @@ import {
   INSERT_REJECTION,
   insertOutbox,
   MOVE_CHECKPOINT,
+  OUTBOX_HIGHEST_SEQ,
   rowChunks,
   ROWS_PER_STATEMENT,
   upsertParcels,
@@ -41,6 +42,7 @@ export interface Prepared {
   moveCheckpoint: StatementSync;
   readCheckpoint: StatementSync;
   insertOutbox: ByRows;
+  outboxHighestSeq: StatementSync;
   storeLate: StatementSync;
 }
 
@@ -139,6 +141,7 @@ export class SqliteFile {
             "SELECT LastProcessedEventId AS checkpoint FROM WorkerStates WHERE Id = ?",
           ),
           insertOutbox: this.#byRows(insertOutbox),
+          outboxHighestSeq: this.db.prepare(OUTBOX_HIGHEST_SEQ),
           storeLate: this.db.prepare(SQLITE_LATE.storeLate),
         };
       } catch (error) {

@@ -8,7 +8,7 @@
 import { pageTraceparent } from "../telemetry/mod.ts";
 import type { PageResult } from "../domain/project.ts";
 import { SchemaMissingError } from "../errors.ts";
-import type { OutboxStore, SequencedRow } from "./store.ts";
+import type { OutboxStore, PageWrite, SequencedRow } from "./store.ts";
 import { nowUtc, RELAY_ID } from "./_call.ts";
 import type { StatementSync } from "node:sqlite";
 import { type Prepared, runByRows, type SqliteFile } from "./sqlite_file.ts";
@@ -16,13 +16,18 @@ import { SQLITE_LATE } from "./late_sql.ts";
 import { outboxOrder } from "./page_document.ts";
 import type { OutboxRow } from "../domain/message.ts";
 
+/** What a page put into the outbox; see {@link PageWrite}. */
+export type OutboxWrite = Pick<PageWrite, "outboxed" | "lastSeq" | "rows">;
+
 /**
  * The page's accepted events into the outbox, in commit order, but those the stream already
  * holds (at or below the highest EventId published: a replay after `reset`); late events
  * always (never seen, so never published). Runs inside the page's transaction. Returns how many
- * rows were new and the last one's outbox position (0 when none).
+ * rows were new, the last one's outbox position, and — when every row was new and took the
+ * positions right after the highest ever given, so that each one's position is known — the rows
+ * with their positions, for the relay to take without reading them back.
  */
-export function writeOutbox(s: Prepared, result: PageResult, now: string): [number, number] {
+export function writeOutbox(s: Prepared, result: PageResult, now: string): OutboxWrite {
   const published = (s.readCheckpoint.get(RELAY_ID) as { checkpoint: number } | undefined)
     ?.checkpoint ?? 0;
   const late = new Set(result.late?.found ?? []);
@@ -30,6 +35,8 @@ export function writeOutbox(s: Prepared, result: PageResult, now: string): [numb
   const rows = outboxOrder(result).filter((row) =>
     row.eventId > published || late.has(row.eventId)
   );
+  if (rows.length === 0) return { outboxed: 0 };
+  const before = (s.outboxHighestSeq.get() as { seq: number }).seq;
   let written = 0;
   let lastSeq = 0;
   runByRows(s.insertOutbox, rows.length, (i, values) => {
@@ -49,7 +56,21 @@ export function writeOutbox(s: Prepared, result: PageResult, now: string): [numb
       lastSeq = Number(done.lastInsertRowid);
     }
   });
-  return [written, lastSeq];
+  if (written === 0) return { outboxed: 0 };
+  // AUTOINCREMENT gives each row a position above every one given before: n new rows ending at
+  // before + n took before + 1 … before + n, in the order they went in.
+  if (written !== rows.length || lastSeq !== before + written) {
+    return { outboxed: written, lastSeq };
+  }
+  const sequenced = rows.map((row, i): SequencedRow => ({
+    seq: before + 1 + i,
+    eventId: row.eventId,
+    subject: row.subject,
+    body: row.body,
+    traceparent,
+    late: late.has(row.eventId),
+  }));
+  return { outboxed: written, lastSeq, rows: sequenced };
 }
 
 /** What the relay reads and commits of the SQLite outbox; see {@link OutboxStore}. */

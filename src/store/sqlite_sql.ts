@@ -116,6 +116,16 @@ INSERT INTO OutboxEvents (EventId, Subject, Body, CreatedAtUtc, TraceParent, Lat
 ${valuesOf(rows, 6)}
 ON CONFLICT (EventId) DO NOTHING`;
 
+/**
+ * The highest outbox position ever given (AUTOINCREMENT never gives one again, even after its
+ * row is pruned), read before a page's rows go in: rows that all went in at the positions right
+ * after it are exactly at those positions.
+ */
+export const OUTBOX_HIGHEST_SEQ = `
+SELECT max(
+  coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'OutboxEvents'), 0),
+  coalesce((SELECT max(Seq) FROM OutboxEvents), 0)) AS seq`;
+
 export const MIGRATIONS_TABLE = `
 CREATE TABLE IF NOT EXISTS SchemaMigrations (
     Version      INTEGER NOT NULL PRIMARY KEY,

@@ -101,6 +101,13 @@ export interface PageWrite {
   readonly outboxed: number;
   /** The outbox position (commit order) of the last row it wrote; absent when it wrote none. */
   readonly lastSeq?: number;
+  /**
+   * The outbox rows it wrote, each with its position, when the store can vouch that they are
+   * exactly what the outbox holds at those positions (SQLite: every row new, and their
+   * positions the next ones after the highest ever given); the relay then takes them from here
+   * instead of reading them back. Absent otherwise: the relay reads the outbox.
+   */
+  readonly rows?: readonly SequencedRow[];
 }
 
 /**

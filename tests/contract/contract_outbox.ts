@@ -6,9 +6,9 @@
 
 import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { projectPage } from "../../src/domain/project.ts";
+import { projectLate, projectPage } from "../../src/domain/project.ts";
 import { withPageTraceparent } from "../../src/telemetry/mod.ts";
-import { CheckpointMovedError, type Store } from "../../src/store/store.ts";
+import { CheckpointMovedError, type PageWrite, type Store } from "../../src/store/store.ts";
 import { type ContractTest, type StoreHarness, T1, T2, T3 } from "./_contract.ts";
 
 /** Register the outbox tests of the contract with `test`. */
@@ -145,6 +145,41 @@ export function outboxContract(test: ContractTest): void {
     assertEquals(await store.outbox.outboxBacklog(), { rows: 0, oldestUtc: null });
     assertEquals(await store.outbox.outboxAfter(0, 10), [], "every published row is pruned");
   });
+
+  outboxTest(
+    "the rows a page reports (when it does) are exactly the outbox's rows at their positions",
+    async (h, store) => {
+      const reported = async (write: PageWrite) => {
+        if (write.rows === undefined) return;
+        assertEquals(write.rows.length, write.outboxed);
+        assertEquals(write.rows.at(-1)?.seq, write.lastSeq);
+        const first = (write.rows[0]?.seq ?? 1) - 1;
+        assertEquals(write.rows, await store.outbox.outboxAfter(first, write.rows.length));
+      };
+      const event = (id: number) => scanEvent(id, 10 + (id % 3), id % 2 ? "PICKUP" : "STATUS", T1);
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+      await reported(
+        await withPageTraceparent(
+          traceparent,
+          () => store.applyPage(projectPage(0, [1, 2, 3].map(event))),
+        ),
+      );
+      await reported(await store.applyPage(projectPage(3, [4, 5].map(event))));
+      // Published and pruned: the next positions follow the highest ever given, not the rows left.
+      await store.outbox.commitRelay(5);
+      await reported(await store.applyPage(projectPage(5, [6, 7].map(event))));
+      // A replay after a reset, one row of it already waiting: that row is not written again.
+      await h.setCheckpoint(5);
+      const replay = await store.applyPage(projectPage(5, [6, 7, 8].map(event)));
+      assertEquals(replay.outboxed, 1);
+      await reported(replay);
+      // A late event, below the highest EventId published.
+      const late = projectLate(8, [event(0)], (id) => id === 0);
+      await reported(
+        await store.applyPage({ ...late, late: { holes: "[]", settled: 8, found: [0] } }),
+      );
+    },
+  );
 
   test("with the outbox off, nothing waits there", async (_h, store) => {
     await store.migrate();

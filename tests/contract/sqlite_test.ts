@@ -51,6 +51,28 @@ function sqliteHarness(): Promise<StoreHarness> {
 storeContract("sqlite", sqliteHarness);
 lateContract("sqlite", sqliteHarness);
 
+Deno.test("sqlite store: a page whose outbox rows are all new reports them with their positions, one with a row already there does not", async () => {
+  const harness = await sqliteHarness();
+  const store = await harness.open({ outbox: true });
+  try {
+    await store.migrate();
+    const event = (id: number) => scanEvent(id, 10 + id, "STATUS", T1);
+    const first = await store.applyPage(projectPage(0, [1, 2, 3].map(event)));
+    assertEquals(first.rows?.map((r) => [r.seq, r.eventId]), [[1, 1], [2, 2], [3, 3]]);
+    // Pruned to nothing: the next positions still follow the highest ever given.
+    await store.outbox.commitRelay(3);
+    const next = await store.applyPage(projectPage(3, [4, 5].map(event)));
+    assertEquals(next.rows?.map((r) => [r.seq, r.eventId]), [[4, 4], [5, 5]]);
+    await harness.setCheckpoint(3);
+    const replay = await store.applyPage(projectPage(3, [4, 5, 6].map(event)));
+    // The two rows already there were skipped (and used up positions 6 and 7): 6 went in at 8.
+    assertEquals([replay.outboxed, replay.lastSeq, replay.rows], [1, 8, undefined]);
+  } finally {
+    await store.close();
+    await harness.cleanup();
+  }
+});
+
 Deno.test("sqlite store: a page waits for another process's write lock (busy timeout), then commits", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "scan-worker-busy-" });
   const path = `${dir}/test.db`;

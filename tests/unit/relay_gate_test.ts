@@ -41,7 +41,7 @@ function gateOn(outbox: FakeOutbox, maxRows: number, countEveryMs = 10_000, pace
     maxRows,
     paceRows,
     start: () => wakes.push("start"),
-    wake: () => wakes.push("wake"),
+    committed: () => wakes.push("wake"),
     logger,
     events,
   });
