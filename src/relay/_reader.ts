@@ -33,8 +33,8 @@ export class OutboxReader {
   /**
    * @param store the outbox.
    * @param batch rows per batch.
-   * @param paceRows the rows ingest may be ahead by while paced: with a page more and the
-   *   batches in flight, the most rows kept in memory.
+   * @param paceRows the rows ingest may be ahead by while paced (at most `OUTBOX_MAX_ROWS`):
+   *   with a page more and the batches in flight, the most rows kept in memory.
    */
   constructor(store: Pick<OutboxStore, "outboxAfter">, batch: number, paceRows: number) {
     this.#store = store;

@@ -93,7 +93,7 @@ export class Relay {
     this.#options = options;
     const batch = options.batch ?? 2000;
     const paceRows = options.paceRows ?? 4 * batch;
-    this.#reader = new OutboxReader(options.store, batch, paceRows);
+    this.#reader = new OutboxReader(options.store, batch, Math.min(options.maxRows, paceRows));
     this.#gate = new OutboxGate({
       backlog: new Backlog(options.store),
       countEveryMs: options.countEveryMs,
@@ -211,6 +211,7 @@ export class Relay {
       );
       await store.commitRelay(found.to);
       this.#cursor = found.to;
+      this.#reader.published(this.#cursor);
       events?.published(rows, 0);
       await this.#gate.count(this.#cursor);
     }

@@ -5,7 +5,8 @@ import { lateContract } from "./late_contract.ts";
 import { T1 } from "./_contract.ts";
 import { assertEquals } from "../helpers/assert.ts";
 import { scanEvent } from "../helpers/events.ts";
-import { projectPage } from "../../src/domain/project.ts";
+import { projectLate, projectPage } from "../../src/domain/project.ts";
+import { withPageTraceparent } from "../../src/telemetry/mod.ts";
 
 /** A fresh SQLite file in a temporary folder, read back with a separate connection. */
 function sqliteHarness(): Promise<StoreHarness> {
@@ -67,6 +68,26 @@ Deno.test("sqlite store: a page whose outbox rows are all new reports them with 
     const replay = await store.applyPage(projectPage(3, [4, 5, 6].map(event)));
     // The two rows already there were skipped (and used up positions 6 and 7): 6 went in at 8.
     assertEquals([replay.outboxed, replay.lastSeq, replay.rows], [1, 8, undefined]);
+    // A traced page, and a late event below the highest EventId published, are handed over too.
+    await store.outbox.commitRelay(8);
+    const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    const traced = await withPageTraceparent(
+      traceparent,
+      () => store.applyPage(projectPage(6, [7, 9].map(event))),
+    );
+    assertEquals(traced.rows?.map((r) => [r.seq, r.eventId, r.traceparent]), [
+      [9, 7, traceparent],
+      [10, 9, traceparent],
+    ]);
+    const late = projectLate(9, [event(8)], (id) => id === 8);
+    const found = await store.applyPage({ ...late, late: { holes: "[]", settled: 9, found: [8] } });
+    assertEquals(found.rows?.map((r) => [r.seq, r.eventId, r.late]), [[11, 8, true]]);
+    // A replay whose last row is already there: its one new row took the position right after
+    // the highest given, yet the page is not handed over (it did not write all its rows).
+    await store.applyPage(projectPage(9, [14].map(event)));
+    await harness.setCheckpoint(9);
+    const tail = await store.applyPage(projectPage(9, [13, 14].map(event)));
+    assertEquals([tail.outboxed, tail.lastSeq, tail.rows], [1, 13, undefined]);
   } finally {
     await store.close();
     await harness.cleanup();

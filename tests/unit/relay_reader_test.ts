@@ -48,6 +48,13 @@ Deno.test("a page the store did not vouch for drops what is held, and starts not
   assertEquals(recent.after(2, 10), null, "3 and 4 come from the outbox");
 });
 
+Deno.test("rows that are not all the page wrote are not kept", () => {
+  const recent = new RecentRows(100);
+  recent.committed(page([1, 2]));
+  recent.committed({ rejected: [], outboxed: 3, lastSeq: 5, rows: [row(3), row(4)] });
+  assertEquals([recent.size, recent.after(0, 10)], [0, null]);
+});
+
 Deno.test("a page that does not follow the rows held starts a new run", () => {
   const recent = new RecentRows(100);
   recent.committed(page([1, 2]));
