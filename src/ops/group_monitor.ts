@@ -46,9 +46,14 @@ export class GroupHealth extends WorkerHealth {
     this.#brokerUp = up;
   }
 
-  /** A fetch came back (ok) or failed. */
-  fetched(ok: boolean): void {
+  /**
+   * A fetch came back (ok) with `messages` messages, or failed. One that came back empty leaves
+   * nothing of this member's to write: a batch whose write failed was handed back to the group
+   * (another member may have written it since), so that failure no longer says anything.
+   */
+  fetched(ok: boolean, messages?: number): void {
     this.#lastFetchFailed = !ok;
+    if (ok && messages === 0) this.#lastWriteFailed = null;
   }
 
   /** The consumer's counts, for the details. */
@@ -101,7 +106,8 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
     const registers = [this.registry];
     this.#batches = new client.Counter({
       name: "scan_worker_group_batches_total",
-      help: "Batches this group member wrote (each in one transaction) and acknowledged.",
+      help:
+        "Batches this group member wrote (each in one transaction) and acknowledged (unless the broker did not confirm it: scan_worker_group_ack_failures_total).",
       registers,
     });
     this.#redeliveries = new client.Counter({
@@ -159,8 +165,10 @@ export class GroupMonitor extends WorkerMonitor implements GroupEvents {
     this.step(step);
   }
 
-  fetched(ok: boolean): void {
-    this.health.fetched(ok);
+  /** A fetch ended: a poll of the stream, as the single reader's reads are (liveness, poll age). */
+  fetched(ok: boolean, messages?: number): void {
+    this.health.fetched(ok, messages);
+    this.read(ok ? "ok" : "stream");
   }
 
   batchWritten(result: PageResult, write: PageWrite, redelivered: number, ms: number): void {

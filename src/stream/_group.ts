@@ -34,8 +34,11 @@ const STATE_INTERVAL_MS = 1000;
 export interface GroupEvents {
   /** The member waits for messages, or writes a batch. */
   groupStep(step: "fetch" | "write" | "wait"): void;
-  /** A fetch came back (with messages or none): the broker answers. */
-  fetched(ok: boolean): void;
+  /**
+   * A fetch came back with `messages` messages (0: the group has none for this member), or
+   * failed (`ok` false): the broker answers, or not.
+   */
+  fetched(ok: boolean, messages?: number): void;
   /** A batch was written and acknowledged; `redelivered` of its messages had been handed out before. */
   batchWritten(result: PageResult, write: PageWrite, redelivered: number, ms: number): void;
   /** A batch's write failed (its messages are handed back to the group). */
@@ -200,8 +203,9 @@ class GroupMember {
 
   /**
    * One batch: `limit` messages, or whatever came within the wait (1 s, the client's least).
-   * The fetch is never left early: the broker may have sent more messages to it, which would
-   * sit unacknowledged until the ack wait brought them back.
+   * The fetch is left early only when the member stops: messages the broker sends to it after
+   * that sit unacknowledged until the ack wait (30 s) hands them to another member. Nothing is
+   * lost; a peer running `--drain` waits for them.
    */
   async #fetch(consumer: Consumer): Promise<JsMsg[]> {
     const { limit, events, signal } = this.#options;
@@ -224,7 +228,7 @@ class GroupMember {
     } finally {
       this.#fetching = null;
     }
-    events?.fetched(true);
+    events?.fetched(true, batch.length);
     return batch;
   }
 

@@ -18,24 +18,25 @@ import {
 import { oracle } from "../helpers/oracle.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
-import { connectNats, type NatsLink } from "../../src/nats/mod.ts";
+import { connectNats, type LinkEvents, type NatsLink } from "../../src/nats/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import type { BatchStore } from "../../src/store/store.ts";
 import { GroupConsumerError, runGroupMember } from "../../src/stream/mod.ts";
 import { groupMonitorFor, runGroup } from "../../src/cli/group.ts";
+import { GroupMonitor } from "../../src/ops/group_monitor.ts";
 
 const logger = getLogger(["scan-worker", "test"]);
 const BACKOFF = { baseMs: 20, capMs: 200 };
 
-/** How a member in this process connects to the private server. */
-function connector(url: string, links: NatsLink[] = []) {
+/** How a member in this process connects to the private server (telling `events`, if given). */
+function connector(url: string, links: NatsLink[] = [], events?: LinkEvents) {
   return async (signal: AbortSignal) => {
     const link = await connectNats({
       nats: { servers: [url.replace("nats://", "")], user: null, pass: null, token: null },
       natsForLog: url,
       natsCredsFile: null,
       natsStream: "SCAN_EVENTS",
-    }, { logger, signal, backoff: BACKOFF });
+    }, { logger, signal, backoff: BACKOFF, events });
     if (link !== null) links.push(link);
     return link;
   };
@@ -255,6 +256,53 @@ groupTest(
     assertEquals(readTables(db.path).parcels, expected.parcels);
     const state = await groupState(server.url, "ledger");
     assertEquals([state.pending, state.ackPending], [0, 0]);
+  },
+);
+
+groupTest(
+  "a member of a group with nothing to do stays alive and ready, and a failed write no longer counts once it idles",
+  async (server, db) => {
+    await publishBodies(server.url, oracle(feedShape({ seed: 35, events: 20 }), 20).stream);
+    // Stuck after 1.5 s: each empty fetch waits 1 s (the client's least), so only the fetches'
+    // ends keep it alive.
+    const monitor = new GroupMonitor({ stuckAfterMs: 1500, pollFreshMs: 30_000 }, "ledger");
+    const store = new SqliteStore(db.path);
+    let failFirst = true;
+    const flaky: BatchStore = {
+      applyBatch: (result) => {
+        if (!failFirst) return store.applyBatch(result);
+        failFirst = false;
+        return Promise.reject(new Error("database is locked (injected)"));
+      },
+    };
+    const stop = new AbortController();
+    const running = runGroupMember({
+      group: "ledger",
+      connect: connector(server.url, [], monitor),
+      store: flaky,
+      limit: 100,
+      drain: false,
+      signal: stop.signal,
+      backoff: BACKOFF,
+      logger,
+      events: monitor,
+    });
+    try {
+      const deadline = Date.now() + 20_000;
+      while (readTables(db.path).parcels.length === 0) {
+        assertOk(Date.now() < deadline, "the member never wrote the batch");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      // Idle for twice the stuck threshold, fetching and finding nothing.
+      await new Promise((resolve) => setTimeout(resolve, 4000));
+      assertEquals(monitor.health.liveness().details.step, "fetch");
+      assertEquals(monitor.health.liveness().reason, "alive");
+      assertEquals(monitor.health.readiness(null).reason, "ready");
+    } finally {
+      stop.abort();
+      await running;
+      await store.close();
+    }
   },
 );
 

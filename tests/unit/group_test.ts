@@ -80,6 +80,38 @@ Deno.test("a member is ready with its database and broker; not while the broker 
   assertEquals(monitor.health.readiness(null).reason, "last batch write failed: Error: disk full");
 });
 
+Deno.test("a member of an idle group is alive: each empty fetch shows it moves", () => {
+  const clock = { now: 1_000_000 };
+  const options = { stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now };
+  const idle = new GroupMonitor(options, "ledger");
+  idle.connected(true);
+  for (let second = 0; second < 70; second++) {
+    idle.groupStep("fetch"); // the group has nothing: fetch, read the counts, fetch again
+    clock.now += 1000;
+    idle.fetched(true, 0);
+  }
+  assertEquals(idle.health.liveness().ok, true);
+  assertEquals(idle.health.liveness().details.stepSeconds, 70);
+  // A fetch that truly hangs is still caught.
+  clock.now += 61_000;
+  assertEquals(idle.health.liveness().reason, 'stuck in step "fetch" for 61 s');
+});
+
+Deno.test("a member whose write failed is ready again once the group has nothing for it", () => {
+  const monitor = new GroupMonitor({ stuckAfterMs: 60_000, pollFreshMs: 30_000 }, "ledger");
+  monitor.connected(true);
+  monitor.fetched(true, 20);
+  monitor.writeFailed(new Error("connection reset")); // the batch goes back to the group
+  monitor.fetched(true, 20); // taken again: it is written next, and says then how that went
+  assertEquals(
+    monitor.health.readiness(null).reason,
+    "last batch write failed: Error: connection reset",
+  );
+  monitor.fetched(false);
+  monitor.fetched(true, 0);
+  assertEquals(monitor.health.readiness(null).reason, "ready");
+});
+
 Deno.test("a member that cannot reach the broker at its start is alive while it tries again", async () => {
   const clock = { now: 1_000_000 };
   const options = { stuckAfterMs: 60_000, pollFreshMs: 30_000, now: () => clock.now };
