@@ -148,11 +148,15 @@ export interface ConfigSources {
   readonly readTextFile?: (path: string) => string;
 }
 
-/** A setting's text as given (flag, then environment, then `.env`), and its name for messages. */
+/**
+ * A setting's text as given (flag, then environment, then `.env`), and its name for messages. A
+ * blank text counts as not given at its level, so the next one applies (`SCAN_API_LIMIT=` in the
+ * environment leaves `.env`'s value in force).
+ */
 function given(sources: ConfigSources, s: AnySetting): { text: string | undefined; name: string } {
   const flagValue = s.flag === undefined ? undefined : sources.flags[s.flag];
-  const text = (typeof flagValue === "string" ? flagValue : undefined) ?? sources.env[s.variable] ??
-    sources.dotenv[s.variable];
+  const set = (text: unknown) => typeof text === "string" && text.trim() !== "" ? text : undefined;
+  const text = set(flagValue) ?? set(sources.env[s.variable]) ?? set(sources.dotenv[s.variable]);
   return { text, name: s.flag === undefined ? s.variable : `${s.variable} (--${s.flag})` };
 }
 
@@ -163,9 +167,7 @@ function read<T>(sources: ConfigSources, s: Setting<T>): T {
     readTextFile: sources.readTextFile ?? ((path) => Deno.readTextFileSync(path)),
   };
   const { text, name } = given(sources, s);
-  return text === undefined || text.trim() === ""
-    ? s.fallback(context)
-    : s.parse(text, name, context);
+  return text === undefined ? s.fallback(context) : s.parse(text, name, context);
 }
 
 function apiLink(sources: ConfigSources): ApiLinkConfig {

@@ -184,11 +184,13 @@ export class WorkerHealth {
     pollAge: number | null,
   ): string | null {
     if (databaseError !== null) return `database unreachable: ${databaseError}`;
+    // A standby writes nothing: a write that failed before it lost the lock (the database's
+    // restart that ended its lock session) or a full outbox says nothing of it now.
+    if (this.#step.name === "standby") return null;
     if (relay?.paused) {
       return `ingest paused: the outbox is full (${relay.rows} rows, OUTBOX_MAX_ROWS)`;
     }
     if (this.#lastWriteFailed !== null) return `last page write failed: ${this.#lastWriteFailed}`;
-    if (this.#step.name === "standby") return null;
     if (this.#polls.failed !== null) return `last poll failed (${this.#polls.failed})`;
     if (pollAge === null) return "no successful poll yet";
     if (pollAge * 1000 > this.#options.pollFreshMs) {

@@ -241,6 +241,11 @@ Deno.test("each default lives once: help shows exactly the value the program use
 Deno.test("a blank setting is an unset one", () => {
   const config = resolveConfig(sources({ env: { SCAN_API_LIMIT: " ", NATS_URL: "" } }));
   assertEquals([config.limit, config.nats], [100, null]);
+  // Unset at its level: the next level applies.
+  const dotenv = { SCAN_API_LIMIT: "7" };
+  assertEquals(resolveConfig(sources({ env: { SCAN_API_LIMIT: "" }, dotenv })).limit, 7);
+  const flags = { limit: " " };
+  assertEquals(resolveConfig(sources({ flags, env: { SCAN_API_LIMIT: "9" }, dotenv })).limit, 9);
 });
 
 Deno.test("a command resolves only its sections: other settings, even invalid, are not read", () => {

@@ -111,6 +111,20 @@ Deno.test("readyz: a standby instance is ready while its database answers", () =
   monitor.step("standby");
   const verdict = monitor.health.readiness(null);
   assertEquals([verdict.ok, verdict.details.role], [true, "standby"]);
+  assertEquals(monitor.health.readiness("timeout").reason, "database unreachable: timeout");
+});
+
+Deno.test("readyz: an instance whose write failed as it lost the lock is ready once it stands by", () => {
+  const monitor = monitorAt({ now: 5 });
+  monitor.lock(true);
+  monitor.writeFailed(new Error("Connection terminated unexpectedly"));
+  assertEquals(
+    monitor.health.readiness(null).reason,
+    "last page write failed: Error: Connection terminated unexpectedly",
+  );
+  monitor.lock(false); // another instance took the lock meanwhile: this one writes no more
+  monitor.step("standby");
+  assertEquals(monitor.health.readiness(null).reason, "standing by");
 });
 
 Deno.test("metrics count events, pages, requests and retries, and expose lag and the lock", async () => {
