@@ -92,6 +92,10 @@ export class LockKeeper {
           error: String(error),
           lockRetryMs,
         });
+        // The database did not answer: nothing says another instance holds the lock.
+        events?.step("wait");
+        if (!await sleep(lockRetryMs, signal)) return false;
+        continue;
       }
       if (this.#lock !== null) {
         this.#checkedAt = performance.now();

@@ -106,11 +106,16 @@ Deno.test("a lost lock is released, taken again, and gained() runs again", async
   assertEquals(calls, ["try", "held?", "release", "try"]);
 });
 
-Deno.test("a failed lock request is retried; a fatal store error is thrown", async () => {
+Deno.test("a failed lock request is retried, waiting rather than standing by; a fatal store error is thrown", async () => {
   const { store, state } = fakeLocks();
   state.failWith = new Error("connection reset");
-  const { keeper: lock } = keeper(store, { lockRetryMs: 1 });
+  const steps: string[] = [];
+  const { keeper: lock } = keeper(store, {
+    lockRetryMs: 1,
+    events: { lock: () => {}, step: (step) => steps.push(step) },
+  });
   assertEquals(await lock.ensure(() => Promise.resolve()), true);
+  assertEquals(steps, ["wait"], "a database that did not answer is no other instance");
   const fatal = fakeLocks();
   fatal.state.failWith = new SchemaMissingError("taking the feed lock");
   await assertRejects(
