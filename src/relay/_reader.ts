@@ -63,6 +63,11 @@ export class OutboxReader {
     this.#recent.published(cursor);
   }
 
+  /** Let every kept row go: what follows is read from the outbox until a page commits. */
+  forget(): void {
+    this.#recent.published(Infinity);
+  }
+
   /** Sleep until a page commits, {@link wake} is called, or `ms` pass. */
   sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {

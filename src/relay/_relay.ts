@@ -192,6 +192,10 @@ export class Relay {
     const link = this.#link;
     if (link === null) return;
     const { store, events, logger } = this.#options;
+    // The stream is the truth now: the rows kept from pages go, and the outbox is read until the
+    // next page commits. (Kept rows another relay has published and pruned since — one that took
+    // over while this one went on — would otherwise be sent again after the stream's end.)
+    this.#reader.forget();
     const end = await streamEnd(link);
     events?.resynced();
     const to = end.lastEventId === 0 ? null : await store.outboxSeqOf(end.lastEventId);

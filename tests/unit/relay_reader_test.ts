@@ -118,6 +118,18 @@ Deno.test("the reader takes kept rows without the outbox, and asks it for the re
   assertEquals(reader.read(2).after, 2);
 });
 
+Deno.test("a reader that forgets reads the outbox until a page commits again", async () => {
+  const outbox = fakeOutbox([1, 2, 3, 4].map(row));
+  const reader = new OutboxReader(outbox, 10, 8);
+  reader.committed(page([3, 4]));
+  reader.forget();
+  assertEquals(seqs(await reader.read(2).rows), [3, 4]);
+  assertEquals(outbox.reads, [[2, 10]]);
+  reader.committed(page([5]));
+  assertEquals(seqs(await reader.read(4).rows), [5]);
+  assertEquals(outbox.reads.length, 1);
+});
+
 Deno.test("a commit ends the reader's sleep", async () => {
   const reader = new OutboxReader(fakeOutbox([]), 2, 8);
   let woke = false;
