@@ -215,7 +215,6 @@ export class Relay {
       );
       await store.commitRelay(found.to);
       this.#cursor = found.to;
-      this.#reader.published(this.#cursor);
       events?.published(rows, 0);
       await this.#gate.count(this.#cursor);
     }
