@@ -109,23 +109,27 @@ export class LockKeeper {
         return true;
       }
       events?.step("standby");
-      if (!waiting) {
-        if (retaking) {
-          logger.warn(
-            "Could not take the feed lock back: another session holds it (another instance, or this instance's old session that the database has not yet seen end); standing by, retrying every {lockRetryMs} ms",
-            { lockRetryMs },
-          );
-        } else {
-          logger.info(
-            "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
-            { lockRetryMs },
-          );
-        }
-        waiting = true;
-      }
+      if (!waiting) this.#standingBy(retaking);
+      waiting = true;
       if (!await sleep(lockRetryMs, signal)) return false;
     }
     return false;
+  }
+
+  /** Say once that another session holds the lock: this instance stands by. */
+  #standingBy(retaking: boolean): void {
+    const { logger, lockRetryMs } = this.#options;
+    if (retaking) {
+      logger.warn(
+        "Could not take the feed lock back: another session holds it (another instance, or this instance's old session that the database has not yet seen end); standing by, retrying every {lockRetryMs} ms",
+        { lockRetryMs },
+      );
+    } else {
+      logger.info(
+        "Another instance holds the feed lock: standing by, retrying every {lockRetryMs} ms",
+        { lockRetryMs },
+      );
+    }
   }
 
   /** Give the lock up, if held. */
