@@ -45,7 +45,8 @@ function messagesOf(result: CliResult): number {
 
 /**
  * A group of members on `databaseUrl` while the upstream worker publishes `events` events:
- * three members (`members`) start together; `killed` of them are killed with -9 twice at
+ * three members (`members`) start together and join the group, then the upstream worker starts;
+ * `killed` of them are killed with -9 twice at
  * seeded moments and restarted; once the upstream worker has drained, one more member runs with
  * --drain. Returns the messages each member's process wrote (those that started together
  * first, the one with --drain last) and the upstream worker's tables.
@@ -53,7 +54,7 @@ function messagesOf(result: CliResult): number {
 async function runGroup(
   server: PrivateNats,
   options: { events: number; seed: number; databaseUrl: string; members: number; killed: number },
-): Promise<{ perMember: number[]; upstream: Tables }> {
+): Promise<{ perMember: number[]; outputs: string[]; upstream: Tables }> {
   const sim = await startSimulator([
     "--events",
     String(options.events),
@@ -72,14 +73,6 @@ async function runGroup(
     // messages come back within the test's patience.
     await createStream(server.url, 600_000);
     await createGroupConsumer(server.url, "ledger", 2000);
-    const upstream = spawnCli(["run", "--drain"], {
-      env: {
-        NATS_URL: server.url,
-        SCAN_API_URL: sim.url,
-        DATABASE_URL: upstreamDb.url,
-        SCAN_API_LIMIT: "50", // 20 ms a page: the stream grows while the members work
-      },
-    });
     const memberEnv = {
       NATS_URL: server.url,
       NATS_GROUP: "ledger",
@@ -92,6 +85,19 @@ async function runGroup(
     const start = () => spawnCli(["run", "--source", "nats"], { env: memberEnv });
     const members = Array.from({ length: options.members }, start);
     const runs: Promise<CliResult>[] = members.map((m) => m.done);
+    // Every member has joined the group before the stream grows: each gets a share of it, even
+    // on a machine so busy that a member's start would otherwise outlast the upstream's drain.
+    const joined = (line: Record<string, unknown>) =>
+      String(line.message).startsWith("Joining the consumer");
+    await Promise.all(members.map((member) => member.waitForLog(joined, 60_000)));
+    const upstream = spawnCli(["run", "--drain"], {
+      env: {
+        NATS_URL: server.url,
+        SCAN_API_URL: sim.url,
+        DATABASE_URL: upstreamDb.url,
+        SCAN_API_LIMIT: "50", // 20 ms a page: the stream grows while the members work
+      },
+    });
     const killedRuns = new Set<number>();
     for (let round = 0; round < KILLS_PER_MEMBER; round++) {
       for (let k = 0; k < options.killed; k++) {
@@ -120,6 +126,7 @@ async function runGroup(
     // The first `members` runs are the members that started together.
     return {
       perMember: [...results, drainedBy].map(messagesOf),
+      outputs: [...results, drainedBy].map((r) => `exit ${r.code}: ${r.stdout.slice(-1500)}`),
       upstream: readTables(upstreamDb.path),
     };
   } finally {
@@ -140,12 +147,17 @@ async function assertGroupEmpty(server: PrivateNats): Promise<void> {
  * with -9 between its acknowledgements and its batch line wrote a batch it never reported
  * (`unreported` messages at most; the tables and the empty consumer prove that batch landed).
  */
-function assertSpread(perMember: number[], count: number, total: number, unreported = 0): void {
+function assertSpread(
+  { perMember, outputs }: { perMember: number[]; outputs: string[] },
+  count: number,
+  total: number,
+  unreported = 0,
+): void {
   for (let i = 0; i < count; i++) {
     const written = perMember[i] ?? 0;
     assertOk(
       written > 0 && written < total,
-      `member ${i} wrote ${written} of ${total}: ${perMember}`,
+      `member ${i} wrote ${written} of ${total}: ${perMember}; its output's end: ${outputs[i]}`,
     );
   }
   const all = perMember.reduce((a, b) => a + b, 0);
@@ -164,7 +176,7 @@ Deno.test({
     const db = await createTestDatabase("scan_worker_group");
     try {
       const events = 12_000;
-      const { perMember, upstream } = await runGroup(server, {
+      const run = await runGroup(server, {
         events,
         seed: 41,
         databaseUrl: db.url,
@@ -180,10 +192,14 @@ Deno.test({
         rejected: [],
       });
       assertEquals(tables.parcels, oracleTables.parcels, "the oracle's projection");
-      assertEquals(tables.parcels, atMicroseconds(upstream).parcels, "the upstream worker's table");
+      assertEquals(
+        tables.parcels,
+        atMicroseconds(run.upstream).parcels,
+        "the upstream worker's table",
+      );
       assertEquals(tables.rejected, [], "the stream holds accepted events only");
       assertEquals(tables.checkpoint, 0, "members keep no checkpoint");
-      assertSpread(perMember, 3, expected.stream.length, KILLS_PER_MEMBER * 2 * MEMBER_LIMIT);
+      assertSpread(run, 3, expected.stream.length, KILLS_PER_MEMBER * 2 * MEMBER_LIMIT);
     } finally {
       await db.drop();
       await server.destroy();
@@ -200,7 +216,7 @@ Deno.test({
     const db = tempDatabase("scan-worker-group-sqlite-");
     try {
       const events = 6000;
-      const { perMember, upstream } = await runGroup(server, {
+      const run = await runGroup(server, {
         events,
         seed: 42,
         databaseUrl: db.url,
@@ -211,9 +227,9 @@ Deno.test({
       await assertGroupEmpty(server);
       const tables = readTables(db.path);
       assertEquals(tables.parcels, expected.parcels, "the oracle's projection");
-      assertEquals(tables.parcels, upstream.parcels, "the upstream worker's table");
+      assertEquals(tables.parcels, run.upstream.parcels, "the upstream worker's table");
       assertEquals(tables.checkpoint, 0, "members keep no checkpoint");
-      assertSpread(perMember, 2, expected.stream.length, KILLS_PER_MEMBER * 1 * MEMBER_LIMIT);
+      assertSpread(run, 2, expected.stream.length, KILLS_PER_MEMBER * 1 * MEMBER_LIMIT);
     } finally {
       await server.destroy();
       Deno.removeSync(db.dir, { recursive: true });
