@@ -7,7 +7,8 @@
 # these steps); the user is then not created and the service not started, and where the
 # service's user or group does not exist on this machine the files keep the installer's owner
 # (say so, and set the owners when the package is installed). BINARY (default
-# dist/scan-worker), SCAN_WORKER_USER and SCAN_WORKER_GROUP (default scan-worker) can be set.
+# dist/scan-worker), SCAN_WORKER_USER and SCAN_WORKER_GROUP (default scan-worker) can be set;
+# another user or group goes into the unit's drop-in scan-worker.service.d/user.conf.
 # An existing /etc/scan-worker/scan-worker.env is kept.
 #
 # Everything is checked before anything is installed; if a step fails all the same, what this
@@ -91,6 +92,14 @@ fi
 # The service's state (the SQLite database and its -wal, -shm and .lock files).
 folder 0750 "$user" "$group" "$root/var/lib/scan-worker"
 file 0644 root root deploy/scan-worker.service "$root/etc/systemd/system/scan-worker.service"
+# Another user or group than the unit's own: a drop-in says so (the unit itself stays as shipped).
+if [ "$user" != scan-worker ] || [ "$group" != scan-worker ]; then
+  folder 0755 root root "$root/etc/systemd/system/scan-worker.service.d"
+  dropin="$root/etc/systemd/system/scan-worker.service.d/user.conf"
+  [ -e "$dropin" ] || created="$dropin $created"
+  printf '[Service]\nUser=%s\nGroup=%s\n' "$user" "$group" >"$dropin"
+  chmod 0644 "$dropin"
+fi
 folder 0755 root root "$root/usr/local/share/doc/scan-worker"
 for doc in README.md docs/*.md; do
   file 0644 root root "$doc" "$root/usr/local/share/doc/scan-worker/$(basename "$doc")"

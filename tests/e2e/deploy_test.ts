@@ -186,6 +186,38 @@ Deno.test("deploy/install.sh with its defaults installs everything into a tempor
   }
 });
 
+Deno.test("deploy/install.sh runs the service as SCAN_WORKER_USER and SCAN_WORKER_GROUP when they are set (a drop-in); with the defaults it adds none", async () => {
+  const root = await Deno.makeTempDir({ prefix: "scan-worker-install-user-" });
+  const plain = await Deno.makeTempDir({ prefix: "scan-worker-install-plain-" });
+  const binary = `${root}-binary`;
+  await Deno.writeTextFile(binary, "#!/bin/sh\nexit 0\n");
+  try {
+    const result = await runInstall({
+      DESTDIR: root,
+      BINARY: binary,
+      SCAN_WORKER_USER: "svc-scan",
+      SCAN_WORKER_GROUP: "svc-couriers",
+    });
+    assertEquals(result.code, 0, new TextDecoder().decode(result.stderr));
+    const dropin = `${root}/etc/systemd/system/scan-worker.service.d/user.conf`;
+    assertEquals(
+      await Deno.readTextFile(dropin),
+      "[Service]\nUser=svc-scan\nGroup=svc-couriers\n",
+    );
+    assertEquals(((await Deno.stat(dropin)).mode ?? 0) & 0o777, 0o644);
+    const defaults = await runInstall({ DESTDIR: plain, BINARY: binary });
+    assertEquals(defaults.code, 0, new TextDecoder().decode(defaults.stderr));
+    assertEquals(
+      (await tree(plain)).some((path) => path.includes("scan-worker.service.d")),
+      false,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(plain, { recursive: true });
+    await Deno.remove(binary);
+  }
+});
+
 Deno.test("deploy/install.sh leaves nothing half-done: a missing executable installs nothing, a failing step removes what the run installed", async () => {
   const root = await Deno.makeTempDir({ prefix: "scan-worker-install-fail-" });
   const binary = `${root}-binary`;
