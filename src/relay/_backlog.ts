@@ -153,8 +153,10 @@ export interface OutboxGateOptions {
    * page waits for no more than that ahead of it. Unset: `maxRows` always.
    */
   readonly paceRows?: number;
-  /** Starts the relay (once this instance is active). */
+  /** Starts the relay (this instance became active). */
   readonly start: () => void;
+  /** Stops the relay until started again (this instance lost the feed lock). */
+  readonly pause: () => Promise<void>;
   /** A page committed rows: the relay keeps them ({@link PageWrite.rows}) and wakes. */
   readonly committed: (write: PageWrite) => void;
   /** Where it logs. */
@@ -184,9 +186,11 @@ export class OutboxGate implements PageGate {
     this.#options = options;
   }
 
-  /** This instance became active: the relay starts. */
-  opened(): void {
+  /** This instance became active: the relay starts; it lost the feed lock: the relay stops. */
+  active(held: boolean): Promise<void> {
+    if (!held) return this.#options.pause();
     this.#options.start();
+    return Promise.resolve();
   }
 
   /** A page committed: its accepted events wait in the outbox, and the relay wakes. */

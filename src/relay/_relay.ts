@@ -70,7 +70,8 @@ export interface RelayOptions {
  */
 export class Relay {
   readonly #options: RelayOptions;
-  readonly #stop = new AbortController();
+  /** Aborts the run under way; null once stopped for good. */
+  #stop: AbortController | null = new AbortController();
   readonly #gate: OutboxGate;
   #running: Promise<void> | null = null;
   #link: NatsLink | null = null;
@@ -100,6 +101,7 @@ export class Relay {
       maxRows: options.maxRows,
       paceRows,
       start: () => this.start(),
+      pause: () => this.stop(false),
       committed: (write) => this.#reader.committed(write),
       logger: options.logger,
       events: options.events,
@@ -111,25 +113,40 @@ export class Relay {
     return this.#gate;
   }
 
-  /** Start publishing (once). */
+  /** Start publishing, unless it is under way or stopped for good. */
   start(): void {
-    this.#running ??= this.#run().catch((error) => {
+    if (this.#stop === null) return;
+    this.#running ??= this.#run(this.#stop.signal).catch((error) => {
       this.#options.logger.error("The relay stopped: {error}", { error: errorLine(error) });
     });
   }
 
-  /** Stop after the batch in flight (its acknowledged prefix is committed) and disconnect. */
-  async stop(): Promise<void> {
-    this.#stop.abort();
+  /**
+   * Stop after the batch in flight (its acknowledged prefix is committed) and disconnect: for
+   * good, or (`forGood` false: this instance lost the feed lock) until {@link Relay.start}, which
+   * goes on from the cursor and the stream's end as they are then.
+   */
+  async stop(forGood = true): Promise<void> {
+    const stopping = this.#stop;
+    this.#stop = forGood ? null : new AbortController();
+    stopping?.abort();
     this.#reader.wake();
     await this.#running;
+    this.#running = null;
     await this.#link?.close();
     this.#link = null;
+    this.#chain = null;
+    this.#reader.forget();
+    this.#gate.publishing(false);
+    if (!forGood) {
+      this.#options.logger.info(
+        "The relay stopped: this instance lost the feed lock; it goes on once it holds it again",
+      );
+    }
   }
 
-  async #run(): Promise<void> {
+  async #run(signal: AbortSignal): Promise<void> {
     const { store, logger, backoff, events } = this.#options;
-    const signal = this.#stop.signal;
     let started = false;
     let failures = 0;
     let ahead: Ahead | null = null;

@@ -12,6 +12,7 @@
  * assert.equal(await OPEN_GATE.waitForRoom(new AbortController().signal), true);
  * assert.equal(await OPEN_GATE.waitForRoom(AbortSignal.abort()), false);
  * await OPEN_GATE.drained(new AbortController().signal); // at once
+ * await OPEN_GATE.active(true); // nothing to start
  * ```
  *
  * @module
@@ -21,8 +22,12 @@ import type { PageWrite } from "../store/store.ts";
 
 /** What the loop asks of the stage after the store. */
 export interface PageGate {
-  /** This instance became active (holds the feed lock): start handing pages on. */
-  opened(): void;
+  /**
+   * This instance became active (`true`: it holds the feed lock): start handing pages on; or it
+   * stopped being active (`false`: it lost the lock): stop handing pages on until it is active
+   * again. Resolves once that is done.
+   */
+  active(held: boolean): Promise<void>;
   /** Resolves true when the next page may be written; false when the signal aborts first. */
   waitForRoom(signal: AbortSignal): Promise<boolean>;
   /** A page committed: what it wrote, and the checkpoint it moved to. */
@@ -33,7 +38,9 @@ export interface PageGate {
 
 /** The gate when nothing stands after the store: always room, nothing to wait for. */
 export const OPEN_GATE: PageGate = Object.freeze({
-  opened(): void {},
+  active(): Promise<void> {
+    return Promise.resolve();
+  },
   waitForRoom(signal: AbortSignal): Promise<boolean> {
     return Promise.resolve(!signal.aborted);
   },

@@ -62,10 +62,14 @@ export class LockKeeper {
 
   /**
    * Resolve true once this instance holds the feed lock (false if the signal aborts first).
-   * `gained` is called after the lock is (re)taken, before any page is fetched.
+   * `gained` is called after the lock is (re)taken, before any page is fetched; `lost` once the
+   * lock is found lost, before it is asked for again.
    * @throws a fatal store error (the lock cannot be asked for at all).
    */
-  async ensure(gained: () => Promise<void>): Promise<boolean> {
+  async ensure(
+    gained: () => Promise<void>,
+    lost: () => Promise<void> = () => Promise.resolve(),
+  ): Promise<boolean> {
     const { store, signal, logger, lockRetryMs, events } = this.#options;
     let retaking = false;
     if (this.#lock !== null) {
@@ -80,6 +84,7 @@ export class LockKeeper {
       events?.lock(false);
       await this.#lock.release().catch(() => {});
       this.#lock = null;
+      await lost();
       retaking = true;
     }
     let waiting = false;

@@ -150,7 +150,7 @@ class Loop {
     try {
       while (!signal.aborted) {
         events?.step("lock");
-        if (!await this.#lock.ensure(() => this.#gained())) break;
+        if (!await this.#lock.ensure(() => this.#gained(), () => this.#gate.active(false))) break;
         events?.step("fetch");
         const page = await this.#fetchAndProject();
         if (page === null || !await this.#roomAtGate()) break;
@@ -178,15 +178,15 @@ class Loop {
     }
   }
 
-  /** The lock was (re)taken: start from the stored checkpoint; the first time, open the gate. */
+  /** The lock was (re)taken: start from the stored checkpoint, and hand pages on again. */
   async #gained(): Promise<void> {
     this.#checkpoint = await this.#options.store.readCheckpoint();
     this.#late?.load(await this.#options.store.readLateHoles?.() ?? null, this.#checkpoint);
     if (!this.#active) {
       this.#active = true;
       this.#options.onActive?.();
-      this.#gate.opened();
     }
+    await this.#gate.active(true);
     this.#options.events?.checkpoint(this.#checkpoint);
     this.#options.logger.info("Starting at checkpoint {checkpoint}", {
       checkpoint: this.#checkpoint,

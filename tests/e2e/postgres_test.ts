@@ -13,6 +13,8 @@ import { startSimulator } from "../helpers/simulator.ts";
 import { POSTGRES_MIGRATIONS } from "../../src/store/postgres.ts";
 import { readTables, tempDatabase } from "../helpers/tables.ts";
 import { feedShape } from "../../src/simulator/model.ts";
+import { messageId } from "../../src/domain/message.ts";
+import { NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
 
 Deno.test({
   name: "the same simulated feed gives equal tables in SQLite and PostgreSQL (at microseconds)",
@@ -120,10 +122,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the feed lock's session ended by the server: the worker says so and takes it back",
-  ignore: PG_SKIP !== null,
+  name:
+    "the feed lock's session ended by the server: the worker says so, its relay stops, and both go on once it takes the lock back",
+  ignore: PG_SKIP !== null || NATS_IGNORE,
   async fn() {
     const db = await createTestDatabase("scan_worker_relock");
+    const server = await startNats();
     const feed = serveFeed(
       entries(Array.from({ length: 30 }, (_, i) => ({
         EventId: i + 1,
@@ -136,6 +140,7 @@ Deno.test({
       env: {
         SCAN_API_URL: feed.url,
         DATABASE_URL: db.url,
+        NATS_URL: server.url,
         POLL_INTERVAL_MS: "50",
         LOCK_RETRY_MS: "100",
       },
@@ -148,6 +153,9 @@ Deno.test({
       );
       await worker.waitForLog((l) => String(l.message).startsWith("Lost the feed lock"));
       await worker.waitForLog((l) =>
+        String(l.message).startsWith("The relay stopped: this instance lost the feed lock")
+      );
+      await worker.waitForLog((l) =>
         l.message === "Holding the feed lock again: this instance is active"
       );
     } finally {
@@ -158,8 +166,11 @@ Deno.test({
         result.logs.filter((l) => String(l.message).startsWith("Another instance holds")),
         [],
       );
+      const ids = (await readStream(server.url)).map((m) => m.id);
       await feed.close();
+      await server.destroy();
       await db.drop();
+      assertEquals(ids, Array.from({ length: 30 }, (_, i) => messageId(i + 1)));
     }
   },
 });

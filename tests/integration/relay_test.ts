@@ -16,6 +16,7 @@ import {
 } from "../helpers/nats_server.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { messageId } from "../../src/domain/message.ts";
+import type { NatsLink } from "../../src/nats/mod.ts";
 import { Relay } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 import { StreamSource } from "../../src/stream/mod.ts";
@@ -202,6 +203,68 @@ Deno.test({
     } finally {
       await relay.stop();
       await store.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a relay whose instance lost the feed lock stops until it is active again, then goes on after what the new holder's relay published",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-handover-");
+    const first = new SqliteStore(db.path, { outbox: true });
+    const second = new SqliteStore(db.path, { outbox: true });
+    const links: NatsLink[] = [];
+    const seen = { published: 0, failed: 0 };
+    const relay = new Relay({
+      store: first.outbox,
+      connect: async (signal) => {
+        const link = await linkTo(server)(signal);
+        if (link !== null) links.push(link);
+        return link;
+      },
+      logger,
+      backoff,
+      maxRows: 1000,
+      pollMs: 10,
+      events: {
+        backlog() {},
+        published: (count) => void (seen.published += count),
+        committedToAcked() {},
+        resynced() {},
+        failed: () => void seen.failed++,
+        paused() {},
+      },
+    });
+    const other = relayTo(server, second.outbox);
+    try {
+      await first.migrate();
+      await relay.gate.active(true);
+      await ingest(first, relay, 1, 40);
+      await relay.gate.drained(never);
+      await relay.gate.active(false); // its lock's session ended; another instance takes over
+      assertEquals([links.length, links[0]?.nc.isClosed()], [1, true]);
+      await other.gate.active(true);
+      await ingest(second, other, 41, 40);
+      await other.gate.drained(never);
+      await other.stop();
+      assertEquals(links.length, 1, "a stopped relay does not connect again");
+      await relay.gate.active(true); // the lock is back
+      await ingest(first, relay, 81, 20);
+      await relay.gate.drained(never);
+      const ids = (await streamMessages(server)).map((m) => m.id);
+      assertEquals(ids, Array.from({ length: 100 }, (_, i) => messageId(i + 1)));
+      assertEquals([seen.published, seen.failed, links.length], [60, 0, 2]);
+      assertEquals(await first.outbox.readRelayCursor(), 100);
+    } finally {
+      await relay.stop();
+      await other.stop();
+      await first.close();
+      await second.close();
       await server.destroy();
       Deno.removeSync(db.dir, { recursive: true });
     }

@@ -70,7 +70,7 @@ function recordingGate(
 ) {
   const heard: string[] = [];
   const gate: PageGate = {
-    opened: () => heard.push("opened"),
+    active: (held) => Promise.resolve(void heard.push(held ? "active" : "not active")),
     waitForRoom: () => {
       heard.push("room?");
       return room();
@@ -197,7 +197,7 @@ Deno.test("the gate is opened once the lock is held, asked for room before each 
   const { gate, heard } = recordingGate();
   await drainLoop(store, source, { gate });
   assertEquals(heard, [
-    "opened",
+    "active",
     "room?",
     "committed 2 (0)",
     "room?",
@@ -207,6 +207,37 @@ Deno.test("the gate is opened once the lock is held, asked for room before each 
     "drained?",
   ]);
   await store.close();
+});
+
+Deno.test("a lost feed lock stops the gate before the lock is asked for again, and a retaken one starts it", async () => {
+  const inner = await migratedStore();
+  let checks = 0;
+  const store: FeedStore = {
+    readCheckpoint: () => inner.readCheckpoint(),
+    applyPage: (result) => inner.applyPage(result),
+    close: () => inner.close(),
+    async tryLockFeed() {
+      const lock = await inner.tryLockFeed();
+      if (lock === null) return null;
+      heard.push("lock taken");
+      // The first check finds the session gone (as after a database restart); later ones hold.
+      return { held: () => Promise.resolve(++checks > 1), release: () => lock.release() };
+    },
+  };
+  const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 2);
+  const { gate, heard } = recordingGate();
+  await drainLoop(store, source, { gate, lockRetryMs: 0 });
+  assertEquals(heard.slice(0, 6), [
+    "lock taken",
+    "active",
+    "room?",
+    "committed 2 (0)",
+    "not active",
+    "lock taken",
+  ]);
+  assertEquals(heard[6], "active");
+  assertEquals(heard.filter((h) => h === "not active").length, 1);
+  await inner.close();
 });
 
 Deno.test("no page is written while the gate has no room; the loop stops when the wait is cut short", async () => {

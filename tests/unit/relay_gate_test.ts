@@ -41,6 +41,7 @@ function gateOn(outbox: FakeOutbox, maxRows: number, countEveryMs = 10_000, pace
     maxRows,
     paceRows,
     start: () => wakes.push("start"),
+    pause: () => Promise.resolve(void wakes.push("pause")),
     committed: () => wakes.push("wake"),
     logger,
     events,
@@ -59,7 +60,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 Deno.test("ingest waits while OUTBOX_MAX_ROWS rows wait, and goes on once the relay publishes", async () => {
   const outbox = new FakeOutbox();
   const { gate, seen, wakes } = gateOn(outbox, 100);
-  gate.opened();
+  await gate.active(true);
   await gate.count(0);
   gate.pageCommitted({ rejected: [], outboxed: 60 }, 60);
   assertEquals(await gate.waitForRoom(never), true);
@@ -149,7 +150,7 @@ Deno.test("ingest waits for the first count: rows left by an earlier run pause i
   const outbox = new FakeOutbox();
   outbox.rows = 800; // the outbox an earlier run filled while the broker was away
   const { gate, seen } = gateOn(outbox, 500);
-  gate.opened();
+  await gate.active(true);
   const room = gate.waitForRoom(never);
   assertEquals(await settled(room), false, "not before the count");
   await gate.count(0);
