@@ -80,13 +80,23 @@ function drain(store: SqliteStore, source: PageSource, late?: LateOptions, event
   });
 }
 
-const events = (ids: number[]) => ids.map((id) => scanEvent(id, 100 + (id % 5), "STATUS"));
-
-Deno.test("a late event that shows up after its successors is applied once, by the next run", async () => {
+/** Run `test` on a migrated SQLite store in a temporary file, removed afterwards. */
+async function withStore(test: (store: SqliteStore) => Promise<void>): Promise<void> {
   const db = tempDatabase("scan-worker-late-loop-");
   const store = new SqliteStore(db.path);
   try {
     await store.migrate();
+    await test(store);
+  } finally {
+    await store.close();
+    await Deno.remove(db.dir, { recursive: true });
+  }
+}
+
+const events = (ids: number[]) => ids.map((id) => scanEvent(id, 100 + (id % 5), "STATUS"));
+
+Deno.test("a late event that shows up after its successors is applied once, by the next run", () =>
+  withStore(async (store) => {
     const feed = lateFeed(events([1, 2, 3, 4, 5, 6]), 10, [3]);
     const hooks = counting();
     let now = 10_000;
@@ -107,17 +117,10 @@ Deno.test("a late event that shows up after its successors is applied once, by t
     feed.reveal();
     await drain(store, feed.source, late);
     assertEquals(hooks.late, 1);
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("LATE_EVENT_WINDOW_MS=0: a late event is missed, as before", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  try {
-    await store.migrate();
+Deno.test("LATE_EVENT_WINDOW_MS=0: a late event is missed, as before", () =>
+  withStore(async (store) => {
     const feed = lateFeed(events([1, 2, 3, 4]), 10, [3]);
     await drain(store, feed.source);
     feed.reveal(3);
@@ -125,17 +128,10 @@ Deno.test("LATE_EVENT_WINDOW_MS=0: a late event is missed, as before", async () 
     assertEquals(await store.parcel(103), null);
     assertEquals(feed.rereads(), 0, "never reads below the checkpoint");
     assertEquals(await store.readLateHoles(), null, "nothing stored");
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a hole still empty a whole window after it opened is settled by the next re-read", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  try {
-    await store.migrate();
+Deno.test("a hole still empty a whole window after it opened is settled by the next re-read", () =>
+  withStore(async (store) => {
     const feed = lateFeed(events([1, 2, 4, 5]), 10, []); // 3 never comes
     const hooks = counting();
     let now = 0;
@@ -153,17 +149,10 @@ Deno.test("a hole still empty a whole window after it opened is settled by the n
     const before = feed.asked.length;
     await drain(store, feed.source, late);
     assertEquals(feed.asked.length - before, 1, "settled: no more re-reads");
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("while catching up, one re-read per 50 full pages at most, and one as --drain ends", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  try {
-    await store.migrate();
+Deno.test("while catching up, one re-read per 50 full pages at most, and one as --drain ends", () =>
+  withStore(async (store) => {
     // 5000 events, 10 a page, a hole every 50 EventIds that never fills.
     const ids = Array.from({ length: 5000 }, (_, i) => i + 1).filter((id) => id % 50 !== 0);
     const feed = lateFeed(events(ids), 10, []);
@@ -174,18 +163,11 @@ Deno.test("while catching up, one re-read per 50 full pages at most, and one as 
     assertOk(pages >= 490, `pages ${pages}`);
     assertEquals(PAGES_PER_REREAD, 50);
     assertEquals(rereads, Math.floor(pages / PAGES_PER_REREAD) + 1);
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("at the head, at most one re-read per poll interval", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  const controller = new AbortController();
-  try {
-    await store.migrate();
+Deno.test("at the head, at most one re-read per poll interval", () =>
+  withStore(async (store) => {
+    const controller = new AbortController();
     const feed = lateFeed(events([1, 2, 4, 5]), 10, []);
     const late: LateOptions = { ...lateOptions(counting(), Date.now, 60_000), pollIntervalMs: 20 };
     const running = runLoop({
@@ -206,17 +188,10 @@ Deno.test("at the head, at most one re-read per poll interval", async () => {
     const polls = feed.asked.length - rereads;
     assertOk(rereads >= 1, "it does read again while a hole is open");
     assertOk(rereads <= polls, `${rereads} re-reads for ${polls} polls`);
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a late event brought by a normal page (a stream source) is applied once", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  try {
-    await store.migrate();
+Deno.test("a late event brought by a normal page (a stream source) is applied once", () =>
+  withStore(async (store) => {
     // The stream: 1, 2, 4, 5 then 3 (published after the page that found it), then 6.
     const order = [1, 2, 4, 5, 3, 6];
     let served = 0;
@@ -234,17 +209,10 @@ Deno.test("a late event brought by a normal page (a stream source) is applied on
     assertEquals(hooks.late, 1);
     assertEquals(await store.readCheckpoint(), 6);
     assertEquals(await store.readLateHoles(), "[]");
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
 
-Deno.test("a re-read of the head is a fetch step (a failing API retried there is alive), its write a write", async () => {
-  const db = tempDatabase("scan-worker-late-loop-");
-  const store = new SqliteStore(db.path);
-  try {
-    await store.migrate();
+Deno.test("a re-read of the head is a fetch step (a failing API retried there is alive), its write a write", () =>
+  withStore(async (store) => {
     const feed = lateFeed(events([1, 2, 3, 4, 5, 6]), 10, [3]);
     const { steps, events: loopEvents } = stepRecorder();
     const stepAt: Record<number, string> = {};
@@ -265,8 +233,4 @@ Deno.test("a re-read of the head is a fetch step (a failing API retried there is
     assertEquals(stepAt[3], "fetch", "the re-read from the hole");
     const reread = steps.lastIndexOf("fetch");
     assertOk(steps.slice(reread).includes("write"), `the late page written: ${steps.join(" ")}`);
-  } finally {
-    await store.close();
-    await Deno.remove(db.dir, { recursive: true });
-  }
-});
+  }));
