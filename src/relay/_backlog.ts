@@ -79,6 +79,15 @@ export class Backlog {
     return performance.now() - this.#countedAt;
   }
 
+  /**
+   * Let what was counted and followed go (this instance lost the feed lock: another instance's
+   * relay moves the outbox meanwhile): ingest waits for a new count again.
+   */
+  forget(): void {
+    this.#countedAt = -Infinity;
+    this.#pages.length = 0;
+  }
+
   /** A page committed `rows` rows up to outbox position `to`. */
   added(rows: number, to: number): void {
     this.#rows += rows;
@@ -186,11 +195,14 @@ export class OutboxGate implements PageGate {
     this.#options = options;
   }
 
-  /** This instance became active: the relay starts; it lost the feed lock: the relay stops. */
-  active(held: boolean): Promise<void> {
-    if (!held) return this.#options.pause();
-    this.#options.start();
-    return Promise.resolve();
+  /**
+   * This instance became active: the relay starts. It lost the feed lock: the relay stops, and
+   * the backlog is counted again once it starts (another instance's relay moves it meanwhile).
+   */
+  async active(held: boolean): Promise<void> {
+    if (held) return this.#options.start();
+    await this.#options.pause();
+    this.#options.backlog.forget();
   }
 
   /** A page committed: its accepted events wait in the outbox, and the relay wakes. */

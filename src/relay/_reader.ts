@@ -68,15 +68,18 @@ export class OutboxReader {
     this.#recent.published(Infinity);
   }
 
-  /** Sleep until a page commits, {@link wake} is called, or `ms` pass. */
-  sleep(ms: number): Promise<void> {
+  /** Sleep until a page commits, {@link wake} is called, `signal` aborts, or `ms` pass. */
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener("abort", done);
         this.#wake = null;
         resolve();
       };
       const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
       this.#wake = done;
     });
   }

@@ -128,19 +128,19 @@ export class Relay {
    */
   async stop(forGood = true): Promise<void> {
     const stopping = this.#stop;
+    if (stopping === null) return; // stopped for good already
     this.#stop = forGood ? null : new AbortController();
-    stopping?.abort();
-    this.#reader.wake();
+    stopping.abort();
     await this.#running;
-    this.#running = null;
     await this.#link?.close();
     this.#link = null;
     this.#chain = null;
     this.#reader.forget();
     this.#gate.publishing(false);
+    this.#running = null; // last: a start() from here on begins afresh
     if (!forGood) {
       this.#options.logger.info(
-        "The relay stopped: this instance lost the feed lock; it goes on once it holds it again",
+        "The relay paused: this instance lost the feed lock; it goes on once it holds it again",
       );
     }
   }
@@ -160,10 +160,10 @@ export class Relay {
         }
         if (this.#link === null) {
           this.#link = await this.#gate.countingWhile(this.#options.connect(signal));
-          if (this.#link === null) return;
+          if (this.#link === null || signal.aborted) return; // stop() closes a link made meanwhile
         }
         if (this.#chain === null) await this.#resync();
-        ahead = await this.#next(ahead);
+        ahead = await this.#next(ahead, signal);
         failures = 0;
       } catch (error) {
         ahead = null;
@@ -242,9 +242,9 @@ export class Relay {
    * Hand the next batch to the broker (read ahead when the last one was full), then settle the
    * one before it: two batches in flight, so the broker stores one while the relay commits the
    * other. Returns the read of the batch after. Caught up, it settles what is in flight and
-   * waits for a commit.
+   * waits for a commit; stopping (`signal` aborted), it settles what is in flight and sends no more.
    */
-  async #next(ahead: Ahead | null): Promise<Ahead | null> {
+  async #next(ahead: Ahead | null, signal: AbortSignal): Promise<Ahead | null> {
     const batch = this.#options.batch ?? 2000;
     // After the last row handed to the broker: the batch in flight's, else the cursor.
     const after = (this.#inFlight?.rows.at(-1) as SequencedRow | undefined)?.seq ?? this.#cursor;
@@ -253,9 +253,10 @@ export class Relay {
     if (rows.length === 0) {
       if (this.#inFlight !== null) return await this.#settle(null);
       if (this.#gate.rows > 0) await this.#gate.count(this.#cursor); // none left: count exactly
-      await this.#reader.sleep(this.#options.pollMs ?? 1000);
+      await this.#reader.sleep(this.#options.pollMs ?? 1000, signal);
       return null;
     }
+    if (signal.aborted) return await this.#settle(null); // stopping: nothing more is sent
     const link = this.#link as NatsLink;
     const timeout = this.#options.publishTimeoutMs ?? 5000;
     const chain = this.#chain as ChainEnd;

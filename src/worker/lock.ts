@@ -48,16 +48,34 @@ export interface LockOptions {
 
 /**
  * Holds the feed lock for the loop: takes it (standing by while another instance has it),
- * checks now and then that it is still held, and gives it up at the end.
+ * checks every `lockRetryMs` that it is still held — also while the loop waits (for room, the
+ * drain, a page, the next poll), which {@link LockKeeper.lost} then ends — and gives it up at the
+ * end.
  */
 export class LockKeeper {
   #lock: FeedLock | null = null;
   #checkedAt = 0;
+  /** The check under way, if any: the watch and `ensure` share it. */
+  #checking: Promise<boolean> | null = null;
+  /** Aborted once the lock held is found lost; a new one each time the lock is taken. */
+  #holding = new AbortController();
+  /** Shutdown, or `#holding`. */
+  #active: AbortSignal;
+  #watch: ReturnType<typeof setTimeout> | undefined;
   readonly #options: LockOptions;
 
   /** @param options where the lock lives, how often to retry, where to log. */
   constructor(options: LockOptions) {
     this.#options = options;
+    this.#active = options.signal;
+  }
+
+  /**
+   * Aborts once this instance stops being active: on shutdown, or once the lock it holds is found
+   * lost. The loop's waits (for room, the drain, a page, the next poll) end then.
+   */
+  get active(): AbortSignal {
+    return this.#active;
   }
 
   /**
@@ -73,17 +91,15 @@ export class LockKeeper {
     const { store, signal, logger, lockRetryMs, events } = this.#options;
     let retaking = false;
     if (this.#lock !== null) {
-      if (performance.now() - this.#checkedAt < lockRetryMs) return true;
-      if (await this.#lock.held()) {
-        this.#checkedAt = performance.now();
-        return true;
+      if (!this.#holding.signal.aborted) {
+        if (performance.now() - this.#checkedAt < lockRetryMs) return true;
+        if (await this.#check()) return true;
       }
       logger.error(
         "Lost the feed lock (its database session ended); taking it again before going on",
       );
       events?.lock(false);
-      await this.#lock.release().catch(() => {});
-      this.#lock = null;
+      await this.#giveUp();
       await lost();
       retaking = true;
     }
@@ -104,6 +120,9 @@ export class LockKeeper {
       }
       if (this.#lock !== null) {
         this.#checkedAt = performance.now();
+        this.#holding = new AbortController();
+        this.#active = AbortSignal.any([signal, this.#holding.signal]);
+        this.#watchFrom(this.#lock);
         events?.lock(true);
         logger.info(
           retaking
@@ -119,6 +138,39 @@ export class LockKeeper {
       if (!await sleep(lockRetryMs, signal)) return false;
     }
     return false;
+  }
+
+  /** Whether the lock is still held, asked once for the watch and `ensure` together. */
+  #check(): Promise<boolean> {
+    const lock = this.#lock;
+    if (lock === null) return Promise.resolve(false);
+    this.#checking ??= lock.held().catch(() => false).then((held) => {
+      this.#checking = null;
+      this.#checkedAt = performance.now();
+      if (!held && this.#lock === lock) this.#holding.abort();
+      return held;
+    });
+    return this.#checking;
+  }
+
+  /** Check `lock` every `lockRetryMs` while it is the one held, whatever the loop is doing. */
+  #watchFrom(lock: FeedLock): void {
+    const { lockRetryMs } = this.#options;
+    this.#watch = setTimeout(async () => {
+      if (this.#lock !== lock) return;
+      const due = performance.now() - this.#checkedAt >= lockRetryMs;
+      const held = !due || await this.#check();
+      if (held && this.#lock === lock) this.#watchFrom(lock);
+    }, Math.max(1, lockRetryMs - (performance.now() - this.#checkedAt)));
+  }
+
+  /** Stop watching, let a check under way end, and give the lock up (quietly). */
+  async #giveUp(): Promise<void> {
+    const lock = this.#lock;
+    this.#lock = null; // a watch whose check is under way does not go on
+    clearTimeout(this.#watch);
+    await this.#checking;
+    await lock?.release().catch(() => {});
   }
 
   /** Say once that another session holds the lock: this instance stands by. */
@@ -140,7 +192,6 @@ export class LockKeeper {
   /** Give the lock up, if held. */
   async release(): Promise<void> {
     if (this.#lock !== null) this.#options.events?.lock(false);
-    await this.#lock?.release().catch(() => {});
-    this.#lock = null;
+    await this.#giveUp();
   }
 }

@@ -153,7 +153,10 @@ class Loop {
         if (!await this.#lock.ensure(() => this.#gained(), () => this.#gate.active(false))) break;
         events?.step("fetch");
         const page = await this.#fetchAndProject();
-        if (page === null || !await this.#roomAtGate()) break;
+        if (page === null || !await this.#roomAtGate()) {
+          if (this.#lockLost) continue; // ensure() takes it again, or stands by
+          break;
+        }
         events?.step("write");
         const write = await this.#writer.write(this.#late?.forPage(page) ?? page);
         if (write === null) {
@@ -162,9 +165,13 @@ class Loop {
         }
         this.#gate.pageCommitted(write, page.result.to);
         const next = this.#after(page);
-        if (!await this.#lateAfter(next, page)) break;
+        if (!await this.#lateAfter(next, page)) {
+          if (this.#lockLost) continue;
+          break;
+        }
         if (next === "caught up" && this.#options.drain) {
           if (await this.#drained()) reason = "drained";
+          else if (this.#lockLost) continue;
           break;
         }
         if (next !== "go on" && !await this.#wait(pollIntervalMs)) break;
@@ -176,6 +183,11 @@ class Loop {
       events?.step("stopped");
       await this.#lock.release();
     }
+  }
+
+  /** A wait ended early because the lock was found lost (not by shutdown). */
+  get #lockLost(): boolean {
+    return this.#lock.active.aborted && !this.#options.signal.aborted;
   }
 
   /** The lock was (re)taken: start from the stored checkpoint, and hand pages on again. */
@@ -193,28 +205,48 @@ class Loop {
     });
   }
 
-  /** The page at checkpoint + 1, fetched (ahead) and projected; null on shutdown. */
-  #fetchAndProject(): Promise<LoopPage | null> {
-    return this.#pages.take(this.#checkpoint + 1).catch((error) => {
+  /**
+   * The page at checkpoint + 1, fetched (ahead) and projected; null on shutdown, or once the lock
+   * is found lost (the fetch is cancelled: a source that retries does not hold the loop there).
+   */
+  async #fetchAndProject(): Promise<LoopPage | null> {
+    const active = this.#lock.active;
+    let stop = () => {};
+    const stopped = new Promise<null>((resolve) => {
+      stop = () => resolve(null);
+      active.addEventListener("abort", stop, { once: true });
+    });
+    const taking = this.#pages.take(this.#checkpoint + 1).catch((error) => {
       if (error instanceof FetchAbortedError) return null;
       throw error;
     });
+    try {
+      const page = await Promise.race([taking, active.aborted ? null : stopped]);
+      if (page === null) await this.#pages.cancel();
+      return page;
+    } finally {
+      active.removeEventListener("abort", stop);
+      taking.catch(() => {}); // after a cancel, its end is not waited for
+    }
   }
 
-  /** Wait until the gate has room for the page (a paused ingest waits by design); false on shutdown. */
+  /**
+   * Wait until the gate has room for the page (a paused ingest waits by design); false on
+   * shutdown, or once the lock is found lost.
+   */
   #roomAtGate(): Promise<boolean> {
     this.#options.events?.step("wait");
-    return this.#gate.waitForRoom(this.#options.signal);
+    return this.#gate.waitForRoom(this.#lock.active);
   }
 
   /**
    * Late events after a page (docs/rules.md §3.10): those the page brought (a stream source),
    * then a re-read of the head when one is due, each written on its own and handed to the gate;
-   * false on shutdown.
+   * false on shutdown, or once the lock is found lost.
    */
   async #lateAfter(next: Next, { fetched }: LoopPage): Promise<boolean> {
     if (this.#late === null) return true;
-    const { source, signal, drain, events } = this.#options;
+    const { source, drain, events } = this.#options;
     const write = async (late: LoopPage) => {
       events?.step("write");
       const written = await this.#writer.write(late);
@@ -225,7 +257,7 @@ class Loop {
     if (brought !== null) await write(brought);
     const after = next === "go on" ? "go on" : next === "caught up" && drain ? "drained" : "wait";
     events?.step("fetch"); // a re-read of the head asks the source, retrying as a fetch does
-    return await this.#late.afterPage(after, this.#checkpoint, source, signal, write);
+    return await this.#late.afterPage(after, this.#checkpoint, source, this.#lock.active, write);
   }
 
   /** After a failed write: wait with backoff, re-read the checkpoint; false on shutdown. */
@@ -258,16 +290,23 @@ class Loop {
     return drain ? "go on" : "wait"; // with --drain, an empty page ends it
   }
 
-  /** With --drain, caught up: wait for the gate to hand everything on; false on shutdown. */
+  /**
+   * With --drain, caught up: wait for the gate to hand everything on; false on shutdown, or once
+   * the lock is found lost.
+   */
   async #drained(): Promise<boolean> {
     this.#options.events?.step("wait");
-    await this.#gate.drained(this.#options.signal);
-    return !this.#options.signal.aborted;
+    await this.#gate.drained(this.#lock.active);
+    return !this.#lock.active.aborted;
   }
 
-  /** Wait between polls or retries; false when interrupted by shutdown. */
-  #wait(ms: number): Promise<boolean> {
+  /**
+   * Wait between polls or retries, cut short once the lock is found lost; false when interrupted
+   * by shutdown.
+   */
+  async #wait(ms: number): Promise<boolean> {
     this.#options.events?.step("wait");
-    return sleep(ms, this.#options.signal);
+    await sleep(ms, this.#lock.active);
+    return !this.#options.signal.aborted;
   }
 }

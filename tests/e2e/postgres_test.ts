@@ -153,10 +153,14 @@ Deno.test({
       );
       await worker.waitForLog((l) => String(l.message).startsWith("Lost the feed lock"));
       await worker.waitForLog((l) =>
-        String(l.message).startsWith("The relay stopped: this instance lost the feed lock")
+        String(l.message).startsWith("The relay paused: this instance lost the feed lock")
       );
       await worker.waitForLog((l) =>
         l.message === "Holding the feed lock again: this instance is active"
+      );
+      let connects = 0; // the relay's connection: at start, and again once the lock is back
+      await worker.waitForLog((l) =>
+        String(l.message).startsWith("Connected to NATS") && ++connects === 2
       );
     } finally {
       worker.process.kill("SIGTERM");

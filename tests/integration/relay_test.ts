@@ -245,17 +245,17 @@ Deno.test({
       await first.migrate();
       await relay.gate.active(true);
       await ingest(first, relay, 1, 40);
-      await relay.gate.drained(never);
+      await relay.gate.drained(AbortSignal.timeout(20_000));
       await relay.gate.active(false); // its lock's session ended; another instance takes over
       assertEquals([links.length, links[0]?.nc.isClosed()], [1, true]);
       await other.gate.active(true);
       await ingest(second, other, 41, 40);
-      await other.gate.drained(never);
+      await other.gate.drained(AbortSignal.timeout(20_000));
       await other.stop();
       assertEquals(links.length, 1, "a stopped relay does not connect again");
       await relay.gate.active(true); // the lock is back
       await ingest(first, relay, 81, 20);
-      await relay.gate.drained(never);
+      await relay.gate.drained(AbortSignal.timeout(20_000)); // a relay that never goes on fails below
       const ids = (await streamMessages(server)).map((m) => m.id);
       assertEquals(ids, Array.from({ length: 100 }, (_, i) => messageId(i + 1)));
       assertEquals([seen.published, seen.failed, links.length], [60, 0, 2]);
@@ -265,6 +265,48 @@ Deno.test({
       await other.stop();
       await first.close();
       await second.close();
+      await server.destroy();
+      Deno.removeSync(db.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a relay stopped while it connects sends nothing, and closes the connection it got",
+  ignore: NATS_IGNORE,
+  async fn() {
+    const server = await startNats();
+    const db = tempDatabase("scan-worker-relay-connecting-");
+    const store = new SqliteStore(db.path, { outbox: true });
+    const links: NatsLink[] = [];
+    let connecting = () => {};
+    const asked = new Promise<void>((resolve) => connecting = resolve);
+    const relay = new Relay({
+      store: store.outbox,
+      // A connection that is made just after the stop was asked for, as one under way would be.
+      connect: async (signal) => {
+        connecting();
+        await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+        const link = await linkTo(server)(new AbortController().signal);
+        if (link !== null) links.push(link);
+        return link;
+      },
+      logger,
+      backoff,
+      maxRows: 1000,
+    });
+    try {
+      await store.migrate();
+      await ingest(store, null, 1, 20);
+      await relay.gate.active(true);
+      await asked;
+      await relay.gate.active(false);
+      assertEquals([links.length, links[0]?.nc.isClosed()], [1, true]);
+      assertEquals(await streamMessages(server), []);
+      assertEquals(await store.outbox.readRelayCursor(), 0);
+    } finally {
+      await relay.stop();
+      await store.close();
       await server.destroy();
       Deno.removeSync(db.dir, { recursive: true });
     }

@@ -61,6 +61,7 @@ Deno.test("a free lock is taken at once, and gained() runs once before ensure re
   let gained = 0;
   assertEquals(await lock.ensure(() => Promise.resolve(void gained++)), true);
   assertEquals([gained, held, calls], [1, [true], ["try"]]);
+  await lock.release();
 });
 
 Deno.test("while held, the lock is not checked again before lockRetryMs has passed", async () => {
@@ -69,6 +70,7 @@ Deno.test("while held, the lock is not checked again before lockRetryMs has pass
   await lock.ensure(() => Promise.resolve());
   assertEquals(await lock.ensure(() => Promise.resolve()), true);
   assertEquals(calls, ["try"]);
+  await lock.release();
 });
 
 Deno.test("a standby retries every lockRetryMs until the other instance lets go", async () => {
@@ -133,4 +135,29 @@ Deno.test("release gives the lock up once and says so; without a lock it does no
   await lock.release();
   await lock.release();
   assertEquals([calls, held], [["try", "release"], [true, false]]);
+});
+
+Deno.test("while held, the lock is watched every lockRetryMs without ensure(); a lost one aborts active", async () => {
+  const { store, state, calls } = fakeLocks();
+  const { keeper: lock, held } = keeper(store, { lockRetryMs: 5 });
+  await lock.ensure(() => Promise.resolve());
+  const active = lock.active;
+  while (calls.filter((call) => call === "held?").length < 2) {
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  assertEquals(active.aborted, false, "held: still active");
+  state.lost = true;
+  await new Promise((resolve) => active.addEventListener("abort", resolve, { once: true }));
+  assertEquals(held, [true], "what follows a loss is ensure()'s to say and do");
+  state.free = true;
+  let lost = 0;
+  assertEquals(
+    await lock.ensure(() => Promise.resolve(), () => Promise.resolve(void lost++)),
+    true,
+  );
+  assertEquals([lost, held, lock.active.aborted], [1, [true, false, true], false]);
+  await lock.release();
+  const checks = calls.length;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assertEquals(calls.length, checks, "released: no more checks");
 });

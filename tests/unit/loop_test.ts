@@ -209,9 +209,9 @@ Deno.test("the gate is opened once the lock is held, asked for room before each 
   await store.close();
 });
 
-Deno.test("a lost feed lock stops the gate before the lock is asked for again, and a retaken one starts it", async () => {
-  const inner = await migratedStore();
-  let checks = 0;
+/** A store whose lock, once `lose()` is called, is found lost at its next check (once). */
+function losingStore(inner: FeedStore, heard: string[]) {
+  let losing = false;
   const store: FeedStore = {
     readCheckpoint: () => inner.readCheckpoint(),
     applyPage: (result) => inner.applyPage(result),
@@ -220,23 +220,64 @@ Deno.test("a lost feed lock stops the gate before the lock is asked for again, a
       const lock = await inner.tryLockFeed();
       if (lock === null) return null;
       heard.push("lock taken");
-      // The first check finds the session gone (as after a database restart); later ones hold.
-      return { held: () => Promise.resolve(++checks > 1), release: () => lock.release() };
+      const held = () => {
+        if (!losing) return Promise.resolve(true);
+        losing = false; // the session is gone, as after a database restart; the next one holds
+        return Promise.resolve(false);
+      };
+      return { held, release: () => lock.release() };
     },
   };
-  const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 2);
+  return { store, lose: () => void (losing = true) };
+}
+
+Deno.test("a lost feed lock stops the gate before the lock is asked for again, and a retaken one starts it", async () => {
+  const inner = await migratedStore();
   const { gate, heard } = recordingGate();
-  await drainLoop(store, source, { gate, lockRetryMs: 0 });
+  const { store, lose } = losingStore(inner, heard);
+  const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 2);
+  const committed = gate.pageCommitted;
+  gate.pageCommitted = (write, checkpoint) => {
+    if (checkpoint === 2) lose();
+    committed(write, checkpoint);
+  };
+  // Checked before every page (lockRetryMs 0), so the loss is found before the next write.
+  const summary = await drainLoop(store, source, { gate, lockRetryMs: 0 });
+  assertEquals(heard.slice(0, 4), ["lock taken", "active", "room?", "committed 2 (0)"]);
+  assertEquals(heard.slice(4, 7), ["not active", "lock taken", "active"]);
+  assertEquals(heard.filter((h) => h === "not active").length, 1);
+  assertEquals([summary.checkpoint, summary.applied], [3, 3]);
+  await inner.close();
+});
+
+Deno.test("a feed lock lost while the loop waits for room ends the wait: the lock is taken again, the page written", async () => {
+  const inner = await migratedStore();
+  const { gate, heard } = recordingGate();
+  const { store, lose } = losingStore(inner, heard);
+  const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 10);
+  let waits = 0;
+  gate.waitForRoom = async (signal) => {
+    if (++waits > 1) return true;
+    lose(); // the outbox is full, and meanwhile the database restarts
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 10_000);
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    clearTimeout(timer);
+    heard.push(signal.aborted ? "wait for room ended" : "wait for room timed out");
+    return !signal.aborted;
+  };
+  const summary = await drainLoop(store, source, { gate, lockRetryMs: 5 });
   assertEquals(heard.slice(0, 6), [
     "lock taken",
     "active",
-    "room?",
-    "committed 2 (0)",
+    "wait for room ended",
     "not active",
     "lock taken",
+    "active",
   ]);
-  assertEquals(heard[6], "active");
-  assertEquals(heard.filter((h) => h === "not active").length, 1);
+  assertEquals([summary.checkpoint, summary.applied], [3, 3]);
   await inner.close();
 });
 

@@ -133,11 +133,20 @@ Deno.test("a reader that forgets reads the outbox until a page commits again", a
 Deno.test("a commit ends the reader's sleep", async () => {
   const reader = new OutboxReader(fakeOutbox([]), 2, 8);
   let woke = false;
-  const sleeping = reader.sleep(60_000).then(() => woke = true);
+  const sleeping = reader.sleep(60_000, new AbortController().signal).then(() => woke = true);
   await new Promise((resolve) => setTimeout(resolve, 0));
   assertEquals(woke, false);
   reader.committed(page([1]));
   await new Promise((resolve) => setTimeout(resolve, 0));
   assertEquals(woke, true);
   await sleeping;
+});
+
+Deno.test("an aborted signal ends the reader's sleep, or does not let it begin", async () => {
+  const reader = new OutboxReader(fakeOutbox([]), 2, 8);
+  const controller = new AbortController();
+  const sleeping = reader.sleep(60_000, controller.signal);
+  controller.abort();
+  await sleeping;
+  await reader.sleep(60_000, controller.signal);
 });
