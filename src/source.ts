@@ -89,13 +89,13 @@ export interface BodyStages {
  * import assert from "node:assert/strict";
  * import { FetchAbortedError } from "./source.ts";
  *
- * assert.equal(new FetchAbortedError(7).message, "fetch of FromEventId=7 interrupted by shutdown");
+ * assert.equal(new FetchAbortedError(7).message, "fetch of FromEventId=7 cancelled");
  * ```
  */
 export class FetchAbortedError extends Error {
   /** @param from the page that was being fetched. */
   constructor(from: number) {
-    super(`fetch of FromEventId=${from} interrupted by shutdown`);
+    super(`fetch of FromEventId=${from} cancelled`);
     this.name = "FetchAbortedError";
   }
 }

@@ -49,7 +49,7 @@ export interface LockOptions {
 /**
  * Holds the feed lock for the loop: takes it (standing by while another instance has it),
  * checks every `lockRetryMs` that it is still held — also while the loop waits (for room, the
- * drain, a page, the next poll), which {@link LockKeeper.lost} then ends — and gives it up at the
+ * drain, a page, the next poll), which {@link LockKeeper.active} then ends — and gives it up at the
  * end.
  */
 export class LockKeeper {
@@ -76,6 +76,11 @@ export class LockKeeper {
    */
   get active(): AbortSignal {
     return this.#active;
+  }
+
+  /** Whether the lock held was found lost (and not taken again yet): not by shutdown. */
+  get lost(): boolean {
+    return this.#holding.signal.aborted && !this.#options.signal.aborted;
   }
 
   /**

@@ -150,11 +150,11 @@ class Loop {
     try {
       while (!signal.aborted) {
         events?.step("lock");
-        if (!await this.#lock.ensure(() => this.#gained(), () => this.#gate.active(false))) break;
+        if (!await this.#lock.ensure(() => this.#gained(), () => this.#standDown())) break;
         events?.step("fetch");
         const page = await this.#fetchAndProject();
         if (page === null || !await this.#roomAtGate()) {
-          if (this.#lockLost) continue; // ensure() takes it again, or stands by
+          if (this.#lock.lost) continue; // ensure() takes it again, or stands by
           break;
         }
         events?.step("write");
@@ -166,12 +166,12 @@ class Loop {
         this.#gate.pageCommitted(write, page.result.to);
         const next = this.#after(page);
         if (!await this.#lateAfter(next, page)) {
-          if (this.#lockLost) continue;
+          if (this.#lock.lost) continue;
           break;
         }
         if (next === "caught up" && this.#options.drain) {
           if (await this.#drained()) reason = "drained";
-          else if (this.#lockLost) continue;
+          else if (this.#lock.lost) continue;
           break;
         }
         if (next !== "go on" && !await this.#wait(pollIntervalMs)) break;
@@ -185,9 +185,13 @@ class Loop {
     }
   }
 
-  /** A wait ended early because the lock was found lost (not by shutdown). */
-  get #lockLost(): boolean {
-    return this.#lock.active.aborted && !this.#options.signal.aborted;
+  /**
+   * The lock was found lost: the page fetched ahead is let go (an API that is down is not asked
+   * again and again while this instance stands by) and the gate stops handing pages on.
+   */
+  async #standDown(): Promise<void> {
+    await this.#pages.cancel();
+    await this.#gate.active(false);
   }
 
   /** The lock was (re)taken: start from the stored checkpoint, and hand pages on again. */
@@ -211,6 +215,7 @@ class Loop {
    */
   async #fetchAndProject(): Promise<LoopPage | null> {
     const active = this.#lock.active;
+    if (active.aborted) return null; // ensure() first
     let stop = () => {};
     const stopped = new Promise<null>((resolve) => {
       stop = () => resolve(null);
@@ -221,7 +226,7 @@ class Loop {
       throw error;
     });
     try {
-      const page = await Promise.race([taking, active.aborted ? null : stopped]);
+      const page = await Promise.race([taking, stopped]);
       if (page === null) await this.#pages.cancel();
       return page;
     } finally {

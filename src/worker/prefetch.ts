@@ -31,7 +31,7 @@
 
 import { setImmediate } from "node:timers";
 import { pageEnd } from "../domain/project.ts";
-import type { FetchedPage, PageSource } from "../source.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource } from "../source.ts";
 import { PageTrace } from "../telemetry/mod.ts";
 
 /** A fetched page and what the loop's projection made of it. */
@@ -112,6 +112,8 @@ export class Prefetcher<R> {
   readonly #options: PrefetcherOptions<R>;
   /** The page the loop takes next: fetched, or being fetched, while the current one is written. */
   #ahead: InFlight<R> | null = null;
+  /** How many times {@link cancel} was called: a take() that waited meanwhile starts nothing. */
+  #cancels = 0;
 
   /** @param options the source, the shutdown signal and the projection. */
   constructor(options: PrefetcherOptions<R>) {
@@ -120,23 +122,28 @@ export class Prefetcher<R> {
 
   /**
    * The page at `from` (the checkpoint + 1) and its projection.
-   * @throws FetchAbortedError on shutdown.
+   * @throws FetchAbortedError on shutdown, or when {@link cancel} is called meanwhile.
    */
   async take(from: number): Promise<ProjectedPage<R>> {
     const prefetched = this.#ahead?.from === from ? this.#ahead : null;
-    if (this.#ahead !== null && prefetched === null) await this.#ahead.cancel();
+    if (this.#ahead !== null && prefetched === null) {
+      const cancels = this.#cancels;
+      await this.#ahead.cancel();
+      if (this.#cancels !== cancels) throw new FetchAbortedError(from); // cancel() meanwhile
+    }
     const current = prefetched ?? this.#start(from);
     this.#ahead = current; // cancelled by cancel() if shutdown comes first
     current.taken = true;
     this.#askForNext(current);
     const started = performance.now();
     const page = await current.ready;
-    this.#ahead = current.next;
+    if (this.#ahead === current) this.#ahead = current.next; // not when cancelled meanwhile
     return { ...page, waitMs: performance.now() - started };
   }
 
   /** Cancel what is fetched ahead; resolves once it has settled. */
   async cancel(): Promise<void> {
+    this.#cancels++;
     await this.#ahead?.cancel();
     this.#ahead = null;
   }

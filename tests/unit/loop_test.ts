@@ -1,5 +1,5 @@
 import { getLogger } from "@logtape/logtape";
-import { assertEquals, assertRejects } from "../helpers/assert.ts";
+import { assertEquals, assertOk, assertRejects } from "../helpers/assert.ts";
 import { type RawEvent, scanEvent } from "../helpers/events.ts";
 import type { PageResult } from "../../src/domain/project.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
@@ -7,7 +7,7 @@ import type { FeedStore } from "../../src/store/store.ts";
 import { SchemaMissingError } from "../../src/errors.ts";
 import type { PageGate } from "../../src/worker/gate.ts";
 import { type LoopOptions, runLoop } from "../../src/worker/loop.ts";
-import type { FetchedPage, PageSource } from "../../src/source.ts";
+import { FetchAbortedError, type FetchedPage, type PageSource } from "../../src/source.ts";
 import { stepRecorder } from "../helpers/loop_steps.ts";
 
 /** A page of `events` as the client returns it for `Limit=limit`. */
@@ -278,6 +278,135 @@ Deno.test("a feed lock lost while the loop waits for room ends the wait: the loc
     "active",
   ]);
   assertEquals([summary.checkpoint, summary.applied], [3, 3]);
+  await inner.close();
+});
+
+/** Resolves once `signal` aborts, or after `ms` (a test whose fix is gone fails, not hangs). */
+async function abortedWithin(signal: AbortSignal, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  clearTimeout(timer);
+  return signal.aborted;
+}
+
+Deno.test("a feed lock lost while a fetch hangs (an API that is down) ends the fetch; the page is asked for again once the lock is back", async () => {
+  const inner = await migratedStore();
+  const { gate, heard } = recordingGate();
+  const { store, lose } = losingStore(inner, heard);
+  const scripted = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 10);
+  let fetches = 0;
+  const source: PageSource = {
+    async fetchPage(from, signal) {
+      if (++fetches > 1) return await scripted.source.fetchPage(from, signal);
+      lose(); // the API is down (the client retries), and meanwhile the database restarts
+      heard.push(await abortedWithin(signal, 10_000) ? "fetch cancelled" : "fetch timed out");
+      throw new FetchAbortedError(from);
+    },
+  };
+  const summary = await drainLoop(store, source, { gate, lockRetryMs: 5 });
+  assertEquals(heard.slice(0, 6), [
+    "lock taken",
+    "active",
+    "fetch cancelled",
+    "not active",
+    "lock taken",
+    "active",
+  ]);
+  assertEquals([summary.checkpoint, summary.applied, scripted.asked], [3, 3, [1, 4]]);
+  await inner.close();
+});
+
+Deno.test("a feed lock found lost lets the page fetched ahead go before the instance stands by", async () => {
+  const inner = await migratedStore();
+  const { gate, heard } = recordingGate();
+  const { store, lose } = losingStore(inner, heard);
+  const scripted = scriptedSource([1, 2].map((id) => scanEvent(id, id)), 1);
+  let aheads = 0;
+  const source: PageSource = {
+    async fetchPage(from, signal) {
+      if (from !== 2 || ++aheads > 1) return await scripted.source.fetchPage(from, signal);
+      // Page 1 was full: page 2 is asked for ahead, from an API that is down (retried).
+      heard.push(await abortedWithin(signal, 10_000) ? "ahead cancelled" : "ahead timed out");
+      throw new FetchAbortedError(from);
+    },
+  };
+  let waits = 0;
+  gate.waitForRoom = async (signal) => {
+    if (++waits > 1) return true;
+    lose();
+    return !await abortedWithin(signal, 10_000);
+  };
+  const summary = await drainLoop(store, source, { gate, lockRetryMs: 5 });
+  assertEquals(heard.slice(0, 5), [
+    "lock taken",
+    "active",
+    "ahead cancelled",
+    "not active",
+    "lock taken",
+  ]);
+  assertEquals([summary.checkpoint, summary.applied], [2, 2]);
+  await inner.close();
+});
+
+Deno.test("a feed lock lost while the loop waits between polls ends the wait", async () => {
+  const inner = await migratedStore();
+  const controller = new AbortController();
+  const { gate, heard } = recordingGate();
+  const { store, lose } = losingStore(inner, heard);
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const committed = gate.pageCommitted;
+  gate.pageCommitted = (write, checkpoint) => {
+    committed(write, checkpoint);
+    lose(); // found during the 60 s wait after this short page
+  };
+  const asked = source.fetchPage;
+  source.fetchPage = (from, signal) => {
+    if (heard.includes("not active")) controller.abort(); // asked again after the loss: enough
+    return asked(from, signal);
+  };
+  const polling = { ...options, lockRetryMs: 5, pollIntervalMs: 60_000, drain: false };
+  const running = runLoop({ ...polling, store, source, signal: controller.signal, gate });
+  const timer = setTimeout(() => controller.abort(), 10_000); // a wait not cut short fails here
+  const summary = await running;
+  clearTimeout(timer);
+  assertEquals(heard.slice(0, 7), [
+    "lock taken",
+    "active",
+    "room?",
+    "committed 1 (0)",
+    "not active",
+    "lock taken",
+    "active",
+  ]);
+  assertEquals([summary.reason, summary.checkpoint], ["stopped", 1]);
+  await inner.close();
+});
+
+Deno.test("a feed lock lost while --drain waits for the gate ends the wait; the drain ends once the lock is back", async () => {
+  const inner = await migratedStore();
+  let drains = 0;
+  const { gate, heard } = recordingGate();
+  const { store, lose } = losingStore(inner, heard);
+  gate.drained = async (signal) => {
+    heard.push("drained?");
+    if (++drains > 1) return;
+    lose(); // the relay publishes what is left, and meanwhile the database restarts
+    heard.push(await abortedWithin(signal, 10_000) ? "drain cut short" : "drain timed out");
+  };
+  const { source } = scriptedSource([scanEvent(1, 1)], 10);
+  const summary = await drainLoop(store, source, { gate, lockRetryMs: 5 });
+  const lost = heard.indexOf("drain cut short");
+  assertOk(lost > 0, heard.join(", "));
+  assertEquals(heard.slice(lost, lost + 4), [
+    "drain cut short",
+    "not active",
+    "lock taken",
+    "active",
+  ]);
+  assertEquals([summary.reason, summary.checkpoint, heard.at(-1)], ["drained", 1, "drained?"]);
   await inner.close();
 });
 

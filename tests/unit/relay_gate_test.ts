@@ -177,3 +177,22 @@ Deno.test("while the relay publishes, ingest keeps pace with it; while it cannot
   gate.publishing(false); // the broker went away: the outbox takes the backlog
   assertEquals(await again, true);
 });
+
+Deno.test("after a pause (the feed lock lost) ingest waits for a new count: another relay moved the outbox", async () => {
+  const outbox = new FakeOutbox();
+  const { gate, wakes } = gateOn(outbox, 100);
+  await gate.active(true);
+  await gate.count(0);
+  gate.pageCommitted({ rejected: [], outboxed: 60 }, 60);
+  assertEquals(await gate.waitForRoom(never), true);
+  await gate.active(false);
+  outbox.rows = 150; // the other instance's pages, while this one stood by
+  await gate.active(true);
+  const room = gate.waitForRoom(never);
+  assertEquals(await settled(room), false, "not on the count from before the pause");
+  await gate.count(0);
+  assertEquals(await settled(room), false, "150 rows wait: full");
+  await gate.published(100, 160);
+  assertEquals(await room, true);
+  assertEquals(wakes, ["start", "wake", "pause", "start"]);
+});
