@@ -209,6 +209,17 @@ Deno.test("the gate is opened once the lock is held, asked for room before each 
   await store.close();
 });
 
+/** Resolves once `signal` aborts, or after `ms` (a test whose fix is gone fails, not hangs). */
+async function abortedWithin(signal: AbortSignal, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+  clearTimeout(timer);
+  return signal.aborted;
+}
+
 /** A store whose lock, once `lose()` is called, is found lost at its next check (once). */
 function losingStore(inner: FeedStore, heard: string[]) {
   let losing = false;
@@ -259,14 +270,9 @@ Deno.test("a feed lock lost while the loop waits for room ends the wait: the loc
   gate.waitForRoom = async (signal) => {
     if (++waits > 1) return true;
     lose(); // the outbox is full, and meanwhile the database restarts
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, 10_000);
-      signal.addEventListener("abort", () => resolve(), { once: true });
-    });
-    clearTimeout(timer);
-    heard.push(signal.aborted ? "wait for room ended" : "wait for room timed out");
-    return !signal.aborted;
+    const ended = await abortedWithin(signal, 10_000);
+    heard.push(ended ? "wait for room ended" : "wait for room timed out");
+    return !ended;
   };
   const summary = await drainLoop(store, source, { gate, lockRetryMs: 5 });
   assertEquals(heard.slice(0, 6), [
@@ -280,17 +286,6 @@ Deno.test("a feed lock lost while the loop waits for room ends the wait: the loc
   assertEquals([summary.checkpoint, summary.applied], [3, 3]);
   await inner.close();
 });
-
-/** Resolves once `signal` aborts, or after `ms` (a test whose fix is gone fails, not hangs). */
-async function abortedWithin(signal: AbortSignal, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    signal.addEventListener("abort", () => resolve(), { once: true });
-  });
-  clearTimeout(timer);
-  return signal.aborted;
-}
 
 Deno.test("a feed lock lost while a fetch hangs (an API that is down) ends the fetch; the page is asked for again once the lock is back", async () => {
   const inner = await migratedStore();
