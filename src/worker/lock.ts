@@ -96,10 +96,7 @@ export class LockKeeper {
     const { store, signal, logger, lockRetryMs, events } = this.#options;
     let retaking = false;
     if (this.#lock !== null) {
-      if (!this.#holding.signal.aborted) {
-        if (performance.now() - this.#checkedAt < lockRetryMs) return true;
-        if (await this.#check()) return true;
-      }
+      if (!this.#holding.signal.aborted && await this.#check()) return true;
       logger.error(
         "Lost the feed lock (its database session ended); taking it again before going on",
       );
@@ -145,10 +142,19 @@ export class LockKeeper {
     return false;
   }
 
-  /** Whether the lock is still held, asked once for the watch and `ensure` together. */
+  /** Milliseconds until the lock is due to be checked again (`lockRetryMs` after the last check). */
+  get #dueInMs(): number {
+    return this.#options.lockRetryMs - (performance.now() - this.#checkedAt);
+  }
+
+  /**
+   * Whether the lock is still held: true without asking until it is due to be checked again,
+   * then asked once for the watch and `ensure` together.
+   */
   #check(): Promise<boolean> {
     const lock = this.#lock;
     if (lock === null) return Promise.resolve(false);
+    if (this.#dueInMs > 0) return Promise.resolve(true);
     this.#checking ??= lock.held().catch(() => false).then((held) => {
       this.#checking = null;
       this.#checkedAt = performance.now();
@@ -160,13 +166,10 @@ export class LockKeeper {
 
   /** Check `lock` every `lockRetryMs` while it is the one held, whatever the loop is doing. */
   #watchFrom(lock: FeedLock): void {
-    const { lockRetryMs } = this.#options;
     this.#watch = setTimeout(async () => {
       if (this.#lock !== lock) return;
-      const due = performance.now() - this.#checkedAt >= lockRetryMs;
-      const held = !due || await this.#check();
-      if (held && this.#lock === lock) this.#watchFrom(lock);
-    }, Math.max(1, lockRetryMs - (performance.now() - this.#checkedAt)));
+      if (await this.#check() && this.#lock === lock) this.#watchFrom(lock);
+    }, Math.max(1, this.#dueInMs));
   }
 
   /** Stop watching, let a check under way end, and give the lock up (quietly). */
