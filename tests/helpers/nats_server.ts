@@ -13,7 +13,7 @@ import { natsServerProblem } from "../../scripts/nats_server.ts";
 import { type Config, parseNatsUrl, resolveConfig } from "../../src/config.ts";
 import { connectNats, ensureStream, type NatsLink } from "../../src/nats/mod.ts";
 import type { BackoffPolicy } from "../../src/retry.ts";
-import { Relay } from "../../src/relay/mod.ts";
+import { Relay, type RelayEvents } from "../../src/relay/mod.ts";
 import type { OutboxStore, Store } from "../../src/store/store.ts";
 import { projectPage } from "../../src/domain/project.ts";
 import { scanEvent } from "./events.ts";
@@ -113,6 +113,20 @@ export function linkTo(
     const link = await connectNats(config, { logger, signal, backoff });
     if (link !== null) await ensureStream(link, 3_600_000, logger);
     return link;
+  };
+}
+
+/** A relay's hooks: those a test gives, the others doing nothing. */
+export function relayEvents(hooks: Partial<RelayEvents>): RelayEvents {
+  const none = () => {};
+  return {
+    backlog: none,
+    published: none,
+    committedToAcked: none,
+    resynced: none,
+    failed: none,
+    paused: none,
+    ...hooks,
   };
 }
 

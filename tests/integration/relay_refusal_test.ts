@@ -10,11 +10,17 @@ import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { connect } from "@nats-io/transport-node";
 import { DiscardPolicy, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { assertEquals, assertOk } from "../helpers/assert.ts";
-import { ingest, linkTo, NATS_IGNORE, readStream, startNats } from "../helpers/nats_server.ts";
+import {
+  ingest,
+  linkTo,
+  NATS_IGNORE,
+  readStream,
+  relayEvents,
+  startNats,
+} from "../helpers/nats_server.ts";
 import { messageId } from "../../src/domain/message.ts";
 import { tempDatabase } from "../helpers/tables.ts";
 import { Relay } from "../../src/relay/mod.ts";
-import type { RelayEvents } from "../../src/relay/mod.ts";
 import { SqliteStore } from "../../src/store/sqlite.ts";
 
 const logger = getLogger(["test"]);
@@ -30,19 +36,13 @@ Deno.test({
     const failures: string[] = [];
     let resyncs = 0;
     let wake: () => void = () => {};
-    const events: RelayEvents = {
-      backlog() {},
-      published() {},
-      committedToAcked() {},
+    const events = relayEvents({
       resynced() {
         resyncs++;
         wake();
       },
-      failed(cause) {
-        failures.push(cause);
-      },
-      paused() {},
-    };
+      failed: (cause) => void failures.push(cause),
+    });
     const nc = await connect({ servers: server.url.replace("nats://", "") });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({
@@ -108,17 +108,12 @@ Deno.test({
     });
     const failures: string[] = [];
     let wake: () => void = () => {};
-    const events: RelayEvents = {
-      backlog() {},
-      published() {},
-      committedToAcked() {},
-      resynced() {},
+    const events = relayEvents({
       failed(cause) {
         failures.push(cause);
         wake();
       },
-      paused() {},
-    };
+    });
     const relay = new Relay({
       store: store.outbox,
       connect: linkTo(server),

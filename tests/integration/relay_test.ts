@@ -11,6 +11,7 @@ import {
   NATS_IGNORE,
   type PrivateNats,
   readStream,
+  relayEvents,
   relayTo,
   startNats,
 } from "../helpers/nats_server.ts";
@@ -89,16 +90,7 @@ Deno.test({
         logger,
         backoff,
         maxRows: 1000,
-        events: {
-          backlog() {},
-          published(count) {
-            published += count;
-          },
-          committedToAcked() {},
-          resynced() {},
-          failed() {},
-          paused() {},
-        },
+        events: relayEvents({ published: (count) => void (published += count) }),
       });
       const link = await linkTo(server)(new AbortController().signal);
       assertOk(link !== null);
@@ -231,14 +223,10 @@ Deno.test({
       backoff,
       maxRows: 1000,
       pollMs: 10,
-      events: {
-        backlog() {},
+      events: relayEvents({
         published: (count) => void (seen.published += count),
-        committedToAcked() {},
-        resynced() {},
         failed: () => void seen.failed++,
-        paused() {},
-      },
+      }),
     });
     const other = relayTo(server, second.outbox);
     try {

@@ -242,10 +242,15 @@ function losingStore(inner: FeedStore, heard: string[]) {
   return { store, lose: () => void (losing = true) };
 }
 
-Deno.test("a lost feed lock stops the gate before the lock is asked for again, and a retaken one starts it", async () => {
+/** A migrated in-memory store (`inner`), the losing store over it, and a gate recording into `heard`. */
+async function losingSetup() {
   const inner = await migratedStore();
   const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
+  return { inner, gate, heard, ...losingStore(inner, heard) };
+}
+
+Deno.test("a lost feed lock stops the gate before the lock is asked for again, and a retaken one starts it", async () => {
+  const { inner, gate, heard, store, lose } = await losingSetup();
   const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 2);
   const committed = gate.pageCommitted;
   gate.pageCommitted = (write, checkpoint) => {
@@ -262,9 +267,7 @@ Deno.test("a lost feed lock stops the gate before the lock is asked for again, a
 });
 
 Deno.test("a feed lock lost while the loop waits for room ends the wait: the lock is taken again, the page written", async () => {
-  const inner = await migratedStore();
-  const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
+  const { inner, gate, heard, store, lose } = await losingSetup();
   const { source } = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 10);
   let waits = 0;
   gate.waitForRoom = async (signal) => {
@@ -288,9 +291,7 @@ Deno.test("a feed lock lost while the loop waits for room ends the wait: the loc
 });
 
 Deno.test("a feed lock lost while a fetch hangs (an API that is down) ends the fetch; the page is asked for again once the lock is back", async () => {
-  const inner = await migratedStore();
-  const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
+  const { inner, gate, heard, store, lose } = await losingSetup();
   const scripted = scriptedSource([1, 2, 3].map((id) => scanEvent(id, id)), 10);
   let fetches = 0;
   const source: PageSource = {
@@ -315,9 +316,7 @@ Deno.test("a feed lock lost while a fetch hangs (an API that is down) ends the f
 });
 
 Deno.test("a feed lock found lost lets the page fetched ahead go before the instance stands by", async () => {
-  const inner = await migratedStore();
-  const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
+  const { inner, gate, heard, store, lose } = await losingSetup();
   const scripted = scriptedSource([1, 2].map((id) => scanEvent(id, id)), 1);
   let aheads = 0;
   const source: PageSource = {
@@ -347,10 +346,8 @@ Deno.test("a feed lock found lost lets the page fetched ahead go before the inst
 });
 
 Deno.test("a feed lock lost while the loop waits between polls ends the wait", async () => {
-  const inner = await migratedStore();
+  const { inner, gate, heard, store, lose } = await losingSetup();
   const controller = new AbortController();
-  const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
   const { source } = scriptedSource([scanEvent(1, 1)], 10);
   const committed = gate.pageCommitted;
   gate.pageCommitted = (write, checkpoint) => {
@@ -381,10 +378,8 @@ Deno.test("a feed lock lost while the loop waits between polls ends the wait", a
 });
 
 Deno.test("a feed lock lost while --drain waits for the gate ends the wait; the drain ends once the lock is back", async () => {
-  const inner = await migratedStore();
+  const { inner, gate, heard, store, lose } = await losingSetup();
   let drains = 0;
-  const { gate, heard } = recordingGate();
-  const { store, lose } = losingStore(inner, heard);
   gate.drained = async (signal) => {
     heard.push("drained?");
     if (++drains > 1) return;
